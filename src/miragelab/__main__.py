@@ -1,0 +1,5 @@
+"""``python -m miragelab`` runs the ``mirage`` command line."""
+
+from miragelab.cli import main
+
+main()

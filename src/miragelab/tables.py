@@ -1,0 +1,622 @@
+"""The two tables every part of miragelab speaks: ``samples`` and ``scores``.
+
+``samples`` has one row per (task, model, example): what the model was asked,
+what it answered and the log-probabilities it gave. ``scores`` has one row per
+(task, model, metric): the mean of a metric with its interval. Sources produce
+samples, metrics turn samples into scores, analysis reads scores.
+
+Both tables are validated once, at the edge, by :func:`read_table` (JSONL,
+CSV, parquet) or :func:`validate_frame` (in-memory frames): any problem raises
+:class:`~miragelab.errors.InputError` naming the file, the line (or row) and
+the field. After validation the core trusts its input.
+
+Conventions
+-----------
+* ``params`` is the total parameter count (a positive number); ``step`` the
+  training step of a checkpoint when a ladder is over training time.
+* A model is identified by ``(family, model, step)``; within a family two
+  checkpoints may not share both ``params`` and ``step`` (one curve, one x).
+* Log-probabilities are natural logs, so they must be <= 0.
+* List columns (``target_token_logprobs``, ``choice_logprobs``) are stored as
+  Arrow lists in memory and parquet, as JSON arrays in JSONL and CSV cells.
+* Missing optional values are null (``None``/``NaN``); NaN is never accepted
+  as a *value* on input.
+"""
+
+from __future__ import annotations
+
+import gzip
+import io
+import json
+import math
+import os
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+import orjson
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from miragelab.atomic import atomic_path
+from miragelab.errors import InputError
+
+Kind = Literal["str", "id", "int", "float", "float_list", "bool"]
+
+#: tolerance for log-probabilities that are positive by rounding only
+LOGPROB_TOLERANCE = 1e-6
+
+
+@dataclass(frozen=True)
+class Field:
+    """One column of a table: its kind, whether it is required, and its bounds."""
+
+    name: str
+    kind: Kind
+    required: bool
+    doc: str
+    positive: bool = False  # value > 0 (model sizes, FLOPs)
+    nonnegative: bool = False  # value >= 0 (counts, steps)
+    logprob: bool = False  # every value <= 0 (natural-log probabilities)
+    min_len: int = 1  # for lists
+
+
+@dataclass(frozen=True)
+class TableSpec:
+    """A table: its fields and the columns that identify one row."""
+
+    name: str
+    fields: tuple[Field, ...]
+    key: tuple[str, ...]
+
+    @property
+    def columns(self) -> list[str]:
+        return [f.name for f in self.fields]
+
+    @property
+    def required(self) -> list[str]:
+        return [f.name for f in self.fields if f.required]
+
+    def field(self, name: str) -> Field:
+        for f in self.fields:
+            if f.name == name:
+                return f
+        raise KeyError(name)
+
+
+_MODEL_FIELDS = (
+    Field("task", "str", True, "task (or task:subtask) name"),
+    Field("family", "str", True, "model family: one curve per family"),
+    Field("model", "str", True, "model name"),
+    Field("params", "float", True, "total parameters", positive=True),
+    Field("compute_flops", "float", False, "training compute in FLOPs", positive=True),
+    Field("tokens_trained", "float", False, "training tokens seen", positive=True),
+    Field("step", "int", False, "training step of the checkpoint", nonnegative=True),
+)
+
+SAMPLES = TableSpec(
+    name="samples",
+    fields=_MODEL_FIELDS
+    + (
+        Field("example_id", "id", True, "example identifier, unique within (task, model, step)"),
+        Field("prompt", "str", False, "the input shown to the model"),
+        Field("target", "str", False, "the reference answer"),
+        Field("prediction", "str", False, "the model's (greedy) answer"),
+        Field(
+            "target_token_logprobs",
+            "float_list",
+            False,
+            "teacher-forced log-prob of each target token",
+            logprob=True,
+        ),
+        Field(
+            "choice_logprobs",
+            "float_list",
+            False,
+            "log-prob of each answer choice (multiple choice)",
+            logprob=True,
+            min_len=2,
+        ),
+        Field("correct_choice", "int", False, "index of the correct choice", nonnegative=True),
+    ),
+    key=("task", "family", "model", "step", "example_id"),
+)
+
+SCORES = TableSpec(
+    name="scores",
+    fields=_MODEL_FIELDS
+    + (
+        Field("metric", "str", True, "metric name"),
+        Field("value", "float", True, "mean of the metric over examples"),
+        Field("ci_low", "float", False, "lower end of the confidence interval"),
+        Field("ci_high", "float", False, "upper end of the confidence interval"),
+        Field("n", "int", False, "number of examples", nonnegative=True),
+        Field("ci_method", "str", False, "how the interval was computed"),
+        Field("stderr", "float", False, "standard error, when the source reports one"),
+        Field("higher_is_better", "bool", False, "direction of the metric"),
+    ),
+    key=("task", "family", "model", "step", "metric"),
+)
+
+TABLES = {"samples": SAMPLES, "scores": SCORES}
+
+LIST_TYPE = pa.list_(pa.float64())
+_NUMBER = (int, float)
+
+
+class SourceLines:
+    """Line (or row) number of each record in its file, kept in ``frame.attrs``.
+
+    A wrapper with identity equality, so pandas can carry it through operations
+    without comparing arrays element-wise.
+    """
+
+    __slots__ = ("numbers",)
+
+    def __init__(self, numbers: np.ndarray) -> None:
+        self.numbers = numbers
+
+    def __getitem__(self, row: int) -> int:
+        return int(self.numbers[row])
+
+    def __len__(self) -> int:
+        return len(self.numbers)
+
+
+# --------------------------------------------------------------------------- values
+
+
+def _describe(value: Any) -> str:
+    text = repr(value)
+    if len(text) > 40:
+        text = text[:37] + "..."
+    return f"{type(value).__name__} {text}"
+
+
+class _Bad(Exception):
+    """A field value is wrong; the caller adds file and line."""
+
+
+def _check_number(value: Any, f: Field) -> float:
+    if isinstance(value, bool) or not isinstance(value, _NUMBER):
+        raise _Bad(f"expected a number, got {_describe(value)}")
+    if not math.isfinite(value):
+        raise _Bad(f"{value!r} is not allowed (must be a finite number)")
+    if f.positive and value <= 0:
+        raise _Bad(f"must be > 0, got {value!r}")
+    if f.nonnegative and value < 0:
+        raise _Bad(f"must be >= 0, got {value!r}")
+    if f.logprob and value > LOGPROB_TOLERANCE:
+        raise _Bad(f"a log-probability must be <= 0, got {value!r}")
+    return value
+
+
+def _coerce(value: Any, f: Field, from_text: bool) -> Any:
+    """Check one value against its field; return it in canonical form."""
+    kind = f.kind
+    if from_text and isinstance(value, str):
+        value = _parse_text(value, f)
+    if kind == "str":
+        if not isinstance(value, str):
+            raise _Bad(f"expected a string, got {_describe(value)}")
+        return value
+    if kind == "id":
+        if isinstance(value, str):
+            return value
+        if isinstance(value, int) and not isinstance(value, bool):
+            return str(value)
+        raise _Bad(f"expected a string or integer id, got {_describe(value)}")
+    if kind == "float":
+        return float(_check_number(value, f))
+    if kind == "int":
+        if isinstance(value, float) and math.isfinite(value) and value.is_integer():
+            value = int(value)
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise _Bad(f"expected an integer, got {_describe(value)}")
+        return _check_number(value, f)
+    if kind == "bool":
+        if not isinstance(value, bool):
+            raise _Bad(f"expected true or false, got {_describe(value)}")
+        return value
+    if kind == "float_list":
+        if isinstance(value, np.ndarray):
+            value = value.tolist()
+        if not isinstance(value, list):
+            raise _Bad(f"expected a list of numbers, got {_describe(value)}")
+        if len(value) < f.min_len:
+            raise _Bad(f"expected at least {f.min_len} value(s), got {len(value)}")
+        out = []
+        for i, item in enumerate(value):
+            try:
+                out.append(float(_check_number(item, f)))
+            except _Bad as exc:
+                raise _Bad(f"item {i}: {exc}") from None
+        return out
+    raise AssertionError(kind)
+
+
+def _parse_text(text: str, f: Field) -> Any:
+    """Turn a CSV cell into the value its field expects."""
+    if f.kind in ("str", "id"):
+        return text
+    if f.kind == "float_list":
+        try:
+            return orjson.loads(text)
+        except orjson.JSONDecodeError:
+            raise _Bad(f"expected a JSON list of numbers, got {text[:40]!r}") from None
+    if f.kind == "bool":
+        lowered = text.strip().lower()
+        if lowered in ("true", "1"):
+            return True
+        if lowered in ("false", "0"):
+            return False
+        raise _Bad(f"expected true or false, got {text[:40]!r}")
+    try:
+        number = float(text)
+    except ValueError:
+        raise _Bad(f"expected a number, got {text[:40]!r}") from None
+    if f.kind == "int" and number.is_integer():
+        return int(number)
+    return number
+
+
+def _is_missing(value: Any) -> bool:
+    if value is None:
+        return True
+    return isinstance(value, str) and value == ""
+
+
+# --------------------------------------------------------------------------- validation
+
+
+def validate_records(
+    records: Iterable[tuple[int, Any]],
+    spec: TableSpec,
+    *,
+    path: str | os.PathLike[str] | None = None,
+    unit: str = "line",
+    from_text: bool = False,
+) -> pd.DataFrame:
+    """Validate ``(line_number, record)`` pairs and build the table.
+
+    Raises :class:`InputError` at the first problem, naming path, line and field.
+    """
+    fields = spec.fields
+    columns: dict[str, list[Any]] = {f.name: [] for f in fields}
+    extras: dict[str, list[Any]] = {}
+    lines: list[int] = []
+    for count, (line, record) in enumerate(records):
+        if not isinstance(record, dict):
+            raise InputError(
+                f"expected a JSON object, got {_describe(record)}", path=path, line=line, unit=unit
+            )
+        for f in fields:
+            value = record.get(f.name)
+            if _is_missing(value):
+                if f.required:
+                    raise InputError(
+                        "missing required value", path=path, line=line, field=f.name, unit=unit
+                    )
+                columns[f.name].append(None)
+                continue
+            try:
+                columns[f.name].append(_coerce(value, f, from_text))
+            except _Bad as exc:
+                raise InputError(str(exc), path=path, line=line, field=f.name, unit=unit) from None
+        for name, value in record.items():
+            if name in columns:
+                continue
+            if name not in extras:
+                extras[name] = [None] * count
+            extras[name].append(value)
+        for values in extras.values():
+            if len(values) < count + 1:
+                values.append(None)
+        lines.append(line)
+    if not lines:
+        raise InputError(f"empty {spec.name} table: no records", path=path)
+    frame = _build_frame(spec, columns, extras)
+    line_numbers = np.asarray(lines)
+    _check_rows(frame, spec, line_numbers, path, unit)
+    frame.attrs.update(
+        path=None if path is None else str(path), lines=SourceLines(line_numbers), unit=unit
+    )
+    return frame
+
+
+def _build_frame(
+    spec: TableSpec, columns: dict[str, list[Any]], extras: dict[str, list[Any]]
+) -> pd.DataFrame:
+    data: dict[str, Any] = {}
+    for f in spec.fields:
+        values = columns[f.name]
+        if f.kind in ("str", "id"):
+            data[f.name] = pd.array(values, dtype="object")
+        elif f.kind == "float":
+            data[f.name] = np.array([np.nan if v is None else v for v in values], dtype=float)
+        elif f.kind == "int":
+            data[f.name] = pd.array(values, dtype="Int64")
+        elif f.kind == "bool":
+            data[f.name] = pd.array(values, dtype="boolean")
+        else:
+            data[f.name] = pd.array(
+                pa.array(values, type=LIST_TYPE), dtype=pd.ArrowDtype(LIST_TYPE)
+            )
+    for name, values in extras.items():
+        data[name] = pd.array(values, dtype="object")
+    return pd.DataFrame(data)
+
+
+def _first_line(lines: np.ndarray, mask: np.ndarray) -> int:
+    return int(lines[np.flatnonzero(mask)[0]])
+
+
+def _check_rows(
+    frame: pd.DataFrame,
+    spec: TableSpec,
+    lines: np.ndarray,
+    path: str | os.PathLike[str] | None,
+    unit: str,
+) -> None:
+    """Checks that span rows: duplicates, one size per model, choice indices in range."""
+    key = frame[list(spec.key)].astype(object).where(frame[list(spec.key)].notna(), None)
+    dup = key.duplicated(keep="first").to_numpy()
+    if dup.any():
+        row = np.flatnonzero(dup)[0]
+        what = ", ".join(
+            f"{k}={key.iloc[row][k]!r}" for k in spec.key if key.iloc[row][k] is not None
+        )
+        raise InputError(
+            f"duplicate row ({what}) repeats an earlier one",
+            path=path,
+            line=int(lines[row]),
+            field=spec.key[-1],
+            unit=unit,
+        )
+
+    ident = ["family", "model", "step"]
+    models = frame[ident + ["params"]].astype(object).where(frame[ident + ["params"]].notna(), None)
+    per_model = models.drop_duplicates()
+    clash = per_model.duplicated(subset=ident, keep=False).to_numpy()
+    if clash.any():
+        bad = per_model[clash].iloc[1]
+        mask = (models[ident] == bad[ident]).all(axis=1).to_numpy() & (
+            models["params"].to_numpy() == bad["params"]
+        )
+        raise InputError(
+            f"model {bad['model']!r} has more than one params value "
+            f"(another row gives a different size for the same checkpoint)",
+            path=path,
+            line=_first_line(lines, mask),
+            field="params",
+            unit=unit,
+        )
+    size_clash = per_model.duplicated(subset=["family", "params", "step"], keep="first").to_numpy()
+    if size_clash.any():
+        bad = per_model[size_clash].iloc[0]
+        others = per_model[
+            (per_model["family"] == bad["family"])
+            & (per_model["params"] == bad["params"])
+            & (per_model["model"] != bad["model"])
+        ]["model"].tolist()
+        mask = (models[ident] == bad[ident]).all(axis=1).to_numpy()
+        raise InputError(
+            f"models {others[0]!r} and {bad['model']!r} of family {bad['family']!r} both have "
+            f"params={bad['params']:g}; sizes must be distinct within a family "
+            f"(give them different families or steps)",
+            path=path,
+            line=_first_line(lines, mask),
+            field="params",
+            unit=unit,
+        )
+
+    if "correct_choice" in frame and "choice_logprobs" in frame:
+        correct = frame["correct_choice"]
+        has = correct.notna().to_numpy()
+        if has.any():
+            n_choices = frame["choice_logprobs"].list.len().to_numpy(dtype=float, na_value=0)
+            idx = correct.to_numpy(dtype=float, na_value=-1)
+            out_of_range = has & (idx >= n_choices)
+            if out_of_range.any():
+                row = np.flatnonzero(out_of_range)[0]
+                raise InputError(
+                    f"correct_choice={int(idx[row])} but the example has "
+                    f"{int(n_choices[row])} choice log-prob(s)",
+                    path=path,
+                    line=int(lines[row]),
+                    field="correct_choice",
+                    unit=unit,
+                )
+
+    if "ci_low" in frame and "ci_high" in frame:
+        lo, hi = frame["ci_low"].to_numpy(), frame["ci_high"].to_numpy()
+        inverted = np.isfinite(lo) & np.isfinite(hi) & (lo > hi)
+        if inverted.any():
+            raise InputError(
+                "ci_low is above ci_high",
+                path=path,
+                line=_first_line(lines, inverted),
+                field="ci_low",
+                unit=unit,
+            )
+
+
+def validate_frame(
+    frame: pd.DataFrame, spec: TableSpec, *, path: str | os.PathLike[str] | None = None
+) -> pd.DataFrame:
+    """Validate an in-memory frame (e.g. built by a source); rows are numbered from 1."""
+    if frame.empty:
+        raise InputError(f"empty {spec.name} table: no records", path=path)
+    missing = [c for c in spec.required if c not in frame.columns]
+    if missing:
+        raise InputError(
+            f"missing required column(s): {', '.join(missing)}", path=path, field=missing[0]
+        )
+    cleaned = frame.astype(object).where(frame.notna(), None)
+    records = cleaned.to_dict("records")
+    return validate_records(enumerate(records, start=1), spec, path=path, unit="row")
+
+
+# --------------------------------------------------------------------------- reading
+
+
+def _format_of(path: Path) -> str:
+    name = path.name.lower()
+    if name.endswith(".gz"):
+        name = name[:-3]
+    for suffix, fmt in ((".jsonl", "jsonl"), (".ndjson", "jsonl"), (".json", "jsonl")):
+        if name.endswith(suffix):
+            return fmt
+    if name.endswith(".csv"):
+        return "csv"
+    if name.endswith(".parquet") or name.endswith(".pq"):
+        return "parquet"
+    raise InputError(
+        "unknown file format (expected .jsonl, .json, .csv or .parquet, optionally .gz)", path=path
+    )
+
+
+def _open_binary(path: Path) -> io.BufferedIOBase:
+    if path.name.lower().endswith(".gz"):
+        return gzip.open(path, "rb")  # type: ignore[return-value]
+    return open(path, "rb")
+
+
+def iter_jsonl(path: str | os.PathLike[str]) -> Iterator[tuple[int, Any]]:
+    """Yield ``(line_number, parsed_object)`` for each non-blank line of a JSONL file."""
+    p = Path(path)
+    try:
+        handle = _open_binary(p)
+    except OSError as exc:
+        raise InputError(f"cannot open: {exc.strerror or exc}", path=p) from None
+    with handle:
+        try:
+            for number, raw in enumerate(handle, start=1):
+                if not raw.strip():
+                    continue
+                try:
+                    yield number, orjson.loads(raw)
+                except orjson.JSONDecodeError as exc:
+                    yield number, _lenient_or_raise(raw, exc, p, number)
+        except (OSError, EOFError) as exc:
+            raise InputError(f"cannot read: {exc}", path=p) from None
+
+
+def _lenient_or_raise(raw: bytes, exc: Exception, path: Path, line: int) -> Any:
+    """Python's json accepts NaN/Infinity: parse with it so validation names the field."""
+    try:
+        return json.loads(raw.decode("utf-8"))
+    except UnicodeDecodeError as err:
+        raise InputError(f"not UTF-8 text (byte {err.start})", path=path, line=line) from None
+    except ValueError:
+        reason = str(exc).split(":")[0]
+        raise InputError(f"malformed JSON ({reason})", path=path, line=line) from None
+
+
+def read_table(path: str | os.PathLike[str], spec: TableSpec | str) -> pd.DataFrame:
+    """Read and validate a samples or scores table from JSONL, CSV or parquet."""
+    spec = TABLES[spec] if isinstance(spec, str) else spec
+    p = Path(path)
+    if not p.exists():
+        raise InputError("no such file", path=p)
+    if p.is_dir():
+        raise InputError("is a directory, expected a file", path=p)
+    fmt = _format_of(p)
+    if fmt == "jsonl":
+        return validate_records(iter_jsonl(p), spec, path=p)
+    if fmt == "csv":
+        return validate_records(_iter_csv(p), spec, path=p, from_text=True)
+    try:
+        table = pq.read_table(p)
+    except (pa.ArrowException, OSError) as exc:
+        raise InputError(f"not a readable parquet file ({exc})", path=p) from None
+    return validate_records(enumerate(table.to_pylist(), start=1), spec, path=p, unit="row")
+
+
+def _iter_csv(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
+    try:
+        with _open_binary(path) as handle:
+            frame = pd.read_csv(handle, dtype=str, keep_default_na=False, encoding="utf-8")
+    except pd.errors.EmptyDataError:
+        raise InputError("empty file: no header and no records", path=path) from None
+    except (pd.errors.ParserError, UnicodeDecodeError, ValueError) as exc:
+        raise InputError(f"malformed CSV ({' '.join(str(exc).split())})", path=path) from None
+    for offset, record in enumerate(frame.to_dict("records")):
+        yield offset + 2, record  # line 1 is the header
+
+
+def read_samples(path: str | os.PathLike[str]) -> pd.DataFrame:
+    return read_table(path, SAMPLES)
+
+
+def read_scores(path: str | os.PathLike[str]) -> pd.DataFrame:
+    return read_table(path, SCORES)
+
+
+def read_many(paths: Iterable[str | os.PathLike[str]], spec: TableSpec | str) -> pd.DataFrame:
+    """Read several tables of one kind and check the union (no row in two files)."""
+    spec = TABLES[spec] if isinstance(spec, str) else spec
+    frames = [read_table(p, spec) for p in paths]
+    if not frames:
+        raise InputError(f"no {spec.name} files given")
+    if len(frames) == 1:
+        return frames[0]
+    combined = pd.concat(frames, ignore_index=True)
+    return validate_frame(combined, spec, path="(combined inputs)")
+
+
+# --------------------------------------------------------------------------- writing
+
+
+def to_arrow(frame: pd.DataFrame) -> pa.Table:
+    """Arrow table of a validated frame (list columns stay Arrow lists)."""
+    return pa.Table.from_pandas(frame, preserve_index=False)
+
+
+def _json_default(value: Any) -> Any:
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, np.ndarray):
+        return value.tolist()
+    raise TypeError(type(value).__name__)
+
+
+def write_table(frame: pd.DataFrame, path: str | os.PathLike[str]) -> Path:
+    """Write a table atomically; the format follows the file name."""
+    p = Path(path)
+    fmt = _format_of(p)
+    gz = p.name.lower().endswith(".gz")
+    writers: dict[str, Callable[[pd.DataFrame, Path, bool], None]] = {
+        "parquet": lambda df, tmp, _gz: pq.write_table(to_arrow(df), tmp),
+        "jsonl": _write_jsonl,
+        "csv": _write_csv,
+    }
+    with atomic_path(p) as tmp:
+        writers[fmt](frame, tmp, gz)
+    return p
+
+
+def _plain_records(frame: pd.DataFrame) -> list[dict[str, Any]]:
+    """Records with nulls as None and lists as Python lists (JSON-ready)."""
+    return to_arrow(frame).to_pylist()
+
+
+def _write_jsonl(frame: pd.DataFrame, tmp: Path, gz: bool) -> None:
+    opener: Callable[..., Any] = gzip.open if gz else open
+    option = orjson.OPT_SERIALIZE_NUMPY | orjson.OPT_APPEND_NEWLINE
+    with opener(tmp, "wb") as handle:
+        for record in _plain_records(frame):
+            handle.write(orjson.dumps(record, default=_json_default, option=option))
+
+
+def _write_csv(frame: pd.DataFrame, tmp: Path, gz: bool) -> None:
+    out = frame.copy()
+    for name in out.columns:
+        dtype = out[name].dtype
+        if isinstance(dtype, pd.ArrowDtype) and pa.types.is_list(dtype.pyarrow_dtype):
+            values = pa.array(out[name]).to_pylist()
+            out[name] = [None if v is None else orjson.dumps(v).decode() for v in values]
+    out.to_csv(tmp, index=False, compression="gzip" if gz else None)
