@@ -1,0 +1,383 @@
+"""Per-sample metrics over whole columns of the samples table, registered by name.
+
+Each metric maps a samples table to one float per row and declares the columns
+it needs, so a scorer can say which metric lacks which column. Everything is
+vectorised: string normalisation runs in pyarrow compute kernels, edit
+distances in rapidfuzz's C++ batch API (``process.cpdist``), and list columns
+(per-token and per-choice log-probs) are reduced from their flat arrow buffers
+with numpy, never one Python object per sample.
+
+Normalisation (:class:`MetricOptions`) applies to every string metric alike,
+so exact match and edit distance compare the same strings:
+
+* ``strip`` -- drop leading and trailing whitespace (default on);
+* ``case`` -- compare case-insensitively (Unicode lower-casing);
+* ``punctuation`` -- delete Unicode punctuation characters (``\\p{P}``) first.
+
+Tokens of the edit distances are ``"char"`` (Unicode code points),
+``"word"`` (runs of non-whitespace), or any callable ``str -> Sequence`` (a
+model tokenizer's ``tokenize``/``encode``). Word and tokenizer tokens are mapped
+one-to-one onto code points, so the same C++ Levenshtein runs on them; the
+distance is unchanged because the map is injective.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Literal
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+from rapidfuzz import process
+from rapidfuzz.distance import Levenshtein
+
+from miragelab.errors import InputError
+
+__all__ = [
+    "REGISTRY",
+    "Metric",
+    "MetricOptions",
+    "available_metrics",
+    "compute_metrics",
+    "get_metric",
+    "parse_metric_list",
+]
+
+Tokens = Literal["char", "word"] | Callable[[str], Sequence]
+
+
+@dataclass(frozen=True)
+class MetricOptions:
+    """How strings are normalised and tokenised before they are compared."""
+
+    strip: bool = True
+    case: bool = False
+    punctuation: bool = False
+    tokens: Tokens = "char"
+
+
+@dataclass(frozen=True)
+class Metric:
+    """A per-sample metric: ``fn(samples, options) -> float64 array`` of one value per row."""
+
+    name: str
+    needs: tuple[str, ...]
+    binary: bool
+    higher_is_better: bool
+    doc: str
+    fn: Callable[[pd.DataFrame, MetricOptions], np.ndarray] = field(repr=False)
+
+    def __call__(self, samples: pd.DataFrame, options: MetricOptions | None = None) -> np.ndarray:
+        return self.fn(samples, options or MetricOptions())
+
+
+# --------------------------------------------------------------------------- column access
+
+
+def _strings(samples: pd.DataFrame, column: str, options: MetricOptions) -> pa.Array:
+    """A string column as arrow, normalised as the options say."""
+    arr = pa.array(samples[column].to_numpy(dtype=object), type=pa.large_string(), from_pandas=True)
+    if options.punctuation:
+        arr = pc.replace_substring_regex(arr, pattern=r"\p{P}", replacement="")
+    if options.case:
+        arr = pc.utf8_lower(arr)
+    if options.strip:
+        arr = pc.utf8_trim_whitespace(arr)
+    return arr
+
+
+def _ragged(samples: pd.DataFrame, column: str) -> tuple[np.ndarray, np.ndarray]:
+    """Flat float values and row offsets of a list<float> column (null rows are empty)."""
+    series = samples[column]
+    if isinstance(series.dtype, pd.ArrowDtype):
+        arr = pa.chunked_array(series.array._pa_array).combine_chunks()
+    else:
+        arr = pa.array(series.to_numpy(dtype=object), type=pa.list_(pa.float64()), from_pandas=True)
+    if isinstance(arr, pa.ChunkedArray):
+        arr = arr.combine_chunks()
+    arr = arr.cast(pa.large_list(pa.float64()))
+    arr = pc.fill_null(arr, pa.scalar([], type=arr.type)) if arr.null_count else arr
+    offsets = arr.offsets.to_numpy()
+    base = offsets[0]
+    values = arr.values.to_numpy(zero_copy_only=False)[base : offsets[-1]]
+    return values.astype(np.float64, copy=False), offsets - base
+
+
+def _segment_ids(offsets: np.ndarray) -> np.ndarray:
+    return np.repeat(np.arange(offsets.size - 1), np.diff(offsets))
+
+
+def _segment_sum(values: np.ndarray, offsets: np.ndarray) -> np.ndarray:
+    return np.bincount(_segment_ids(offsets), weights=values, minlength=offsets.size - 1)
+
+
+# --------------------------------------------------------------------------- string metrics
+
+
+def exact_match(samples: pd.DataFrame, options: MetricOptions) -> np.ndarray:
+    pred = _strings(samples, "prediction", options)
+    target = _strings(samples, "target", options)
+    return pc.equal(pred, target).to_numpy(zero_copy_only=False).astype(np.float64)
+
+
+_SURROGATES = 0xE000 - 0xD800
+_MAX_VOCAB = 0x110000 - _SURROGATES
+
+
+def _encode_ids(ids: np.ndarray, offsets: np.ndarray) -> list[str]:
+    """Token ids -> one string per row, one code point per token (surrogates skipped)."""
+    if ids.size and int(ids.max()) >= _MAX_VOCAB:
+        raise InputError(f"more than {_MAX_VOCAB:,} distinct tokens; cannot encode", field="tokens")
+    codes = ids.astype(np.uint32) + np.where(ids >= 0xD800, _SURROGATES, 0).astype(np.uint32)
+    text = codes.astype("<u4").tobytes().decode("utf-32-le")
+    return [text[a:b] for a, b in zip(offsets[:-1].tolist(), offsets[1:].tolist(), strict=True)]
+
+
+def _token_strings(pred: pa.Array, target: pa.Array, tokens: Tokens) -> tuple[list, list]:
+    """Both columns as sequences whose elements are the tokens to compare."""
+    if tokens == "char":
+        return pred.to_pylist(), target.to_pylist()
+    if tokens == "word":
+        split = [pc.utf8_split_whitespace(a) for a in (pred, target)]
+        flat = [s.flatten().to_numpy(zero_copy_only=False) for s in split]
+        offsets = [s.offsets.to_numpy() for s in split]
+    elif callable(tokens):
+        lists = [[list(tokens(t)) for t in a.to_pylist()] for a in (pred, target)]
+        offsets = [np.concatenate([[0], np.cumsum([len(x) for x in lst])]) for lst in lists]
+        flat = [np.array([t for x in lst for t in x], dtype=object) for lst in lists]
+    else:
+        raise InputError(f"expected 'char', 'word' or a tokenizer, got {tokens!r}", field="tokens")
+    n_pred = flat[0].size
+    ids, _ = pd.factorize(np.concatenate([flat[0], flat[1]]) if n_pred or flat[1].size else flat[0])
+    return (
+        _encode_ids(ids[:n_pred], offsets[0] - offsets[0][0]),
+        _encode_ids(ids[n_pred:], offsets[1] - offsets[1][0]),
+    )
+
+
+def _distances(samples: pd.DataFrame, options: MetricOptions) -> tuple[np.ndarray, np.ndarray]:
+    """Levenshtein distance over tokens, and the longer of the two token lengths."""
+    pred, target = _token_strings(
+        _strings(samples, "prediction", options),
+        _strings(samples, "target", options),
+        options.tokens,
+    )
+    dist = process.cpdist(pred, target, scorer=Levenshtein.distance, dtype=np.int64, workers=1)
+    longest = np.maximum(
+        np.fromiter(map(len, pred), np.int64, len(pred)),
+        np.fromiter(map(len, target), np.int64, len(target)),
+    )
+    return dist.astype(np.float64), longest
+
+
+def token_edit_distance(samples: pd.DataFrame, options: MetricOptions) -> np.ndarray:
+    return _distances(samples, options)[0]
+
+
+def normalized_edit_similarity(samples: pd.DataFrame, options: MetricOptions) -> np.ndarray:
+    dist, longest = _distances(samples, options)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(longest > 0, 1.0 - dist / np.maximum(longest, 1), 1.0)
+
+
+# --------------------------------------------------------------------------- choice metrics
+
+
+def _choices(samples: pd.DataFrame) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    values, offsets = _ragged(samples, "choice_logprobs")
+    correct = samples["correct_choice"].to_numpy(dtype=np.float64, na_value=np.nan)
+    return values, offsets, correct
+
+
+def multiple_choice_grade(samples: pd.DataFrame, options: MetricOptions) -> np.ndarray:
+    """1 when the correct choice has the highest log-prob; ties go to the first maximum."""
+    values, offsets, correct = _choices(samples)
+    counts = np.diff(offsets)
+    seg = _segment_ids(offsets)
+    local = np.arange(values.size) - offsets[seg]
+    if values.size == 0:
+        return np.zeros(counts.size)
+    top = np.full(counts.size, -np.inf)
+    np.maximum.at(top, seg, values)
+    first = np.full(counts.size, np.iinfo(np.int64).max)
+    np.minimum.at(first, seg, np.where(values == top[seg], local, np.iinfo(np.int64).max))
+    return (first == correct).astype(np.float64)
+
+
+def brier_score(samples: pd.DataFrame, options: MetricOptions) -> np.ndarray:
+    """Mean over the k choices of (softmax(choice log-probs) - one-hot target)**2.
+
+    This is BIG-bench's ``calibration_multiple_choice_brier_score``: it feeds
+    every (example, choice) pair to ``sklearn.metrics.brier_score_loss``, so its
+    task score is the mean of these per-example values whenever all examples
+    have the same number of choices.
+    """
+    values, offsets, correct = _choices(samples)
+    seg = _segment_ids(offsets)
+    top = np.full(offsets.size - 1, -np.inf)
+    np.maximum.at(top, seg, values)
+    weights = np.exp(values - top[seg])
+    probs = weights / _segment_sum(weights, offsets)[seg]
+    onehot = (np.arange(values.size) - offsets[seg]) == correct[seg]
+    counts = np.diff(offsets)
+    return _segment_sum((probs - onehot) ** 2, offsets) / np.maximum(counts, 1)
+
+
+# --------------------------------------------------------------------------- log-prob metrics
+
+
+def _token_logprobs(samples: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
+    values, offsets = _ragged(samples, "target_token_logprobs")
+    return _segment_sum(values, offsets), np.diff(offsets)
+
+
+def target_logprob(samples: pd.DataFrame, options: MetricOptions) -> np.ndarray:
+    return _token_logprobs(samples)[0]
+
+
+def target_logprob_mean(samples: pd.DataFrame, options: MetricOptions) -> np.ndarray:
+    total, count = _token_logprobs(samples)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return total / count
+
+
+def per_token_prob(samples: pd.DataFrame, options: MetricOptions) -> np.ndarray:
+    return np.exp(target_logprob_mean(samples, options))
+
+
+def cross_entropy(samples: pd.DataFrame, options: MetricOptions) -> np.ndarray:
+    return -target_logprob_mean(samples, options)
+
+
+# --------------------------------------------------------------------------- registry
+
+_TEXT = ("prediction", "target")
+_CHOICE = ("choice_logprobs", "correct_choice")
+_LOGP = ("target_token_logprobs",)
+
+REGISTRY: dict[str, Metric] = {
+    m.name: m
+    for m in (
+        Metric(
+            "exact_match",
+            _TEXT,
+            True,
+            True,
+            "1 if prediction == target after normalisation",
+            exact_match,
+        ),
+        Metric(
+            "token_edit_distance",
+            _TEXT,
+            False,
+            False,
+            "Levenshtein distance over tokens",
+            token_edit_distance,
+        ),
+        Metric(
+            "normalized_edit_similarity",
+            _TEXT,
+            False,
+            True,
+            "partial credit: 1 - distance / longer token length",
+            normalized_edit_similarity,
+        ),
+        Metric(
+            "multiple_choice_grade",
+            _CHOICE,
+            True,
+            True,
+            "1 if the correct choice has the top log-prob",
+            multiple_choice_grade,
+        ),
+        Metric(
+            "brier_score",
+            _CHOICE,
+            False,
+            False,
+            "BIG-bench multi-class Brier score of softmax(choice log-probs)",
+            brier_score,
+        ),
+        Metric(
+            "target_logprob", _LOGP, False, True, "sum of target token log-probs", target_logprob
+        ),
+        Metric(
+            "target_logprob_mean",
+            _LOGP,
+            False,
+            True,
+            "mean target token log-prob",
+            target_logprob_mean,
+        ),
+        Metric(
+            "per_token_prob", _LOGP, False, True, "exp(mean target token log-prob)", per_token_prob
+        ),
+        Metric(
+            "cross_entropy",
+            _LOGP,
+            False,
+            False,
+            "-mean target token log-prob (nats/token)",
+            cross_entropy,
+        ),
+    )
+}
+
+
+def available_metrics() -> list[str]:
+    return list(REGISTRY)
+
+
+def get_metric(name: str) -> Metric:
+    try:
+        return REGISTRY[name]
+    except KeyError:
+        raise InputError(
+            f"unknown metric {name!r}; known: {', '.join(REGISTRY)}", field="metrics"
+        ) from None
+
+
+def parse_metric_list(text: str) -> list[Metric]:
+    """``"a,b"`` or ``"all"`` -> metrics, rejecting unknown names and repeats."""
+    names = [t.strip() for t in text.split(",") if t.strip()]
+    if names == ["all"]:
+        return list(REGISTRY.values())
+    if not names:
+        raise InputError("no metrics given", field="metrics")
+    if len(set(names)) != len(names):
+        raise InputError(f"metric listed twice in {text!r}", field="metrics")
+    return [get_metric(n) for n in names]
+
+
+def compute_metrics(
+    samples: pd.DataFrame,
+    metrics: Sequence[str | Metric],
+    options: MetricOptions | None = None,
+) -> pd.DataFrame:
+    """One float column per metric, aligned with ``samples`` rows.
+
+    Rows lacking a metric's columns get NaN (the scorer decides whether that is
+    allowed); the metric runs only on the rows that have them.
+    """
+    options = options or MetricOptions()
+    out = {}
+    for m in metrics:
+        metric = m if isinstance(m, Metric) else get_metric(m)
+        missing = [c for c in metric.needs if c not in samples.columns]
+        if missing:
+            raise InputError(
+                f"metric {metric.name!r} needs column {missing[0]!r}, which the samples lack",
+                path=samples.attrs.get("path"),
+                field=missing[0],
+            )
+        present = samples[list(metric.needs)].notna().all(axis=1).to_numpy()
+        values = np.full(len(samples), np.nan)
+        if present.all():
+            values[:] = metric.fn(samples, options)
+        elif present.any():
+            values[present] = metric.fn(samples.loc[present], options)
+        out[metric.name] = values
+    return pd.DataFrame(out, index=samples.index)
