@@ -1,0 +1,205 @@
+"""The ``mirage`` command line: thin wrappers over the library.
+
+Every command validates its input at the edge; bad input ends with one line on
+stderr (``error: FILE, line N, field 'F': ...``) and exit code 2, and no output
+file is written (all writes are atomic).
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from miragelab import __version__
+from miragelab.errors import InputError
+
+app = typer.Typer(
+    name="mirage",
+    help="Is an emergent ability real, or an artefact of the metric? (Schaeffer et al. 2023)",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+err = Console(stderr=True)
+out = Console()
+
+
+def _parse_list(text: str, field: str, cast: type = str) -> list:
+    items = [t.strip() for t in text.split(",") if t.strip()]
+    if not items:
+        raise InputError(f"expected a comma-separated list, got {text!r}", field=field)
+    try:
+        return [cast(t) for t in items]
+    except ValueError:
+        raise InputError(
+            f"expected a comma-separated list of {cast.__name__}, got {text!r}", field=field
+        ) from None
+
+
+def _version(value: bool) -> None:
+    if value:
+        out.print(f"miragelab {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    version: Annotated[
+        bool, typer.Option("--version", callback=_version, is_eager=True, help="Show the version.")
+    ] = False,
+) -> None:
+    """Rescore model outputs with any metric, fit scaling laws, and tell mirage from genuine."""
+
+
+@app.command()
+def theory(
+    out_dir: Annotated[Path, typer.Option("--out", help="Folder for the figure and CSV.")],
+    c: Annotated[float, typer.Option("--c", help="Scale constant c of L_CE = (N/c)^alpha.")] = 2e9,
+    alpha: Annotated[float, typer.Option("--alpha", help="Power-law exponent (< 0).")] = -0.5,
+    lengths: Annotated[str, typer.Option(help="Answer lengths L, comma-separated.")] = "1,2,3,4,5",
+    k: Annotated[int, typer.Option(help="Number of choices for the multiple-choice grade.")] = 4,
+    n_min: Annotated[float, typer.Option(help="Smallest model size N.")] = 1e7,
+    n_max: Annotated[float, typer.Option(help="Largest model size N.")] = 1e12,
+    points: Annotated[int, typer.Option(help="Sizes on the log grid.")] = 200,
+) -> None:
+    """The paper's closed-form model: six panels (PNG, SVG) and the curves (CSV)."""
+    from miragelab.report.theory_figure import write_theory_outputs
+
+    if not c > 0:
+        raise InputError(f"must be > 0, got {c}", field="c")
+    if not alpha < 0:
+        raise InputError(f"must be < 0 (loss falls with scale), got {alpha}", field="alpha")
+    if k < 2:
+        raise InputError(f"must be >= 2, got {k}", field="k")
+    if not 0 < n_min < n_max:
+        raise InputError(f"need 0 < n-min < n-max, got {n_min:g}, {n_max:g}", field="n-min")
+    if points < 2:
+        raise InputError(f"must be >= 2, got {points}", field="points")
+    ls = _parse_list(lengths, "lengths", int)
+    if any(v < 1 for v in ls) or len(set(ls)) != len(ls):
+        raise InputError(
+            f"lengths must be distinct integers >= 1, got {lengths!r}", field="lengths"
+        )
+    written = write_theory_outputs(
+        out_dir, c=c, alpha=alpha, lengths=ls, k=k, n_min=n_min, n_max=n_max, points=points
+    )
+    for path in written.values():
+        out.print(f"wrote {path}")
+
+
+@app.command()
+def score(
+    samples: Annotated[list[Path], typer.Argument(help="Samples tables (.jsonl, .csv, .parquet).")],
+    metrics: Annotated[
+        str, typer.Option(help="Comma-separated metric names, or 'all' (see `mirage metrics`).")
+    ],
+    out_path: Annotated[
+        Path, typer.Option("--out", help="Scores table to write (.parquet/.jsonl/.csv).")
+    ],
+    tokens: Annotated[str, typer.Option(help="Edit-distance tokens: char or word.")] = "char",
+    strip: Annotated[bool, typer.Option(help="exact_match: strip surrounding whitespace.")] = True,
+    ignore_case: Annotated[
+        bool, typer.Option(help="exact_match: compare case-insensitively.")
+    ] = False,
+    ignore_punctuation: Annotated[
+        bool, typer.Option(help="exact_match: drop punctuation before comparing.")
+    ] = False,
+    confidence: Annotated[float, typer.Option(help="Confidence level of the intervals.")] = 0.95,
+    n_resamples: Annotated[int, typer.Option(help="Bootstrap resamples.")] = 1000,
+    seed: Annotated[int, typer.Option(help="Seed of the bootstrap.")] = 0,
+) -> None:
+    """Rescore saved outputs with any metrics: samples table -> scores table."""
+    from miragelab.metrics import MetricOptions, parse_metric_list
+    from miragelab.scoring import score_samples
+    from miragelab.tables import SAMPLES, read_many, write_table
+
+    chosen = parse_metric_list(metrics)
+    if tokens not in ("char", "word"):
+        raise InputError(f"expected 'char' or 'word', got {tokens!r}", field="tokens")
+    if not 0 < confidence < 1:
+        raise InputError(f"must be in (0, 1), got {confidence}", field="confidence")
+    if n_resamples < 100:
+        raise InputError(f"must be >= 100, got {n_resamples}", field="n-resamples")
+    options = MetricOptions(
+        strip=strip, case=ignore_case, punctuation=ignore_punctuation, tokens=tokens
+    )
+    with err.status(f"reading {len(samples)} samples file(s)"):
+        table = read_many(samples, SAMPLES)
+    with err.status(f"scoring {len(table):,} samples with {len(chosen)} metric(s)"):
+        scores = score_samples(
+            table, chosen, options, confidence=confidence, n_resamples=n_resamples, seed=seed
+        )
+    write_table(scores, out_path)
+    _print_scores(scores)
+    out.print(f"wrote {len(scores)} score rows to {out_path}")
+
+
+def _print_scores(scores) -> None:  # noqa: ANN001 - a scores DataFrame
+    if len(scores) > 60:
+        return
+    table = Table("task", "family", "model", "metric", "value", "95% interval", "n")
+    for row in scores.itertuples(index=False):
+        table.add_row(
+            row.task,
+            row.family,
+            row.model,
+            row.metric,
+            f"{row.value:.4g}",
+            f"[{row.ci_low:.4g}, {row.ci_high:.4g}]",
+            str(row.n),
+        )
+    out.print(table)
+
+
+@app.command("metrics")
+def list_metrics() -> None:
+    """List the metrics, the columns each needs, and their direction."""
+    from miragelab.metrics import REGISTRY
+
+    table = Table("metric", "needs", "kind", "better", "what")
+    for metric in REGISTRY.values():
+        table.add_row(
+            metric.name,
+            ", ".join(metric.needs),
+            "0/1" if metric.binary else "continuous",
+            "higher" if metric.higher_is_better else "lower",
+            metric.doc,
+        )
+    out.print(table)
+
+
+@app.command()
+def schema() -> None:
+    """Print the columns of the samples and scores tables."""
+    from miragelab.tables import TABLES
+
+    for spec in TABLES.values():
+        table = Table("column", "type", "required", "meaning", title=f"{spec.name} table")
+        for f in spec.fields:
+            table.add_row(f.name, f.kind, "yes" if f.required else "", f.doc)
+        out.print(table)
+        out.print(f"one row per ({', '.join(spec.key)})\n")
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Entry point: turns bad input into one line on stderr and exit code 2."""
+    try:
+        app(args=argv, prog_name="mirage")
+    except InputError as exc:
+        err.print(f"error: {exc}", markup=False, highlight=False, soft_wrap=True)
+        sys.exit(2)
+    except OSError as exc:
+        where = f"{exc.filename}: " if exc.filename else ""
+        err.print(
+            f"error: {where}{exc.strerror or exc}", markup=False, highlight=False, soft_wrap=True
+        )
+        sys.exit(2)
+
+
+if __name__ == "__main__":
+    main()
