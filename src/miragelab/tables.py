@@ -354,6 +354,13 @@ def _first_line(lines: np.ndarray, mask: np.ndarray) -> int:
     return int(lines[np.flatnonzero(mask)[0]])
 
 
+def _same_model(models: pd.DataFrame, ident: list[str], bad: pd.Series) -> np.ndarray:
+    """Rows of the checkpoint ``bad`` (null-safe: a missing step equals a missing step)."""
+    wanted = tuple(bad[c] for c in ident)
+    rows = zip(*(models[c].tolist() for c in ident), strict=True)
+    return np.fromiter((row == wanted for row in rows), dtype=bool, count=len(models))
+
+
 def _check_rows(
     frame: pd.DataFrame,
     spec: TableSpec,
@@ -383,9 +390,7 @@ def _check_rows(
     clash = per_model.duplicated(subset=ident, keep=False).to_numpy()
     if clash.any():
         bad = per_model[clash].iloc[1]
-        mask = (models[ident] == bad[ident]).all(axis=1).to_numpy() & (
-            models["params"].to_numpy() == bad["params"]
-        )
+        mask = _same_model(models, ident, bad) & (models["params"].to_numpy() == bad["params"])
         raise InputError(
             f"model {bad['model']!r} has more than one params value "
             f"(another row gives a different size for the same checkpoint)",
@@ -402,7 +407,7 @@ def _check_rows(
             & (per_model["params"] == bad["params"])
             & (per_model["model"] != bad["model"])
         ]["model"].tolist()
-        mask = (models[ident] == bad[ident]).all(axis=1).to_numpy()
+        mask = _same_model(models, ident, bad)
         raise InputError(
             f"models {others[0]!r} and {bad['model']!r} of family {bad['family']!r} both have "
             f"params={bad['params']:g}; sizes must be distinct within a family "
@@ -573,7 +578,9 @@ def read_many(paths: Iterable[str | os.PathLike[str]], spec: TableSpec | str) ->
 
 def to_arrow(frame: pd.DataFrame) -> pa.Table:
     """Arrow table of a validated frame (list columns stay Arrow lists)."""
-    return pa.Table.from_pandas(frame, preserve_index=False)
+    plain = frame.copy(deep=False)
+    plain.attrs = {}  # provenance (path, line numbers) stays in memory, not in the file
+    return pa.Table.from_pandas(plain, preserve_index=False)
 
 
 def _json_default(value: Any) -> Any:
