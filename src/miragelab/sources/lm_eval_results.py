@@ -1,0 +1,369 @@
+"""lm-evaluation-harness ``results`` JSON files -> the scores table.
+
+Two formats are read:
+
+* **0.3** (the ``pythia-evals`` files): ``{"results": {task: {"acc": .., "acc_stderr": ..,
+  "ppl": .., "ppl_stderr": ..}}, "config": {"model_args": "pretrained=ORG/NAME,revision=stepN",
+  "num_fewshot": K, ...}, "versions": {...}}``.
+* **0.4**: metric keys carry a filter, ``"acc,none"`` and ``"acc_stderr,none"``; optional
+  ``"n-samples": {task: {"original": N, "effective": M}}``, ``"n-shot": {task: K}``,
+  ``"configs": {task: {"num_fewshot": K}}``, ``"higher_is_better": {task: {metric: bool}}``,
+  and model details in ``config`` or at the top level (``model_name``,
+  ``model_num_parameters``, ``model_revision``).
+
+Naming
+------
+* ``task``: the results key (``lambada_openai``, ``hendrycksTest-anatomy``). A
+  few-shot run gets the suffix ``@<K>shot`` (``lambada_openai@5shot``), so zero-
+  and few-shot scores of one checkpoint stay apart in one table. The shot count
+  is the task's ``n-shot`` entry, else ``configs[task].num_fewshot``, else
+  ``config.num_fewshot``.
+* ``metric``: the key before the comma; the ``none`` filter is dropped
+  (``acc,none`` -> ``acc``), any other filter is kept in brackets
+  (``exact_match,strict-match`` -> ``exact_match[strict-match]``). Keys ending
+  in ``_stderr`` are not metrics: they fill ``stderr`` of their metric, and
+  ``ci_low``/``ci_high`` = value -/+ 1.96 * stderr (``ci_method`` ``"normal (published
+  stderr)"``; not clipped to the metric's range). Values are stored as
+  published: accuracies are fractions, perplexities are perplexities.
+* ``model``: the ``pretrained=`` value of ``model_args`` (full Hugging Face id,
+  e.g. ``EleutherAI/pythia-v1.1-1.4b-deduped``), else ``model_name``, else the
+  file name without its ``_stepN`` part. ``family``:
+  :func:`~miragelab.sources.sizes.family_from_name` (``pythia-v1.1-deduped``).
+  ``step``: ``revision=stepN`` in ``model_args`` (or ``model_revision``),
+  else ``_step(\\d+)`` in the file name.
+  Explicit ``model=``/``family=`` arguments override what the file says.
+* ``params``: the ``params=`` argument, else the ``sizes`` sidecar mapping, else
+  ``model_num_parameters``, else :func:`~miragelab.sources.sizes.size_from_name`
+  (exact Pythia counts from :data:`~miragelab.sources.sizes.KNOWN_FAMILIES`).
+  None of them -> :class:`~miragelab.errors.InputError` for field ``params``.
+* ``tokens_trained``: step x tokens per step for families that publish it
+  (Pythia: 2,097,152); null otherwise and at step 0. ``compute_flops`` is left
+  null: the files do not give it.
+* ``higher_is_better``: the file's own ``higher_is_better`` when present, else
+  :func:`default_higher_is_better`. ``n``: ``n-samples[task].effective`` when present.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import re
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import orjson
+import pandas as pd
+
+from miragelab.errors import InputError
+from miragelab.sources.sizes import (
+    family_from_name,
+    known_family,
+    lookup_size,
+    parse_size,
+    read_size_sidecar,
+    size_from_name,
+)
+from miragelab.tables import SCORES, validate_frame
+
+__all__ = [
+    "LOWER_IS_BETTER",
+    "NORMAL_CI",
+    "default_higher_is_better",
+    "is_lm_eval_results",
+    "load_lm_eval_results",
+    "read_json",
+]
+
+#: z for a two-sided 95% normal interval
+Z95 = 1.959963984540054
+NORMAL_CI = "normal (published stderr)"
+
+#: Metrics where a lower value is better. Perplexities and bits per byte by
+#: definition; crows_pairs' ``likelihood_difference`` and ``pct_stereotype``
+#: as declared by lm-evaluation-harness itself (``crowspairs.py``:
+#: "For all metrics lower is better"); BIG-bench's calibration errors.
+LOWER_IS_BETTER = frozenset(
+    {
+        "ppl",
+        "perplexity",
+        "word_perplexity",
+        "byte_perplexity",
+        "bits_per_byte",
+        "likelihood_difference",
+        "pct_stereotype",
+        "expected_calibration_error",
+        "calibration_multiple_choice_brier_score",
+        "brier_score",
+    }
+)
+
+
+def default_higher_is_better(metric: str) -> bool:
+    """Direction of a metric when the source does not state it: see :data:`LOWER_IS_BETTER`."""
+    base = metric.split("[", 1)[0].split(",", 1)[0]
+    return base not in LOWER_IS_BETTER
+
+
+def read_json(path: str | os.PathLike[str]) -> Any:
+    """Parse a JSON file; any problem -> :class:`InputError` naming the file.
+
+    Python's ``json`` is the fallback for NaN/Infinity, which lm-eval can write.
+    """
+    p = Path(path)
+    try:
+        raw = p.read_bytes()
+    except OSError as exc:
+        raise InputError(f"cannot read: {exc.strerror or exc}", path=p) from None
+    try:
+        return orjson.loads(raw)
+    except orjson.JSONDecodeError as exc:
+        try:
+            return json.loads(raw.decode("utf-8"))
+        except UnicodeDecodeError as err:
+            raise InputError(f"not UTF-8 text (byte {err.start})", path=p) from None
+        except ValueError:
+            raise InputError(f"malformed JSON ({exc})", path=p) from None
+
+
+def is_lm_eval_results(data: Any) -> bool:
+    """Whether parsed JSON looks like an lm-eval results file."""
+    return isinstance(data, dict) and isinstance(data.get("results"), dict)
+
+
+def _parse_model_args(text: Any) -> dict[str, str]:
+    if isinstance(text, dict):
+        return {str(k): str(v) for k, v in text.items()}
+    if not isinstance(text, str):
+        return {}
+    out: dict[str, str] = {}
+    for part in text.split(","):
+        if "=" in part:
+            key, value = part.split("=", 1)
+            out[key.strip()] = value.strip()
+    return out
+
+
+_STEP_REVISION = re.compile(r"(?:global_)?step[-_]?(\d+)", re.I)
+_STEP_IN_NAME = re.compile(r"_step(\d+)")
+
+
+def _number(value: Any) -> float | None:
+    """A finite float, or None for strings ("N/A"), bools, NaN and missing."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return None
+    value = float(value)
+    return value if math.isfinite(value) else None
+
+
+def _resolve_params(
+    path: Path,
+    model: str,
+    params: float | str | None,
+    sizes: Mapping[str, float] | None,
+    from_file: Any,
+) -> float:
+    if params is not None:
+        try:
+            value = parse_size(params)
+        except InputError as exc:
+            raise InputError(exc.message, path=path, field="params") from None
+        if value <= 0:
+            raise InputError(f"params must be > 0, got {params!r}", path=path, field="params")
+        return value
+    value = lookup_size(dict(sizes) if sizes else None, model)
+    if value is not None:
+        return value
+    number = _number(from_file)
+    if number is not None and number > 0:
+        return number
+    value = size_from_name(model)
+    if value is not None:
+        return value
+    raise InputError(
+        f"cannot tell the size of model {model!r}: the file has no model_num_parameters, "
+        "the name has no size token and no known family matches; pass params= or a "
+        "sizes sidecar (model,params CSV)",
+        path=path,
+        field="params",
+    )
+
+
+def _shots(data: dict[str, Any], task: str, config: dict[str, Any]) -> int:
+    for candidate in (
+        (data.get("n-shot") or {}).get(task) if isinstance(data.get("n-shot"), dict) else None,
+        ((data.get("configs") or {}).get(task) or {}).get("num_fewshot")
+        if isinstance(data.get("configs"), dict)
+        else None,
+        config.get("num_fewshot"),
+    ):
+        if isinstance(candidate, int) and not isinstance(candidate, bool):
+            return candidate
+        if isinstance(candidate, str) and candidate.isdigit():
+            return int(candidate)
+    return 0
+
+
+def _split_key(key: str) -> tuple[str, str]:
+    """``"acc,none"`` -> ``("acc", "none")``; ``"acc"`` -> ``("acc", "")``."""
+    if "," in key:
+        name, filt = key.split(",", 1)
+        return name, filt
+    return key, ""
+
+
+def _metric_name(name: str, filt: str) -> str:
+    return name if filt in ("", "none") else f"{name}[{filt}]"
+
+
+def lm_eval_records(
+    data: Any,
+    path: str | os.PathLike[str],
+    *,
+    model: str | None = None,
+    family: str | None = None,
+    params: float | str | None = None,
+    sizes: Mapping[str, float] | None = None,
+) -> list[dict[str, Any]]:
+    """Score records (dicts with the scores columns) of one parsed results file, unvalidated."""
+    p = Path(path)
+    if not is_lm_eval_results(data):
+        raise InputError(
+            "not an lm-eval results file (expected an object with a 'results' object)",
+            path=p,
+            field="results",
+        )
+    config = data.get("config") if isinstance(data.get("config"), dict) else {}
+    args = _parse_model_args(config.get("model_args"))
+    name = (
+        model
+        or args.get("pretrained")
+        or config.get("model_name")
+        or data.get("model_name")
+        or _STEP_IN_NAME.sub("", p.stem)
+    )
+    if not isinstance(name, str) or not name:
+        raise InputError("cannot tell the model name", path=p, field="model")
+
+    step: int | None = None
+    revision = args.get("revision") or config.get("model_revision") or data.get("model_revision")
+    if isinstance(revision, str):
+        match = _STEP_REVISION.fullmatch(revision.strip())
+        if match:
+            step = int(match.group(1))
+    if step is None:
+        match = _STEP_IN_NAME.search(p.name)
+        if match:
+            step = int(match.group(1))
+
+    n_params = _resolve_params(
+        p,
+        name,
+        params,
+        sizes,
+        config.get("model_num_parameters", data.get("model_num_parameters")),
+    )
+    fam = family or family_from_name(name)
+    known = known_family(name)
+    tokens = None
+    if known is not None and known[0].tokens_per_step and step:
+        tokens = float(step * known[0].tokens_per_step)
+
+    hib_table = (
+        data.get("higher_is_better") if isinstance(data.get("higher_is_better"), dict) else {}
+    )
+    n_samples = data.get("n-samples") if isinstance(data.get("n-samples"), dict) else {}
+
+    records: list[dict[str, Any]] = []
+    for task, metrics in data["results"].items():
+        if not isinstance(metrics, dict):
+            raise InputError(
+                f"results[{task!r}] should be an object of metrics, got {type(metrics).__name__}",
+                path=p,
+                field="results",
+            )
+        shots = _shots(data, task, config)
+        task_name = f"{task}@{shots}shot" if shots > 0 else str(task)
+        hib = hib_table.get(task) if isinstance(hib_table.get(task), dict) else {}
+        n = None
+        counts = n_samples.get(task)
+        if isinstance(counts, dict):
+            effective = counts.get("effective", counts.get("original"))
+            if isinstance(effective, int) and not isinstance(effective, bool) and effective >= 0:
+                n = effective
+        stderrs: dict[tuple[str, str], float | None] = {}
+        for key, value in metrics.items():
+            base, filt = _split_key(key)
+            if base.endswith("_stderr"):
+                stderrs[(base[: -len("_stderr")], filt)] = _number(value)
+        for key, value in metrics.items():
+            base, filt = _split_key(key)
+            if base.endswith("_stderr") or base == "alias":
+                continue
+            number = _number(value)
+            if number is None:
+                continue  # strings ("alias"), NaN scores and nulls carry no score
+            err = stderrs.get((base, filt))
+            higher = hib.get(base)
+            if not isinstance(higher, bool):
+                higher = default_higher_is_better(base)
+            records.append(
+                {
+                    "task": task_name,
+                    "family": fam,
+                    "model": name,
+                    "params": n_params,
+                    "compute_flops": None,
+                    "tokens_trained": tokens,
+                    "step": step,
+                    "metric": _metric_name(base, filt),
+                    "value": number,
+                    "ci_low": None if err is None else number - Z95 * err,
+                    "ci_high": None if err is None else number + Z95 * err,
+                    "n": n,
+                    "ci_method": None if err is None else NORMAL_CI,
+                    "stderr": err,
+                    "higher_is_better": higher,
+                }
+            )
+    if not records:
+        raise InputError("no numeric scores in the results", path=p, field="results")
+    return records
+
+
+def _sizes_mapping(
+    sizes: Mapping[str, float] | str | os.PathLike[str] | None,
+) -> Mapping[str, float] | None:
+    if sizes is None or isinstance(sizes, Mapping):
+        return sizes
+    return read_size_sidecar(sizes)
+
+
+def load_lm_eval_results(
+    path: str | os.PathLike[str],
+    *,
+    model: str | None = None,
+    family: str | None = None,
+    params: float | str | None = None,
+    sizes: Mapping[str, float] | str | os.PathLike[str] | None = None,
+) -> pd.DataFrame:
+    """Load one lm-eval results JSON (0.3 or 0.4 format) as a validated scores table.
+
+    Parameters
+    ----------
+    path
+        The results JSON.
+    model, family
+        Override the names read from the file (see the module docstring).
+    params
+        Parameter count (number or ``"1.4b"``); overrides every other source.
+    sizes
+        ``{model: params}`` or the path of a ``model,params`` sidecar CSV.
+    """
+    p = Path(path)
+    data = read_json(p)
+    records = lm_eval_records(
+        data, p, model=model, family=family, params=params, sizes=_sizes_mapping(sizes)
+    )
+    return validate_frame(pd.DataFrame.from_records(records), SCORES, path=p)

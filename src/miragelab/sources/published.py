@@ -1,0 +1,300 @@
+"""Load published results of any supported kind into one validated scores table.
+
+:func:`load_scores` takes files and folders and recognises each file by its
+extension and content:
+
+* ``.json`` with a ``results`` object -> lm-eval-harness results
+  (:mod:`~miragelab.sources.lm_eval_results`);
+* ``.json`` with ``model.model_family`` and a ``scores`` list -> BIG-bench score
+  file (:mod:`~miragelab.sources.bigbench`);
+* ``.csv`` (optionally ``.gz``) whose header has the scores columns (``task``,
+  ``family``, ``model``, ``params``, ``metric``, ``value``) -> an already-long
+  scores table (:func:`miragelab.tables.read_table`); other ``.csv`` with a
+  model column -> a wide CSV (:mod:`~miragelab.sources.wide_csv`);
+* ``.jsonl``, ``.ndjson``, ``.parquet`` -> a long scores table.
+
+Folders are walked recursively in sorted order. In a walk, files of other
+kinds (READMEs, ``bigbench/tasks.csv.gz`` metadata, unrelated JSON) are
+skipped with a note, and so are the files in :data:`WALK_SKIP`; a file named
+explicitly must be recognised or :class:`~miragelab.errors.InputError` is
+raised. The union is checked as one table: the same (task, family, model,
+step, metric) in two files, or one checkpoint given two sizes, is an error
+naming the files.
+
+Notes about skipped files, dropped or moved models are in
+``frame.attrs["notes"]``; the files read are in ``frame.attrs["sources"]``.
+"""
+
+from __future__ import annotations
+
+import csv
+import gzip
+import io
+import os
+from collections.abc import Iterable
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from miragelab.errors import InputError
+from miragelab.sources.bigbench import bigbench_records, is_bigbench_scores
+from miragelab.sources.lm_eval_results import (
+    _sizes_mapping,
+    is_lm_eval_results,
+    lm_eval_records,
+    read_json,
+)
+from miragelab.sources.wide_csv import _find, wide_records
+from miragelab.tables import SCORES, read_table, validate_frame
+
+__all__ = ["WALK_SKIP", "load_scores", "load_shipped", "shipped_data_dir", "shipped_sources"]
+
+#: Files skipped when walking a folder (still loaded when named explicitly), with the reason.
+WALK_SKIP = {
+    "base_llm_benchmark_eval_sub_10b.csv": (
+        "ObsScaling's sub-10B re-run of base_llm_benchmark_eval.csv: the same models and "
+        "columns with some values differing, so loading both would give each score twice"
+    ),
+}
+
+_LONG_EXTS = (".jsonl", ".ndjson", ".parquet", ".pq", ".jsonl.gz", ".ndjson.gz")
+_JSON_EXTS = (".json", ".json.gz")
+_CSV_EXTS = (".csv", ".csv.gz")
+
+_LM_EVAL_KW = ("model", "family", "params", "sizes")
+_WIDE_KW = (
+    "model_col",
+    "family_col",
+    "params_col",
+    "flops_col",
+    "tokens_col",
+    "metric_cols",
+    "id_cols",
+    "meta",
+    "on_size_clash",
+)
+_BIGBENCH_KW = ("params_field",)
+
+
+def shipped_data_dir() -> Path:
+    """The package's data folder (``miragelab/data``: pythia-evals, obsscaling, bigbench)."""
+    ref = resources.files("miragelab") / "data"
+    path = Path(str(ref))
+    if not path.is_dir():
+        raise FileNotFoundError(f"miragelab's package data is missing (looked in {path})")
+    return path
+
+
+def shipped_sources() -> list[Path]:
+    """What :func:`load_shipped` reads: all Pythia evals and the two ObsScaling tables."""
+    root = shipped_data_dir()
+    return [
+        root / "pythia-evals",
+        root / "obsscaling" / "base_llm_emergent_capability_eval.csv",
+        root / "obsscaling" / "base_llm_benchmark_eval.csv",
+    ]
+
+
+def load_shipped() -> pd.DataFrame:
+    """Scores of the shipped real data: Pythia (lm-eval 0.3) and ObsScaling.
+
+    ``base_llm_benchmark_eval_sub_10b.csv`` is left out (see :data:`WALK_SKIP`).
+    """
+    return load_scores(shipped_sources())
+
+
+def _lower_name(path: Path) -> str:
+    return path.name.lower()
+
+
+def _has_ext(path: Path, exts: Iterable[str]) -> bool:
+    name = _lower_name(path)
+    return any(name.endswith(ext) for ext in exts)
+
+
+def _expand(paths: Iterable[str | os.PathLike[str]], notes: list[str]) -> list[tuple[Path, bool]]:
+    """Files to read, each with whether it was named explicitly."""
+    out: list[tuple[Path, bool]] = []
+    for item in paths:
+        p = Path(item)
+        if not p.exists():
+            raise InputError("no such file or folder", path=p)
+        if p.is_file():
+            out.append((p, True))
+            continue
+        for child in sorted(p.rglob("*")):
+            rel = child.relative_to(p)
+            if not child.is_file() or any(part.startswith(".") for part in rel.parts):
+                continue
+            if not _has_ext(child, _LONG_EXTS + _JSON_EXTS + _CSV_EXTS):
+                continue
+            if child.name in WALK_SKIP:
+                notes.append(f"skipped {child}: {WALK_SKIP[child.name]}")
+                continue
+            out.append((child, False))
+    if not out:
+        raise InputError("no score files found in the given paths")
+    return out
+
+
+def _csv_header(path: Path) -> list[str]:
+    try:
+        if _lower_name(path).endswith(".gz"):
+            with gzip.open(path, "rt", encoding="utf-8-sig", newline="") as handle:
+                first = handle.readline()
+        else:
+            with open(path, encoding="utf-8-sig", newline="") as handle:
+                first = handle.readline()
+    except (OSError, UnicodeDecodeError, EOFError) as exc:
+        raise InputError(f"cannot read: {exc}", path=path) from None
+    rows = list(csv.reader(io.StringIO(first)))
+    return [h.strip() for h in rows[0]] if rows else []
+
+
+def _pick(kw: dict[str, Any], names: tuple[str, ...]) -> dict[str, Any]:
+    return {k: v for k, v in kw.items() if k in names}
+
+
+class _Collected:
+    """Frames and their source files, in input order."""
+
+    def __init__(self) -> None:
+        self.frames: list[pd.DataFrame] = []
+        self.files: list[Path] = []
+
+    def add(self, frame: pd.DataFrame, path: Path) -> None:
+        if not frame.empty:
+            self.frames.append(frame)
+            self.files.append(path)
+
+
+def _read_one(
+    path: Path, explicit: bool, kw: dict[str, Any], notes: list[str]
+) -> pd.DataFrame | list[dict[str, Any]] | None:
+    """Records (or a validated long frame) of one file; None when skipped in a walk."""
+    if _has_ext(path, _LONG_EXTS):
+        return read_table(path, SCORES)
+    if _has_ext(path, _JSON_EXTS):
+        data = read_json(path) if not _lower_name(path).endswith(".gz") else _read_gz_json(path)
+        if is_lm_eval_results(data):
+            return lm_eval_records(data, path, **_pick(kw, _LM_EVAL_KW))
+        if is_bigbench_scores(data):
+            return bigbench_records(data, path, **_pick(kw, _BIGBENCH_KW))
+        if isinstance(data, dict) and set(SCORES.required) <= set(data):
+            return read_table(path, SCORES)  # a one-record long table
+        reason = "neither lm-eval results, a BIG-bench score file nor a scores record"
+    else:
+        header = _csv_header(path)
+        if set(SCORES.required) <= set(header):
+            return read_table(path, SCORES)
+        if _find(header, "model") is not None:
+            records, wide_notes = wide_records(path, **_pick(kw, _WIDE_KW))
+            notes.extend(wide_notes)
+            return records
+        reason = "a CSV with neither the scores columns nor a model column"
+    if explicit:
+        raise InputError(f"not a recognised scores file ({reason})", path=path)
+    notes.append(f"skipped {path}: {reason}")
+    return None
+
+
+def _read_gz_json(path: Path) -> Any:
+    import json
+
+    try:
+        with gzip.open(path, "rt", encoding="utf-8") as handle:
+            return json.load(handle)
+    except (OSError, EOFError, UnicodeDecodeError, ValueError) as exc:
+        raise InputError(f"malformed JSON ({exc})", path=path) from None
+
+
+_KEY = list(SCORES.key)
+
+
+def _check_duplicates(frame: pd.DataFrame, owner: np.ndarray, files: list[Path]) -> None:
+    """The same key in two rows -> InputError naming both files."""
+    columns = [frame[c].astype(object).where(frame[c].notna(), None).tolist() for c in _KEY]
+    first_row: dict[tuple[Any, ...], int] = {}
+    for row, key in enumerate(zip(*columns, strict=True)):
+        earlier = first_row.setdefault(key, row)
+        if earlier == row:
+            continue
+        a, b = files[owner[earlier]], files[owner[row]]
+        what = ", ".join(f"{k}={v!r}" for k, v in zip(_KEY, key, strict=True) if v is not None)
+        where = f"in both {a} and {b}" if a != b else f"twice in {a}"
+        raise InputError(f"duplicate score ({what}) {where}", path=b, field="metric")
+
+
+def load_scores(
+    paths: str | os.PathLike[str] | Iterable[str | os.PathLike[str]], **kw: Any
+) -> pd.DataFrame:
+    """Load published results from files and folders into one validated scores table.
+
+    Parameters
+    ----------
+    paths
+        One path or several; folders are walked recursively (sorted).
+    **kw
+        Passed to the loader each file needs: ``model``, ``family``, ``params``,
+        ``sizes`` (lm-eval results; ``sizes`` may be a sidecar CSV path);
+        ``model_col``, ``family_col``, ``params_col``, ``flops_col``,
+        ``tokens_col``, ``metric_cols``, ``id_cols``, ``meta``, ``on_size_clash``
+        (wide CSVs); ``params_field`` (BIG-bench).
+    """
+    unknown = set(kw) - set(_LM_EVAL_KW + _WIDE_KW + _BIGBENCH_KW)
+    if unknown:
+        raise TypeError(f"load_scores() got unexpected keyword(s): {', '.join(sorted(unknown))}")
+    if "sizes" in kw:
+        kw = {**kw, "sizes": _sizes_mapping(kw["sizes"])}
+    if isinstance(paths, str | os.PathLike):
+        paths = [paths]
+    notes: list[str] = []
+    files = _expand(paths, notes)
+
+    record_lists: list[list[dict[str, Any]]] = []
+    record_files: list[Path] = []
+    collected = _Collected()
+    for path, explicit in files:
+        result = _read_one(path, explicit, kw, notes)
+        if result is None:
+            continue
+        if isinstance(result, pd.DataFrame):
+            collected.add(result[SCORES.columns], path)
+        elif result:
+            record_lists.append(result)
+            record_files.append(path)
+
+    parts: list[pd.DataFrame] = []
+    owners: list[np.ndarray] = []
+    all_files: list[Path] = []
+    if record_lists:
+        flat = [r for records in record_lists for r in records]
+        parts.append(pd.DataFrame.from_records(flat, columns=SCORES.columns))
+        owners.append(np.repeat(np.arange(len(record_lists)), [len(r) for r in record_lists]))
+        all_files.extend(record_files)
+    for frame, path in zip(collected.frames, collected.files, strict=True):
+        parts.append(frame.astype(object).where(frame.notna(), None))
+        owners.append(np.full(len(frame), len(all_files)))
+        all_files.append(path)
+    if not parts:
+        raise InputError("no scores found in the given paths")
+    combined = pd.concat(parts, ignore_index=True) if len(parts) > 1 else parts[0]
+    owner = np.concatenate(owners)
+
+    _check_duplicates(combined, owner, all_files)
+    label = str(all_files[0]) if len(all_files) == 1 else f"({len(all_files)} files)"
+    try:
+        table = validate_frame(combined, SCORES, path=label)
+    except InputError as exc:
+        if exc.line is None or len(all_files) == 1:
+            raise
+        source = all_files[owner[exc.line - 1]]
+        raise InputError(
+            f"{exc.message} (row {exc.line} of the combined inputs)", path=source, field=exc.field
+        ) from None
+    table.attrs["notes"] = notes
+    table.attrs["sources"] = [str(p) for p in all_files]
+    return table
