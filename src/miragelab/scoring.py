@@ -41,7 +41,7 @@ def _line_of(samples: pd.DataFrame, row: int) -> tuple[str | None, int | None, s
     unit = samples.attrs.get("unit", "line")
     if lines is None:
         return samples.attrs.get("path"), row + 1, "row"
-    return samples.attrs.get("path"), int(lines[row]), unit
+    return lines.path_of(row) or samples.attrs.get("path"), int(lines[row]), unit
 
 
 def applicable_rows(samples: pd.DataFrame, metric: Metric) -> np.ndarray:

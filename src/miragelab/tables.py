@@ -148,22 +148,36 @@ _NUMBER = (int, float)
 
 
 class SourceLines:
-    """Line (or row) number of each record in its file, kept in ``frame.attrs``.
+    """Where each record came from: its line (or row) number and, for tables read
+    from several files, its file. Kept in ``frame.attrs``.
 
     A wrapper with identity equality, so pandas can carry it through operations
     without comparing arrays element-wise.
     """
 
-    __slots__ = ("numbers",)
+    __slots__ = ("file_of_row", "files", "numbers")
 
-    def __init__(self, numbers: np.ndarray) -> None:
+    def __init__(
+        self,
+        numbers: np.ndarray,
+        files: list[str] | None = None,
+        file_of_row: np.ndarray | None = None,
+    ) -> None:
         self.numbers = numbers
+        self.files = files
+        self.file_of_row = file_of_row
 
     def __getitem__(self, row: int) -> int:
         return int(self.numbers[row])
 
     def __len__(self) -> int:
         return len(self.numbers)
+
+    def path_of(self, row: int) -> str | None:
+        """The file of ``row`` when the table spans several files, else None."""
+        if self.files is None or self.file_of_row is None:
+            return None
+        return self.files[int(self.file_of_row[row])]
 
 
 # --------------------------------------------------------------------------- values
@@ -562,7 +576,11 @@ def read_scores(path: str | os.PathLike[str]) -> pd.DataFrame:
 
 
 def read_many(paths: Iterable[str | os.PathLike[str]], spec: TableSpec | str) -> pd.DataFrame:
-    """Read several tables of one kind and check the union (no row in two files)."""
+    """Read several tables of one kind and check the union (no row in two files).
+
+    An error found only in the union (a duplicate across files, one model with
+    two sizes) names the file and line of the offending row.
+    """
     spec = TABLES[spec] if isinstance(spec, str) else spec
     frames = [read_table(p, spec) for p in paths]
     if not frames:
@@ -570,7 +588,22 @@ def read_many(paths: Iterable[str | os.PathLike[str]], spec: TableSpec | str) ->
     if len(frames) == 1:
         return frames[0]
     combined = pd.concat(frames, ignore_index=True)
-    return validate_frame(combined, spec, path="(combined inputs)")
+    sizes = np.array([len(f) for f in frames])
+    origin = SourceLines(
+        np.concatenate([f.attrs["lines"].numbers for f in frames]),
+        files=[f.attrs["path"] for f in frames],
+        file_of_row=np.repeat(np.arange(len(frames)), sizes),
+    )
+    try:
+        _check_rows(combined, spec, np.arange(1, len(combined) + 1), None, "row")
+    except InputError as exc:
+        row = int(exc.line) - 1
+        file_unit = frames[int(origin.file_of_row[row])].attrs.get("unit", "line")
+        raise InputError(
+            exc.message, path=origin.path_of(row), line=origin[row], field=exc.field, unit=file_unit
+        ) from None
+    combined.attrs.update(path=None, lines=origin, unit=frames[0].attrs.get("unit", "line"))
+    return combined
 
 
 # --------------------------------------------------------------------------- writing
