@@ -61,31 +61,46 @@ class MetricOptions:
 
 @dataclass(frozen=True)
 class Metric:
-    """A per-sample metric: ``fn(samples, options) -> float64 array`` of one value per row."""
+    """A per-sample metric: ``fn(samples, options, cache) -> float64 array``, one value per row.
+
+    ``cache`` is a dict shared by the metrics of one :func:`compute_metrics`
+    call, so work common to several metrics (normalised strings, edit
+    distances) is done once.
+    """
 
     name: str
     needs: tuple[str, ...]
     binary: bool
     higher_is_better: bool
     doc: str
-    fn: Callable[[pd.DataFrame, MetricOptions], np.ndarray] = field(repr=False)
+    fn: Callable[[pd.DataFrame, MetricOptions, dict], np.ndarray] = field(repr=False)
 
     def __call__(self, samples: pd.DataFrame, options: MetricOptions | None = None) -> np.ndarray:
-        return self.fn(samples, options or MetricOptions())
+        return self.fn(samples, options or MetricOptions(), {})
 
 
 # --------------------------------------------------------------------------- column access
 
 
-def _strings(samples: pd.DataFrame, column: str, options: MetricOptions) -> pa.Array:
-    """A string column as arrow, normalised as the options say."""
-    arr = pa.array(samples[column].to_numpy(dtype=object), type=pa.large_string(), from_pandas=True)
+def _strings(samples: pd.DataFrame, column: str, options: MetricOptions, cache: dict) -> pa.Array:
+    """A string column as arrow, normalised as the options say (once per call)."""
+    key = ("strings", column)
+    if key in cache:
+        return cache[key]
+    series = samples[column]
+    if isinstance(series.dtype, pd.ArrowDtype):
+        arr = pa.chunked_array(series.array._pa_array).combine_chunks().cast(pa.large_string())
+    else:
+        arr = pa.array(
+            samples[column].to_numpy(dtype=object), type=pa.large_string(), from_pandas=True
+        )
     if options.punctuation:
         arr = pc.replace_substring_regex(arr, pattern=r"\p{P}", replacement="")
     if options.case:
         arr = pc.utf8_lower(arr)
     if options.strip:
         arr = pc.utf8_trim_whitespace(arr)
+    cache[key] = arr
     return arr
 
 
@@ -117,9 +132,9 @@ def _segment_sum(values: np.ndarray, offsets: np.ndarray) -> np.ndarray:
 # --------------------------------------------------------------------------- string metrics
 
 
-def exact_match(samples: pd.DataFrame, options: MetricOptions) -> np.ndarray:
-    pred = _strings(samples, "prediction", options)
-    target = _strings(samples, "target", options)
+def exact_match(samples: pd.DataFrame, options: MetricOptions, cache: dict) -> np.ndarray:
+    pred = _strings(samples, "prediction", options, cache)
+    target = _strings(samples, "target", options, cache)
     return pc.equal(pred, target).to_numpy(zero_copy_only=False).astype(np.float64)
 
 
@@ -137,7 +152,7 @@ def _encode_ids(ids: np.ndarray, offsets: np.ndarray) -> list[str]:
 
 
 def _token_strings(pred: pa.Array, target: pa.Array, tokens: Tokens) -> tuple[list, list]:
-    """Both columns as sequences whose elements are the tokens to compare."""
+    """Both columns as strings whose characters are the tokens to compare."""
     if tokens == "char":
         return pred.to_pylist(), target.to_pylist()
     if tokens == "word":
@@ -158,27 +173,31 @@ def _token_strings(pred: pa.Array, target: pa.Array, tokens: Tokens) -> tuple[li
     )
 
 
-def _distances(samples: pd.DataFrame, options: MetricOptions) -> tuple[np.ndarray, np.ndarray]:
-    """Levenshtein distance over tokens, and the longer of the two token lengths."""
-    pred, target = _token_strings(
-        _strings(samples, "prediction", options),
-        _strings(samples, "target", options),
-        options.tokens,
-    )
-    dist = process.cpdist(pred, target, scorer=Levenshtein.distance, dtype=np.int64, workers=1)
-    longest = np.maximum(
-        np.fromiter(map(len, pred), np.int64, len(pred)),
-        np.fromiter(map(len, target), np.int64, len(target)),
-    )
-    return dist.astype(np.float64), longest
+def _distances(
+    samples: pd.DataFrame, options: MetricOptions, cache: dict
+) -> tuple[np.ndarray, np.ndarray]:
+    """Levenshtein distance over tokens and the longer token length, computed once per call."""
+    if "distances" not in cache:
+        pred, target = _token_strings(
+            _strings(samples, "prediction", options, cache),
+            _strings(samples, "target", options, cache),
+            options.tokens,
+        )
+        dist = process.cpdist(pred, target, scorer=Levenshtein.distance, dtype=np.int64, workers=-1)
+        lengths = [pc.utf8_length(pa.array(x, type=pa.large_string())) for x in (pred, target)]
+        longest = pc.max_element_wise(*lengths).to_numpy(zero_copy_only=False)
+        cache["distances"] = (dist.astype(np.float64), longest.astype(np.int64))
+    return cache["distances"]
 
 
-def token_edit_distance(samples: pd.DataFrame, options: MetricOptions) -> np.ndarray:
-    return _distances(samples, options)[0]
+def token_edit_distance(samples: pd.DataFrame, options: MetricOptions, cache: dict) -> np.ndarray:
+    return _distances(samples, options, cache)[0]
 
 
-def normalized_edit_similarity(samples: pd.DataFrame, options: MetricOptions) -> np.ndarray:
-    dist, longest = _distances(samples, options)
+def normalized_edit_similarity(
+    samples: pd.DataFrame, options: MetricOptions, cache: dict
+) -> np.ndarray:
+    dist, longest = _distances(samples, options, cache)
     with np.errstate(invalid="ignore", divide="ignore"):
         return np.where(longest > 0, 1.0 - dist / np.maximum(longest, 1), 1.0)
 
@@ -186,28 +205,41 @@ def normalized_edit_similarity(samples: pd.DataFrame, options: MetricOptions) ->
 # --------------------------------------------------------------------------- choice metrics
 
 
-def _choices(samples: pd.DataFrame) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    values, offsets = _ragged(samples, "choice_logprobs")
-    correct = samples["correct_choice"].to_numpy(dtype=np.float64, na_value=np.nan)
-    return values, offsets, correct
+def _choices(samples: pd.DataFrame, cache: dict) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Choice log-probs as (flat values, offsets), the correct index, once per call."""
+    if "choices" not in cache:
+        values, offsets = _ragged(samples, "choice_logprobs")
+        correct = samples["correct_choice"].to_numpy(dtype=np.float64, na_value=np.nan)
+        cache["choices"] = (values, offsets, correct)
+    return cache["choices"]
 
 
-def multiple_choice_grade(samples: pd.DataFrame, options: MetricOptions) -> np.ndarray:
-    """1 when the correct choice has the highest log-prob; ties go to the first maximum."""
-    values, offsets, correct = _choices(samples)
+def _as_matrix(values: np.ndarray, offsets: np.ndarray) -> np.ndarray | None:
+    """An (n, k) view when every example has the same number k of choices."""
     counts = np.diff(offsets)
+    if counts.size and (counts == counts[0]).all() and counts[0] > 0:
+        return values.reshape(counts.size, int(counts[0]))
+    return None
+
+
+def multiple_choice_grade(samples: pd.DataFrame, options: MetricOptions, cache: dict) -> np.ndarray:
+    """1 when the correct choice has the highest log-prob; ties go to the first maximum."""
+    values, offsets, correct = _choices(samples, cache)
+    matrix = _as_matrix(values, offsets)
+    if matrix is not None:  # np.argmax returns the first maximum
+        return (np.argmax(matrix, axis=1) == correct).astype(np.float64)
+    n = offsets.size - 1
     seg = _segment_ids(offsets)
     local = np.arange(values.size) - offsets[seg]
-    if values.size == 0:
-        return np.zeros(counts.size)
-    top = np.full(counts.size, -np.inf)
+    top = np.full(n, -np.inf)
     np.maximum.at(top, seg, values)
-    first = np.full(counts.size, np.iinfo(np.int64).max)
-    np.minimum.at(first, seg, np.where(values == top[seg], local, np.iinfo(np.int64).max))
+    never = np.iinfo(np.int64).max
+    first = np.full(n, never)
+    np.minimum.at(first, seg, np.where(values == top[seg], local, never))
     return (first == correct).astype(np.float64)
 
 
-def brier_score(samples: pd.DataFrame, options: MetricOptions) -> np.ndarray:
+def brier_score(samples: pd.DataFrame, options: MetricOptions, cache: dict) -> np.ndarray:
     """Mean over the k choices of (softmax(choice log-probs) - one-hot target)**2.
 
     This is BIG-bench's ``calibration_multiple_choice_brier_score``: it feeds
@@ -215,41 +247,49 @@ def brier_score(samples: pd.DataFrame, options: MetricOptions) -> np.ndarray:
     task score is the mean of these per-example values whenever all examples
     have the same number of choices.
     """
-    values, offsets, correct = _choices(samples)
+    values, offsets, correct = _choices(samples, cache)
+    matrix = _as_matrix(values, offsets)
+    if matrix is not None:
+        weights = np.exp(matrix - matrix.max(axis=1, keepdims=True))
+        probs = weights / weights.sum(axis=1, keepdims=True)
+        onehot = np.arange(matrix.shape[1]) == correct[:, None]
+        return ((probs - onehot) ** 2).mean(axis=1)
     seg = _segment_ids(offsets)
     top = np.full(offsets.size - 1, -np.inf)
     np.maximum.at(top, seg, values)
     weights = np.exp(values - top[seg])
     probs = weights / _segment_sum(weights, offsets)[seg]
     onehot = (np.arange(values.size) - offsets[seg]) == correct[seg]
-    counts = np.diff(offsets)
-    return _segment_sum((probs - onehot) ** 2, offsets) / np.maximum(counts, 1)
+    return _segment_sum((probs - onehot) ** 2, offsets) / np.maximum(np.diff(offsets), 1)
 
 
 # --------------------------------------------------------------------------- log-prob metrics
 
 
-def _token_logprobs(samples: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
-    values, offsets = _ragged(samples, "target_token_logprobs")
-    return _segment_sum(values, offsets), np.diff(offsets)
+def _token_logprobs(samples: pd.DataFrame, cache: dict) -> tuple[np.ndarray, np.ndarray]:
+    """Per-example sum of target token log-probs and token count, once per call."""
+    if "token_logprobs" not in cache:
+        values, offsets = _ragged(samples, "target_token_logprobs")
+        cache["token_logprobs"] = (_segment_sum(values, offsets), np.diff(offsets))
+    return cache["token_logprobs"]
 
 
-def target_logprob(samples: pd.DataFrame, options: MetricOptions) -> np.ndarray:
-    return _token_logprobs(samples)[0]
+def target_logprob(samples: pd.DataFrame, options: MetricOptions, cache: dict) -> np.ndarray:
+    return _token_logprobs(samples, cache)[0]
 
 
-def target_logprob_mean(samples: pd.DataFrame, options: MetricOptions) -> np.ndarray:
-    total, count = _token_logprobs(samples)
+def target_logprob_mean(samples: pd.DataFrame, options: MetricOptions, cache: dict) -> np.ndarray:
+    total, count = _token_logprobs(samples, cache)
     with np.errstate(invalid="ignore", divide="ignore"):
         return total / count
 
 
-def per_token_prob(samples: pd.DataFrame, options: MetricOptions) -> np.ndarray:
-    return np.exp(target_logprob_mean(samples, options))
+def per_token_prob(samples: pd.DataFrame, options: MetricOptions, cache: dict) -> np.ndarray:
+    return np.exp(target_logprob_mean(samples, options, cache))
 
 
-def cross_entropy(samples: pd.DataFrame, options: MetricOptions) -> np.ndarray:
-    return -target_logprob_mean(samples, options)
+def cross_entropy(samples: pd.DataFrame, options: MetricOptions, cache: dict) -> np.ndarray:
+    return -target_logprob_mean(samples, options, cache)
 
 
 # --------------------------------------------------------------------------- registry
@@ -364,6 +404,7 @@ def compute_metrics(
     """
     options = options or MetricOptions()
     out = {}
+    caches: dict[bytes, dict] = {}  # one cache per row subset, shared across metrics
     for m in metrics:
         metric = m if isinstance(m, Metric) else get_metric(m)
         missing = [c for c in metric.needs if c not in samples.columns]
@@ -375,9 +416,10 @@ def compute_metrics(
             )
         present = samples[list(metric.needs)].notna().all(axis=1).to_numpy()
         values = np.full(len(samples), np.nan)
+        cache = caches.setdefault(np.packbits(present).tobytes(), {})
         if present.all():
-            values[:] = metric.fn(samples, options)
+            values[:] = metric.fn(samples, options, cache)
         elif present.any():
-            values[present] = metric.fn(samples.loc[present], options)
+            values[present] = metric.fn(samples.loc[present], options, cache)
         out[metric.name] = values
     return pd.DataFrame(out, index=samples.index)

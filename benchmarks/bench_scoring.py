@@ -1,0 +1,366 @@
+"""Scoring throughput: the vectorised metric suite against a per-sample Python loop.
+
+Builds ``--n`` synthetic samples (seeded), then times
+
+* ``compute_metrics(samples, all metrics)`` -- the vectorised suite, on all rows;
+* the straightforward baseline: one plain-Python function per metric for one
+  sample (as metrics are usually written, e.g. a per-document
+  ``process_results``), every metric run over every row of the table
+  (``itertuples``), on a random subsample of ``--loop-n`` rows, as a rate;
+* for reference, a hand-fused loop (all nine metrics in one pass, the edit
+  distance computed once), on inputs already in Python lists and counting the
+  time to read those lists out of the table -- a lower bound on what any
+  per-sample Python code can do;
+* per metric, the vectorised time of each metric alone;
+* ``score_samples`` end to end (means and intervals), for reference.
+
+The loop's values are compared with the vectorised values on the subsample
+(exactly for 0/1 metrics and edit distances, ``np.allclose`` otherwise); the
+script exits with code 1 if they differ.
+
+Run: ``python benchmarks/bench_scoring.py --n 1000000 --loop-n 50000``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import sys
+import time
+from collections.abc import Callable
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+from rapidfuzz.distance import Levenshtein
+
+from miragelab.metrics import REGISTRY, compute_metrics
+from miragelab.scoring import score_samples
+from miragelab.tables import LIST_TYPE
+
+WORDS = (
+    "one two three four five six seven eight nine ten cat dog red blue yes no true false "
+    "paris rome north south apple river stone light"
+).split()
+ALPHABET = "abcdefghijklmnopqrstuvwxyz0123456789 "
+N_CHOICES = 4
+MAX_TOKENS = 8
+#: metrics whose values must agree exactly (0/1 and integer distances)
+EXACT = ("exact_match", "multiple_choice_grade", "token_edit_distance")
+
+
+# --------------------------------------------------------------------------- synthetic data
+
+
+def _targets(rng: np.random.Generator, n: int) -> list[str]:
+    """Half digit strings of 1-6 digits, half phrases of 1-3 words."""
+    digits = rng.integers(0, 10**6, size=n)
+    n_digits = rng.integers(1, 7, size=n)
+    is_number = rng.random(n) < 0.5
+    word_ids = rng.integers(0, len(WORDS), size=(n, 3))
+    n_words = rng.integers(1, 4, size=n)
+    out = []
+    for i in range(n):
+        if is_number[i]:
+            out.append(str(digits[i] % 10 ** n_digits[i]))
+        else:
+            out.append(" ".join(WORDS[w] for w in word_ids[i, : n_words[i]]))
+    return out
+
+
+def _predictions(rng: np.random.Generator, targets: list[str]) -> list[str]:
+    """A copy of each target with 0-3 random character edits, some with stray spaces."""
+    n = len(targets)
+    n_edits = rng.choice(4, size=n, p=[0.4, 0.3, 0.2, 0.1])
+    kinds = rng.integers(0, 3, size=(n, 3))
+    where = rng.random((n, 3))
+    chars = rng.integers(0, len(ALPHABET), size=(n, 3))
+    pad = rng.random(n) < 0.05
+    out = []
+    for i, target in enumerate(targets):
+        text = target
+        for e in range(n_edits[i]):
+            pos = int(where[i, e] * (len(text) + 1))
+            char = ALPHABET[chars[i, e]]
+            if kinds[i, e] == 0 or not text:
+                text = text[:pos] + char + text[pos:]
+            elif kinds[i, e] == 1:
+                pos = min(pos, len(text) - 1)
+                text = text[:pos] + char + text[pos + 1 :]
+            else:
+                pos = min(pos, len(text) - 1)
+                text = text[:pos] + text[pos + 1 :]
+        out.append(f" {text} " if pad[i] else text)
+    return out
+
+
+def _list_column(values: np.ndarray, counts: np.ndarray) -> pd.arrays.ArrowExtensionArray:
+    offsets = np.concatenate([[0], np.cumsum(counts)]).astype(np.int32)
+    array = pa.ListArray.from_arrays(pa.array(offsets), pa.array(values, type=pa.float64()))
+    return pd.array(array, dtype=pd.ArrowDtype(LIST_TYPE))
+
+
+def make_samples(n: int, seed: int) -> pd.DataFrame:
+    """``n`` samples over 4 tasks x 8 models of one family, with every metric's columns."""
+    rng = np.random.default_rng(seed)
+    n_tasks, n_models = 4, 8
+    task = rng.integers(0, n_tasks, size=n)
+    model = rng.integers(0, n_models, size=n)
+    targets = _targets(rng, n)
+    predictions = _predictions(rng, targets)
+
+    n_tokens = rng.integers(1, MAX_TOKENS + 1, size=n)
+    token_logprobs = -rng.exponential(0.7, size=int(n_tokens.sum()))
+
+    logits = rng.normal(0.0, 2.0, size=(n, N_CHOICES))
+    ties = rng.random(n) < 0.01  # exact ties: the first maximum wins
+    logits[ties, 1] = logits[ties].max(axis=1)
+    logits[ties, 0] = logits[ties, 1]
+    top = logits.max(axis=1, keepdims=True)
+    choice_logprobs = logits - top - np.log(np.exp(logits - top).sum(axis=1, keepdims=True))
+    choice_logprobs = np.minimum(choice_logprobs, 0.0)
+
+    sizes = np.geomspace(1e7, 1e10, n_models)
+    example = np.arange(n)
+    return pd.DataFrame(
+        {
+            "task": pd.array(np.array([f"task{t}" for t in range(n_tasks)], object)[task]),
+            "family": pd.array(np.full(n, "synthetic", dtype=object)),
+            "model": pd.array(np.array([f"m{m}" for m in range(n_models)], object)[model]),
+            "params": sizes[model],
+            "compute_flops": 6 * sizes[model] * 2e10,
+            "tokens_trained": np.full(n, 2e10),
+            "step": pd.array(np.full(n, pd.NA), dtype="Int64"),
+            "example_id": pd.array(example.astype(str).astype(object)),
+            "prompt": pd.array(np.full(n, "Q:", dtype=object)),
+            "target": pd.array(np.array(targets, dtype=object)),
+            "prediction": pd.array(np.array(predictions, dtype=object)),
+            "target_token_logprobs": _list_column(token_logprobs, n_tokens),
+            "choice_logprobs": _list_column(choice_logprobs.ravel(), np.full(n, N_CHOICES)),
+            "correct_choice": pd.array(rng.integers(0, N_CHOICES, size=n), dtype="Int64"),
+        }
+    )
+
+
+# --------------------------------------------------------------------------- the plain loop
+
+
+def loop_metrics(
+    targets: list[str],
+    predictions: list[str],
+    token_logprobs: list[list[float]],
+    choice_logprobs: list[list[float]],
+    correct: list[int],
+) -> dict[str, list[float]]:
+    """Every metric of the suite, one sample at a time, in plain Python."""
+    out: dict[str, list[float]] = {name: [] for name in REGISTRY}
+    for target, prediction, lps, choices, right in zip(
+        targets, predictions, token_logprobs, choice_logprobs, correct, strict=True
+    ):
+        t, p = target.strip(), prediction.strip()
+        out["exact_match"].append(1.0 if p == t else 0.0)
+        dist = Levenshtein.distance(p, t)
+        out["token_edit_distance"].append(float(dist))
+        longest = max(len(p), len(t))
+        out["normalized_edit_similarity"].append(1.0 - dist / longest if longest else 1.0)
+
+        best = 0
+        for j in range(1, len(choices)):
+            if choices[j] > choices[best]:
+                best = j
+        out["multiple_choice_grade"].append(1.0 if best == right else 0.0)
+        top = choices[best]
+        weights = [math.exp(c - top) for c in choices]
+        total = sum(weights)
+        brier = 0.0
+        for j, w in enumerate(weights):
+            brier += (w / total - (1.0 if j == right else 0.0)) ** 2
+        out["brier_score"].append(brier / len(choices))
+
+        total_lp = sum(lps)
+        mean_lp = total_lp / len(lps)
+        out["target_logprob"].append(total_lp)
+        out["target_logprob_mean"].append(mean_lp)
+        out["per_token_prob"].append(math.exp(mean_lp))
+        out["cross_entropy"].append(-mean_lp)
+    return out
+
+
+# One function per metric for one sample, as a metric is usually written (a
+# per-document ``process_results``): each metric reads its own fields and does
+# its own normalisation, and the loop runs every metric over every row.
+
+
+def _texts(row) -> tuple[str, str]:  # noqa: ANN001 - a table row (namedtuple)
+    return row.prediction.strip(), row.target.strip()
+
+
+def _exact_match(row) -> float:  # noqa: ANN001
+    prediction, target = _texts(row)
+    return 1.0 if prediction == target else 0.0
+
+
+def _token_edit_distance(row) -> float:  # noqa: ANN001
+    return float(Levenshtein.distance(*_texts(row)))
+
+
+def _normalized_edit_similarity(row) -> float:  # noqa: ANN001
+    prediction, target = _texts(row)
+    longest = max(len(prediction), len(target))
+    return 1.0 - Levenshtein.distance(prediction, target) / longest if longest else 1.0
+
+
+def _multiple_choice_grade(row) -> float:  # noqa: ANN001
+    choices = list(row.choice_logprobs)
+    return 1.0 if choices.index(max(choices)) == row.correct_choice else 0.0
+
+
+def _brier_score(row) -> float:  # noqa: ANN001
+    choices = list(row.choice_logprobs)
+    top = max(choices)
+    weights = [math.exp(c - top) for c in choices]
+    total = sum(weights)
+    return sum(
+        (w / total - (1.0 if j == row.correct_choice else 0.0)) ** 2 for j, w in enumerate(weights)
+    ) / len(choices)
+
+
+def _target_logprob(row) -> float:  # noqa: ANN001
+    return float(sum(row.target_token_logprobs))
+
+
+def _target_logprob_mean(row) -> float:  # noqa: ANN001
+    logprobs = list(row.target_token_logprobs)
+    return sum(logprobs) / len(logprobs)
+
+
+def _per_token_prob(row) -> float:  # noqa: ANN001
+    return math.exp(_target_logprob_mean(row))
+
+
+def _cross_entropy(row) -> float:  # noqa: ANN001
+    return -_target_logprob_mean(row)
+
+
+PER_SAMPLE = {
+    "exact_match": _exact_match,
+    "token_edit_distance": _token_edit_distance,
+    "normalized_edit_similarity": _normalized_edit_similarity,
+    "multiple_choice_grade": _multiple_choice_grade,
+    "brier_score": _brier_score,
+    "target_logprob": _target_logprob,
+    "target_logprob_mean": _target_logprob_mean,
+    "per_token_prob": _per_token_prob,
+    "cross_entropy": _cross_entropy,
+}
+
+
+def straightforward_loop(samples: pd.DataFrame) -> dict[str, list[float]]:
+    """Every metric over every row of the table, one per-sample function call each."""
+    rows = list(samples.itertuples(index=False))
+    return {name: [fn(row) for row in rows] for name, fn in PER_SAMPLE.items()}
+
+
+# --------------------------------------------------------------------------- timing
+
+
+def _timed(fn: Callable[[], object]) -> tuple[float, object]:
+    start = time.perf_counter()
+    result = fn()
+    return time.perf_counter() - start, result
+
+
+def _row(label: str, n: int, seconds: float) -> str:
+    return f"{label:<46} {n:>10,} {seconds:>10.3f} {n / seconds:>14,.0f}"
+
+
+def _compare(vectorised: pd.DataFrame, loop: dict[str, list[float]]) -> list[str]:
+    problems = []
+    for name in REGISTRY:
+        got = vectorised[name].to_numpy()
+        want = np.asarray(loop[name])
+        if name in EXACT:
+            differ = got != want
+        else:
+            differ = ~np.isclose(got, want, rtol=1e-9, atol=1e-12)
+        if differ.any():
+            bad = np.flatnonzero(differ)
+            problems.append(
+                f"{name}: {bad.size} of {want.size} values differ "
+                f"(first at subsample row {bad[0]}: vectorised {got[bad[0]]!r}, "
+                f"loop {want[bad[0]]!r})"
+            )
+    return problems
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--n", type=int, default=1_000_000, help="synthetic samples")
+    parser.add_argument("--loop-n", type=int, default=50_000, help="rows timed in the loop")
+    parser.add_argument("--seed", type=int, default=0, help="seed of the synthetic data")
+    args = parser.parse_args(argv)
+    if args.n < 1 or args.loop_n < 1:
+        parser.error("--n and --loop-n must be >= 1")
+    loop_n = min(args.loop_n, args.n)
+    names = list(REGISTRY)
+
+    build_s, samples = _timed(lambda: make_samples(args.n, args.seed))
+    print(f"built {args.n:,} synthetic samples in {build_s:.1f} s (seed {args.seed})")
+
+    compute_metrics(samples.iloc[:1000], names)  # warm-up: lazy imports and kernel lookups
+    vec_s, values = _timed(lambda: compute_metrics(samples, names))
+
+    rng = np.random.default_rng(args.seed + 1)
+    rows = np.sort(rng.choice(args.n, size=loop_n, replace=False))
+    sub = samples.iloc[rows]
+    extract_s, inputs = _timed(
+        lambda: (
+            sub["target"].tolist(),
+            sub["prediction"].tolist(),
+            pa.array(sub["target_token_logprobs"]).to_pylist(),
+            pa.array(sub["choice_logprobs"]).to_pylist(),
+            sub["correct_choice"].astype(int).tolist(),
+        )
+    )
+    loop_s, loop = _timed(lambda: loop_metrics(*inputs))
+    plain_s, plain = _timed(lambda: straightforward_loop(sub))
+
+    per_metric = {name: _timed(lambda m=name: compute_metrics(samples, [m]))[0] for name in names}
+    score_s, scores = _timed(lambda: score_samples(samples, names))
+
+    vec_rate = args.n / vec_s
+    header = f"{'what':<46} {'samples':>10} {'seconds':>10} {'samples/s':>14}"
+    print()
+    print(header)
+    print("-" * len(header))
+    print(_row(f"vectorised compute_metrics ({len(names)} metrics)", args.n, vec_s))
+    print(_row("straightforward loop: each metric over the rows", loop_n, plain_s))
+    print(_row("hand-fused loop, inputs as Python lists", loop_n, loop_s))
+    print(_row("  + reading those lists out of the table", loop_n, extract_s + loop_s))
+    print(_row(f"score_samples end to end ({len(scores)} score rows)", args.n, score_s))
+    print()
+    print(f"speed-up over the straightforward loop:     {vec_rate / (loop_n / plain_s):,.1f}x")
+    print(f"speed-up over the hand-fused loop (lists given): {vec_rate / (loop_n / loop_s):,.1f}x")
+    print(
+        f"speed-up over the hand-fused loop (lists read):  "
+        f"{vec_rate / (loop_n / (extract_s + loop_s)):,.1f}x"
+    )
+    print()
+    print(f"{'vectorised, one metric at a time':<46} {'seconds':>21} {'samples/s':>14}")
+    for name, seconds in sorted(per_metric.items(), key=lambda kv: -kv[1]):
+        print(f"  {name:<44} {seconds:>21.3f} {args.n / seconds:>14,.0f}")
+
+    expected = values.iloc[rows].reset_index(drop=True)
+    problems = _compare(expected, loop) + _compare(expected, plain)
+    print()
+    if problems:
+        print(f"MISMATCH between vectorised and loop values on {loop_n:,} rows:")
+        for line in problems:
+            print(f"  {line}")
+        return 1
+    print(f"vectorised values equal the loop's on {loop_n:,} rows (all {len(names)} metrics)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
