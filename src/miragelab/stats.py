@@ -16,6 +16,8 @@ from __future__ import annotations
 import numpy as np
 from scipy import stats as sps
 
+from miragelab.emergence import emergence_scores_sorted, sort_curve
+
 #: above this many distinct values the bootstrap resamples indices
 _MAX_DISTINCT_FOR_COUNTS = 512
 #: resampled values held in memory at once by the index bootstrap
@@ -77,3 +79,127 @@ def bootstrap_mean_interval(
     alpha = (1.0 - confidence) / 2.0
     low, high = np.quantile(means, [alpha, 1.0 - alpha])
     return float(low), float(high)
+
+
+# --------------------------------------------------------------------------- exact and BCa
+
+
+def clopper_pearson_interval(
+    successes: np.ndarray | float, n: np.ndarray | float, confidence: float = 0.95
+) -> tuple[np.ndarray, np.ndarray]:
+    """Clopper-Pearson (exact, beta-quantile) interval for a binomial proportion, vectorised.
+
+    ``[B(a/2; k, n-k+1), B(1-a/2; k+1, n-k)]`` with ``a = 1 - confidence``; the
+    lower end is 0 at ``k == 0`` and the upper end 1 at ``k == n``. ``n == 0``
+    gives [0, 1].
+    """
+    k = np.asarray(successes, dtype=float)
+    n = np.asarray(n, dtype=float)
+    tail = (1.0 - confidence) / 2.0
+    with np.errstate(divide="ignore", invalid="ignore"):
+        low = sps.beta.ppf(tail, k, n - k + 1.0)
+        high = sps.beta.ppf(1.0 - tail, k + 1.0, n - k)
+    low = np.where((k <= 0) | (n <= 0), 0.0, low)
+    high = np.where((k >= n) | (n <= 0), 1.0, high)
+    return low, high
+
+
+def bca_mean_interval(
+    values: np.ndarray,
+    confidence: float = 0.95,
+    n_resamples: int = 2000,
+    seed: int | np.random.Generator | None = 0,
+) -> tuple[float, float]:
+    """Bias-corrected and accelerated (BCa) bootstrap interval for the mean.
+
+    Uses ``scipy.stats.bootstrap(method='BCa')``. Constant data (including a
+    single value) gives the degenerate interval ``(v, v)``; no values gives
+    ``(nan, nan)``.
+    """
+    x = np.asarray(values, dtype=float).ravel()
+    if x.size == 0:
+        return float("nan"), float("nan")
+    if np.all(x == x[0]):
+        return float(x[0]), float(x[0])
+    result = sps.bootstrap(
+        (x,),
+        np.mean,
+        confidence_level=confidence,
+        n_resamples=n_resamples,
+        method="BCa",
+        vectorized=True,
+        rng=np.random.default_rng(seed),
+    )
+    return float(result.confidence_interval.low), float(result.confidence_interval.high)
+
+
+# --------------------------------------------------------------------------- the emergence score
+
+
+def _percentile_interval(samples: np.ndarray, confidence: float) -> tuple[float, float]:
+    """Percentile interval that tolerates +-inf (picks order statistics, no interpolation)."""
+    finite_or_inf = samples[~np.isnan(samples)]
+    if finite_or_inf.size == 0:
+        return float("nan"), float("nan")
+    tail = (1.0 - confidence) / 2.0
+    low, high = np.quantile(finite_or_inf, [tail, 1.0 - tail], method="inverted_cdf")
+    return float(low), float(high)
+
+
+def _sorted_curve(x: np.ndarray) -> np.ndarray:
+    xs = np.asarray(x, dtype=float)
+    sort_curve(xs, np.zeros_like(xs))  # validates: finite, no repeated x
+    return np.argsort(xs, kind="stable")
+
+
+def emergence_score_interval(
+    per_model_values: list[np.ndarray],
+    x: np.ndarray,
+    confidence: float = 0.95,
+    n_resamples: int = 1000,
+    rng: np.random.Generator | None = None,
+    higher_is_better: bool = True,
+) -> tuple[float, float]:
+    """Percentile bootstrap interval for the emergence score of a curve of means.
+
+    Each model's per-example values are resampled independently (the models
+    were evaluated on their own draws of the test set), the curve of means is
+    recomputed, and its emergence score taken; the interval is the percentile
+    interval of those scores (which may be infinite). ``higher_is_better``
+    False negates the values first, as :func:`miragelab.emergence.measures_table`
+    does.
+    """
+    if len(per_model_values) != len(x):
+        raise ValueError(f"{len(per_model_values)} models of values but {len(x)} x values")
+    rng = np.random.default_rng(0) if rng is None else rng
+    order = _sorted_curve(np.asarray(x))
+    sign = 1.0 if higher_is_better else -1.0
+    means = np.column_stack(
+        [sign * bootstrap_means(per_model_values[i], n_resamples, rng) for i in order]
+    )
+    return _percentile_interval(emergence_scores_sorted(means), confidence)
+
+
+def emergence_score_interval_from_summary(
+    x: np.ndarray,
+    mean: np.ndarray,
+    stderr: np.ndarray,
+    confidence: float = 0.95,
+    n_resamples: int = 1000,
+    rng: np.random.Generator | None = None,
+    higher_is_better: bool = True,
+) -> tuple[float, float]:
+    """Parametric bootstrap interval for the emergence score from published summaries.
+
+    For scores without per-example data: each point is drawn from
+    ``Normal(mean, stderr)``; a point whose stderr is 0 or missing (NaN) stays
+    fixed. Percentile interval of the resulting emergence scores.
+    """
+    rng = np.random.default_rng(0) if rng is None else rng
+    order = _sorted_curve(np.asarray(x))
+    mu = np.asarray(mean, dtype=float)[order]
+    se = np.asarray(stderr, dtype=float)[order]
+    se = np.where(np.isfinite(se) & (se > 0), se, 0.0)
+    draws = mu + se * rng.standard_normal((n_resamples, mu.size))
+    sign = 1.0 if higher_is_better else -1.0
+    return _percentile_interval(emergence_scores_sorted(sign * draws), confidence)
