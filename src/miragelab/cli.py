@@ -156,6 +156,168 @@ def _print_scores(scores) -> None:  # noqa: ANN001 - a scores DataFrame
     out.print(table)
 
 
+def _load_scores(paths: list[Path], shipped: bool):  # noqa: ANN202 - a scores DataFrame
+    """Scores from files/folders (lm-eval results, BIG-bench, wide CSV, scores tables)."""
+    from miragelab.sources.published import load_scores, load_shipped
+
+    if shipped and paths:
+        raise InputError("give score files or --shipped, not both", field="scores")
+    if shipped:
+        with err.status("loading the shipped published results"):
+            return load_shipped()
+    if not paths:
+        raise InputError("no score files given (or pass --shipped)", field="scores")
+    with err.status(f"loading {len(paths)} path(s)"):
+        return load_scores(paths)
+
+
+@app.command()
+def meta(
+    scores: Annotated[
+        list[Path] | None,
+        typer.Argument(help="Scores: lm-eval results, BIG-bench scores, wide CSVs, folders."),
+    ] = None,
+    out_dir: Annotated[Path, typer.Option("--out", help="Folder for tables and figures.")] = Path(
+        "mirage-meta"
+    ),
+    shipped: Annotated[
+        bool, typer.Option(help="Use the published results shipped with the package.")
+    ] = False,
+    confidence: Annotated[float, typer.Option(help="Confidence level of the intervals.")] = 0.95,
+    n_resamples: Annotated[int, typer.Option(help="Resamples for score intervals.")] = 1000,
+    seed: Annotated[int, typer.Option(help="Seed of the resampling.")] = 0,
+) -> None:
+    """Emergence of every (task, family, metric) curve, shares per metric, and verdicts."""
+    from miragelab.meta import meta_analysis
+    from miragelab.report.meta_figures import write_meta_outputs
+
+    if not 0 < confidence < 1:
+        raise InputError(f"must be in (0, 1), got {confidence}", field="confidence")
+    if n_resamples < 100:
+        raise InputError(f"must be >= 100, got {n_resamples}", field="n-resamples")
+    table = _load_scores(scores or [], shipped)
+    with err.status(f"measuring {len(table):,} scores"):
+        result = meta_analysis(table, confidence=confidence, n_resamples=n_resamples, seed=seed)
+    paths = write_meta_outputs(result, table, out_dir)
+    for note in result.notes:
+        err.print(f"note: {note}", markup=False, highlight=False)
+    shares = Table("metric", "size curves", "emergent-looking", "share", "median score")
+    for row in result.shares.itertuples(index=False):
+        shares.add_row(
+            row.metric,
+            str(row.curves),
+            str(row.emergent_looking),
+            f"{row.share_emergent_looking:.0%}",
+            f"{row.median_emergence_score:.3g}",
+        )
+    out.print(shares)
+    verdicts = Table("task", "family", "harsh", "continuous", "points", "verdict", "stability")
+    for row in result.verdicts.itertuples(index=False):
+        verdicts.add_row(
+            row.task,
+            row.family,
+            row.harsh_metric,
+            row.soft_metric,
+            str(row.n_points),
+            row.verdict,
+            "n/a" if row.stability != row.stability else f"{row.stability:.0%}",
+        )
+    out.print(verdicts)
+    out.print(f"wrote {len(paths)} files to {out_dir}")
+
+
+@app.command()
+def fit(
+    scores: Annotated[
+        list[Path] | None, typer.Argument(help="Scores files or folders (as for `mirage meta`).")
+    ] = None,
+    task: Annotated[str, typer.Option(help="Task to back-test.")] = "lambada_openai",
+    family: Annotated[str, typer.Option(help="Model family (one size ladder).")] = "pythia-v1.1",
+    harsh: Annotated[str, typer.Option(help="Accuracy-like metric to forecast.")] = "acc",
+    soft: Annotated[str, typer.Option(help="Continuous metric turned into cross-entropy.")] = "ppl",
+    length: Annotated[
+        str, typer.Option(help="Answer length L in the loss's tokens, or 'auto'.")
+    ] = "auto",
+    holdout: Annotated[int, typer.Option(help="Largest models held out.")] = 2,
+    out_dir: Annotated[Path, typer.Option("--out", help="Folder for the back-test.")] = Path(
+        "mirage-fit"
+    ),
+    shipped: Annotated[bool, typer.Option(help="Use the shipped published results.")] = False,
+) -> None:
+    """Back-test: forecast the largest models' accuracy from the smaller ones' loss."""
+    from miragelab.forecast import forecast_task
+    from miragelab.report.forecast_figure import write_forecast_outputs
+
+    if holdout < 1:
+        raise InputError(f"must be >= 1, got {holdout}", field="holdout")
+    if length != "auto":
+        try:
+            float(length)
+        except ValueError:
+            raise InputError(
+                f"expected a number or 'auto', got {length!r}", field="length"
+            ) from None
+    table = _load_scores(scores or [], shipped)
+    result = forecast_task(
+        table, task, family, harsh, soft, length if length == "auto" else float(length), holdout
+    )
+    paths = write_forecast_outputs(result, out_dir)
+    view = Table(
+        "params", "observed", "power law (p^L)", "sigmoid", "|err| power law", "|err| sigmoid"
+    )
+    for row in result.table.itertuples(index=False):
+        view.add_row(
+            f"{row.params:.3g}",
+            f"{row.observed:.4f}",
+            f"{row.predicted_power_law:.4f}",
+            f"{row.predicted_sigmoid:.4f}",
+            f"{row.abs_error_power_law:.4f}",
+            f"{row.abs_error_sigmoid:.4f}",
+        )
+    out.print(f"{task} · {family}: L = {result.length:.3g}, fit on {result.fit.n_points} models")
+    out.print(view)
+    out.print(f"wrote {len(paths)} files to {out_dir}")
+
+
+@app.command()
+def plan(
+    accuracy: Annotated[
+        float | None, typer.Option(help="True accuracy to resolve (e.g. 1e-3).")
+    ] = None,
+    n: Annotated[int | None, typer.Option("--n", help="Or: a test-set size to invert.")] = None,
+    confidence: Annotated[float, typer.Option(help="Confidence of the detection.")] = 0.95,
+    chance: Annotated[float, typer.Option(help="Chance accuracy to tell it from.")] = 0.0,
+) -> None:
+    """How many test examples tell an accuracy from 0 (or from chance)?"""
+    from miragelab.planner import examples_needed, resolvable_accuracy
+
+    if (accuracy is None) == (n is None):
+        raise InputError("give exactly one of --accuracy or --n", field="accuracy")
+    if not 0 < confidence < 1:
+        raise InputError(f"must be in (0, 1), got {confidence}", field="confidence")
+    if not 0 <= chance < 1:
+        raise InputError(f"must be in [0, 1), got {chance}", field="chance")
+    against = "0" if chance == 0 else f"chance {chance:g}"
+    if accuracy is not None:
+        if not chance < accuracy <= 1:
+            raise InputError(f"must be in ({chance:g}, 1], got {accuracy}", field="accuracy")
+        needed = examples_needed(accuracy, confidence, chance)
+        out.print(
+            f"{needed:,} examples tell accuracy {accuracy:g} from {against} "
+            f"(one-sided exact binomial test at level {1 - confidence:.2g}, "
+            f"power {confidence:.0%})"
+        )
+    else:
+        if n < 1:
+            raise InputError(f"must be >= 1, got {n}", field="n")
+        smallest = resolvable_accuracy(n, confidence, chance)
+        out.print(
+            f"{n:,} examples tell accuracies of {smallest:.4g} and above from {against} "
+            f"(one-sided exact binomial test at level {1 - confidence:.2g}, "
+            f"power {confidence:.0%})"
+        )
+
+
 @app.command("metrics")
 def list_metrics() -> None:
     """List the metrics, the columns each needs, and their direction."""
@@ -184,6 +346,10 @@ def schema() -> None:
             table.add_row(f.name, f.kind, "yes" if f.required else "", f.doc)
         out.print(table)
         out.print(f"one row per ({', '.join(spec.key)})\n")
+
+
+# --------------------------------------------------------------------------- sub-commands
+# Each part with several commands registers its own typer app here.
 
 
 def main(argv: list[str] | None = None) -> None:

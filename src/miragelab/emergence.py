@@ -57,15 +57,20 @@ size gets a positive emergence score, as an accuracy that rises does.
 
 from __future__ import annotations
 
-from collections.abc import Hashable
+from collections.abc import Hashable, Iterator
+from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
 from numpy.typing import ArrayLike, NDArray
 
 from miragelab.errors import InputError
+from miragelab.tables import without_attrs
 
 __all__ = [
+    "Curve",
+    "curve_direction",
+    "iter_curves",
     "MEASURE_COLUMNS",
     "curve_measures",
     "emergence_score",
@@ -214,7 +219,7 @@ def curve_measures(x: ArrayLike, y: ArrayLike, higher_is_better: bool = True) ->
     }
 
 
-def _direction(rows: pd.DataFrame) -> bool:
+def curve_direction(rows: pd.DataFrame) -> bool:
     """A curve's direction: ``higher_is_better`` of its rows, True when absent."""
     if "higher_is_better" not in rows.columns:
         return True
@@ -230,7 +235,7 @@ def _curve_row(
     key: tuple[Hashable, ...], model: str | None, axis: str, rows: pd.DataFrame
 ) -> dict[str, object]:
     task, family, metric = key
-    higher = _direction(rows)
+    higher = curve_direction(rows)
     try:
         measures = curve_measures(rows[axis].to_numpy(), rows["value"].to_numpy(), higher)
     except InputError as error:
@@ -249,8 +254,20 @@ def _curve_row(
     }
 
 
-def measures_table(scores: pd.DataFrame) -> pd.DataFrame:
-    """Emergence measures of every curve in a scores table, one row per curve.
+@dataclass(frozen=True)
+class Curve:
+    """One curve of a scores table: its key, its x axis and its rows (unsorted)."""
+
+    task: str
+    family: str
+    metric: str
+    model: str | None  # set for a training-step curve of one model
+    axis: str  # "params" or "step"
+    rows: pd.DataFrame
+
+
+def iter_curves(scores: pd.DataFrame) -> Iterator[Curve]:
+    """Every curve of a scores table, in (task, family, metric) order.
 
     Curves are found per (task, family, metric):
 
@@ -259,25 +276,35 @@ def measures_table(scores: pd.DataFrame) -> pd.DataFrame:
     * the family's models form a size ladder over ``params`` (``axis='params'``,
       ``model`` None) when there are at least two models; a model with several
       checkpoints contributes its last one (largest ``step``).
-
-    Columns are :data:`MEASURE_COLUMNS`; lower-is-better metrics are oriented
-    as described in the module docstring.
     """
     needed = {"task", "family", "model", "params", "metric", "value"}
     missing = sorted(needed - set(scores.columns))
     if missing:
         raise InputError(f"scores table lacks column(s) {', '.join(missing)}", field=missing[0])
-    table = scores.copy()
+    table = without_attrs(scores)
     if "step" not in table.columns:
         table["step"] = np.nan
     table["step"] = pd.to_numeric(table["step"], errors="coerce")
-    out: list[dict[str, object]] = []
-    for key, group in table.groupby(["task", "family", "metric"], sort=True, dropna=False):
+    for (task, family, metric), group in table.groupby(
+        ["task", "family", "metric"], sort=True, dropna=False
+    ):
         n_steps = group.groupby("model")["step"].nunique()
         for model in sorted(n_steps.index[n_steps > 1]):
             rows = group[group["model"] == model]
-            out.append(_curve_row(key, str(model), "step", rows))
+            yield Curve(task, family, metric, str(model), "step", rows)
         if group["model"].nunique() >= 2:
             last = group.sort_values("step", na_position="first").groupby("model").tail(1)
-            out.append(_curve_row(key, None, "params", last))
+            yield Curve(task, family, metric, None, "params", last)
+
+
+def measures_table(scores: pd.DataFrame) -> pd.DataFrame:
+    """Emergence measures of every curve in a scores table (see :func:`iter_curves`).
+
+    One row per curve; columns are :data:`MEASURE_COLUMNS`; lower-is-better
+    metrics are oriented as described in the module docstring.
+    """
+    out = [
+        _curve_row((c.task, c.family, c.metric), c.model, c.axis, c.rows)
+        for c in iter_curves(scores)
+    ]
     return pd.DataFrame(out, columns=list(MEASURE_COLUMNS))

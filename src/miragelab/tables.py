@@ -170,6 +170,11 @@ class SourceLines:
     def __getitem__(self, row: int) -> int:
         return int(self.numbers[row])
 
+    def __deepcopy__(self, memo: dict) -> SourceLines:
+        # provenance never changes once read; pandas deep-copies attrs on every
+        # operation, which would copy a million line numbers each time
+        return self
+
     def __len__(self) -> int:
         return len(self.numbers)
 
@@ -609,11 +614,18 @@ def read_many(paths: Iterable[str | os.PathLike[str]], spec: TableSpec | str) ->
 # --------------------------------------------------------------------------- writing
 
 
+def without_attrs(frame: pd.DataFrame) -> pd.DataFrame:
+    """A shallow copy without ``attrs``: analysis code works on plain frames, because
+    pandas deep-copies ``attrs`` (provenance, notes) on every operation."""
+    plain = frame.copy(deep=False)
+    plain.attrs = {}
+    return plain
+
+
 def to_arrow(frame: pd.DataFrame) -> pa.Table:
     """Arrow table of a validated frame (list columns stay Arrow lists)."""
-    plain = frame.copy(deep=False)
-    plain.attrs = {}  # provenance (path, line numbers) stays in memory, not in the file
-    return pa.Table.from_pandas(plain, preserve_index=False)
+    # provenance (path, line numbers) stays in memory, not in the file
+    return pa.Table.from_pandas(without_attrs(frame), preserve_index=False)
 
 
 def _json_default(value: Any) -> Any:

@@ -92,7 +92,8 @@ import pandas as pd
 from numpy.typing import ArrayLike
 
 from miragelab import theory
-from miragelab.emergence import emergence_scores_sorted, smoothness, sort_curve
+from miragelab.emergence import curve_direction, emergence_scores_sorted, smoothness, sort_curve
+from miragelab.tables import without_attrs
 
 __all__ = [
     "CONTINUOUS_METRICS",
@@ -288,7 +289,7 @@ def verdict_table(
     """
     harsh_set, soft_set = frozenset(harsh_metrics), frozenset(continuous_metrics)
     wanted = None if pairs is None else [tuple(p) for p in pairs]
-    table = scores.copy()
+    table = without_attrs(scores)
     if "step" not in table.columns:
         table["step"] = np.nan
     rows = []
@@ -307,8 +308,8 @@ def verdict_table(
                 h["value"].to_numpy(),
                 s["params"].to_numpy(),
                 s["value"].to_numpy(),
-                harsh_higher_is_better=_higher(h),
-                soft_higher_is_better=_higher(s),
+                harsh_higher_is_better=curve_direction(h),
+                soft_higher_is_better=curve_direction(s),
             )
             rows.append(
                 {
@@ -327,13 +328,6 @@ def verdict_table(
                 }
             )
     return pd.DataFrame(rows, columns=list(VERDICT_COLUMNS))
-
-
-def _higher(rows: pd.DataFrame) -> bool:
-    if "higher_is_better" not in rows.columns:
-        return True
-    flags = rows["higher_is_better"].dropna()
-    return bool(flags.iloc[0]) if len(flags) else True
 
 
 # --------------------------------------------------------------------------- calibration

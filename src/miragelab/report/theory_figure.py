@@ -23,6 +23,7 @@ from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
 from miragelab.atomic import atomic_path
+from miragelab.report.figures import save_figure
 from miragelab.theory import CURVE_COLUMNS, curves
 
 __all__ = ["plot_theory", "write_theory_outputs"]
@@ -177,17 +178,8 @@ def write_theory_outputs(
     frame = curves(c, alpha, lengths, k=k, n_min=n_min, n_max=n_max, points=points)
     fig = plot_theory(frame, c, alpha)
     out = Path(out_dir)
-    paths = {
-        "png": out / "theory.png",
-        "svg": out / "theory.svg",
-        "csv": out / "theory_curves.csv",
-    }
-    with atomic_path(paths["png"]) as tmp:
-        fig.savefig(tmp, format="png", dpi=200, metadata={"Software": None})
-    # a fixed salt keeps the SVG's element ids, and so the file, reproducible
-    with matplotlib.rc_context({"svg.hashsalt": "miragelab-theory"}):
-        with atomic_path(paths["svg"]) as tmp:
-            fig.savefig(tmp, format="svg", metadata={"Date": None})
+    paths = save_figure(fig, out / "theory")
+    paths["csv"] = out / "theory_curves.csv"
     with atomic_path(paths["csv"]) as tmp:
         frame.to_csv(tmp, index=False)
     return paths

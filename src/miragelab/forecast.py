@@ -1,0 +1,149 @@
+"""Forecast a task's harsh metric from its continuous one, and back-test the forecast.
+
+The paper's second prediction: an exact-match curve that looks emergent is
+predictable from the smooth per-token loss of smaller models. Given a scores
+table with both metrics for one (task, family), this module turns the
+continuous metric into a per-token cross-entropy, fits its power law on all
+but the largest ``holdout`` models, predicts their accuracy as ``p ** L``, and
+sets the error beside that of a sigmoid fitted to accuracy directly
+(:func:`miragelab.scaling.backtest`).
+
+Continuous metrics are converted to cross-entropy (nats per token) by name:
+
+============================================  ======================
+perplexity (``ppl``, ``perplexity``, ...)     ``log(value)``
+``cross_entropy``, ``loss``, ``nll``          ``value``
+``target_logprob_mean``, ``logprob``          ``-value``
+``per_token_prob``                            ``-log(value)``
+``bits_per_byte``, ``bits_per_token``         ``value * log(2)``
+============================================  ======================
+
+``L`` is the answer length in the loss's tokens. For lm-eval's LAMBADA the
+perplexity is per *target* (the last word), so ``L = 1``. ``L="auto"`` fits an
+effective length on the training models only (least squares of
+``log acc = -L * CE``), which absorbs the gap between the mean log-probability
+and the mean accuracy (Jensen's inequality) without looking at the held-out
+models.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from miragelab.errors import InputError
+from miragelab.scaling import PowerLawFit, backtest, fit_power_law
+from miragelab.tables import without_attrs
+
+__all__ = ["Forecast", "forecast_task", "to_cross_entropy"]
+
+_TRANSFORMS = {
+    "log": ("ppl", "perplexity", "word_perplexity", "byte_perplexity", "token_perplexity"),
+    "identity": ("cross_entropy", "loss", "nll"),
+    "negate": ("target_logprob_mean", "logprob", "mean_logprob"),
+    "neg_log": ("per_token_prob",),
+    "bits": ("bits_per_byte", "bits_per_token"),
+}
+
+
+def to_cross_entropy(metric: str, values: np.ndarray) -> np.ndarray:
+    """Per-token cross-entropy (nats) from a continuous metric, by the metric's name."""
+    v = np.asarray(values, dtype=float)
+    base = metric.split("[")[0]
+    for kind, names in _TRANSFORMS.items():
+        if base in names:
+            with np.errstate(divide="ignore", invalid="ignore"):
+                return {
+                    "log": lambda: np.log(v),
+                    "identity": lambda: v,
+                    "negate": lambda: -v,
+                    "neg_log": lambda: -np.log(v),
+                    "bits": lambda: v * math.log(2),
+                }[kind]()
+    known = ", ".join(n for names in _TRANSFORMS.values() for n in names)
+    raise InputError(
+        f"cannot turn metric {metric!r} into a cross-entropy; known: {known}", field="soft"
+    )
+
+
+@dataclass
+class Forecast:
+    """A back-test and the power law fitted on the training models."""
+
+    table: pd.DataFrame
+    fit: PowerLawFit
+    length: float
+    curve: pd.DataFrame  # every model: params, observed accuracy, cross-entropy, held out?
+
+
+def _last(scores: pd.DataFrame, task: str, family: str, metric: str) -> pd.DataFrame:
+    rows = scores[
+        (scores["task"] == task) & (scores["family"] == family) & (scores["metric"] == metric)
+    ]
+    if rows.empty:
+        raise InputError(
+            f"no scores for task {task!r}, family {family!r}, metric {metric!r}", field="metric"
+        )
+    if "step" in rows.columns:
+        rows = rows.sort_values("step", na_position="first")
+    return rows.groupby("model").tail(1).set_index("model")
+
+
+def forecast_task(
+    scores: pd.DataFrame,
+    task: str,
+    family: str,
+    harsh: str,
+    soft: str,
+    length: float | str = 1.0,
+    holdout: int = 2,
+    axis: str = "params",
+) -> Forecast:
+    """Back-test the accuracy forecast of the largest ``holdout`` models of one family."""
+    scores = without_attrs(scores)
+    acc_rows = _last(scores, task, family, harsh)
+    soft_rows = _last(scores, task, family, soft)
+    models = acc_rows.index.intersection(soft_rows.index)
+    if axis not in acc_rows.columns:
+        raise InputError(f"the scores have no {axis!r} column", field="axis")
+    x = acc_rows.loc[models, axis].to_numpy(dtype=float)
+    acc = acc_rows.loc[models, "value"].to_numpy(dtype=float)
+    ce = to_cross_entropy(soft, soft_rows.loc[models, "value"].to_numpy(dtype=float))
+    usable = np.isfinite(x) & np.isfinite(ce) & (ce > 0) & np.isfinite(acc)
+    x, acc, ce = x[usable], acc[usable], ce[usable]
+    if x.size - holdout < 3:
+        raise InputError(
+            f"{x.size} models with both metrics; need at least {holdout + 3} "
+            f"to hold out {holdout} and fit on 3",
+            field="holdout",
+        )
+    order = np.argsort(x)
+    x, acc, ce = x[order], acc[order], ce[order]
+    train = slice(0, x.size - holdout)
+    if length == "auto":
+        positive = acc[train] > 0
+        if positive.sum() < 1:
+            raise InputError("no training model has accuracy > 0 to fit L", field="length")
+        c, a = ce[train][positive], np.log(acc[train][positive])
+        length_value = float(-(c * a).sum() / (c * c).sum())
+    else:
+        length_value = float(length)
+        if not length_value > 0:
+            raise InputError(f"must be > 0 or 'auto', got {length!r}", field="length")
+    table = backtest(x, ce, acc, length_value, holdout=holdout)
+    table.insert(0, "length", length_value)
+    for name, value in (("soft_metric", soft), ("harsh_metric", harsh), ("family", family)):
+        table.insert(0, name, value)
+    table.insert(0, "task", task)
+    curve = pd.DataFrame(
+        {
+            axis: x,
+            "observed": acc,
+            "cross_entropy": ce,
+            "held_out": np.arange(x.size) >= x.size - holdout,
+        }
+    )
+    return Forecast(table, fit_power_law(x[train], ce[train]), length_value, curve)

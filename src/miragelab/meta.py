@@ -1,0 +1,189 @@
+"""The meta-analysis: every curve of a scores table, its emergence, and the verdicts.
+
+For every (task, family, metric) curve (over model size, and over training
+step where a model has several checkpoints) it computes the emergence measures
+of :mod:`miragelab.emergence` with an interval for the emergence score, the
+share of emergent-looking curves per metric (the paper's Figure 4 question:
+is emergence a property of tasks, or of metrics?), and the mirage/genuine
+verdict of :mod:`miragelab.verdict` wherever a task has a harsh and a
+continuous metric on the same models.
+
+Intervals for the emergence score come from the per-point uncertainty the
+scores table carries: its ``stderr``, else the half-width of its interval,
+else the binomial standard error ``sqrt(v (1 - v) / n)`` of a proportion. A
+point without any of them is held fixed (its uncertainty is unknown, not
+zero, and the table says which points those are in ``n_fixed_points``).
+The interval says how far the score moves under that noise. It need not
+contain the point estimate: a curve that is flat to many decimals at small
+scale has a tiny typical step, and any noise on the flat part raises it, so
+redrawn curves score lower than a noise-free one.
+Each verdict carries a ``stability``: the share of redraws of both curves
+from the same per-point noise that give the same verdict.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from scipy import stats as sps
+
+from miragelab.emergence import curve_direction, iter_curves, measures_table
+from miragelab.stats import emergence_score_interval_from_summary
+from miragelab.tables import without_attrs
+from miragelab.verdict import SHARP_BELOW, classify, verdict_table
+
+__all__ = ["MetaResult", "meta_analysis", "point_stderr"]
+
+#: curves need this many points for an emergence score
+MIN_POINTS = 3
+
+
+@dataclass
+class MetaResult:
+    """The three tables of a meta-analysis."""
+
+    measures: pd.DataFrame
+    shares: pd.DataFrame
+    verdicts: pd.DataFrame
+    notes: list[str] = field(default_factory=list)
+
+
+def point_stderr(rows: pd.DataFrame, confidence: float = 0.95) -> np.ndarray:
+    """Standard error of each score: reported, else from its interval, else binomial."""
+    n_rows = len(rows)
+
+    def column(name: str) -> np.ndarray:
+        if name not in rows.columns:
+            return np.full(n_rows, np.nan)
+        return pd.to_numeric(rows[name], errors="coerce").to_numpy(dtype=float, na_value=np.nan)
+
+    stderr = column("stderr")
+    z = sps.norm.ppf(0.5 + confidence / 2)
+    from_ci = (column("ci_high") - column("ci_low")) / (2 * z)
+    value, n = column("value"), column("n")
+    proportion = (value >= 0) & (value <= 1) & (n > 0)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        binomial = np.where(proportion, np.sqrt(value * (1 - value) / n), np.nan)
+    out = np.where(np.isfinite(stderr), stderr, from_ci)
+    return np.where(np.isfinite(out), out, binomial)
+
+
+def _is_emergent_looking(measures: pd.DataFrame) -> pd.Series:
+    """The verdict's own test: concentrated change (smoothness below threshold) that improves."""
+    return (measures["smoothness"] < SHARP_BELOW) & (measures["emergence_score"] > 0)
+
+
+def meta_analysis(
+    scores: pd.DataFrame,
+    *,
+    confidence: float = 0.95,
+    n_resamples: int = 1000,
+    n_stability: int = 200,
+    seed: int = 0,
+) -> MetaResult:
+    """Measures with intervals for every curve, shares per metric, verdicts per task."""
+    rng = np.random.default_rng(seed)
+    scores = without_attrs(scores)
+    measures = measures_table(scores)
+    lows, highs, fixed = [], [], []
+    for curve in iter_curves(scores):
+        rows = curve.rows
+        se = point_stderr(rows, confidence)
+        fixed.append(int((~(np.isfinite(se) & (se > 0))).sum()))
+        if len(rows) < MIN_POINTS:
+            lows.append(np.nan)
+            highs.append(np.nan)
+            continue
+        higher = curve_direction(rows)
+        low, high = emergence_score_interval_from_summary(
+            rows[curve.axis].to_numpy(dtype=float),
+            rows["value"].to_numpy(dtype=float),
+            se,
+            confidence=confidence,
+            n_resamples=n_resamples,
+            rng=rng,
+            higher_is_better=higher,
+        )
+        lows.append(low)
+        highs.append(high)
+    measures = measures.assign(score_ci_low=lows, score_ci_high=highs, n_fixed_points=fixed)
+    notes = []
+    short = measures["n_points"] < MIN_POINTS
+    if short.any():
+        notes.append(
+            f"{int(short.sum())} curve(s) with fewer than {MIN_POINTS} points have no "
+            "emergence score and are left out of the table"
+        )
+    measures = measures[~short].reset_index(drop=True)
+    measures["emergent_looking"] = _is_emergent_looking(measures)
+
+    sized = measures[measures["axis"] == "params"]
+    shares = (
+        sized.groupby("metric")
+        .agg(
+            curves=("emergence_score", "size"),
+            emergent_looking=("emergent_looking", "sum"),
+            median_emergence_score=("emergence_score", "median"),
+            median_smoothness=("smoothness", "median"),
+        )
+        .reset_index()
+    )
+    shares["share_emergent_looking"] = shares["emergent_looking"] / shares["curves"]
+    shares = shares.sort_values(["share_emergent_looking", "curves"], ascending=[False, False])
+
+    verdicts = verdict_table(scores)
+    verdicts = verdicts[verdicts["n_points"] >= MIN_POINTS].reset_index(drop=True)
+    verdicts["stability"] = [
+        verdict_stability(scores, row, confidence, n_stability, rng)
+        for row in verdicts.itertuples(index=False)
+    ]
+    return MetaResult(measures, shares.reset_index(drop=True), verdicts, notes)
+
+
+def _last_checkpoints(scores: pd.DataFrame, task: str, family: str, metric: str) -> pd.DataFrame:
+    rows = scores[
+        (scores["task"] == task) & (scores["family"] == family) & (scores["metric"] == metric)
+    ]
+    if "step" in rows.columns:
+        rows = rows.sort_values("step", na_position="first")
+    return rows.groupby("model").tail(1)
+
+
+def verdict_stability(
+    scores: pd.DataFrame,
+    verdict: Any,
+    confidence: float,
+    n_resamples: int,
+    rng: np.random.Generator,
+) -> float:
+    """Share of parametric redraws of both curves that give the same verdict.
+
+    Each point is redrawn from ``Normal(value, stderr)`` (see
+    :func:`point_stderr`); a verdict that flips under its own noise is reported
+    with a low stability rather than taken at face value. NaN when some point's
+    uncertainty is unknown (no stderr, interval or n): stability cannot be judged.
+    """
+    harsh = _last_checkpoints(scores, verdict.task, verdict.family, verdict.harsh_metric)
+    soft = _last_checkpoints(scores, verdict.task, verdict.family, verdict.soft_metric)
+    draws = []
+    for rows in (harsh, soft):
+        mean = rows["value"].to_numpy(dtype=float)
+        se = point_stderr(rows, confidence)
+        if not np.isfinite(se).all():
+            return float("nan")
+        draws.append(mean + se * rng.standard_normal((n_resamples, mean.size)))
+    same = 0
+    for h, s in zip(draws[0], draws[1], strict=True):
+        label = classify(
+            harsh["params"],
+            h,
+            soft["params"],
+            s,
+            harsh_higher_is_better=curve_direction(harsh),
+            soft_higher_is_better=curve_direction(soft),
+        ).label
+        same += label == verdict.verdict
+    return same / n_resamples

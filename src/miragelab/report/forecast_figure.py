@@ -1,0 +1,74 @@
+"""The back-test figure: loss fitted on small models, accuracy forecast for the largest."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+from matplotlib.figure import Figure
+
+from miragelab.forecast import Forecast
+from miragelab.report.figures import save_figure
+from miragelab.scaling import fit_sigmoid, predict_exact_match
+from miragelab.tables import write_table
+
+__all__ = ["plot_forecast", "write_forecast_outputs"]
+
+
+def plot_forecast(result: Forecast, title: str = "") -> Figure:
+    """Left: cross-entropy and its power law. Right: accuracy, p**L forecast and sigmoid."""
+    curve = result.curve
+    axis = curve.columns[0]
+    x = curve[axis].to_numpy(dtype=float)
+    held = curve["held_out"].to_numpy(dtype=bool)
+    grid = np.geomspace(x.min() / 1.5, x.max() * 1.5, 200)
+    fig = Figure(figsize=(9.5, 3.8), layout="constrained")
+    loss_ax, acc_ax = fig.subplots(1, 2)
+    for ax, column in ((loss_ax, "cross_entropy"), (acc_ax, "observed")):
+        y = curve[column].to_numpy(dtype=float)
+        ax.scatter(x[~held], y[~held], color="#2c3e50", zorder=3, label="fitted on")
+        ax.scatter(
+            x[held],
+            y[held],
+            facecolor="white",
+            edgecolor="#c0392b",
+            lw=1.5,
+            zorder=3,
+            label="held out",
+        )
+        ax.set_xscale("log")
+        ax.set_xlabel(axis)
+    loss_ax.plot(grid, result.fit.predict(grid), color="#2c3e50", lw=1)
+    loss_ax.set_ylabel("per-token cross-entropy (nats)")
+    loss_ax.set_yscale("log")
+    loss_ax.set_title(f"power law: alpha = {result.fit.alpha:.3f}", fontsize=9)
+    acc_ax.plot(
+        grid,
+        predict_exact_match(result.fit, grid, result.length),
+        color="#2b7bd9",
+        label=f"exp(-CE)^L, L = {result.length:.3g}",
+    )
+    sigmoid = fit_sigmoid(np.log(x[~held]), curve["observed"].to_numpy(dtype=float)[~held])
+    acc_ax.plot(grid, sigmoid.predict(np.log(grid)), color="#d9822b", ls="--", label="sigmoid")
+    acc_ax.set_ylabel("accuracy")
+    acc_ax.set_ylim(0, 1)
+    acc_ax.legend(frameon=False, fontsize=8)
+    if title:
+        fig.suptitle(title, fontsize=10)
+    return fig
+
+
+def write_forecast_outputs(result: Forecast, out_dir: str | os.PathLike[str]) -> dict[str, Path]:
+    """``backtest.csv``/``.parquet`` and ``forecast.png``/``.svg``."""
+    out = Path(out_dir)
+    paths = {
+        "csv": write_table(result.table, out / "backtest.csv"),
+        "parquet": write_table(result.table, out / "backtest.parquet"),
+    }
+    row = result.table.iloc[0]
+    title = (
+        f"{row['task']} · {row['family']}: forecast {row['harsh_metric']} from {row['soft_metric']}"
+    )
+    paths.update(save_figure(plot_forecast(result, title), out / "forecast"))
+    return paths

@@ -1,0 +1,175 @@
+"""Figures and files of the meta-analysis: emergence by metric, top curves, verdict pairs."""
+
+from __future__ import annotations
+
+import math
+import os
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from matplotlib.axes import Axes
+from matplotlib.figure import Figure
+from matplotlib.ticker import NullFormatter
+
+from miragelab.emergence import curve_direction
+from miragelab.meta import MetaResult, point_stderr
+from miragelab.report.figures import save_figure
+from miragelab.tables import write_table
+
+__all__ = [
+    "plot_emergence_by_metric",
+    "plot_top_curves",
+    "plot_verdict_pairs",
+    "write_meta_outputs",
+]
+
+_COLOURS = {"mirage": "#d9822b", "genuine": "#2b7bd9", "smooth": "#5a9e4b", "insufficient": "#888"}
+
+
+def plot_emergence_by_metric(measures: pd.DataFrame, min_curves: int = 3) -> Figure:
+    """Emergence score of every size curve, one column per metric (the paper's Fig. 4 idea).
+
+    Infinite scores (a curve flat but for a minority of steps) are drawn as
+    triangles at the top edge; the y axis is symmetric-log so scores from -10
+    to 1000 stay readable.
+    """
+    sized = measures[measures["axis"] == "params"]
+    counts = sized["metric"].value_counts()
+    metrics = [m for m in counts.index if counts[m] >= min_curves]
+    fig = Figure(figsize=(max(6.0, 0.9 * len(metrics) + 2), 4.2), layout="constrained")
+    ax = fig.add_subplot()
+    rng = np.random.default_rng(0)
+    finite = sized["emergence_score"].replace([np.inf, -np.inf], np.nan).abs()
+    top = float(np.nanmax(finite)) * 2 if finite.notna().any() else 10.0
+    for i, metric in enumerate(metrics):
+        rows = sized[sized["metric"] == metric]
+        score = rows["emergence_score"].to_numpy(dtype=float)
+        looks = rows["emergent_looking"].to_numpy(dtype=bool)
+        jitter = i + rng.uniform(-0.25, 0.25, score.size)
+        inf = np.isinf(score)
+        shown = np.where(inf, np.sign(score) * top, score)
+        for mask, colour, label in (
+            (looks, "#c0392b", "emergent-looking"),
+            (~looks, "#7f8c8d", "other"),
+        ):
+            ax.scatter(
+                jitter[mask & ~inf],
+                shown[mask & ~inf],
+                s=14,
+                alpha=0.7,
+                color=colour,
+                label=label if i == 0 else None,
+            )
+            ax.scatter(jitter[mask & inf], shown[mask & inf], s=22, marker="^", color=colour)
+    ax.set_yscale("symlog", linthresh=1.0)
+    ax.axhline(0, color="k", lw=0.6)
+    ax.set_xticks(range(len(metrics)), [f"{m}\n(n={counts[m]})" for m in metrics], fontsize=8)
+    ax.set_ylabel("emergence score (symlog; ▲ = ±inf)")
+    ax.set_title("Emergence score of each size curve, by metric")
+    if metrics:
+        ax.legend(frameon=False, fontsize=8, loc="lower right")
+    return fig
+
+
+def _points(rows: pd.DataFrame, axis: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    rows = rows.sort_values(axis)
+    x = rows[axis].to_numpy(dtype=float)
+    y = rows["value"].to_numpy(dtype=float)
+    half = 1.96 * point_stderr(rows)
+    return x, y, np.where(np.isfinite(half), half, 0.0)
+
+
+def _curve_rows(scores: pd.DataFrame, task: str, family: str, metric: str) -> pd.DataFrame:
+    rows = scores[
+        (scores["task"] == task) & (scores["family"] == family) & (scores["metric"] == metric)
+    ]
+    if "step" in rows.columns:
+        rows = rows.sort_values("step", na_position="first")
+    return rows.groupby("model").tail(1)
+
+
+def _log_x(ax: Axes) -> None:
+    """Log x with labels at decades only (minor labels collide on short ladders)."""
+    ax.set_xscale("log")
+    ax.xaxis.set_minor_formatter(NullFormatter())
+
+
+def _grid(n: int, width: float = 3.4, height: float = 2.7) -> tuple[Figure, list[Axes]]:
+    cols = min(4, max(1, n))
+    nrows = math.ceil(n / cols)
+    fig = Figure(figsize=(width * cols, height * nrows + 0.4), layout="constrained")
+    axes = [fig.add_subplot(nrows, cols, i + 1) for i in range(n)]
+    return fig, axes
+
+
+def plot_top_curves(scores: pd.DataFrame, measures: pd.DataFrame, k: int = 8) -> Figure | None:
+    """The ``k`` most emergent-looking size curves, with 95% intervals, log-x."""
+    sized = measures[(measures["axis"] == "params") & measures["emergent_looking"]]
+    top = sized.sort_values(["smoothness", "n_points"], ascending=[True, False]).head(k)
+    if top.empty:
+        return None
+    fig, axes = _grid(len(top))
+    for ax, row in zip(axes, top.itertuples(index=False), strict=True):
+        x, y, half = _points(_curve_rows(scores, row.task, row.family, row.metric), "params")
+        ax.errorbar(x, y, yerr=half, marker="o", ms=4, capsize=2, lw=1.2)
+        _log_x(ax)
+        ax.set_title(f"{row.task}\n{row.family}", fontsize=8)
+        ax.set_ylabel(row.metric, fontsize=8)
+        ax.set_xlabel("parameters", fontsize=8)
+        ax.tick_params(labelsize=7)
+    fig.suptitle("Most emergent-looking curves (smallest smoothness)", fontsize=10)
+    return fig
+
+
+def plot_verdict_pairs(scores: pd.DataFrame, verdicts: pd.DataFrame, k: int = 12) -> Figure | None:
+    """Harsh metric (left axis) and continuous metric (right axis) on the same models."""
+    shown = verdicts.head(k)
+    if shown.empty:
+        return None
+    fig, axes = _grid(len(shown), width=3.6)
+    for ax, row in zip(axes, shown.itertuples(index=False), strict=True):
+        harsh = _curve_rows(scores, row.task, row.family, row.harsh_metric)
+        soft = _curve_rows(scores, row.task, row.family, row.soft_metric)
+        x, y, half = _points(harsh, "params")
+        ax.errorbar(x, y, yerr=half, marker="o", ms=4, capsize=2, color="#c0392b", lw=1.2)
+        ax.set_ylabel(row.harsh_metric, color="#c0392b", fontsize=8)
+        twin = ax.twinx()
+        x, y, half = _points(soft, "params")
+        twin.errorbar(x, y, yerr=half, marker="s", ms=3.5, capsize=2, color="#2c3e50", lw=1.0)
+        twin.set_ylabel(row.soft_metric, color="#2c3e50", fontsize=8)
+        if not curve_direction(soft):
+            twin.invert_yaxis()  # improvement goes up on both axes
+        _log_x(ax)
+        ax.set_xlabel("parameters", fontsize=8)
+        colour = _COLOURS.get(row.verdict, "#333")
+        ax.set_title(f"{row.task} · {row.family}\n{row.verdict}", fontsize=8, color=colour)
+        ax.tick_params(labelsize=7)
+        twin.tick_params(labelsize=7)
+    fig.suptitle("Harsh vs continuous metric on the same outputs", fontsize=10)
+    return fig
+
+
+def write_meta_outputs(
+    result: MetaResult, scores: pd.DataFrame, out_dir: str | os.PathLike[str]
+) -> dict[str, Path]:
+    """Tables (parquet + CSV) and figures (PNG + SVG) of a meta-analysis."""
+    out = Path(out_dir)
+    paths: dict[str, Path] = {}
+    for name, frame in (
+        ("measures", result.measures),
+        ("shares", result.shares),
+        ("verdicts", result.verdicts),
+    ):
+        paths[f"{name}_parquet"] = write_table(frame, out / f"meta_{name}.parquet")
+        paths[f"{name}_csv"] = write_table(frame, out / f"meta_{name}.csv")
+    figures = {
+        "emergence_by_metric": plot_emergence_by_metric(result.measures),
+        "top_curves": plot_top_curves(scores, result.measures),
+        "verdict_pairs": plot_verdict_pairs(scores, result.verdicts),
+    }
+    for name, fig in figures.items():
+        if fig is not None:
+            for fmt, path in save_figure(fig, out / name).items():
+                paths[f"{name}_{fmt}"] = path
+    return paths

@@ -1,0 +1,44 @@
+"""Shared fixtures: small tables whose values follow from closed forms."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from miragelab import theory
+from miragelab.tables import SCORES, validate_frame
+
+SIZES = np.geomspace(1e7, 1e11, 10)
+C, ALPHA, LENGTH = 1e9, -0.5, 8
+
+
+def make_theory_scores() -> pd.DataFrame:
+    """One family, one task: exact match (sharp) and token edit distance (smooth)."""
+    em = theory.exact_match(SIZES, C, ALPHA, LENGTH)
+    ted = theory.token_edit_distance(SIZES, C, ALPHA, LENGTH)
+    ce = theory.cross_entropy(SIZES, C, ALPHA)
+    rows = []
+    for i, size in enumerate(SIZES):
+        for metric, value, higher in (
+            ("exact_match", em[i], True),
+            ("token_edit_distance", ted[i], False),
+            ("cross_entropy", ce[i], False),
+        ):
+            rows.append(
+                {
+                    "task": "add",
+                    "family": "law",
+                    "model": f"m{i}",
+                    "params": size,
+                    "metric": metric,
+                    "value": float(value),
+                    "higher_is_better": higher,
+                }
+            )
+    return validate_frame(pd.DataFrame(rows), SCORES)
+
+
+@pytest.fixture()
+def theory_scores() -> pd.DataFrame:
+    return make_theory_scores()
