@@ -10,7 +10,7 @@ import pytest
 
 from miragelab.errors import InputError
 from miragelab.forecast import forecast_task, to_cross_entropy
-from miragelab.meta import meta_analysis, point_stderr
+from miragelab.meta import jump_position, meta_analysis, point_stderr
 
 C, ALPHA, LENGTH = 1e9, -0.5, 8  # as in conftest.make_theory_scores
 
@@ -122,3 +122,19 @@ def test_forecast_needs_enough_models(theory_scores: pd.DataFrame) -> None:
     assert info.value.field == "holdout"
     with pytest.raises(InputError, match="no scores"):
         forecast_task(theory_scores, "add", "law", "acc", "cross_entropy")
+
+
+def test_jump_position_by_hand() -> None:
+    x = np.array([1.0, 2.0, 3.0, 4.0])
+    # steps 0.1, 0.1, 0.8: the last of three steps
+    assert jump_position(x, np.array([0.0, 0.1, 0.2, 1.0]), True) == 1.0
+    # a loss falling 8, 0.5, 0.3: the first step, so saturation rather than emergence
+    assert jump_position(x, np.array([10.0, 2.0, 1.5, 1.2]), False) == 0.0
+    assert np.isnan(jump_position(x, np.array([1.0, 0.9, 0.8, 0.7]), True))
+
+
+def test_a_saturating_loss_is_not_emergent_looking(theory_scores: pd.DataFrame) -> None:
+    measures = meta_analysis(theory_scores, n_resamples=100).measures.set_index("metric")
+    # cross-entropy (N/c)**alpha falls most between the two smallest models
+    assert measures.loc["cross_entropy", "jump_position"] == 0.0
+    assert not measures.loc["cross_entropy", "emergent_looking"]

@@ -318,6 +318,86 @@ def plan(
         )
 
 
+def _run_and_report(stages, out_dir: Path, title: str) -> None:  # noqa: ANN001 - list[Stage]
+    """Run stages with a progress bar, write report.html and summary.json, print a summary."""
+    import json
+
+    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from miragelab.atomic import write_text_atomic
+    from miragelab.report.html import write_report
+    from miragelab.reproduce import machine_info, run_stages
+
+    with Progress(
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        TextColumn("{task.completed}/{task.total}"),
+        TimeElapsedColumn(),
+        console=err,
+    ) as progress:
+        bar = progress.add_task("reproduction", total=len(stages))
+
+        def started(stage) -> None:  # noqa: ANN001
+            progress.update(bar, description=stage.title)
+
+        def ended(stage, status: str, seconds: float) -> None:  # noqa: ANN001
+            progress.advance(bar)
+            progress.console.print(f"{stage.name:<12} {status:<8} {seconds:6.1f} s")
+
+        records = run_stages(stages, out_dir, on_start=started, on_end=ended)
+    provenance = machine_info()
+    report = write_report(title, records, out_dir, provenance)
+    summary = {"title": title, "stages": records, "provenance": provenance}
+    write_text_atomic(out_dir / "summary.json", json.dumps(summary, indent=2, default=str))
+    table = Table("part", "status", "seconds", "verdict")
+    for record in records:
+        table.add_row(
+            record["title"], record["status"], f"{record['seconds']:.1f}", record["verdict"]
+        )
+    out.print(table)
+    out.print(f"report: {report}")
+
+
+@app.command()
+def reproduce(
+    out_dir: Annotated[Path, typer.Option("--out", help="Folder for the report and files.")] = Path(
+        "mirage-out"
+    ),
+    quick: Annotated[bool, typer.Option(help="Fewer resamples: a faster, coarser run.")] = False,
+    device: Annotated[str, typer.Option(help="cpu or cuda, for the parts that train models.")] = (
+        "cpu"
+    ),
+) -> None:
+    """The whole paper on the shipped data and models: one report.html with every figure."""
+    from miragelab.reproduce import default_stages
+
+    if device not in ("cpu", "cuda"):
+        raise InputError(f"expected 'cpu' or 'cuda', got {device!r}", field="device")
+    _run_and_report(default_stages(quick=quick, device=device), out_dir, "miragelab reproduction")
+
+
+@app.command()
+def report(
+    scores: Annotated[
+        list[Path], typer.Argument(help="Scores: lm-eval results, BIG-bench, wide CSVs, tables.")
+    ],
+    out_dir: Annotated[Path, typer.Option("--out", help="Folder for the report.")] = Path(
+        "mirage-report"
+    ),
+    n_resamples: Annotated[int, typer.Option(help="Resamples for score intervals.")] = 1000,
+) -> None:
+    """The report page for your own scores: emergence per curve, verdicts, figures."""
+    from miragelab.reproduce import meta_stage
+
+    table = _load_scores(scores, shipped=False)
+    files = [p for p in scores if p.is_file()] + [
+        f for p in scores if p.is_dir() for f in sorted(p.rglob("*")) if f.is_file()
+    ]
+    stage = meta_stage(lambda: table, lambda: files, n_resamples)
+    stage.title = "Meta-analysis of your scores"
+    _run_and_report([stage], out_dir, "miragelab report")
+
+
 @app.command("metrics")
 def list_metrics() -> None:
     """List the metrics, the columns each needs, and their direction."""

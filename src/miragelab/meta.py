@@ -71,9 +71,31 @@ def point_stderr(rows: pd.DataFrame, confidence: float = 0.95) -> np.ndarray:
     return np.where(np.isfinite(out), out, binomial)
 
 
+#: the largest step must sit at least this far up the ladder (0 = first step, 1 = last)
+LATE_JUMP_FROM = 1 / 3
+
+
+def jump_position(x: np.ndarray, y: np.ndarray, higher_is_better: bool) -> float:
+    """Where the largest improving step sits on the ladder: 0 = first step, 1 = last."""
+    order = np.argsort(x, kind="stable")
+    steps = np.diff(y[order] if higher_is_better else -y[order])
+    if steps.size < 2 or not (steps > 0).any():
+        return float("nan")
+    return float(np.argmax(steps) / (steps.size - 1))
+
+
 def _is_emergent_looking(measures: pd.DataFrame) -> pd.Series:
-    """The verdict's own test: concentrated change (smoothness below threshold) that improves."""
-    return (measures["smoothness"] < SHARP_BELOW) & (measures["emergence_score"] > 0)
+    """Concentrated change (the verdict's smoothness test) that improves, arriving late.
+
+    A loss that falls fastest between the two smallest models is concentrated
+    too, but that is saturation, not emergence: the jump must sit at least
+    :data:`LATE_JUMP_FROM` of the way up the ladder.
+    """
+    return (
+        (measures["smoothness"] < SHARP_BELOW)
+        & (measures["emergence_score"] > 0)
+        & (measures["jump_position"] >= LATE_JUMP_FROM)
+    )
 
 
 def meta_analysis(
@@ -88,16 +110,18 @@ def meta_analysis(
     rng = np.random.default_rng(seed)
     scores = without_attrs(scores)
     measures = measures_table(scores)
-    lows, highs, fixed = [], [], []
+    lows, highs, fixed, positions = [], [], [], []
     for curve in iter_curves(scores):
         rows = curve.rows
         se = point_stderr(rows, confidence)
         fixed.append(int((~(np.isfinite(se) & (se > 0))).sum()))
+        higher = curve_direction(rows)
+        x = rows[curve.axis].to_numpy(dtype=float)
+        positions.append(jump_position(x, rows["value"].to_numpy(dtype=float), higher))
         if len(rows) < MIN_POINTS:
             lows.append(np.nan)
             highs.append(np.nan)
             continue
-        higher = curve_direction(rows)
         low, high = emergence_score_interval_from_summary(
             rows[curve.axis].to_numpy(dtype=float),
             rows["value"].to_numpy(dtype=float),
@@ -109,7 +133,9 @@ def meta_analysis(
         )
         lows.append(low)
         highs.append(high)
-    measures = measures.assign(score_ci_low=lows, score_ci_high=highs, n_fixed_points=fixed)
+    measures = measures.assign(
+        score_ci_low=lows, score_ci_high=highs, n_fixed_points=fixed, jump_position=positions
+    )
     notes = []
     short = measures["n_points"] < MIN_POINTS
     if short.any():
