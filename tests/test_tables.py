@@ -137,3 +137,16 @@ def test_scores_round_trip_csv(tmp_path: Path) -> None:
     assert again["value"].tolist() == [0.25, 0.5]
     assert again["ci_high"].tolist() == [0.3, 0.6]
     assert set(SAMPLES.required) == {"task", "family", "model", "params", "example_id"}
+
+
+def test_empty_prediction_is_an_answer_in_jsonl_but_missing_in_csv(tmp_path: Path) -> None:
+    records = _records()
+    records[0]["prediction"] = ""
+    table = read_samples(_write_jsonl(tmp_path / "in.jsonl", records))
+    assert table["prediction"].iloc[0] == ""
+    records[0]["task"] = ""
+    err = _error(tmp_path, records)
+    assert (err.line, err.field) == (1, "task")
+    csv = tmp_path / "in.csv"
+    csv.write_text("task,family,model,params,example_id,prediction\nt,f,m,10,1,\n")
+    assert pd.isna(read_samples(csv)["prediction"].iloc[0])

@@ -19,6 +19,8 @@ Conventions
 * Log-probabilities are natural logs, so they must be <= 0.
 * List columns (``target_token_logprobs``, ``choice_logprobs``) are stored as
   Arrow lists in memory and parquet, as JSON arrays in JSONL and CSV cells.
+* An empty string is a value for the optional text fields (an empty answer)
+  in JSONL and parquet; in CSV an empty cell is missing.
 * Missing optional values are null (``None``/``NaN``); NaN is never accepted
   as a *value* on input.
 """
@@ -282,10 +284,15 @@ def _parse_text(text: str, f: Field) -> Any:
     return number
 
 
-def _is_missing(value: Any) -> bool:
+def _is_missing(value: Any, f: Field, from_text: bool) -> bool:
+    """None is missing. An empty string is a value for optional text fields read from
+    JSON or parquet (a model may answer nothing), and missing everywhere else: a CSV
+    cannot tell an empty answer from an empty cell, and a required name may not be empty."""
     if value is None:
         return True
-    return isinstance(value, str) and value == ""
+    if isinstance(value, str) and value == "":
+        return from_text or f.required or f.kind not in ("str", "id")
+    return False
 
 
 # --------------------------------------------------------------------------- validation
@@ -314,7 +321,7 @@ def validate_records(
             )
         for f in fields:
             value = record.get(f.name)
-            if _is_missing(value):
+            if _is_missing(value, f, from_text):
                 if f.required:
                     raise InputError(
                         "missing required value", path=path, line=line, field=f.name, unit=unit
