@@ -250,3 +250,12 @@ def test_metrics_are_invariant_to_row_order(rows, rnd) -> None:
     np.testing.assert_allclose(after, before[order], rtol=1e-12, atol=1e-15)
     brier = compute_metrics(frame, ["brier_score"])["brier_score"]
     assert ((brier >= 0) & (brier <= 1)).all()
+
+
+def test_segment_sums_with_empty_rows_anywhere() -> None:
+    from miragelab.metrics import _segment_sum
+
+    values = np.array([1.0, 2.0, 3.0])
+    # rows: [], [1], [], [2, 3], [] -> 0, 1, 0, 5, 0
+    assert _segment_sum(values, np.array([0, 0, 1, 1, 3, 3])).tolist() == [0, 1, 0, 5, 0]
+    assert _segment_sum(values, np.array([0, 3, 3])).tolist() == [6.0, 0.0]

@@ -126,7 +126,13 @@ def _segment_ids(offsets: np.ndarray) -> np.ndarray:
 
 
 def _segment_sum(values: np.ndarray, offsets: np.ndarray) -> np.ndarray:
-    return np.bincount(_segment_ids(offsets), weights=values, minlength=offsets.size - 1)
+    """Sum of each row's slice ``values[offsets[i]:offsets[i+1]]`` (0 for an empty row)."""
+    counts = np.diff(offsets)
+    if counts.size == 0:
+        return np.zeros(0)
+    # a trailing 0 makes every start a valid index, so empty rows at the end work too
+    sums = np.add.reduceat(np.append(values, 0.0), offsets[:-1])
+    return np.where(counts > 0, sums, 0.0)
 
 
 # --------------------------------------------------------------------------- string metrics
@@ -151,10 +157,13 @@ def _encode_ids(ids: np.ndarray, offsets: np.ndarray) -> list[str]:
     return [text[a:b] for a, b in zip(offsets[:-1].tolist(), offsets[1:].tolist(), strict=True)]
 
 
-def _token_strings(pred: pa.Array, target: pa.Array, tokens: Tokens) -> tuple[list, list]:
-    """Both columns as strings whose characters are the tokens to compare."""
+def _token_strings(
+    pred: pa.Array, target: pa.Array, tokens: Tokens
+) -> tuple[list[str], list[str], np.ndarray]:
+    """Both columns as strings whose characters are the tokens, and the longer token count."""
     if tokens == "char":
-        return pred.to_pylist(), target.to_pylist()
+        longest = pc.max_element_wise(pc.utf8_length(pred), pc.utf8_length(target))
+        return pred.to_pylist(), target.to_pylist(), longest.to_numpy(zero_copy_only=False)
     if tokens == "word":
         split = [pc.utf8_split_whitespace(a) for a in (pred, target)]
         flat = [s.flatten().to_numpy(zero_copy_only=False) for s in split]
@@ -167,9 +176,11 @@ def _token_strings(pred: pa.Array, target: pa.Array, tokens: Tokens) -> tuple[li
         raise InputError(f"expected 'char', 'word' or a tokenizer, got {tokens!r}", field="tokens")
     n_pred = flat[0].size
     ids, _ = pd.factorize(np.concatenate([flat[0], flat[1]]) if n_pred or flat[1].size else flat[0])
+    longest = np.maximum(np.diff(offsets[0]), np.diff(offsets[1]))
     return (
         _encode_ids(ids[:n_pred], offsets[0] - offsets[0][0]),
         _encode_ids(ids[n_pred:], offsets[1] - offsets[1][0]),
+        longest,
     )
 
 
@@ -178,15 +189,13 @@ def _distances(
 ) -> tuple[np.ndarray, np.ndarray]:
     """Levenshtein distance over tokens and the longer token length, computed once per call."""
     if "distances" not in cache:
-        pred, target = _token_strings(
+        pred, target, longest = _token_strings(
             _strings(samples, "prediction", options, cache),
             _strings(samples, "target", options, cache),
             options.tokens,
         )
         dist = process.cpdist(pred, target, scorer=Levenshtein.distance, dtype=np.int64, workers=-1)
-        lengths = [pc.utf8_length(pa.array(x, type=pa.large_string())) for x in (pred, target)]
-        longest = pc.max_element_wise(*lengths).to_numpy(zero_copy_only=False)
-        cache["distances"] = (dist.astype(np.float64), longest.astype(np.int64))
+        cache["distances"] = (dist.astype(np.float64), np.asarray(longest, dtype=np.int64))
     return cache["distances"]
 
 
