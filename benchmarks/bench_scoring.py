@@ -36,7 +36,7 @@ from rapidfuzz.distance import Levenshtein
 
 from miragelab.metrics import REGISTRY, compute_metrics
 from miragelab.scoring import score_samples
-from miragelab.tables import LIST_TYPE
+from miragelab.tables import LIST_TYPE, TEXT_DTYPE
 
 WORDS = (
     "one two three four five six seven eight nine ten cat dog red blue yes no true false "
@@ -101,7 +101,8 @@ def _list_column(values: np.ndarray, counts: np.ndarray) -> pd.arrays.ArrowExten
 
 
 def make_samples(n: int, seed: int) -> pd.DataFrame:
-    """``n`` samples over 4 tasks x 8 models of one family, with every metric's columns."""
+    """``n`` samples over 4 tasks x 8 models of one family, with every metric's columns,
+    in the dtypes ``read_samples`` gives (Arrow strings, Arrow lists)."""
     rng = np.random.default_rng(seed)
     n_tasks, n_models = 4, 8
     task = rng.integers(0, n_tasks, size=n)
@@ -124,17 +125,21 @@ def make_samples(n: int, seed: int) -> pd.DataFrame:
     example = np.arange(n)
     return pd.DataFrame(
         {
-            "task": pd.array(np.array([f"task{t}" for t in range(n_tasks)], object)[task]),
-            "family": pd.array(np.full(n, "synthetic", dtype=object)),
-            "model": pd.array(np.array([f"m{m}" for m in range(n_models)], object)[model]),
+            "task": pd.array(
+                np.array([f"task{t}" for t in range(n_tasks)], object)[task], dtype=TEXT_DTYPE
+            ),
+            "family": pd.array(np.full(n, "synthetic", dtype=object), dtype=TEXT_DTYPE),
+            "model": pd.array(
+                np.array([f"m{m}" for m in range(n_models)], object)[model], dtype=TEXT_DTYPE
+            ),
             "params": sizes[model],
             "compute_flops": 6 * sizes[model] * 2e10,
             "tokens_trained": np.full(n, 2e10),
             "step": pd.array(np.full(n, pd.NA), dtype="Int64"),
-            "example_id": pd.array(example.astype(str).astype(object)),
-            "prompt": pd.array(np.full(n, "Q:", dtype=object)),
-            "target": pd.array(np.array(targets, dtype=object)),
-            "prediction": pd.array(np.array(predictions, dtype=object)),
+            "example_id": pd.array(example.astype(str).astype(object), dtype=TEXT_DTYPE),
+            "prompt": pd.array(np.full(n, "Q:", dtype=object), dtype=TEXT_DTYPE),
+            "target": pd.array(np.array(targets, dtype=object), dtype=TEXT_DTYPE),
+            "prediction": pd.array(np.array(predictions, dtype=object), dtype=TEXT_DTYPE),
             "target_token_logprobs": _list_column(token_logprobs, n_tokens),
             "choice_logprobs": _list_column(choice_logprobs.ravel(), np.full(n, N_CHOICES)),
             "correct_choice": pd.array(rng.integers(0, N_CHOICES, size=n), dtype="Int64"),

@@ -88,12 +88,12 @@ def _strings(samples: pd.DataFrame, column: str, options: MetricOptions, cache: 
     if key in cache:
         return cache[key]
     series = samples[column]
-    if isinstance(series.dtype, pd.ArrowDtype):
-        arr = pa.chunked_array(series.array._pa_array).combine_chunks().cast(pa.large_string())
+    if isinstance(series.dtype, pd.ArrowDtype | pd.StringDtype) and hasattr(
+        series.array, "__arrow_array__"
+    ):
+        arr = pa.array(series.array).cast(pa.large_string())  # Arrow-backed: no copy per string
     else:
-        arr = pa.array(
-            samples[column].to_numpy(dtype=object), type=pa.large_string(), from_pandas=True
-        )
+        arr = pa.array(series.to_numpy(dtype=object), type=pa.large_string(), from_pandas=True)
     if options.punctuation:
         arr = pc.replace_substring_regex(arr, pattern=r"\p{P}", replacement="")
     if options.case:

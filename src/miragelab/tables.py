@@ -146,6 +146,7 @@ SCORES = TableSpec(
 TABLES = {"samples": SAMPLES, "scores": SCORES}
 
 LIST_TYPE = pa.list_(pa.float64())
+TEXT_DTYPE = pd.StringDtype("pyarrow")
 _NUMBER = (int, float)
 
 
@@ -360,7 +361,8 @@ def _build_frame(
     for f in spec.fields:
         values = columns[f.name]
         if f.kind in ("str", "id"):
-            data[f.name] = pd.array(values, dtype="object")
+            # Arrow-backed strings: metrics read them without a per-string conversion
+            data[f.name] = pd.array(values, dtype=TEXT_DTYPE)
         elif f.kind == "float":
             data[f.name] = np.array([np.nan if v is None else v for v in values], dtype=float)
         elif f.kind == "int":
