@@ -1,0 +1,82 @@
+"""The ladders' figure in the paper's style: metric against parameters, log-x.
+
+Left panel: the smooth metric (MSE or per-image accuracy); right panel: the
+sharp metric, one curve per threshold ``c`` or sequence length ``K``. Points
+are means over training seeds, bands the interval over seeds from the scores
+table. The title of each panel carries the emergence score of its curves.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import numpy as np
+from matplotlib import colormaps
+from matplotlib.axes import Axes
+from matplotlib.figure import Figure
+
+if TYPE_CHECKING:
+    from miragelab.vision.ladder import VisionResult
+
+__all__ = ["ladder_figure"]
+
+_LABELS = {
+    "mse": "per-image MSE",
+    "per_image_accuracy": "per-image accuracy",
+}
+
+
+def _label(metric: str) -> str:
+    if metric.startswith("reconstruction_c"):
+        return f"c = {metric.removeprefix('reconstruction_c')}"
+    if metric.startswith("subset_accuracy_K"):
+        return f"K = {metric.removeprefix('subset_accuracy_K')}"
+    return _LABELS.get(metric, metric)
+
+
+def _curve(ax: Axes, result: VisionResult, metric: str, colour: object) -> None:
+    rows = result.scores[result.scores["metric"] == metric].sort_values("params")
+    x = rows["params"].to_numpy(dtype=float)
+    y = rows["value"].to_numpy(dtype=float)
+    ax.plot(x, y, "o-", color=colour, ms=3.5, lw=1.4, label=_label(metric))
+    low = rows["ci_low"].to_numpy(dtype=float)
+    high = rows["ci_high"].to_numpy(dtype=float)
+    if np.isfinite(low).all() and np.isfinite(high).all():
+        ax.fill_between(x, low, high, color=colour, alpha=0.2, lw=0)
+
+
+def _score_of(result: VisionResult, metric: str) -> float:
+    rows = result.measures[result.measures["metric"] == metric]
+    return float(rows["emergence_score"].iloc[0]) if len(rows) else float("nan")
+
+
+def ladder_figure(result: VisionResult) -> Figure:
+    """Two panels: smooth metric(s) left, sharp metrics right (one curve per c or K)."""
+    fig = Figure(figsize=(10.0, 4.0), layout="constrained")
+    left, right = fig.subplots(1, 2)
+    task = str(result.scores["task"].iloc[0])
+    for metric in result.smooth_metrics:
+        _curve(left, result, metric, "#2b7bd9")
+    smooth = result.smooth_metrics[0]
+    left.set_ylabel(_label(smooth))
+    left.set_title(f"{_label(smooth)} (smooth): emergence score {_score_of(result, smooth):.3g}")
+    colours = [
+        tuple(c) for c in colormaps["viridis"](np.linspace(0, 0.9, len(result.sharp_metrics)))
+    ]
+    for metric, colour in zip(result.sharp_metrics, colours, strict=True):
+        _curve(right, result, metric, colour)
+    what = "Reconstruction_c" if result.kind == "autoencoder" else "subset accuracy"
+    right.set_ylabel(what)
+    right.set_ylim(-0.03, 1.03)
+    scores = [_score_of(result, m) for m in result.sharp_metrics]
+    right.set_title(
+        f"{what} (sharp): emergence scores {min(scores):.3g} .. {max(scores):.3g}", fontsize=10
+    )
+    right.legend(fontsize=7, ncol=2, title=None)
+    for ax in (left, right):
+        ax.set_xscale("log")
+        ax.set_xlabel("parameters")
+        ax.grid(True, which="major", alpha=0.3)
+    left.title.set_fontsize(10)
+    fig.suptitle(f"{task}: {result.scores['family'].iloc[0]} ladder, mean over seeds", fontsize=11)
+    return fig
