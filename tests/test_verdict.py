@@ -148,3 +148,12 @@ def test_verdict_table():
     assert custom["soft_metric"].tolist() == ["something_else"]
     assert {"acc", "exact_match", "multiple_choice_grade"} <= HARSH_METRICS
     assert {"perplexity", "bleu", "token_edit_distance"} <= CONTINUOUS_METRICS
+
+
+def test_metric_families_match_prefixes() -> None:
+    from miragelab.verdict import CONTINUOUS_METRICS, HARSH_METRICS, in_family
+
+    assert in_family("reconstruction_c0.25", HARSH_METRICS)
+    assert in_family("subset_accuracy_K20", HARSH_METRICS)
+    assert in_family("acc", HARSH_METRICS) and not in_family("accx", HARSH_METRICS)
+    assert in_family("mse", CONTINUOUS_METRICS) and not in_family("acc", CONTINUOUS_METRICS)

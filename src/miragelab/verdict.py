@@ -113,7 +113,8 @@ SHARP_BELOW = 0.5
 #: a continuous metric making at least this share of its movement in the harsh jump is genuine
 CO_JUMP_MIN = 0.65
 
-#: metrics read as harsh (discontinuous in the per-token probability); pass your own set
+#: metrics read as harsh (discontinuous in the per-token probability); pass your own set.
+#: A name ending in ``*`` matches every metric that starts with it.
 HARSH_METRICS = frozenset(
     {
         "exact_match",
@@ -124,6 +125,8 @@ HARSH_METRICS = frozenset(
         "accuracy",
         "exact_str_match",
         "quasi_exact_match",
+        "reconstruction_c*",  # vision: share of images reconstructed within a threshold c
+        "subset_accuracy*",  # vision: all K images of a sequence right
     }
 )
 #: metrics read as continuous; pass your own set
@@ -144,6 +147,8 @@ CONTINUOUS_METRICS = frozenset(
         "bleu",
         "chrf",
         "f1",
+        "mse",
+        "per_image_accuracy",
     }
 )
 
@@ -267,9 +272,14 @@ def classify(
 # --------------------------------------------------------------------------- table
 
 
+def in_family(name: str, names: Iterable[str]) -> bool:
+    """``name`` is listed, or starts with a listed prefix written as ``prefix*``."""
+    return any(name == n or (n.endswith("*") and name.startswith(n[:-1])) for n in names)
+
+
 def _pairs(metrics: Iterable[str], harsh: frozenset[str], soft: frozenset[str]):
     names = sorted(set(metrics))
-    return [(h, s) for h in names if h in harsh for s in names if s in soft]
+    return [(h, s) for h in names if in_family(h, harsh) for s in names if in_family(s, soft)]
 
 
 def verdict_table(
