@@ -433,6 +433,9 @@ def schema() -> None:
 from miragelab.vision.cli import vision_app  # noqa: E402
 
 app.add_typer(vision_app, name="vision")
+from miragelab.ladder.cli import ladder_app  # noqa: E402
+
+app.add_typer(ladder_app, name="ladder")
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -1,0 +1,158 @@
+"""Benchmark of the tiny-GPT ladder (issue 4): wall time, training and decoding throughput.
+
+    python benchmarks/bench_ladder.py [--task add4] [--preset cpu] [--out DIR] [--n-test 10000]
+
+1. Trains the preset's ladder and evaluates it (``--n-test`` examples per
+   model), printing the wall time of each phase and every model's exact match.
+2. Training throughput of the largest size: tokens/s and achieved FLOP/s
+   (``6 N`` per token) beside this machine's measured matmul FLOP/s (a
+   1024 x 1024 fp32 matmul, same threads, same run), as a ratio.
+3. Decoding throughput: batched greedy decoding with our KV cache against
+   transformers' ``generate`` on the same exported model and the same prompts
+   (ratio), with the share of identical answers.
+
+Not a test: numbers depend on the machine and on what else runs on it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import tempfile
+import time
+from pathlib import Path
+
+import torch
+
+
+def matmul_flops(n: int = 1024, repeats: int = 10) -> float:
+    a, b = torch.randn(n, n), torch.randn(n, n)
+    for _ in range(3):
+        a @ b
+    times = []
+    for _ in range(repeats):
+        t = time.perf_counter()
+        a @ b
+        times.append(time.perf_counter() - t)
+    return 2 * n**3 / statistics.median(times)
+
+
+def train_throughput(task_name: str, preset_name: str, steps: int = 20) -> tuple[float, float, int]:
+    from miragelab.ladder.model import TinyGPT, param_count
+    from miragelab.ladder.presets import get_preset
+    from miragelab.ladder.tasks import get_task
+    from miragelab.ladder.train import batch_at, make_optimizer, model_config, train_step
+
+    preset, task = get_preset(preset_name), get_task(task_name)
+    size = preset.sizes[-1]
+    cfg = model_config(preset, size)
+    model = TinyGPT(cfg, seed=0)
+    opt = make_optimizer(model, preset, size.lr)
+    batches = [batch_at(task, s, preset.batch_size, 0) for s in range(steps + 3)]
+    for x, y in batches[:3]:
+        train_step(model, opt, x, y, preset.grad_clip)
+    t = time.perf_counter()
+    for x, y in batches[3:]:
+        train_step(model, opt, x, y, preset.grad_clip)
+    dt = time.perf_counter() - t
+    tokens = steps * preset.batch_size * (task.seq_len - 1)
+    return tokens / dt, 6 * param_count(cfg) * tokens / dt, param_count(cfg)
+
+
+def decode_throughput(model_dir: Path, task_name: str, n: int = 2000) -> None:
+    """Ours against ``generate`` at several batch sizes, same model, same prompts."""
+    from transformers import AutoModelForCausalLM
+
+    from miragelab.ladder.hf import load_hf
+    from miragelab.ladder.model import greedy_decode
+    from miragelab.ladder.tasks import EOS_ID, encode_examples, get_task, heldout_pairs
+
+    task = get_task(task_name)
+    a, b = heldout_pairs(task, n, seed=0)
+    prompts = torch.from_numpy(encode_examples(task, a, b)[0][:, : task.prompt_len])
+    new = task.max_answer_len + 1
+    ours_model = load_hf(model_dir)
+    hf = AutoModelForCausalLM.from_pretrained(model_dir).eval()
+    kwargs = dict(max_new_tokens=new, do_sample=False, eos_token_id=EOS_ID, pad_token_id=EOS_ID)
+
+    def run_ours(batch: torch.Tensor) -> torch.Tensor:
+        return greedy_decode(ours_model, batch, new, EOS_ID)
+
+    def run_hf(batch: torch.Tensor) -> torch.Tensor:
+        with torch.inference_mode():
+            mask = torch.ones_like(batch)
+            return hf.generate(batch, attention_mask=mask, **kwargs)[:, task.prompt_len :]
+
+    print(f"decoding: {model_dir.name}, prompts of {task.prompt_len} tokens, <= {new} new tokens")
+    print("  batch  prompts   ours answers/s   generate answers/s   speed-up   same answers")
+    for batch_size, count in ((1, 100), (16, 320), (128, 1024), (n, n)):
+        chunks = [prompts[i : i + batch_size] for i in range(0, count, batch_size)]
+        run_ours(chunks[0]), run_hf(chunks[0])  # warm up
+        times, outs = {}, {}
+        for name, fn in (("ours", run_ours), ("hf", run_hf)):
+            t = time.perf_counter()
+            outs[name] = [fn(c) for c in chunks]
+            times[name] = time.perf_counter() - t
+        same = sum(
+            int((o[:, : h.shape[1]] == h).all(dim=1).sum())
+            for o, h in zip(outs["ours"], outs["hf"], strict=True)
+        )
+        print(
+            f"  {batch_size:5d} {count:8d} {count / times['ours']:16,.0f} "
+            f"{count / times['hf']:20,.0f} {times['hf'] / times['ours']:9.1f}x "
+            f"{same / count:13.1%}"
+        )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--task", default="add4")
+    parser.add_argument("--preset", default="cpu")
+    parser.add_argument("--out", type=Path, default=None)
+    parser.add_argument("--n-test", type=int, default=10_000)
+    parser.add_argument("--threads", type=int, default=None)
+    parser.add_argument("--skip-ladder", action="store_true", help="reuse --out, train nothing")
+    args = parser.parse_args()
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads")
+    out = args.out or Path(tempfile.mkdtemp(prefix="ladder-"))
+
+    from miragelab.ladder.evaluate import evaluate_ladder
+    from miragelab.ladder.train import read_manifest, train_ladder
+    from miragelab.tables import write_table
+
+    if not args.skip_ladder:
+        t0 = time.perf_counter()
+        train_ladder(out, args.task, args.preset)
+        t1 = time.perf_counter()
+        samples = evaluate_ladder(out, args.n_test)
+        write_table(samples, out / "samples.parquet")
+        t2 = time.perf_counter()
+        print(f"ladder {args.preset}/{args.task} in {out}")
+        print(f"  train {t1 - t0:7.1f} s   eval ({args.n_test} examples/model) {t2 - t1:6.1f} s")
+        print(f"  total {t2 - t0:7.1f} s  ({(t2 - t0) / 60:.1f} min; target <= 15 min)")
+        hits = (samples["prediction"] == samples["target"]).groupby(samples["model"], sort=False)
+        params = samples.groupby("model", sort=False)["params"].first()
+        for name, acc in hits.mean().items():
+            print(f"  {name:28s} {int(params[name]):>9,} params  exact match {acc:.4f}")
+        manifest = read_manifest(out)
+        flops = sum(m["flops"] for m in manifest["models"])
+        print(
+            f"  ladder training: {flops:.3g} FLOPs (6ND) in {t1 - t0:.0f} s "
+            f"= {flops / (t1 - t0) / 1e9:.1f} GFLOP/s"
+        )
+    peak = matmul_flops()
+    tps, fps, n = train_throughput(args.task, args.preset)
+    print(f"matmul 1024^3 fp32: {peak / 1e9:.1f} GFLOP/s")
+    print(
+        f"training, largest size ({n:,} params): {tps:,.0f} tokens/s, {fps / 1e9:.1f} GFLOP/s "
+        f"= {fps / peak:.1%} of matmul (target >= 40%)"
+    )
+    manifest = read_manifest(out)
+    if manifest["models"]:
+        decode_throughput(out / manifest["models"][-1]["path"], manifest["task"])
+
+
+if __name__ == "__main__":
+    main()

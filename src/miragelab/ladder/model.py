@@ -1,0 +1,260 @@
+"""A nanoGPT-style decoder whose parameters are laid out exactly as GPT-2's.
+
+Pre-LayerNorm blocks, learned position embeddings, GELU with the tanh
+approximation (``gelu_new`` in transformers), tied input/output embeddings,
+no dropout. Every projection stores its weight as ``(in, out)`` like GPT-2's
+``Conv1D``, and the modules carry GPT-2's names
+(``transformer.h.0.attn.c_attn.weight`` ...), so the state dict *is* a
+``GPT2LMHeadModel`` state dict (minus the tied ``lm_head``).
+
+Parameter count (``V`` vocabulary, ``T`` positions, ``d`` width, ``L`` layers)::
+
+    N = V d + T d + L (12 d^2 + 13 d) + 2 d
+
+per layer: two LayerNorms (4 d), ``c_attn`` (3 d^2 + 3 d), ``c_proj``
+(d^2 + d), ``c_fc`` (4 d^2 + 4 d), ``mlp.c_proj`` (4 d^2 + d); then the final
+LayerNorm (2 d). The output head is tied to ``wte`` and adds nothing.
+
+Decoding: :func:`greedy_decode` runs batched greedy decoding with a
+preallocated key/value cache; :func:`target_logprobs` computes teacher-forced
+log-probabilities of target tokens.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+
+@dataclass(frozen=True)
+class GPTConfig:
+    """Shape of one model; field names follow nanoGPT, values map onto GPT2Config."""
+
+    n_layer: int
+    n_head: int
+    n_embd: int
+    vocab_size: int = 16
+    block_size: int = 32
+    layer_norm_epsilon: float = 1e-5
+
+    def __post_init__(self) -> None:
+        if self.n_embd % self.n_head:
+            raise ValueError(f"n_embd {self.n_embd} is not a multiple of n_head {self.n_head}")
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def param_count(cfg: GPTConfig) -> int:
+    """The closed form of the module docstring (tied head counted once)."""
+    d, L = cfg.n_embd, cfg.n_layer
+    return cfg.vocab_size * d + cfg.block_size * d + L * (12 * d * d + 13 * d) + 2 * d
+
+
+class Conv1D(nn.Module):
+    """``x @ W + b`` with ``W`` of shape ``(in, out)``: GPT-2's layout."""
+
+    def __init__(self, n_in: int, n_out: int) -> None:
+        super().__init__()
+        self.weight = nn.Parameter(torch.empty(n_in, n_out))
+        self.bias = nn.Parameter(torch.zeros(n_out))
+
+    def forward(self, x: Tensor) -> Tensor:
+        shape = x.shape[:-1] + (self.weight.shape[1],)
+        return torch.addmm(self.bias, x.reshape(-1, x.shape[-1]), self.weight).view(shape)
+
+
+class Attention(nn.Module):
+    def __init__(self, cfg: GPTConfig) -> None:
+        super().__init__()
+        self.n_head = cfg.n_head
+        self.c_attn = Conv1D(cfg.n_embd, 3 * cfg.n_embd)
+        self.c_proj = Conv1D(cfg.n_embd, cfg.n_embd)
+
+    def _heads(self, x: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+        b, t, c = x.shape
+        q, k, v = self.c_attn(x).split(c, dim=2)
+        shape = (b, t, self.n_head, c // self.n_head)
+        return tuple(z.view(shape).transpose(1, 2) for z in (q, k, v))  # type: ignore[return-value]
+
+    def _merge(self, y: Tensor) -> Tensor:
+        b, h, t, hd = y.shape
+        return self.c_proj(y.transpose(1, 2).reshape(b, t, h * hd))
+
+    def forward(self, x: Tensor) -> Tensor:
+        q, k, v = self._heads(x)
+        return self._merge(F.scaled_dot_product_attention(q, k, v, is_causal=True))
+
+
+class MLP(nn.Module):
+    def __init__(self, cfg: GPTConfig) -> None:
+        super().__init__()
+        self.c_fc = Conv1D(cfg.n_embd, 4 * cfg.n_embd)
+        self.c_proj = Conv1D(4 * cfg.n_embd, cfg.n_embd)
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.c_proj(F.gelu(self.c_fc(x), approximate="tanh"))
+
+
+class Block(nn.Module):
+    def __init__(self, cfg: GPTConfig) -> None:
+        super().__init__()
+        self.ln_1 = nn.LayerNorm(cfg.n_embd, eps=cfg.layer_norm_epsilon)
+        self.attn = Attention(cfg)
+        self.ln_2 = nn.LayerNorm(cfg.n_embd, eps=cfg.layer_norm_epsilon)
+        self.mlp = MLP(cfg)
+
+    def forward(self, x: Tensor) -> Tensor:
+        x = x + self.attn(self.ln_1(x))
+        return x + self.mlp(self.ln_2(x))
+
+
+class TinyGPT(nn.Module):
+    """Decoder-only transformer; ``state_dict()`` keys are GPT2LMHeadModel's."""
+
+    def __init__(self, cfg: GPTConfig, seed: int | None = None) -> None:
+        super().__init__()
+        self.config = cfg
+        self.transformer = nn.ModuleDict(
+            {
+                "wte": nn.Embedding(cfg.vocab_size, cfg.n_embd),
+                "wpe": nn.Embedding(cfg.block_size, cfg.n_embd),
+                "h": nn.ModuleList(Block(cfg) for _ in range(cfg.n_layer)),
+                "ln_f": nn.LayerNorm(cfg.n_embd, eps=cfg.layer_norm_epsilon),
+            }
+        )
+        self.reset_parameters(seed)
+
+    @torch.no_grad()
+    def reset_parameters(self, seed: int | None = None) -> None:
+        """GPT-2 initialisation: N(0, 0.02), residual projections N(0, 0.02 / sqrt(2 L))."""
+        gen = torch.Generator().manual_seed(0 if seed is None else seed)
+        resid_std = 0.02 / math.sqrt(2 * self.config.n_layer)
+        for name, p in self.named_parameters():
+            if name.endswith("bias"):
+                p.zero_()
+            elif ".ln_" in name or "ln_f" in name:
+                p.fill_(1.0)
+            else:
+                std = resid_std if name.endswith("c_proj.weight") else 0.02
+                p.copy_(torch.randn(p.shape, generator=gen) * std)
+
+    def num_params(self) -> int:
+        return sum(p.numel() for p in self.parameters())
+
+    def _embed(self, idx: Tensor, pos: int = 0) -> Tensor:
+        positions = torch.arange(pos, pos + idx.shape[1], device=idx.device)
+        return self.transformer.wte(idx) + self.transformer.wpe(positions)
+
+    def _head(self, x: Tensor) -> Tensor:
+        return self.transformer.ln_f(x) @ self.transformer.wte.weight.T
+
+    def forward(self, idx: Tensor) -> Tensor:
+        """Logits of shape ``(batch, time, vocab)``."""
+        x = self._embed(idx)
+        for block in self.transformer.h:
+            x = block(x)
+        return self._head(x)
+
+    def new_cache(self, batch: int, length: int) -> list[tuple[Tensor, Tensor]]:
+        cfg = self.config
+        hd = cfg.n_embd // cfg.n_head
+        shape = (batch, cfg.n_head, length, hd)
+        w = self.transformer.wte.weight
+        return [
+            (
+                torch.empty(shape, dtype=w.dtype, device=w.device),
+                torch.empty(shape, dtype=w.dtype, device=w.device),
+            )
+            for _ in range(cfg.n_layer)
+        ]
+
+    def forward_cached(self, idx: Tensor, cache: list[tuple[Tensor, Tensor]], pos: int) -> Tensor:
+        """Logits of the last position of ``idx``, placed at ``pos..``; updates ``cache``.
+
+        The same computation as :meth:`forward`, written with functional ops on
+        the weights: at decoding batch sizes the cost of a step is mostly
+        per-call overhead, and skipping ``nn.Module.__call__`` halves it.
+        """
+        cfg = self.config
+        d, h = cfg.n_embd, cfg.n_head
+        eps = cfg.layer_norm_epsilon
+        batch, t = idx.shape
+        wte = self.transformer.wte.weight
+        x = (F.embedding(idx, wte) + self.transformer.wpe.weight[pos : pos + t]).view(-1, d)
+        for block, (cache_k, cache_v) in zip(self.transformer.h, cache, strict=True):
+            attn, mlp = block.attn, block.mlp
+            a = F.layer_norm(x, (d,), block.ln_1.weight, block.ln_1.bias, eps)
+            qkv = torch.addmm(attn.c_attn.bias, a, attn.c_attn.weight).view(batch, t, 3, h, d // h)
+            q, k, v = qkv.permute(2, 0, 3, 1, 4).unbind(0)
+            cache_k[:, :, pos : pos + t] = k
+            cache_v[:, :, pos : pos + t] = v
+            # a prefill from position 0 is causal; a single new token sees everything before it
+            y = F.scaled_dot_product_attention(
+                q, cache_k[:, :, : pos + t], cache_v[:, :, : pos + t], is_causal=t > 1
+            )
+            y = y.transpose(1, 2).reshape(-1, d)
+            x = x + torch.addmm(attn.c_proj.bias, y, attn.c_proj.weight)
+            m = F.layer_norm(x, (d,), block.ln_2.weight, block.ln_2.bias, eps)
+            m = F.gelu(torch.addmm(mlp.c_fc.bias, m, mlp.c_fc.weight), approximate="tanh")
+            x = x + torch.addmm(mlp.c_proj.bias, m, mlp.c_proj.weight)
+        last = x.view(batch, t, d)[:, -1]
+        ln_f = self.transformer.ln_f
+        return F.layer_norm(last, (d,), ln_f.weight, ln_f.bias, eps) @ wte.T
+
+
+@torch.inference_mode()
+def greedy_decode(
+    model: TinyGPT, prompts: Tensor, max_new_tokens: int, eos_id: int, use_cache: bool = True
+) -> Tensor:
+    """Greedy continuation of equal-length ``prompts`` (``(batch, P)`` ids).
+
+    Returns ``(batch, max_new_tokens)`` ids; after a row's ``eos_id`` the row
+    repeats ``eos_id``. Decoding stops early when every row has ended. With
+    ``use_cache=False`` every step reruns the full prefix (the reference the
+    cache is tested against).
+    """
+    batch, length = prompts.shape
+    if length + max_new_tokens > model.config.block_size + 1:
+        raise ValueError(
+            f"prompt {length} + {max_new_tokens} new tokens exceed block size "
+            f"{model.config.block_size}"
+        )
+    out = torch.full((batch, max_new_tokens), eos_id, dtype=torch.long, device=prompts.device)
+    done = torch.zeros(batch, dtype=torch.bool, device=prompts.device)
+    if use_cache:
+        cache = model.new_cache(batch, length + max_new_tokens)
+        logits = model.forward_cached(prompts, cache, 0)
+    else:
+        seq = prompts
+        logits = model(seq)[:, -1]
+    for step in range(max_new_tokens):
+        nxt = logits.argmax(dim=-1)
+        nxt = torch.where(done, eos_id, nxt)
+        out[:, step] = nxt
+        done |= nxt == eos_id
+        if bool(done.all()) or step + 1 == max_new_tokens:
+            break
+        if use_cache:
+            logits = model.forward_cached(nxt[:, None], cache, length + step)
+        else:
+            seq = torch.cat([seq, nxt[:, None]], dim=1)
+            logits = model(seq)[:, -1]
+    return out
+
+
+@torch.inference_mode()
+def target_logprobs(model: TinyGPT, tokens: Tensor, prompt_len: int) -> Tensor:
+    """Teacher-forced log-probs of positions ``prompt_len..`` of ``tokens``.
+
+    ``tokens`` is ``(batch, T)`` (prompt followed by target ids, any padding
+    after); returns ``(batch, T - prompt_len)`` natural-log probabilities of
+    each token given everything before it.
+    """
+    logits = model(tokens[:, :-1])[:, prompt_len - 1 :]
+    logp = torch.log_softmax(logits.double(), dim=-1)
+    return logp.gather(-1, tokens[:, prompt_len:, None])[..., 0]

@@ -1,0 +1,111 @@
+"""The tiny GPT: parameter count, KV-cache decoding, Hugging Face equivalence."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from miragelab.ladder.evaluate import predict
+from miragelab.ladder.hf import export_hf, load_hf, tokenizer_json
+from miragelab.ladder.model import GPTConfig, TinyGPT, greedy_decode, param_count
+from miragelab.ladder.tasks import EOS_ID, encode_examples, encode_text, get_task, heldout_pairs
+
+
+def _sharp_model(cfg: GPTConfig, seed: int = 0) -> TinyGPT:
+    """A random model with large weights, so greedy choices are far from ties."""
+    model = TinyGPT(cfg, seed=seed)
+    with torch.no_grad():
+        for name, p in model.named_parameters():
+            if name.endswith("weight") and p.dim() == 2:
+                p.mul_(10.0)
+    return model.eval()
+
+
+def test_param_count_matches_hand_count():
+    # d=16, 1 layer, V=16, T=32: wte 256 + wpe 512 + layer (12*256 + 13*16 = 3280) + ln_f 32
+    assert param_count(GPTConfig(n_layer=1, n_head=2, n_embd=16)) == 4080
+    for n_layer, n_head, n_embd in [(1, 2, 8), (2, 2, 24), (3, 4, 64), (3, 4, 96)]:
+        cfg = GPTConfig(n_layer=n_layer, n_head=n_head, n_embd=n_embd)
+        assert TinyGPT(cfg).num_params() == param_count(cfg)
+
+
+def test_state_dict_has_gpt2_names_and_shapes():
+    cfg = GPTConfig(n_layer=2, n_head=2, n_embd=8)
+    sd = TinyGPT(cfg).state_dict()
+    assert sd["transformer.h.1.attn.c_attn.weight"].shape == (8, 24)  # Conv1D: (in, out)
+    assert sd["transformer.h.0.mlp.c_proj.weight"].shape == (32, 8)
+    assert "lm_head.weight" not in sd  # tied to wte
+
+
+def test_kv_cache_decoding_equals_full_recompute():
+    cfg = GPTConfig(n_layer=2, n_head=2, n_embd=16)
+    model = _sharp_model(cfg)
+    prompts = torch.randint(2, 15, (64, 10), generator=torch.Generator().manual_seed(0))
+    cached = greedy_decode(model, prompts, 8, eos_id=-1, use_cache=True)
+    full = greedy_decode(model, prompts, 8, eos_id=-1, use_cache=False)
+    assert torch.equal(cached, full)
+    # and the cached logits equal the full forward pass's
+    cache = model.new_cache(64, 12)
+    with torch.no_grad():
+        step0 = model.forward_cached(prompts, cache, 0)
+        step1 = model.forward_cached(cached[:, :1], cache, 10)
+        ref = model(torch.cat([prompts, cached[:, :1]], dim=1))
+    torch.testing.assert_close(step0, ref[:, 9], rtol=0, atol=1e-5)
+    torch.testing.assert_close(step1, ref[:, 10], rtol=0, atol=1e-5)
+
+
+def test_export_round_trip(tmp_path):
+    cfg = GPTConfig(n_layer=1, n_head=2, n_embd=8)
+    model = TinyGPT(cfg, seed=3)
+    back = load_hf(export_hf(model, tmp_path / "m"))
+    for key, value in model.state_dict().items():
+        assert torch.equal(value, back.state_dict()[key])
+
+
+def test_tokenizer_file_matches_tokenizers_library(tmp_path):
+    tokenizers = pytest.importorskip("tokenizers")
+    import json
+
+    path = tmp_path / "tokenizer.json"
+    path.write_text(json.dumps(tokenizer_json()))
+    tok = tokenizers.Tokenizer.from_file(str(path))
+    assert tok.encode("1234+5678=6912").ids == encode_text("1234+5678=6912")
+
+
+def test_hugging_face_model_gives_the_same_logprobs_and_greedy_answers(tmp_path, monkeypatch):
+    pytest.importorskip("transformers")
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setenv("TRANSFORMERS_OFFLINE", "1")
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    task = get_task("add3")
+    cfg = GPTConfig(n_layer=2, n_head=2, n_embd=16)
+    model = _sharp_model(cfg, seed=1)
+    path = export_hf(model, tmp_path / "hf")
+    hf = AutoModelForCausalLM.from_pretrained(path).eval()
+    tok = AutoTokenizer.from_pretrained(path)
+    a, b = heldout_pairs(task, 40, seed=0)
+    predictions, logprobs = predict(load_hf(path), task, a, b)
+    for x, y, lp in zip(a.tolist(), b.tolist(), logprobs, strict=True):
+        prompt, target = task.prompt(x, y), task.answer(x, y)
+        ids = tok(prompt + target, return_tensors="pt").input_ids
+        assert ids[0].tolist() == encode_text(prompt + target)
+        with torch.no_grad():
+            logp = torch.log_softmax(hf(ids).logits[0].double(), dim=-1)
+        p = len(prompt)
+        expected = [logp[p - 1 + i, ids[0, p + i]].item() for i in range(len(target))]
+        np.testing.assert_allclose(lp, expected, rtol=0, atol=1e-4)
+    prompts = torch.from_numpy(encode_examples(task, a, b)[0][:, : task.prompt_len])
+    generated = hf.generate(
+        prompts,
+        attention_mask=torch.ones_like(prompts),
+        max_new_tokens=task.max_answer_len + 1,
+        do_sample=False,
+        eos_token_id=EOS_ID,
+        pad_token_id=EOS_ID,
+    )[:, task.prompt_len :]
+    texts = tok.batch_decode(generated, skip_special_tokens=True)
+    ours = greedy_decode(load_hf(path), prompts, task.max_answer_len + 1, EOS_ID)
+    assert texts == predictions
+    assert ours[:, : generated.shape[1]].tolist() == generated.tolist()
