@@ -430,6 +430,9 @@ def schema() -> None:
 
 # --------------------------------------------------------------------------- sub-commands
 # Each part with several commands registers its own typer app here.
+from miragelab.transitions.cli import transitions_app  # noqa: E402
+
+app.add_typer(transitions_app, name="transitions")
 from miragelab.vision.cli import vision_app  # noqa: E402
 
 app.add_typer(vision_app, name="vision")

@@ -1,0 +1,235 @@
+"""The detector applied: scores tables, the induction run, and the verdict.
+
+:func:`transitions_table`
+    :func:`~miragelab.transitions.detect.detect_transition` on every curve of
+    a scores table (:func:`miragelab.emergence.iter_curves`: training-step
+    ladders of one model and size ladders of a family). Perplexities are
+    tested on ``log(ppl)``, the cross-entropy (:data:`LOG_METRICS`); step 0 is
+    dropped (``offset=0``: the log axis starts at the first trained step).
+:func:`induction_transitions`
+    the detector on the induction run's curves, and the step where the
+    prefix-matching score rises (:func:`rise_step`), with whether it falls in
+    the loss transition's span.
+:func:`combined_verdict`
+    :func:`miragelab.verdict.classify` on a (harsh, continuous) pair, with
+    ``genuine`` kept only where the continuous metric shows the transition.
+
+How it combines with the verdict
+--------------------------------
+``classify`` compares where the two curves move, using the order of the
+models; it says ``genuine`` when the continuous metric makes most of its
+change in the harsh metric's jump. That can happen on a short ladder by
+chance or because the continuous curve is steep there for smooth reasons.
+:func:`combined_verdict` adds the statistical test on the continuous curve:
+
+* ``classify`` says ``genuine`` and the continuous metric has a significant
+  transition in the improving direction (:func:`genuine_transition`) ->
+  ``genuine``;
+* ``classify`` says ``genuine`` but the test finds none -> ``mirage`` (the
+  continuous metric shows no abrupt change, so the harsh jump is the metric's);
+* the test cannot run (fewer than :data:`~miragelab.transitions.detect.MIN_POINTS`
+  points) -> ``classify``'s label, with the reason saying so;
+* otherwise ``classify``'s label (``mirage``, ``smooth``, ``insufficient``).
+
+``genuine`` therefore requires both: the harsh jump co-located with the
+continuous metric's change, and that change being abrupt.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+from numpy.typing import ArrayLike
+
+from miragelab.emergence import Curve, curve_direction, iter_curves
+from miragelab.transitions.detect import (
+    MIN_POINTS,
+    TRANSITION_COLUMNS,
+    Transition,
+    detect_transition,
+    genuine_transition,
+)
+from miragelab.verdict import Verdict, classify
+
+__all__ = [
+    "CURVE_COLUMNS",
+    "LOG_METRICS",
+    "CombinedVerdict",
+    "InductionFindings",
+    "combined_verdict",
+    "induction_transitions",
+    "rise_step",
+    "transitions_table",
+]
+
+#: metrics tested on their logarithm (perplexity -> cross-entropy)
+LOG_METRICS = frozenset({"ppl", "perplexity", "word_perplexity", "byte_perplexity"})
+
+#: leading columns of :func:`transitions_table`; the detector's follow
+CURVE_COLUMNS = ("task", "family", "model", "axis", "metric", "higher_is_better", "log_y")
+
+
+def _detect_curve(curve: Curve, **kw: object) -> tuple[dict[str, object], Transition]:
+    higher = curve_direction(curve.rows)
+    log_y = curve.metric in LOG_METRICS and bool((curve.rows["value"] > 0).all())
+    result = detect_transition(
+        curve.rows[curve.axis].to_numpy(dtype=float),
+        curve.rows["value"].to_numpy(dtype=float),
+        log_y=log_y,
+        **kw,  # type: ignore[arg-type]
+    )
+    row = {
+        "task": curve.task,
+        "family": curve.family,
+        "model": curve.model,
+        "axis": curve.axis,
+        "metric": curve.metric,
+        "higher_is_better": higher,
+        "log_y": log_y,
+        **result.row(),
+        "improving": bool(np.isfinite(result.jump) and (result.jump > 0) == higher),
+    }
+    return row, result
+
+
+def transitions_table(
+    scores: pd.DataFrame,
+    tasks: list[str] | None = None,
+    metrics: list[str] | None = None,
+    axis: str | None = None,
+    **kw: object,
+) -> tuple[pd.DataFrame, list[Transition]]:
+    """Detect transitions on every curve of ``scores``; one row per curve.
+
+    ``tasks``, ``metrics`` and ``axis`` ('step' or 'params') filter the curves;
+    ``**kw`` goes to :func:`detect_transition`. Columns: :data:`CURVE_COLUMNS`,
+    the detector's :data:`~miragelab.transitions.detect.TRANSITION_COLUMNS` and
+    ``improving`` (the fitted jump goes in the metric's better direction).
+    Returns the table and the results (same order) for figures.
+    """
+    table = scores
+    if tasks is not None:
+        table = table[table["task"].isin(tasks)]
+    if metrics is not None:
+        table = table[table["metric"].isin(metrics)]
+    rows, results = [], []
+    for curve in iter_curves(table):
+        if axis is not None and curve.axis != axis:
+            continue
+        row, result = _detect_curve(curve, **kw)
+        rows.append(row)
+        results.append(result)
+    columns = [*CURVE_COLUMNS, *TRANSITION_COLUMNS, "improving"]
+    return pd.DataFrame(rows, columns=columns), results
+
+
+def rise_step(steps: ArrayLike, score: ArrayLike, share: float = 0.5) -> float:
+    """First step where ``score`` has covered ``share`` of its rise from its first value to its max.
+
+    NaN when the score never rises above its first value.
+    """
+    x = np.asarray(steps, dtype=float)
+    s = np.asarray(score, dtype=float)
+    order = np.argsort(x)
+    x, s = x[order], s[order]
+    top = s.max()
+    if not top > s[0]:
+        return float("nan")
+    level = s[0] + share * (top - s[0])
+    return float(x[np.argmax(s >= level)])
+
+
+@dataclass(frozen=True)
+class InductionFindings:
+    """The detector on the induction run: per-metric table, the results, the alignment."""
+
+    table: pd.DataFrame
+    results: dict[str, Transition]
+    attention_rise: float
+    rise_in_span: bool
+    rise_in_interval: bool
+
+
+def induction_transitions(checkpoints: pd.DataFrame, **kw: object) -> InductionFindings:
+    """Transitions in the induction run's curves and where the attention score rises.
+
+    Tests ``loss_repeated``, ``loss_nonrepeated``, ``icl_score`` and
+    ``prefix_matching`` against ``step``. ``rise_in_span``: the prefix-matching
+    rise (:func:`rise_step`) lies in the repeated-part loss transition's span
+    ``[span_low, span_high]``; ``rise_in_interval``: in the midpoint interval
+    ``[x_low, x_high]``.
+    """
+    higher = {
+        "loss_repeated": False,
+        "loss_nonrepeated": False,
+        "icl_score": False,
+        "prefix_matching": True,
+    }
+    steps = checkpoints["step"].to_numpy(dtype=float)
+    rows, results = [], {}
+    for metric, better in higher.items():
+        result = detect_transition(steps, checkpoints[metric].to_numpy(dtype=float), **kw)  # type: ignore[arg-type]
+        results[metric] = result
+        rows.append(
+            {
+                "metric": metric,
+                "higher_is_better": better,
+                **result.row(),
+                "improving": bool(np.isfinite(result.jump) and (result.jump > 0) == better),
+            }
+        )
+    rise = rise_step(steps, checkpoints["prefix_matching"].to_numpy(dtype=float))
+    loss = results["loss_repeated"]
+    in_span = bool(loss.detected and loss.span_low <= rise <= loss.span_high)
+    in_interval = bool(loss.detected and loss.x_low <= rise <= loss.x_high)
+    table = pd.DataFrame(
+        rows, columns=["metric", "higher_is_better", *TRANSITION_COLUMNS, "improving"]
+    )
+    return InductionFindings(table, results, rise, in_span, in_interval)
+
+
+@dataclass(frozen=True)
+class CombinedVerdict:
+    """``classify``'s verdict, the continuous metric's transition test, and the final label."""
+
+    label: str
+    reason: str
+    verdict: Verdict
+    transition: Transition
+
+
+def combined_verdict(
+    harsh_x: ArrayLike,
+    harsh_y: ArrayLike,
+    soft_x: ArrayLike,
+    soft_y: ArrayLike,
+    harsh_higher_is_better: bool = True,
+    soft_higher_is_better: bool = True,
+    **detect_kw: object,
+) -> CombinedVerdict:
+    """:func:`miragelab.verdict.classify` with ``genuine`` confirmed by the transition test.
+
+    See the module docstring for the rule; ``**detect_kw`` goes to
+    :func:`~miragelab.transitions.detect.detect_transition`.
+    """
+    verdict = classify(
+        harsh_x,
+        harsh_y,
+        soft_x,
+        soft_y,
+        harsh_higher_is_better=harsh_higher_is_better,
+        soft_higher_is_better=soft_higher_is_better,
+    )
+    test = genuine_transition(soft_x, soft_y, higher_is_better=soft_higher_is_better, **detect_kw)
+    if verdict.label != "genuine":
+        return CombinedVerdict(verdict.label, verdict.reason, verdict, test)
+    if test.n_points < MIN_POINTS or np.isnan(test.p_value):
+        reason = f"{verdict.reason}; transition test not run ({test.reason})"
+        return CombinedVerdict(verdict.label, reason, verdict, test)
+    if test.detected:
+        reason = f"{verdict.reason}; continuous metric has a {test.reason}"
+        return CombinedVerdict("genuine", reason, verdict, test)
+    reason = f"{verdict.reason}, but the continuous metric shows no abrupt change ({test.reason})"
+    return CombinedVerdict("mirage", reason, verdict, test)

@@ -1,0 +1,235 @@
+"""``mirage transitions ...``: genuine transitions, tested on a continuous metric.
+
+``induction --out DIR``
+    trains the tiny transformer (:mod:`~miragelab.transitions.induction`),
+    writes ``checkpoints.parquet``/``.csv`` (one row per checkpoint),
+    ``scores.parquet``/``.csv`` (the run as a scores table),
+    ``transitions.parquet``/``.csv`` (the detector per metric),
+    ``summary.json`` and ``induction.png``/``.svg``.
+``detect SCORES... --out DIR`` (or ``--shipped``)
+    runs the detector on every curve of the scores (training-step ladders and
+    size ladders), writes ``transitions.parquet``/``.csv`` and one figure per
+    curve (detected ones first, at most ``--max-figures``).
+``rates --out DIR``
+    false-positive rate and power on simulated curves (``rates.csv``).
+
+torch is imported inside the commands that need it.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from miragelab.errors import InputError
+
+__all__ = ["transitions_app"]
+
+transitions_app = typer.Typer(
+    help="Genuine transitions: abrupt changes in a continuous metric (induction heads, Pythia).",
+    no_args_is_help=True,
+)
+err = Console(stderr=True)
+out = Console()
+
+OutOption = Annotated[Path, typer.Option("--out", help="Folder for tables and figures.")]
+BootOption = Annotated[int, typer.Option(help="Bootstrap replicates of the test.")]
+SeedOption = Annotated[int, typer.Option(help="Seed of the bootstrap.")]
+
+
+def _check_boot(n_boot: int) -> None:
+    if n_boot < 99:
+        raise InputError(f"must be >= 99, got {n_boot}", field="n-boot")
+
+
+def _write_both(frame, stem: Path) -> list[Path]:  # noqa: ANN001 - a DataFrame
+    from miragelab.tables import write_table
+
+    return [
+        write_table(frame, stem.with_suffix(".parquet")),
+        write_table(frame, stem.with_suffix(".csv")),
+    ]
+
+
+def _fmt(value: float) -> str:
+    return "-" if value != value else f"{value:.4g}"
+
+
+@transitions_app.command()
+def induction(
+    out_dir: OutOption,
+    quick: Annotated[bool, typer.Option("--quick", help="Shorter run (about half).")] = False,
+    steps: Annotated[
+        int | None, typer.Option(help="Training steps (default: the config's).")
+    ] = None,
+    seed: Annotated[int, typer.Option(help="Seed of data and weights.")] = 0,
+    threads: Annotated[int, typer.Option(help="torch threads.")] = 1,
+    n_boot: BootOption = 499,
+) -> None:
+    """Train a 2-layer transformer on repeated random tokens; find the induction transition."""
+    from miragelab.atomic import write_text_atomic
+    from miragelab.transitions.apply import induction_transitions
+    from miragelab.transitions.figures import induction_figure
+    from miragelab.transitions.induction import (
+        InductionConfig,
+        config_dict,
+        run_to_scores,
+        train_induction,
+        with_overrides,
+    )
+
+    _check_boot(n_boot)
+    if steps is not None and steps < 100:
+        raise InputError(f"must be >= 100, got {steps}", field="steps")
+    if threads < 1:
+        raise InputError(f"must be >= 1, got {threads}", field="threads")
+    base = InductionConfig.quick() if quick else InductionConfig()
+    cfg = with_overrides(base, steps=steps, seed=seed, threads=threads)
+    with err.status("training") as status:
+
+        def progress(row: dict[str, float]) -> None:
+            status.update(
+                f"step {row['step']}/{cfg.steps}: repeated-part loss {row['loss_repeated']:.3f}, "
+                f"prefix matching {row['prefix_matching']:.2f}"
+            )
+
+        run = train_induction(cfg, progress)
+    err.print(f"trained {run.params:,} parameters for {cfg.steps} steps in {run.seconds:.1f} s")
+    findings = induction_transitions(run.checkpoints, n_boot=n_boot, seed=seed)
+    paths = _write_both(run.checkpoints, out_dir / "checkpoints")
+    paths += _write_both(run_to_scores(run), out_dir / "scores")
+    paths += _write_both(findings.table, out_dir / "transitions")
+    paths += list(induction_figure(run.checkpoints, findings, out_dir / "induction").values())
+    loss = findings.results["loss_repeated"]
+    summary = {
+        "config": config_dict(cfg),
+        "train_seconds": run.seconds,
+        "params": run.params,
+        "loss_transition": {k: v for k, v in loss.row().items()},
+        "attention_rise_step": findings.attention_rise,
+        "attention_rise_in_span": findings.rise_in_span,
+        "attention_rise_in_interval": findings.rise_in_interval,
+    }
+    write_text_atomic(out_dir / "summary.json", json.dumps(summary, indent=2, default=str))
+    paths.append(out_dir / "summary.json")
+    view = Table("metric", "detected", "p", "effect", "change at", "interval", "span")
+    for row in findings.table.itertuples(index=False):
+        view.add_row(
+            row.metric,
+            "yes" if row.detected else "no",
+            _fmt(row.p_value),
+            _fmt(row.effect_size),
+            _fmt(row.x_change),
+            f"[{_fmt(row.x_low)}, {_fmt(row.x_high)}]",
+            f"[{_fmt(row.span_low)}, {_fmt(row.span_high)}]",
+        )
+    out.print(view)
+    where = "inside" if findings.rise_in_span else "outside"
+    out.print(
+        f"prefix-matching score rises at step {findings.attention_rise:g}: {where} the "
+        f"repeated-part loss transition's span"
+    )
+    out.print(f"wrote {len(paths)} files to {out_dir}")
+
+
+def _slug(text: str) -> str:
+    return re.sub(r"[^A-Za-z0-9]+", "-", text).strip("-")[:120]
+
+
+@transitions_app.command()
+def detect(
+    scores: Annotated[
+        list[Path] | None,
+        typer.Argument(help="Scores: lm-eval results, BIG-bench, wide CSVs, tables, folders."),
+    ] = None,
+    out_dir: OutOption = Path("mirage-transitions"),
+    shipped: Annotated[bool, typer.Option(help="Use the shipped published results.")] = False,
+    task: Annotated[str | None, typer.Option(help="Only these tasks, comma-separated.")] = None,
+    metric: Annotated[str | None, typer.Option(help="Only these metrics, comma-separated.")] = None,
+    axis: Annotated[str | None, typer.Option(help="Only 'step' or 'params' curves.")] = None,
+    max_figures: Annotated[int, typer.Option(help="At most this many curve figures.")] = 24,
+    n_boot: BootOption = 499,
+    seed: SeedOption = 0,
+) -> None:
+    """Test every curve of a scores table for an abrupt transition (log x; log of perplexity)."""
+    from miragelab.cli import _load_scores
+    from miragelab.transitions.apply import transitions_table
+    from miragelab.transitions.figures import transition_figure
+
+    _check_boot(n_boot)
+    if axis not in (None, "step", "params"):
+        raise InputError(f"expected 'step' or 'params', got {axis!r}", field="axis")
+    if max_figures < 0:
+        raise InputError(f"must be >= 0, got {max_figures}", field="max-figures")
+    tasks = [t.strip() for t in task.split(",") if t.strip()] if task else None
+    metrics = [m.strip() for m in metric.split(",") if m.strip()] if metric else None
+    table = _load_scores(scores or [], shipped)
+    with err.status("testing curves"):
+        found, results = transitions_table(
+            table, tasks=tasks, metrics=metrics, axis=axis, n_boot=n_boot, seed=seed
+        )
+    if found.empty:
+        raise InputError("no curve matches (need a task/metric with >= 2 models or steps)")
+    paths = _write_both(found, out_dir / "transitions")
+    order = sorted(range(len(found)), key=lambda i: (not found["detected"].iat[i], i))
+    for i in order[:max_figures]:
+        row = found.iloc[i]
+        who = row["model"] if row["axis"] == "step" else row["family"]
+        title = f"{row['task']} · {who} · {row['metric']}"
+        ylabel = f"log {row['metric']}" if row["log_y"] else str(row["metric"])
+        stem = out_dir / "figures" / _slug(f"{row['task']}_{who}_{row['metric']}_{row['axis']}")
+        paths += list(transition_figure(results[i], title, ylabel, stem).values())
+    view = Table("task", "model / family", "metric", "axis", "detected", "p", "effect", "at")
+    for row in found.itertuples(index=False):
+        if len(found) > 60 and not row.detected:
+            continue
+        view.add_row(
+            row.task,
+            row.model if row.axis == "step" else row.family,
+            row.metric,
+            row.axis,
+            "yes" if row.detected else "no",
+            _fmt(row.p_value),
+            _fmt(row.effect_size),
+            _fmt(row.x_change),
+        )
+    out.print(view)
+    out.print(f"{int(found['detected'].sum())} of {len(found)} curves show a transition")
+    out.print(f"wrote {len(paths)} files to {out_dir}")
+
+
+@transitions_app.command()
+def rates(
+    out_dir: OutOption = Path("mirage-transition-rates"),
+    n_smooth: Annotated[int, typer.Option(help="Smooth curves simulated.")] = 400,
+    n_per_setting: Annotated[int, typer.Option(help="Curves per planted transition.")] = 60,
+    seed: SeedOption = 0,
+) -> None:
+    """False-positive rate on smooth theory curves and power on planted transitions."""
+    from miragelab.tables import write_table
+    from miragelab.transitions.detect import error_rates
+
+    if n_smooth < 10 or n_per_setting < 3:
+        raise InputError("need n-smooth >= 10 and n-per-setting >= 3", field="n-smooth")
+    with err.status("simulating"):
+        table = error_rates(n_smooth=n_smooth, n_per_setting=n_per_setting, seed=seed)
+    path = write_table(table, out_dir / "rates.csv")
+    view = Table("case", "drop", "width", "curves", "detected", "p <= 0.05", "located")
+    for row in table[table["metric"] == "all"].itertuples(index=False):
+        view.add_row(
+            row.case,
+            f"{row.drop:g}",
+            f"{row.width:g}",
+            str(row.curves),
+            f"{row.rate:.1%}",
+            f"{row.significant_rate:.1%}",
+            "-" if row.located != row.located else f"{row.located:.0%}",
+        )
+    out.print(view)
+    out.print(f"wrote {path}")
