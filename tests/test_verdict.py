@@ -97,13 +97,26 @@ def test_hand_made_verdicts():
     verdict = classify(x, harsh, x, soft_step, soft_higher_is_better=False)
     assert verdict.harsh_smoothness == pytest.approx((0.81 / 0.65 - 1) / 3)
     assert verdict.co_jump_share == pytest.approx(7 / 8)
+    # the harsh curve keeps 0.8 of its 0.9 in that step: ratio (7/8) / (8/9) = 63/64
+    assert verdict.co_jump_ratio == pytest.approx(63 / 64)
+
+
+def test_a_metric_is_as_sharp_as_itself():
+    # steps 0.02, 0.03, 0.55, 0.05, 0.35: the jump (0.55) holds only 0.55 of the change,
+    # below the threshold, yet a continuous metric identical to the harsh one is as sharp
+    x = [1, 2, 3, 4, 5, 6]
+    curve = [0, 0.02, 0.05, 0.60, 0.65, 1.0]
+    verdict = classify(x, curve, x, curve)
+    assert verdict.co_jump_share == pytest.approx(0.55)
+    assert verdict.co_jump_ratio == pytest.approx(1.0)
+    assert verdict.label == "genuine"
 
 
 def test_thresholds_separate_the_calibration_cases():
     table = calibrate_thresholds(sizes=(6, 10), decades=(3, 4), alphas=(-0.5,), lengths=(10,))
     sharp = table[table["harsh_smoothness"] < SHARP_BELOW]
-    assert sharp.loc[sharp["case"] == "mirage", "co_jump_share"].max() < CO_JUMP_MIN
-    assert sharp.loc[sharp["case"] == "genuine", "co_jump_share"].min() >= CO_JUMP_MIN
+    assert sharp.loc[sharp["case"] == "mirage", "co_jump_ratio"].max() < CO_JUMP_MIN
+    assert sharp.loc[sharp["case"] == "genuine", "co_jump_ratio"].min() >= CO_JUMP_MIN
     assert (table.loc[table["case"] == "genuine", "verdict"] == "genuine").all()
 
 

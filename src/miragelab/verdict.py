@@ -27,9 +27,11 @@ Both curves are oriented so that improvement is positive. Then
    neighbouring steps that improve by at least half as much (a fast rise on a
    dense ladder spans two or three steps);
 3. the *co-jump share* is the continuous metric's improvement over those same
-   steps divided by its total variation ``sum |d_i|``. The verdict is
-   ``genuine`` when the co-jump share is at least :data:`CO_JUMP_MIN`, else
-   ``mirage``.
+   steps divided by its total variation ``sum |d_i|``, and the *co-jump
+   ratio* divides it by the harsh metric's own share of its change in those
+   steps (so two identical curves have ratio 1: a metric is always as sharp
+   as itself). The verdict is ``genuine`` when the co-jump ratio is at least
+   :data:`CO_JUMP_MIN`, else ``mirage``.
 
 Both measures are invariant to affine changes of either metric's scale, so
 the thresholds do not depend on units, direction or answer length; both use
@@ -65,10 +67,14 @@ share is shown for the settings whose harsh curve looks emergent
     mirage   co-jump share        0.02   0.06   0.12   0.18   0.27   0.39   0.51
     genuine  co-jump share        0.80   0.90   0.94   0.96   0.98   0.99   0.99
 
-``CO_JUMP_MIN = 0.65`` sits mid-way in the empty gap between the largest
-mirage value (0.51) and the smallest genuine one (0.80); over seeds 1-3
-the extremes are 0.49 and 0.79, and every verdict of the genuine case is
-``genuine`` with none of the mirage case ``genuine``.
+The co-jump *ratio* (share over the harsh curve's own share, which is what
+the rule uses) separates the cases further: mirage at most 0.52 (median
+0.23), genuine at least 0.93 (median 1.08). ``CO_JUMP_MIN = 0.7`` sits in
+that empty gap; every verdict of the genuine case is ``genuine`` with none
+of the mirage case ``genuine``. Dividing by the harsh curve's own share
+matters when the harsh jump is spread over a few steps: with the plain share,
+a continuous metric identical to the harsh one could fall short of the
+threshold and be called a mirage of itself.
 
 ``SHARP_BELOW = 0.5`` reads "half of the ladder's steps or fewer carry the
 change" as emergent-looking: it keeps every genuine step (largest
@@ -110,8 +116,9 @@ __all__ = [
 
 #: a harsh curve with smoothness below this looks emergent
 SHARP_BELOW = 0.5
-#: a continuous metric making at least this share of its movement in the harsh jump is genuine
-CO_JUMP_MIN = 0.65
+#: a continuous metric moving in the harsh jump at least this much, relative to the harsh
+#: metric itself (the co-jump ratio), makes the jump genuine
+CO_JUMP_MIN = 0.7
 
 #: metrics read as harsh (discontinuous in the per-token probability); pass your own set.
 #: A name ending in ``*`` matches every metric that starts with it.
@@ -164,6 +171,7 @@ VERDICT_COLUMNS = (
     "harsh_smoothness",
     "soft_smoothness",
     "co_jump_share",
+    "co_jump_ratio",
     "verdict",
     "reason",
 )
@@ -181,6 +189,7 @@ class Verdict:
     harsh_smoothness: float
     soft_smoothness: float
     co_jump_share: float
+    co_jump_ratio: float = float("nan")
 
 
 def _jump_steps(increments: np.ndarray) -> slice:
@@ -249,22 +258,24 @@ def classify(
     harsh_smooth = smoothness(common, harsh)
     soft_smooth = smoothness(common, soft)
     share = co_jump_share(harsh, soft)
-    numbers = (n, harsh_score, soft_score, harsh_smooth, soft_smooth, share)
+    own = co_jump_share(harsh, harsh)
+    ratio = share / own if own > 0 else float("nan")
+    numbers = (n, harsh_score, soft_score, harsh_smooth, soft_smooth, share, ratio)
     if not harsh_score > 0:
         reason = "harsh metric flat" if harsh_score == 0 else "harsh metric does not improve"
         return Verdict("smooth", reason, *numbers)
     if harsh_smooth >= sharp_below:
         reason = f"harsh change spread over the ladder (smoothness {harsh_smooth:.2f})"
         return Verdict("smooth", reason, *numbers)
-    if share >= co_jump_min:
+    if ratio >= co_jump_min:
         reason = (
             f"harsh jump (smoothness {harsh_smooth:.2f}) matched by the continuous "
-            f"metric ({share:.0%} of its change in the same step)"
+            f"metric ({share:.0%} of its change in the same step, {own:.0%} for the harsh one)"
         )
         return Verdict("genuine", reason, *numbers)
     reason = (
         f"harsh jump (smoothness {harsh_smooth:.2f}) not matched by the continuous "
-        f"metric (only {share:.0%} of its change in the same step)"
+        f"metric (only {share:.0%} of its change in the same step, {own:.0%} for the harsh one)"
     )
     return Verdict("mirage", reason, *numbers)
 
@@ -333,6 +344,7 @@ def verdict_table(
                     "harsh_smoothness": verdict.harsh_smoothness,
                     "soft_smoothness": verdict.soft_smoothness,
                     "co_jump_share": verdict.co_jump_share,
+                    "co_jump_ratio": verdict.co_jump_ratio,
                     "verdict": verdict.label,
                     "reason": verdict.reason,
                 }
@@ -389,6 +401,7 @@ def calibrate_thresholds(
                 **setting,
                 "harsh_smoothness": verdict.harsh_smoothness,
                 "co_jump_share": verdict.co_jump_share,
+                "co_jump_ratio": verdict.co_jump_ratio,
                 "verdict": verdict.label,
             }
         )
