@@ -302,6 +302,110 @@ def _resolution_run(folder: Path) -> StageResult:
     )
 
 
+def _ladder_run(folder: Path, quick: bool, device: str) -> StageResult:
+    """Train the arithmetic ladder (resuming a killed run), evaluate it, test the predictions."""
+    from miragelab.ladder.evaluate import evaluate_ladder
+    from miragelab.ladder.predictions import run_predictions
+    from miragelab.ladder.train import train_ladder
+    from miragelab.tables import write_table
+
+    models = folder / "models"
+    train_ladder(
+        models, "add4", "cpu-quick" if quick else "cpu", seed=0, resume=True, device=device
+    )
+    samples = evaluate_ladder(models, n_test=2_000 if quick else 10_000, seed=0, device=device)
+    write_table(samples, folder / "samples.parquet")
+    run_predictions(samples, folder, small_n=100, seed=0)
+    by_model = samples.groupby("model", sort=False)
+    examples = by_model.head(2)[["model", "prompt", "target", "prediction"]]
+    write_table(examples.reset_index(drop=True), folder / "examples.csv")
+    metric = pd.read_csv(folder / "pred1_metric.csv").set_index("metric")
+    resolution = pd.read_csv(folder / "pred2_resolution.csv")
+    length = pd.read_csv(folder / "pred3_length.csv")
+    em = metric.loc["exact_match"]
+    headline = {
+        "exact match, smallest -> largest model": f"{em['y_first']:.4f} -> {em['y_last']:.4f}",
+    }
+    for name, row in metric.iterrows():
+        verdict = row["verdict_vs_exact_match"]
+        headline[f"prediction 1: {name}"] = (
+            f"emergence score {row['emergence_score']:.3g}, smoothness {row['smoothness']:.2f}"
+            + (f", verdict against exact match: {verdict}" if isinstance(verdict, str) else "")
+        )
+    zero_small = int(resolution["zero_on_small"].sum())
+    resolved = int(resolution["resolved_above_zero_on_large"].sum())
+    headline["prediction 2: resolution"] = (
+        f"{zero_small} model(s) score 0 on {int(resolution['n_small'].iloc[0])} examples; "
+        f"{resolved} of {len(resolution)} are resolved above 0 on "
+        f"{int(resolution['n_large'].iloc[0]):,}"
+    )
+    for row in length.itertuples(index=False):
+        headline[f"prediction 3: L = {row.answer_length}, {row.metric}"] = (
+            f"emergence score {row.emergence_score:.3g}"
+        )
+    verdict = metric["verdict_vs_exact_match"].dropna()
+    summary = ", ".join(f"{name}: {v}" for name, v in verdict.items())
+    return StageResult(
+        verdict=f"exact match emergence score {em['emergence_score']:.3g} on the same outputs "
+        f"where {summary}",
+        figures=[
+            f"{folder.name}/pred1_metric",
+            f"{folder.name}/pred2_resolution",
+            f"{folder.name}/pred3_length",
+        ],
+        tables=[f"{folder.name}/pred1_metric.csv", f"{folder.name}/examples.csv"],
+        headline=headline,
+    )
+
+
+def _transitions_run(folder: Path, quick: bool) -> StageResult:
+    """The induction-head run, and the detector on Pythia's training-step ladders."""
+    from miragelab.sources.published import load_shipped
+    from miragelab.tables import write_table
+    from miragelab.transitions.apply import (
+        induction_transitions,
+        transitions_table,
+        write_induction_outputs,
+    )
+    from miragelab.transitions.induction import InductionConfig, config_dict, train_induction
+
+    cfg = InductionConfig.quick() if quick else InductionConfig()
+    run = train_induction(cfg)
+    findings = induction_transitions(run.checkpoints, n_boot=499, seed=0)
+    write_induction_outputs(run, findings, config_dict(cfg), folder / "induction")
+    loss = findings.results["loss_repeated"]
+    scores = load_shipped()
+    pythia, _ = transitions_table(scores, tasks=["lambada_openai"], axis="step", n_boot=199, seed=0)
+    write_table(pythia, folder / "pythia_lambada_steps.csv")
+    found = pythia.groupby("metric")["detected"].agg(["sum", "size"])
+    headline = {
+        "induction: repeated-part loss": (
+            f"transition {'found' if loss.detected else 'not found'} (p = {loss.p_value:.3g}), "
+            f"span steps {loss.span_low:g}-{loss.span_high:g}"
+        ),
+        "induction: prefix-matching attention rises at step": f"{findings.attention_rise:g} "
+        f"({'inside' if findings.rise_in_span else 'outside'} the loss transition's span)",
+    }
+    for metric, row in found.iterrows():
+        headline[f"Pythia lambada_openai {metric} over training steps"] = (
+            f"transition in {int(row['sum'])} of {int(row['size'])} models"
+        )
+    return StageResult(
+        verdict=(
+            "induction heads: a genuine transition in the continuous loss, with the attention "
+            "pattern forming in the same steps"
+            if loss.detected and findings.rise_in_span
+            else "induction run: no transition aligned with the attention pattern was found"
+        ),
+        figures=[f"{folder.name}/induction/induction"],
+        tables=[
+            f"{folder.name}/induction/transitions.csv",
+            f"{folder.name}/pythia_lambada_steps.csv",
+        ],
+        headline=headline,
+    )
+
+
 def _vision_run(folder: Path, quick: bool) -> StageResult:
     """Autoencoder and classifier ladders on the bundled digits; sharp vs smooth metrics."""
     from miragelab.vision import ladder as vision
@@ -375,9 +479,8 @@ def default_stages(quick: bool = False, device: str = "cpu") -> list[Stage]:
         Stage(
             "ladder",
             "Part II: a model ladder trained here (arithmetic)",
-            None,
-            missing_reason="not built in this version: the tiny-transformer ladder and its "
-            "three predictions",
+            lambda folder: _ladder_run(folder, quick, device),
+            settings={"quick": quick, "device": device},
         ),
         Stage(
             "vision",
@@ -388,8 +491,8 @@ def default_stages(quick: bool = False, device: str = "cpu") -> list[Stage]:
         Stage(
             "transitions",
             "Genuine transitions during training",
-            None,
-            missing_reason="not built in this version: changepoint detection and the "
-            "induction-head ladder",
+            lambda folder: _transitions_run(folder, quick),
+            settings={"quick": quick},
+            inputs=_shipped_inputs,
         ),
     ]

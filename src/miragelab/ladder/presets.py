@@ -98,6 +98,21 @@ PRESETS: dict[str, Preset] = {
         steps=20_000,
         batch_size=512,
     ),
+    # the cpu sizes on a tenth of the budget: `mirage reproduce --quick` (about a minute);
+    # coarser, and the largest model need not learn the task
+    "cpu-quick": Preset(
+        name="cpu-quick",
+        sizes=(
+            SizeSpec(1, 2, 16, 3e-3),
+            SizeSpec(1, 2, 32, 3e-3),
+            SizeSpec(2, 2, 32, 3e-3),
+            SizeSpec(2, 3, 48, 3e-3),
+            SizeSpec(3, 4, 64, 3e-3),
+            SizeSpec(3, 4, 96, 3e-3),
+        ),
+        steps=300,
+        batch_size=128,
+    ),
     # two tiny sizes for tests and smoke runs (seconds on a CPU)
     "tiny": Preset(
         name="tiny",

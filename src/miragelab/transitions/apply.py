@@ -37,7 +37,10 @@ continuous metric's change, and that change being abrupt.
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -55,6 +58,7 @@ from miragelab.verdict import Verdict, classify
 
 __all__ = [
     "CURVE_COLUMNS",
+    "write_induction_outputs",
     "LOG_METRICS",
     "CombinedVerdict",
     "InductionFindings",
@@ -233,3 +237,36 @@ def combined_verdict(
         return CombinedVerdict("genuine", reason, verdict, test)
     reason = f"{verdict.reason}, but the continuous metric shows no abrupt change ({test.reason})"
     return CombinedVerdict("mirage", reason, verdict, test)
+
+
+def write_induction_outputs(
+    run: Any, findings: InductionFindings, config: dict[str, Any], out_dir: Path
+) -> list[Path]:
+    """Checkpoint, scores and transition tables (parquet + CSV), the figure, summary.json."""
+    from miragelab.atomic import write_text_atomic
+    from miragelab.tables import write_table
+    from miragelab.transitions.figures import induction_figure
+    from miragelab.transitions.induction import run_to_scores
+
+    paths: list[Path] = []
+    for frame, stem in (
+        (run.checkpoints, "checkpoints"),
+        (run_to_scores(run), "scores"),
+        (findings.table, "transitions"),
+    ):
+        paths.append(write_table(frame, out_dir / f"{stem}.parquet"))
+        paths.append(write_table(frame, out_dir / f"{stem}.csv"))
+    paths += list(induction_figure(run.checkpoints, findings, out_dir / "induction").values())
+    loss = findings.results["loss_repeated"]
+    summary = {
+        "config": config,
+        "train_seconds": run.seconds,
+        "params": run.params,
+        "loss_transition": dict(loss.row().items()),
+        "attention_rise_step": findings.attention_rise,
+        "attention_rise_in_span": findings.rise_in_span,
+        "attention_rise_in_interval": findings.rise_in_interval,
+    }
+    write_text_atomic(out_dir / "summary.json", json.dumps(summary, indent=2, default=str))
+    paths.append(out_dir / "summary.json")
+    return paths

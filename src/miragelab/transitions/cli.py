@@ -18,7 +18,6 @@ torch is imported inside the commands that need it.
 
 from __future__ import annotations
 
-import json
 import re
 from pathlib import Path
 from typing import Annotated
@@ -73,13 +72,10 @@ def induction(
     n_boot: BootOption = 499,
 ) -> None:
     """Train a 2-layer transformer on repeated random tokens; find the induction transition."""
-    from miragelab.atomic import write_text_atomic
-    from miragelab.transitions.apply import induction_transitions
-    from miragelab.transitions.figures import induction_figure
+    from miragelab.transitions.apply import induction_transitions, write_induction_outputs
     from miragelab.transitions.induction import (
         InductionConfig,
         config_dict,
-        run_to_scores,
         train_induction,
         with_overrides,
     )
@@ -102,22 +98,7 @@ def induction(
         run = train_induction(cfg, progress)
     err.print(f"trained {run.params:,} parameters for {cfg.steps} steps in {run.seconds:.1f} s")
     findings = induction_transitions(run.checkpoints, n_boot=n_boot, seed=seed)
-    paths = _write_both(run.checkpoints, out_dir / "checkpoints")
-    paths += _write_both(run_to_scores(run), out_dir / "scores")
-    paths += _write_both(findings.table, out_dir / "transitions")
-    paths += list(induction_figure(run.checkpoints, findings, out_dir / "induction").values())
-    loss = findings.results["loss_repeated"]
-    summary = {
-        "config": config_dict(cfg),
-        "train_seconds": run.seconds,
-        "params": run.params,
-        "loss_transition": {k: v for k, v in loss.row().items()},
-        "attention_rise_step": findings.attention_rise,
-        "attention_rise_in_span": findings.rise_in_span,
-        "attention_rise_in_interval": findings.rise_in_interval,
-    }
-    write_text_atomic(out_dir / "summary.json", json.dumps(summary, indent=2, default=str))
-    paths.append(out_dir / "summary.json")
+    paths = write_induction_outputs(run, findings, config_dict(cfg), out_dir)
     view = Table("metric", "detected", "p", "effect", "change at", "interval", "span")
     for row in findings.table.itertuples(index=False):
         view.add_row(
