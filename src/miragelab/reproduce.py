@@ -309,10 +309,9 @@ def _ladder_run(folder: Path, quick: bool, device: str) -> StageResult:
     from miragelab.ladder.train import train_ladder
     from miragelab.tables import write_table
 
-    models = folder / "models"
-    train_ladder(
-        models, "add4", "cpu-quick" if quick else "cpu", seed=0, resume=True, device=device
-    )
+    preset = "cpu-quick" if quick else "cpu"
+    models = folder / f"models-{preset}"  # a killed run resumes here; presets never mix
+    train_ladder(models, "add4", preset, seed=0, resume=True, device=device)
     samples = evaluate_ladder(models, n_test=2_000 if quick else 10_000, seed=0, device=device)
     write_table(samples, folder / "samples.parquet")
     run_predictions(samples, folder, small_n=100, seed=0)
