@@ -143,3 +143,18 @@ def test_transitions_table_over_a_scores_table():
     assert len(table) == 1 and len(results) == 1
     row = table.iloc[0]
     assert row["axis"] == "step" and bool(row["detected"]) and bool(row["improving"])
+
+
+def test_arithmetic_ladder_has_no_transition_in_its_continuous_metrics() -> None:
+    """The mirage case: exact match jumps, edit distance and log-probs do not."""
+    from pathlib import Path
+
+    from miragelab.tables import read_scores
+    from miragelab.transitions.apply import transitions_table
+
+    scores = read_scores(Path(__file__).parent / "fixtures" / "ladder" / "add4_cpu_scores.csv")
+    table, _ = transitions_table(scores, axis="params", n_boot=499, seed=0)
+    found = dict(zip(table["metric"], table["detected"], strict=True))
+    assert not found["token_edit_distance"]
+    assert not found["per_token_prob"] and not found["target_logprob_mean"]
+    assert found["exact_match"]
