@@ -322,19 +322,28 @@ def _run_and_report(stages, out_dir: Path, title: str) -> None:  # noqa: ANN001 
     """Run stages with a progress bar, write report.html and summary.json, print a summary."""
     import json
 
-    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+    from rich.progress import (
+        BarColumn,
+        Progress,
+        TextColumn,
+        TimeElapsedColumn,
+        TimeRemainingColumn,
+    )
 
     from miragelab.atomic import write_text_atomic
     from miragelab.report.html import write_report
-    from miragelab.reproduce import machine_info, run_stages
+    from miragelab.reproduce import STAGE_PROGRESS, machine_info, run_stages
 
     with Progress(
         TextColumn("[bold]{task.description}"),
         BarColumn(),
-        TextColumn("{task.completed}/{task.total}"),
+        TextColumn("{task.completed:.0f}/{task.total:.0f}"),
         TimeElapsedColumn(),
+        TextColumn("eta"),
+        TimeRemainingColumn(),
         console=err,
     ) as progress:
+        STAGE_PROGRESS.set(progress)  # long stages add their own bars (e.g. one per model)
         bar = progress.add_task("reproduction", total=len(stages))
 
         def started(stage) -> None:  # noqa: ANN001

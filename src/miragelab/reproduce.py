@@ -11,6 +11,7 @@ the summary and the report, never filled with made-up results.
 
 from __future__ import annotations
 
+import contextvars
 import functools
 import hashlib
 import json
@@ -26,6 +27,9 @@ import pandas as pd
 
 from miragelab import __version__
 from miragelab.atomic import write_text_atomic
+
+#: the live rich Progress of the running reproduction, for stages that report their own steps
+STAGE_PROGRESS: contextvars.ContextVar[Any] = contextvars.ContextVar("stage_progress", default=None)
 
 __all__ = ["Stage", "StageResult", "default_stages", "fingerprint", "meta_stage", "run_stages"]
 
@@ -311,7 +315,13 @@ def _ladder_run(folder: Path, quick: bool, device: str) -> StageResult:
 
     preset = "cpu-quick" if quick else "cpu"
     models = folder / f"models-{preset}"  # a killed run resumes here; presets never mix
-    train_ladder(models, "add4", preset, seed=0, resume=True, device=device)
+    progress = STAGE_PROGRESS.get()
+    reporter = None
+    if progress is not None:
+        from miragelab.ladder.cli import RichReporter
+
+        reporter = RichReporter(progress)
+    train_ladder(models, "add4", preset, seed=0, resume=True, device=device, reporter=reporter)
     samples = evaluate_ladder(models, n_test=2_000 if quick else 10_000, seed=0, device=device)
     write_table(samples, folder / "samples.parquet")
     run_predictions(samples, folder, small_n=100, seed=0)

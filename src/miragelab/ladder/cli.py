@@ -18,7 +18,9 @@ _err = Console(stderr=True)
 _out = Console()
 
 
-class _RichReporter:
+class RichReporter:
+    """Training progress as one rich bar per model (used by `ladder train` and `reproduce`)."""
+
     def __init__(self, progress) -> None:  # noqa: ANN001 - rich Progress
         self.progress = progress
         self.ids: dict[str, int] = {}
@@ -84,7 +86,7 @@ def train(
             resume=resume,
             checkpoint_seconds=checkpoint_minutes * 60,
             checkpoint_steps=checkpoint_steps,
-            reporter=_RichReporter(progress),
+            reporter=RichReporter(progress),
             device=device,
         )
     for m in manifest["models"]:
