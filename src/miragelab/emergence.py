@@ -70,6 +70,7 @@ from miragelab.tables import without_attrs
 __all__ = [
     "Curve",
     "curve_direction",
+    "size_curve",
     "iter_curves",
     "MEASURE_COLUMNS",
     "curve_measures",
@@ -295,6 +296,16 @@ def iter_curves(scores: pd.DataFrame) -> Iterator[Curve]:
         if group["model"].nunique() >= 2:
             last = group.sort_values("step", na_position="first").groupby("model").tail(1)
             yield Curve(task, family, metric, None, "params", last)
+
+
+def size_curve(scores: pd.DataFrame, task: str, family: str, metric: str) -> pd.DataFrame:
+    """Rows of one size curve: each model of ``family`` at its last checkpoint (largest step)."""
+    rows = scores[
+        (scores["task"] == task) & (scores["family"] == family) & (scores["metric"] == metric)
+    ]
+    if "step" in rows.columns:
+        rows = rows.sort_values("step", na_position="first")
+    return rows.groupby("model").tail(1)
 
 
 def measures_table(scores: pd.DataFrame) -> pd.DataFrame:

@@ -34,6 +34,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from miragelab.emergence import size_curve
 from miragelab.errors import InputError
 from miragelab.scaling import PowerLawFit, backtest, fit_power_law
 from miragelab.tables import without_attrs
@@ -80,16 +81,12 @@ class Forecast:
 
 
 def _last(scores: pd.DataFrame, task: str, family: str, metric: str) -> pd.DataFrame:
-    rows = scores[
-        (scores["task"] == task) & (scores["family"] == family) & (scores["metric"] == metric)
-    ]
+    rows = size_curve(scores, task, family, metric)
     if rows.empty:
         raise InputError(
             f"no scores for task {task!r}, family {family!r}, metric {metric!r}", field="metric"
         )
-    if "step" in rows.columns:
-        rows = rows.sort_values("step", na_position="first")
-    return rows.groupby("model").tail(1).set_index("model")
+    return rows.set_index("model")
 
 
 def forecast_task(

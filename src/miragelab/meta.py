@@ -30,7 +30,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats as sps
 
-from miragelab.emergence import curve_direction, iter_curves, measures_table
+from miragelab.emergence import curve_direction, iter_curves, measures_table, size_curve
 from miragelab.stats import emergence_score_interval_from_summary
 from miragelab.tables import without_attrs
 from miragelab.verdict import SHARP_BELOW, classify, verdict_table
@@ -169,15 +169,6 @@ def meta_analysis(
     return MetaResult(measures, shares.reset_index(drop=True), verdicts, notes)
 
 
-def _last_checkpoints(scores: pd.DataFrame, task: str, family: str, metric: str) -> pd.DataFrame:
-    rows = scores[
-        (scores["task"] == task) & (scores["family"] == family) & (scores["metric"] == metric)
-    ]
-    if "step" in rows.columns:
-        rows = rows.sort_values("step", na_position="first")
-    return rows.groupby("model").tail(1)
-
-
 def verdict_stability(
     scores: pd.DataFrame,
     verdict: Any,
@@ -192,8 +183,8 @@ def verdict_stability(
     with a low stability rather than taken at face value. NaN when some point's
     uncertainty is unknown (no stderr, interval or n): stability cannot be judged.
     """
-    harsh = _last_checkpoints(scores, verdict.task, verdict.family, verdict.harsh_metric)
-    soft = _last_checkpoints(scores, verdict.task, verdict.family, verdict.soft_metric)
+    harsh = size_curve(scores, verdict.task, verdict.family, verdict.harsh_metric)
+    soft = size_curve(scores, verdict.task, verdict.family, verdict.soft_metric)
     draws = []
     for rows in (harsh, soft):
         mean = rows["value"].to_numpy(dtype=float)

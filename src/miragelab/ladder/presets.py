@@ -69,18 +69,21 @@ class Preset:
         return out
 
 
+#: six sizes, 4.1k .. 0.34M parameters (1.9 decades); see the module docstring
+CPU_SIZES = (
+    SizeSpec(1, 2, 16, 3e-3),
+    SizeSpec(1, 2, 32, 3e-3),
+    SizeSpec(2, 2, 32, 3e-3),
+    SizeSpec(2, 3, 48, 3e-3),
+    SizeSpec(3, 4, 64, 3e-3),
+    SizeSpec(3, 4, 96, 3e-3),
+)
+
 PRESETS: dict[str, Preset] = {
     # six sizes, 4.1k .. 0.34M parameters (1.9 decades); see the module docstring
     "cpu": Preset(
         name="cpu",
-        sizes=(
-            SizeSpec(1, 2, 16, 3e-3),
-            SizeSpec(1, 2, 32, 3e-3),
-            SizeSpec(2, 2, 32, 3e-3),
-            SizeSpec(2, 3, 48, 3e-3),
-            SizeSpec(3, 4, 64, 3e-3),
-            SizeSpec(3, 4, 96, 3e-3),
-        ),
+        sizes=CPU_SIZES,
         steps=1500,
         batch_size=256,
     ),
@@ -102,14 +105,7 @@ PRESETS: dict[str, Preset] = {
     # coarser, and the largest model need not learn the task
     "cpu-quick": Preset(
         name="cpu-quick",
-        sizes=(
-            SizeSpec(1, 2, 16, 3e-3),
-            SizeSpec(1, 2, 32, 3e-3),
-            SizeSpec(2, 2, 32, 3e-3),
-            SizeSpec(2, 3, 48, 3e-3),
-            SizeSpec(3, 4, 64, 3e-3),
-            SizeSpec(3, 4, 96, 3e-3),
-        ),
+        sizes=CPU_SIZES,
         steps=300,
         batch_size=128,
     ),

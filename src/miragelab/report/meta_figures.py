@@ -12,7 +12,7 @@ from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 from matplotlib.ticker import NullFormatter
 
-from miragelab.emergence import curve_direction
+from miragelab.emergence import curve_direction, size_curve
 from miragelab.meta import MetaResult, point_stderr
 from miragelab.report.figures import save_figure
 from miragelab.tables import write_table
@@ -80,15 +80,6 @@ def _points(rows: pd.DataFrame, axis: str) -> tuple[np.ndarray, np.ndarray, np.n
     return x, y, np.where(np.isfinite(half), half, 0.0)
 
 
-def _curve_rows(scores: pd.DataFrame, task: str, family: str, metric: str) -> pd.DataFrame:
-    rows = scores[
-        (scores["task"] == task) & (scores["family"] == family) & (scores["metric"] == metric)
-    ]
-    if "step" in rows.columns:
-        rows = rows.sort_values("step", na_position="first")
-    return rows.groupby("model").tail(1)
-
-
 def _log_x(ax: Axes) -> None:
     """Log x with labels at decades only (minor labels collide on short ladders)."""
     ax.set_xscale("log")
@@ -111,7 +102,7 @@ def plot_top_curves(scores: pd.DataFrame, measures: pd.DataFrame, k: int = 8) ->
         return None
     fig, axes = _grid(len(top))
     for ax, row in zip(axes, top.itertuples(index=False), strict=True):
-        x, y, half = _points(_curve_rows(scores, row.task, row.family, row.metric), "params")
+        x, y, half = _points(size_curve(scores, row.task, row.family, row.metric), "params")
         ax.errorbar(x, y, yerr=half, marker="o", ms=4, capsize=2, lw=1.2)
         _log_x(ax)
         ax.set_title(f"{row.task}\n{row.family}", fontsize=8)
@@ -129,8 +120,8 @@ def plot_verdict_pairs(scores: pd.DataFrame, verdicts: pd.DataFrame, k: int = 12
         return None
     fig, axes = _grid(len(shown), width=3.6)
     for ax, row in zip(axes, shown.itertuples(index=False), strict=True):
-        harsh = _curve_rows(scores, row.task, row.family, row.harsh_metric)
-        soft = _curve_rows(scores, row.task, row.family, row.soft_metric)
+        harsh = size_curve(scores, row.task, row.family, row.harsh_metric)
+        soft = size_curve(scores, row.task, row.family, row.soft_metric)
         x, y, half = _points(harsh, "params")
         ax.errorbar(x, y, yerr=half, marker="o", ms=4, capsize=2, color="#c0392b", lw=1.2)
         ax.set_ylabel(row.harsh_metric, color="#c0392b", fontsize=8)
