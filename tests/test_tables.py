@@ -150,3 +150,14 @@ def test_empty_prediction_is_an_answer_in_jsonl_but_missing_in_csv(tmp_path: Pat
     csv = tmp_path / "in.csv"
     csv.write_text("task,family,model,params,example_id,prediction\nt,f,m,10,1,\n")
     assert pd.isna(read_samples(csv)["prediction"].iloc[0])
+
+
+def test_unwritable_output_names_the_target_and_leaves_nothing(tmp_path: Path) -> None:
+    table = read_samples(_write_jsonl(tmp_path / "in.jsonl", _records()))
+    blocker = tmp_path / "not-a-folder"
+    blocker.write_text("a file where a folder should be")
+    target = blocker / "out.parquet"
+    with pytest.raises(OSError) as info:
+        write_table(table, target)
+    assert info.value.filename == str(target)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["in.jsonl", "not-a-folder"]
