@@ -71,7 +71,7 @@ def test_score_samples_means_and_methods() -> None:
     np.testing.assert_allclose(em["ci_high"], high)
     ted = scores[scores.metric == "token_edit_distance"].set_index("params")
     assert ted["value"].tolist() == [0.9, 0.6, 0.1]  # one edit on each wrong answer
-    assert (ted["ci_method"] == "bootstrap-percentile").all()
+    assert (ted["ci_method"] == "bca").all()
     assert ((ted["ci_low"] <= ted["value"]) & (ted["value"] <= ted["ci_high"])).all()
     ce = scores[scores.metric == "cross_entropy"]
     assert ce["value"].tolist() == [1.0, 1.0, 1.0]  # mean of 0.5 and 1.5
@@ -124,3 +124,26 @@ def test_mirage_score_cli_writes_scores(tmp_path: Path) -> None:
     assert len(scores) == 6
     pt = scores[scores.metric == "per_token_prob"]["value"]
     np.testing.assert_allclose(pt, math.exp(-1.0))
+
+
+def test_bca_matches_scipy_within_monte_carlo_error() -> None:
+    from scipy import stats as sps
+
+    from miragelab.stats import bca_mean_interval
+
+    x = np.random.default_rng(3).exponential(1.0, 200)
+    low, high = bca_mean_interval(x, 0.95, 40_000, np.random.default_rng(1))
+    ref = sps.bootstrap(
+        (x,),
+        np.mean,
+        n_resamples=40_000,
+        method="BCa",
+        vectorized=True,
+        rng=np.random.default_rng(2),
+    ).confidence_interval
+    width = ref.high - ref.low
+    assert abs(low - ref.low) < 0.03 * width and abs(high - ref.high) < 0.03 * width
+    # skewed data: BCa shifts the interval up relative to the symmetric t interval
+    t_low, t_high = sps.t.interval(0.95, x.size - 1, loc=x.mean(), scale=sps.sem(x))
+    assert high - x.mean() > x.mean() - low
+    assert high > t_high

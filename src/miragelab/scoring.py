@@ -4,7 +4,8 @@ One scores row per (task, family, model, step, metric). The interval method is
 recorded per row (``ci_method``):
 
 * ``wilson`` for 0/1 metrics (exact match, multiple-choice grade);
-* ``bootstrap-percentile`` (``n_resamples`` resamples of the examples) for
+* ``bca`` (bias-corrected and accelerated bootstrap, ``n_resamples``
+  resamples of the examples; :func:`miragelab.stats.bca_mean_interval`) for
   continuous metrics on up to ``BOOTSTRAP_MAX_N`` examples;
 * ``t`` (Student-t interval of the mean) above that, where the bootstrap and
   the t interval agree to well within the bootstrap's own Monte-Carlo error
@@ -21,7 +22,7 @@ from scipy import stats as sps
 
 from miragelab.errors import InputError
 from miragelab.metrics import Metric, MetricOptions, compute_metrics, get_metric
-from miragelab.stats import bootstrap_mean_interval, wilson_interval
+from miragelab.stats import bca_mean_interval, wilson_interval
 from miragelab.tables import SCORES
 
 #: continuous metrics on more examples than this get a t interval
@@ -169,8 +170,8 @@ def _continuous_intervals(
     for j in range(present.size):
         group = sorted_vals[bounds[j] : bounds[j + 1]]
         if group.size <= BOOTSTRAP_MAX_N:
-            low[j], high[j] = bootstrap_mean_interval(group, confidence, n_resamples, rng)
-            method[j] = "bootstrap-percentile"
+            low[j], high[j] = bca_mean_interval(group, confidence, n_resamples, rng)
+            method[j] = "bca"
         else:
             mean = group.mean()
             sem = group.std(ddof=1) / np.sqrt(group.size)
