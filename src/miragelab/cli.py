@@ -121,10 +121,7 @@ def score(
     chosen = parse_metric_list(metrics)
     if tokens not in ("char", "word"):
         raise InputError(f"expected 'char' or 'word', got {tokens!r}", field="tokens")
-    if not 0 < confidence < 1:
-        raise InputError(f"must be in (0, 1), got {confidence}", field="confidence")
-    if n_resamples < 100:
-        raise InputError(f"must be >= 100, got {n_resamples}", field="n-resamples")
+    _check_interval_options(confidence, n_resamples)
     options = MetricOptions(
         strip=strip, case=ignore_case, punctuation=ignore_punctuation, tokens=tokens
     )
@@ -158,17 +155,18 @@ def _print_scores(scores) -> None:  # noqa: ANN001 - a scores DataFrame
 
 def _load_scores(paths: list[Path], shipped: bool):  # noqa: ANN202 - a scores DataFrame
     """Scores from files/folders (lm-eval results, BIG-bench, wide CSV, scores tables)."""
-    from miragelab.sources.published import load_scores, load_shipped
+    from miragelab.sources.published import load_scores_or_shipped
 
-    if shipped and paths:
-        raise InputError("give score files or --shipped, not both", field="scores")
-    if shipped:
-        with err.status("loading the shipped published results"):
-            return load_shipped()
-    if not paths:
-        raise InputError("no score files given (or pass --shipped)", field="scores")
-    with err.status(f"loading {len(paths)} path(s)"):
-        return load_scores(paths)
+    what = "the shipped published results" if shipped else f"{len(paths)} path(s)"
+    with err.status(f"loading {what}"):
+        return load_scores_or_shipped(paths, shipped)
+
+
+def _check_interval_options(confidence: float, n_resamples: int) -> None:
+    if not 0 < confidence < 1:
+        raise InputError(f"must be in (0, 1), got {confidence}", field="confidence")
+    if n_resamples < 100:
+        raise InputError(f"must be >= 100, got {n_resamples}", field="n-resamples")
 
 
 @app.command()
@@ -191,10 +189,7 @@ def meta(
     from miragelab.meta import meta_analysis
     from miragelab.report.meta_figures import write_meta_outputs
 
-    if not 0 < confidence < 1:
-        raise InputError(f"must be in (0, 1), got {confidence}", field="confidence")
-    if n_resamples < 100:
-        raise InputError(f"must be >= 100, got {n_resamples}", field="n-resamples")
+    _check_interval_options(confidence, n_resamples)
     table = _load_scores(scores or [], shipped)
     with err.status(f"measuring {len(table):,} scores"):
         result = meta_analysis(table, confidence=confidence, n_resamples=n_resamples, seed=seed)

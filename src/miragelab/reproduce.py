@@ -421,23 +421,13 @@ def _vision_run(folder: Path, quick: bool) -> StageResult:
     from miragelab.vision.data import load_digits_data
 
     data = load_digits_data()
-    runs = {
-        "autoencoder": (
-            vision.AUTOENCODER_QUICK if quick else vision.AUTOENCODER,
-            vision.run_autoencoder_ladder,
-            lambda spec: ["mse"],
-            lambda spec: [vision.reconstruction_metric(c) for c in spec.thresholds],
-        ),
-        "classifier": (
-            vision.CLASSIFIER_QUICK if quick else vision.CLASSIFIER,
-            vision.run_classifier_ladder,
-            lambda spec: ["per_image_accuracy"],
-            lambda spec: [vision.subset_metric(k) for k in spec.ks],
-        ),
+    specs = {
+        "autoencoder": vision.AUTOENCODER_QUICK if quick else vision.AUTOENCODER,
+        "classifier": vision.CLASSIFIER_QUICK if quick else vision.CLASSIFIER,
     }
     headline, figures, tables, labels = {}, [], [], []
-    for kind, (spec, run, smooth, sharp) in runs.items():
-        result = vision.analyse(kind, run(data, spec, None, 1), smooth(spec), sharp(spec))
+    for kind, spec in specs.items():
+        result = vision.run_ladder(kind, data, spec, None, 1)
         vision.write_outputs(result, folder / kind)
         figures.append(f"{folder.name}/{kind}/{kind}")
         tables.append(f"{folder.name}/{kind}/verdicts.csv")

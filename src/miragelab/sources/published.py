@@ -298,3 +298,17 @@ def load_scores(
     table.attrs["notes"] = notes
     table.attrs["sources"] = [str(p) for p in all_files]
     return table
+
+
+def load_scores_or_shipped(
+    paths: Iterable[str | os.PathLike[str]], shipped: bool = False
+) -> pd.DataFrame:
+    """The scores a command was given: its files and folders, or the shipped results."""
+    paths = list(paths)
+    if shipped and paths:
+        raise InputError("give score files or --shipped, not both", field="scores")
+    if shipped:
+        return load_shipped()
+    if not paths:
+        raise InputError("no score files given (or pass --shipped)", field="scores")
+    return load_scores(paths)

@@ -139,7 +139,7 @@ def detect(
     seed: SeedOption = 0,
 ) -> None:
     """Test every curve of a scores table for an abrupt transition (log x; log of perplexity)."""
-    from miragelab.cli import _load_scores
+    from miragelab.sources.published import load_scores_or_shipped
     from miragelab.transitions.apply import transitions_table
     from miragelab.transitions.figures import transition_figure
 
@@ -150,7 +150,8 @@ def detect(
         raise InputError(f"must be >= 0, got {max_figures}", field="max-figures")
     tasks = [t.strip() for t in task.split(",") if t.strip()] if task else None
     metrics = [m.strip() for m in metric.split(",") if m.strip()] if metric else None
-    table = _load_scores(scores or [], shipped)
+    with err.status("loading scores"):
+        table = load_scores_or_shipped(scores or [], shipped)
     with err.status("testing curves"):
         found, results = transitions_table(
             table, tasks=tasks, metrics=metrics, axis=axis, n_boot=n_boot, seed=seed

@@ -183,10 +183,8 @@ def autoencoder(
     from miragelab.vision.ladder import (
         AUTOENCODER,
         AUTOENCODER_QUICK,
-        analyse,
         default_thresholds,
-        reconstruction_metric,
-        run_autoencoder_ladder,
+        run_ladder,
         write_outputs,
     )
 
@@ -200,13 +198,11 @@ def autoencoder(
     )
     spec = _spec(AUTOENCODER_QUICK if quick else AUTOENCODER, seeds, widths, epochs, thresholds=cs)
     start = time.perf_counter()
-    runs = _train_with_progress(
+    result = _train_with_progress(
         "autoencoder",
         len(spec.widths) * len(spec.seeds),
-        lambda step: run_autoencoder_ladder(data, spec, step, threads),
+        lambda step: run_ladder("autoencoder", data, spec, step, threads),
     )
-    sharp = [reconstruction_metric(c) for c in spec.thresholds]
-    result = analyse("autoencoder", runs, ["mse"], sharp)
     paths = write_outputs(result, out_dir)
     _report(result, paths, out_dir, time.perf_counter() - start)
 
@@ -237,9 +233,7 @@ def classifier(
     from miragelab.vision.ladder import (
         CLASSIFIER,
         CLASSIFIER_QUICK,
-        analyse,
-        run_classifier_ladder,
-        subset_metric,
+        run_ladder,
         write_outputs,
     )
 
@@ -255,12 +249,10 @@ def classifier(
     data = _load_data(mnist_images, mnist_labels, cifar100, limit)
     spec = _spec(CLASSIFIER_QUICK if quick else CLASSIFIER, seeds, widths, epochs, **extra)
     start = time.perf_counter()
-    runs = _train_with_progress(
+    result = _train_with_progress(
         "classifier",
         len(spec.widths) * len(spec.seeds),
-        lambda step: run_classifier_ladder(data, spec, step, threads),
+        lambda step: run_ladder("classifier", data, spec, step, threads),
     )
-    sharp = [subset_metric(v) for v in spec.ks]
-    result = analyse("classifier", runs, ["per_image_accuracy"], sharp)
     paths = write_outputs(result, out_dir)
     _report(result, paths, out_dir, time.perf_counter() - start)

@@ -78,6 +78,8 @@ __all__ = [
     "reconstruction_metric",
     "run_autoencoder_ladder",
     "run_classifier_ladder",
+    "metric_roles",
+    "run_ladder",
     "subset_metric",
     "summarise",
     "write_outputs",
@@ -312,6 +314,28 @@ def analyse(
     pairs = [(h, s) for h in sharp for s in smooth]
     verdicts = verdict_table(scores, pairs=pairs)
     return VisionResult(kind, runs, scores, measures, verdicts, tuple(smooth), tuple(sharp))
+
+
+def metric_roles(kind: str, spec: LadderSpec) -> tuple[list[str], list[str]]:
+    """The smooth and the sharp metrics of a ladder kind: what its verdicts compare."""
+    if kind == "autoencoder":
+        return ["mse"], [reconstruction_metric(c) for c in spec.thresholds]
+    if kind == "classifier":
+        return ["per_image_accuracy"], [subset_metric(k) for k in spec.ks]
+    raise InputError(f"expected 'autoencoder' or 'classifier', got {kind!r}", field="kind")
+
+
+def run_ladder(
+    kind: str,
+    data: ImageData,
+    spec: LadderSpec,
+    progress: Progress | None = None,
+    threads: int | None = None,
+) -> VisionResult:
+    """Train one ladder kind and analyse it: scores, emergence measures, verdicts."""
+    run = run_autoencoder_ladder if kind == "autoencoder" else run_classifier_ladder
+    smooth, sharp = metric_roles(kind, spec)
+    return analyse(kind, run(data, spec, progress, threads), smooth, sharp)
 
 
 def write_outputs(result: VisionResult, out_dir: str | os.PathLike[str]) -> list[Path]:
