@@ -5,10 +5,10 @@ Two cases, chosen per metric:
 * 0/1 metrics (exact match, multiple-choice grade): the Wilson score interval,
   which stays inside [0, 1] and is honest at 0 successes, where "zero accuracy
   at small scale" lives.
-* continuous metrics: a percentile bootstrap of the mean. When the values take
-  few distinct values (edit distances are small integers) the resample is drawn
-  exactly as multinomial counts over the distinct values, which costs
-  ``n_resamples x n_distinct`` instead of ``n_resamples x n``.
+* continuous metrics: a BCa bootstrap of the mean (:func:`bca_mean_interval`).
+  When the values take few distinct values (edit distances are small integers)
+  the resample is drawn exactly as multinomial counts over the distinct
+  values, which costs ``n_resamples x n_distinct`` instead of ``n_resamples x n``.
 """
 
 from __future__ import annotations
@@ -65,23 +65,6 @@ def bootstrap_means(values: np.ndarray, n_resamples: int, rng: np.random.Generat
         idx = rng.integers(0, n, size=(stop - start, n))
         means[start:stop] = x[idx].mean(axis=1)
     return means
-
-
-def bootstrap_mean_interval(
-    values: np.ndarray,
-    confidence: float = 0.95,
-    n_resamples: int = 1000,
-    rng: np.random.Generator | None = None,
-) -> tuple[float, float]:
-    """Percentile bootstrap interval for the mean of ``values``."""
-    rng = np.random.default_rng(0) if rng is None else rng
-    means = bootstrap_means(values, n_resamples, rng)
-    alpha = (1.0 - confidence) / 2.0
-    low, high = np.quantile(means, [alpha, 1.0 - alpha])
-    return float(low), float(high)
-
-
-# --------------------------------------------------------------------------- exact and BCa
 
 
 def clopper_pearson_interval(

@@ -37,10 +37,11 @@ from matplotlib.figure import Figure
 
 from miragelab.emergence import curve_measures
 from miragelab.errors import InputError
+from miragelab.metrics import compute_metrics
 from miragelab.planner import resolvable_accuracy
 from miragelab.report.figures import save_figure
 from miragelab.scoring import score_samples
-from miragelab.stats import wilson_interval
+from miragelab.stats import emergence_score_interval, wilson_interval
 from miragelab.tables import SAMPLES, validate_frame, without_attrs, write_table
 from miragelab.verdict import classify
 
@@ -80,7 +81,11 @@ def _measure_rows(scores: pd.DataFrame, harsh: str, label: dict) -> list[dict]:
         row = {**label, "metric": metric, **m, "higher_is_better": higher}
         if metric != harsh:
             v = classify(hcurve["params"], hcurve["value"], c["params"], c["value"], True, higher)
-            row |= {"verdict_vs_exact_match": v.label, "co_jump_share": v.co_jump_share}
+            row |= {
+                "verdict_vs_exact_match": v.label,
+                "co_jump_share": v.co_jump_share,
+                "co_jump_ratio": v.co_jump_ratio,
+            }
         rows.append(row)
     return rows
 
@@ -97,6 +102,19 @@ def prediction_metric(samples: pd.DataFrame, out: Path, seed: int = 0) -> list[P
     table = _one_family(samples)
     scores = score_samples(table, list(METRICS_1), seed=seed)
     measures = pd.DataFrame(_measure_rows(scores, "exact_match", {"task": table["task"].iloc[0]}))
+    # the emergence score's own interval: resample the examples within each model
+    values = compute_metrics(table, list(METRICS_1))
+    by_size = table.groupby("model")["params"].first().sort_values()
+    rng = np.random.default_rng(seed)
+    intervals = {}
+    for metric in METRICS_1:
+        per_model = [values.loc[table["model"] == m, metric].to_numpy() for m in by_size.index]
+        higher = bool(_curve(scores, metric)["higher_is_better"].iloc[0])
+        intervals[metric] = emergence_score_interval(
+            per_model, by_size.to_numpy(), n_resamples=1000, rng=rng, higher_is_better=higher
+        )
+    measures["score_ci_low"] = [intervals[m][0] for m in measures["metric"]]
+    measures["score_ci_high"] = [intervals[m][1] for m in measures["metric"]]
     fig = Figure(figsize=(12, 3.6), layout="constrained")
     axes = fig.subplots(1, 3)
     for ax, metric in zip(axes, METRICS_1, strict=True):
