@@ -80,3 +80,12 @@ def test_theory_and_resolution_stages_for_real(tmp_path: Path) -> None:
     assert "2,995" in records["resolution"]["headline"]["examples needed for accuracy 1e-3 (95%)"]
     saved = json.loads((tmp_path / "theory" / "stage.json").read_text())
     assert saved["result"]["verdict"] == theory["verdict"]
+
+
+def test_out_must_be_a_folder(tmp_path: Path) -> None:
+    from miragelab.errors import InputError
+
+    target = tmp_path / "a-file"
+    target.write_text("")
+    with pytest.raises(InputError, match="must be a folder"):
+        run_stages([_counting_stage("one", [])], target)

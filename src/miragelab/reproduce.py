@@ -27,6 +27,7 @@ import pandas as pd
 
 from miragelab import __version__
 from miragelab.atomic import write_text_atomic
+from miragelab.errors import InputError
 
 #: the live rich Progress of the running reproduction, for stages that report their own steps
 STAGE_PROGRESS: contextvars.ContextVar[Any] = contextvars.ContextVar("stage_progress", default=None)
@@ -107,6 +108,8 @@ def run_stages(
     on_end: Callable[[Stage, str, float], None] = lambda s, status, seconds: None,
 ) -> list[dict[str, Any]]:
     """Run (or reuse) each stage; return one summary record per stage."""
+    if out_dir.exists() and not out_dir.is_dir():
+        raise InputError("is a file; --out must be a folder", path=out_dir, field="out")
     out_dir.mkdir(parents=True, exist_ok=True)
     records = []
     for stage in stages:
