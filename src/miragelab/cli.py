@@ -327,7 +327,9 @@ def _run_and_report(stages, out_dir: Path, title: str) -> None:  # noqa: ANN001 
 
     from miragelab.atomic import write_text_atomic
     from miragelab.report.html import write_report
-    from miragelab.reproduce import STAGE_PROGRESS, machine_info, run_stages
+    from miragelab.reproduce import STAGE_PROGRESS, check_out_dir, machine_info, run_stages
+
+    check_out_dir(out_dir)  # before the progress bar, so bad input is one line
 
     with Progress(
         TextColumn("[bold]{task.description}"),

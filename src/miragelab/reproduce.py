@@ -101,6 +101,12 @@ def _cached(folder: Path, print_: str) -> StageResult | None:
     return result if all(f.exists() for f in files) else None
 
 
+def check_out_dir(out_dir: Path) -> None:
+    """The output must be a folder (new or existing), never a file."""
+    if out_dir.exists() and not out_dir.is_dir():
+        raise InputError("is a file; --out must be a folder", path=out_dir, field="out")
+
+
 def run_stages(
     stages: list[Stage],
     out_dir: Path,
@@ -108,8 +114,7 @@ def run_stages(
     on_end: Callable[[Stage, str, float], None] = lambda s, status, seconds: None,
 ) -> list[dict[str, Any]]:
     """Run (or reuse) each stage; return one summary record per stage."""
-    if out_dir.exists() and not out_dir.is_dir():
-        raise InputError("is a file; --out must be a folder", path=out_dir, field="out")
+    check_out_dir(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     records = []
     for stage in stages:
