@@ -69,7 +69,6 @@ def test_checkpoint_steps_are_log_spaced_and_distinct():
 
 
 def test_tiny_training_is_deterministic_and_valid():
-    pytest.importorskip("torch")
     from miragelab.transitions.induction import run_to_scores, train_induction
 
     cfg = InductionConfig(
@@ -89,7 +88,6 @@ def test_tiny_training_is_deterministic_and_valid():
 
 @pytest.mark.slow
 def test_quick_run_shows_the_induction_transition():
-    pytest.importorskip("torch")
     from miragelab.transitions.apply import induction_transitions
     from miragelab.transitions.induction import train_induction
 

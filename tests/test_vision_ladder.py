@@ -9,8 +9,6 @@ import pandas as pd
 import pytest
 from typer.testing import CliRunner
 
-torch = pytest.importorskip("torch")
-
 from miragelab.errors import InputError  # noqa: E402
 from miragelab.meta import meta_analysis  # noqa: E402
 from miragelab.tables import read_scores  # noqa: E402
