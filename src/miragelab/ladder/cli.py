@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Annotated
 
 import typer
 from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from miragelab.errors import InputError
 
@@ -16,6 +19,21 @@ ladder_app = typer.Typer(
 )
 _err = Console(stderr=True)
 _out = Console()
+
+
+@contextlib.contextmanager
+def unit_progress(total: int, label: str) -> Iterator[Callable[..., None]]:
+    """A rich bar over units of work; yields the callback that advances it by one."""
+    columns = (
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("units"),
+        TimeElapsedColumn(),
+    )
+    with Progress(*columns, console=_err, transient=False) as progress:
+        task = progress.add_task(label, total=total)
+        yield lambda *_: progress.advance(task)
 
 
 class RichReporter:
@@ -100,24 +118,39 @@ def train(
 @ladder_app.command("eval")
 def eval_(
     ladder_dir: Annotated[Path, typer.Argument(help="Folder written by `mirage ladder train`.")],
-    out_path: Annotated[Path, typer.Option("--out", help="Samples table to write.")],
+    out_path: Annotated[
+        Path,
+        typer.Option(
+            "--out",
+            help="Samples table to write (.parquet/.jsonl/.csv), or a folder for a "
+            "partitioned dataset (task=.../model=.../part-N.parquet).",
+        ),
+    ],
     n_test: Annotated[int, typer.Option(help="Test examples per model.")] = 1000,
     threads: Annotated[int | None, typer.Option(help="Torch CPU threads.")] = None,
     device: Annotated[str, typer.Option(help="Torch device: cpu, cuda ...")] = "cpu",
 ) -> None:
-    """Greedy predictions and teacher-forced target log-probs of every model -> samples table."""
+    """Greedy predictions and teacher-forced target log-probs of every model -> samples table.
+
+    Each (model, shard of examples) is written as its own part as soon as it is
+    done, so rerunning the same command after an interruption resumes.
+    """
     import torch
 
-    from miragelab.ladder.evaluate import evaluate_ladder
-    from miragelab.tables import write_table
+    from miragelab.ladder.evaluate import evaluate_ladder, ladder_units
+    from miragelab.units import finish_output, work_dir_for
 
     if threads is not None:
         if threads < 1:
             raise InputError(f"must be >= 1, got {threads}", field="threads")
         torch.set_num_threads(threads)
-    with _err.status("decoding"):
-        samples = evaluate_ladder(ladder_dir, n_test, device=device)
-    write_table(samples, out_path)
+    work_dir, temporary = work_dir_for(out_path)
+    units, _ = ladder_units(ladder_dir, n_test, device=device)
+    with unit_progress(len(units), "decoding") as advance:
+        samples = evaluate_ladder(
+            ladder_dir, n_test, device=device, parts_dir=work_dir, on_done=advance
+        )
+    finish_output(samples, out_path, work_dir, temporary)
     exact = (samples["prediction"] == samples["target"]).groupby(samples["model"], sort=False)
     for name, acc in exact.mean().items():
         _out.print(f"{name}: exact match {acc:.3f}")

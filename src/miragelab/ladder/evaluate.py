@@ -15,7 +15,9 @@ join on it.
 
 from __future__ import annotations
 
+import functools
 import os
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -23,7 +25,7 @@ import pandas as pd
 import torch
 
 from miragelab.errors import InputError
-from miragelab.ladder.hf import load_hf
+from miragelab.ladder.hf import WEIGHTS, load_hf
 from miragelab.ladder.model import TinyGPT, greedy_decode, target_logprobs
 from miragelab.ladder.tasks import (
     EOS_ID,
@@ -35,9 +37,12 @@ from miragelab.ladder.tasks import (
 )
 from miragelab.ladder.train import read_manifest
 from miragelab.tables import SAMPLES, validate_frame
+from miragelab.units import Executor, Unit, collect, run_units, shards
 
 #: examples per forward pass
 EVAL_BATCH = 2048
+#: examples per unit of work (a whole number of batches, so sharding never changes a batch)
+SHARD_SIZE = 2 * EVAL_BATCH
 
 
 def predict(
@@ -59,10 +64,47 @@ def predict(
     return predictions, logprobs
 
 
-def evaluate_ladder(
-    ladder_dir: str | os.PathLike[str], n_test: int, seed: int | None = None, device: str = "cpu"
-) -> pd.DataFrame:
-    """The validated samples table of every finished model in ``ladder_dir``."""
+def evaluate_unit(unit: Unit) -> pd.DataFrame:
+    """The samples rows of one model on one shard of the held-out examples (a unit's job)."""
+    spec = unit.spec
+    task = get_task(spec["task"])
+    a, b = heldout_pairs(task, spec["n_test"], spec["seed"])
+    lo, hi = spec["lo"], spec["hi"]
+    a, b = a[lo:hi], b[lo:hi]
+    model = _load_model(spec["model_dir"], spec["device"])
+    preds, logprobs = predict(model, task, a, b)
+    xs, ys = a.tolist(), b.tolist()
+    return pd.DataFrame(
+        {
+            "task": task.name,
+            "family": spec["family"],
+            "model": spec["model"],
+            "params": float(spec["params"]),
+            "compute_flops": float(spec["flops"]),
+            "tokens_trained": float(spec["tokens"]),
+            "example_id": [f"{x}{task.op}{y}" for x, y in zip(xs, ys, strict=True)],
+            "prompt": [task.prompt(x, y) for x, y in zip(xs, ys, strict=True)],
+            "target": [task.answer(x, y) for x, y in zip(xs, ys, strict=True)],
+            "prediction": preds,
+            "target_token_logprobs": logprobs,
+        }
+    )
+
+
+@functools.lru_cache(maxsize=2)
+def _load_model(model_dir: str, device: str) -> TinyGPT:
+    # units of one model follow each other, so a worker loads each model once
+    return load_hf(model_dir).to(device)
+
+
+def ladder_units(
+    ladder_dir: str | os.PathLike[str],
+    n_test: int,
+    seed: int | None = None,
+    device: str = "cpu",
+    shard_size: int = SHARD_SIZE,
+) -> tuple[list[Unit], dict]:
+    """One unit per (model, shard of ``n_test`` examples), and the settings they share."""
     folder = Path(ladder_dir)
     manifest = read_manifest(folder)
     if n_test < 1:
@@ -71,29 +113,60 @@ def evaluate_ladder(
         raise InputError("the ladder has no finished model yet", path=folder / "ladder.json")
     task = get_task(manifest["task"])
     split_seed = manifest["seed"] if seed is None else seed
-    a, b = heldout_pairs(task, n_test, split_seed)
-    prompts = [task.prompt(x, y) for x, y in zip(a.tolist(), b.tolist(), strict=True)]
-    targets = [task.answer(x, y) for x, y in zip(a.tolist(), b.tolist(), strict=True)]
-    ids = [f"{x}{task.op}{y}" for x, y in zip(a.tolist(), b.tolist(), strict=True)]
-    frames = []
+    units = []
     for entry in manifest["models"]:
-        model = load_hf(folder / entry["path"]).to(device)
-        preds, logprobs = predict(model, task, a, b)
-        frames.append(
-            pd.DataFrame(
-                {
-                    "task": task.name,
-                    "family": entry["family"],
-                    "model": entry["model"],
-                    "params": float(entry["params"]),
-                    "compute_flops": float(entry["flops"]),
-                    "tokens_trained": float(entry["tokens"]),
-                    "example_id": ids,
-                    "prompt": prompts,
-                    "target": targets,
-                    "prediction": preds,
-                    "target_token_logprobs": logprobs,
-                }
-            )
-        )
-    return validate_frame(pd.concat(frames, ignore_index=True), SAMPLES, path=folder)
+        model_dir = (folder / entry["path"]).resolve()
+        for shard, (lo, hi) in enumerate(shards(n_test, shard_size)):
+            spec = {
+                "task": task.name,
+                "n_test": n_test,
+                "seed": split_seed,
+                "lo": lo,
+                "hi": hi,
+                "device": device,
+                "model_dir": str(model_dir),
+                **{k: entry[k] for k in ("family", "model", "params", "flops", "tokens")},
+            }
+            units.append(Unit(task.name, entry["model"], shard, spec))
+    settings = {
+        "source": "ladder",
+        "task": task.name,
+        "n_test": n_test,
+        "seed": split_seed,
+        "shard_size": shard_size,
+        # a retrained model is a different model: its weights' size and time identify it
+        "models": [[u.model, _weights_stamp(u.spec["model_dir"])] for u in units if u.shard == 0],
+    }
+    return units, settings
+
+
+def _weights_stamp(model_dir: str) -> list:
+    stat = (Path(model_dir) / WEIGHTS).stat()
+    return [stat.st_size, stat.st_mtime_ns]
+
+
+def evaluate_ladder(
+    ladder_dir: str | os.PathLike[str],
+    n_test: int,
+    seed: int | None = None,
+    device: str = "cpu",
+    parts_dir: str | os.PathLike[str] | None = None,
+    executor: Executor | None = None,
+    on_done: Callable[[Unit], None] | None = None,
+) -> pd.DataFrame:
+    """The validated samples table of every finished model in ``ladder_dir``.
+
+    With ``parts_dir``, every (model, shard) unit writes its parquet part there
+    and a rerun skips finished parts (resume after a kill); the table is the
+    same either way, in model then example order.
+    """
+    units, settings = ladder_units(ladder_dir, n_test, seed, device)
+    if parts_dir is None:
+        frames = []
+        for u in units:
+            frames.append(evaluate_unit(u))
+            if on_done:
+                on_done(u)
+        return validate_frame(pd.concat(frames, ignore_index=True), SAMPLES, path=ladder_dir)
+    run_units(units, evaluate_unit, parts_dir, settings, executor=executor, on_done=on_done)
+    return collect(units, parts_dir, SAMPLES)
