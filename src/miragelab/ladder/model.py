@@ -173,7 +173,13 @@ class TinyGPT(nn.Module):
             for _ in range(cfg.n_layer)
         ]
 
-    def forward_cached(self, idx: Tensor, cache: list[tuple[Tensor, Tensor]], pos: int) -> Tensor:
+    def forward_cached(
+        self,
+        idx: Tensor,
+        cache: list[tuple[Tensor, Tensor]],
+        pos: int,
+        weights: tuple | None = None,
+    ) -> Tensor:
         """Logits of the last position of ``idx``, placed at ``pos..``; updates ``cache``.
 
         The same computation as :meth:`forward`, written with functional ops on
@@ -184,27 +190,54 @@ class TinyGPT(nn.Module):
         d, h = cfg.n_embd, cfg.n_head
         eps = cfg.layer_norm_epsilon
         batch, t = idx.shape
-        wte = self.transformer.wte.weight
-        x = (F.embedding(idx, wte) + self.transformer.wpe.weight[pos : pos + t]).view(-1, d)
-        for block, (cache_k, cache_v) in zip(self.transformer.h, cache, strict=True):
-            attn, mlp = block.attn, block.mlp
-            a = F.layer_norm(x, (d,), block.ln_1.weight, block.ln_1.bias, eps)
-            qkv = torch.addmm(attn.c_attn.bias, a, attn.c_attn.weight).view(batch, t, 3, h, d // h)
+        wte, wpe, layers, (lnf_w, lnf_b) = weights or self.flat_weights()
+        x = (F.embedding(idx, wte) + wpe[pos : pos + t]).view(-1, d)
+        end = pos + t
+        for (ln1_w, ln1_b, qkv_b, qkv_w, o_b, o_w, ln2_w, ln2_b, fc_b, fc_w, p_b, p_w), (
+            cache_k,
+            cache_v,
+        ) in zip(layers, cache, strict=True):
+            a = F.layer_norm(x, (d,), ln1_w, ln1_b, eps)
+            qkv = torch.addmm(qkv_b, a, qkv_w).view(batch, t, 3, h, d // h)
             q, k, v = qkv.permute(2, 0, 3, 1, 4).unbind(0)
-            cache_k[:, :, pos : pos + t] = k
-            cache_v[:, :, pos : pos + t] = v
+            cache_k[:, :, pos:end] = k
+            cache_v[:, :, pos:end] = v
             # a prefill from position 0 is causal; a single new token sees everything before it
             y = F.scaled_dot_product_attention(
-                q, cache_k[:, :, : pos + t], cache_v[:, :, : pos + t], is_causal=t > 1
+                q, cache_k[:, :, :end], cache_v[:, :, :end], is_causal=t > 1
             )
-            y = y.transpose(1, 2).reshape(-1, d)
-            x = x + torch.addmm(attn.c_proj.bias, y, attn.c_proj.weight)
-            m = F.layer_norm(x, (d,), block.ln_2.weight, block.ln_2.bias, eps)
-            m = F.gelu(torch.addmm(mlp.c_fc.bias, m, mlp.c_fc.weight), approximate="tanh")
-            x = x + torch.addmm(mlp.c_proj.bias, m, mlp.c_proj.weight)
+            x = x + torch.addmm(o_b, y.transpose(1, 2).reshape(-1, d), o_w)
+            m = F.layer_norm(x, (d,), ln2_w, ln2_b, eps)
+            m = F.gelu(torch.addmm(fc_b, m, fc_w), approximate="tanh")
+            x = x + torch.addmm(p_b, m, p_w)
         last = x.view(batch, t, d)[:, -1]
-        ln_f = self.transformer.ln_f
-        return F.layer_norm(last, (d,), ln_f.weight, ln_f.bias, eps) @ wte.T
+        return F.layer_norm(last, (d,), lnf_w, lnf_b, eps) @ wte.T
+
+    def flat_weights(self) -> tuple:
+        """The parameters as plain tuples, in the order :meth:`forward_cached` uses them.
+
+        Looking a parameter up through ``nn.Module.__getattr__`` costs more than
+        a small decoding step's arithmetic, so a decoding loop fetches them once.
+        """
+        tr = self.transformer
+        layers = tuple(
+            (
+                b.ln_1.weight,
+                b.ln_1.bias,
+                b.attn.c_attn.bias,
+                b.attn.c_attn.weight,
+                b.attn.c_proj.bias,
+                b.attn.c_proj.weight,
+                b.ln_2.weight,
+                b.ln_2.bias,
+                b.mlp.c_fc.bias,
+                b.mlp.c_fc.weight,
+                b.mlp.c_proj.bias,
+                b.mlp.c_proj.weight,
+            )
+            for b in tr.h
+        )
+        return (tr.wte.weight, tr.wpe.weight, layers, (tr.ln_f.weight, tr.ln_f.bias))
 
 
 @torch.inference_mode()
@@ -228,7 +261,8 @@ def greedy_decode(
     done = torch.zeros(batch, dtype=torch.bool, device=prompts.device)
     if use_cache:
         cache = model.new_cache(batch, length + max_new_tokens)
-        logits = model.forward_cached(prompts, cache, 0)
+        weights = model.flat_weights()
+        logits = model.forward_cached(prompts, cache, 0, weights)
     else:
         seq = prompts
         logits = model(seq)[:, -1]
@@ -240,7 +274,7 @@ def greedy_decode(
         if bool(done.all()) or step + 1 == max_new_tokens:
             break
         if use_cache:
-            logits = model.forward_cached(nxt[:, None], cache, length + step)
+            logits = model.forward_cached(nxt[:, None], cache, length + step, weights)
         else:
             seq = torch.cat([seq, nxt[:, None]], dim=1)
             logits = model(seq)[:, -1]
