@@ -436,6 +436,9 @@ def schema() -> None:
 
 # --------------------------------------------------------------------------- sub-commands
 # Each part with several commands registers its own typer app here.
+from miragelab.sources.cli import ingest_app  # noqa: E402
+
+app.add_typer(ingest_app, name="ingest")
 from miragelab.transitions.cli import transitions_app  # noqa: E402
 
 app.add_typer(transitions_app, name="transitions")

@@ -1,0 +1,105 @@
+"""``mirage ingest ...``: saved lm-eval and HELM outputs -> the samples table.
+
+The outputs of an evaluation harness hold what each model answered; ingesting
+them once lets ``mirage score`` rescore them with any metric, without the models.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+ingest_app = typer.Typer(
+    help="Turn saved lm-eval-harness samples and HELM runs into a samples table.",
+    no_args_is_help=True,
+)
+_err = Console(stderr=True)
+_out = Console()
+
+ModelOption = Annotated[
+    str | None, typer.Option("--model", help="Model name (default: read from the files).")
+]
+FamilyOption = Annotated[
+    str | None,
+    typer.Option("--family", help="Model family (default: the model name without its size)."),
+]
+ParamsOption = Annotated[
+    str | None,
+    typer.Option("--params", help="Parameter count, e.g. 1.4b or 160000000 (default: the files)."),
+]
+
+
+def _print_tasks(tasks: dict[str, int]) -> None:
+    if len(tasks) > 40:
+        return
+    table = Table("task", "samples")
+    for task, n in tasks.items():
+        table.add_row(task, f"{n:,}")
+    _out.print(table)
+
+
+@ingest_app.command("lm-eval")
+def lm_eval(
+    paths: Annotated[
+        list[Path],
+        typer.Argument(help="samples_*.jsonl files, or folders searched for them (lm-eval 0.4)."),
+    ],
+    out: Annotated[Path, typer.Option("--out", help="Samples table to write (.parquet).")],
+    model: ModelOption = None,
+    family: FamilyOption = None,
+    params: ParamsOption = None,
+) -> None:
+    """lm-eval-harness --log_samples files (with their results_*.json) -> samples table."""
+    from miragelab.sources.lm_eval_samples import ingest_lm_eval, total_bytes
+
+    total = total_bytes(paths)
+    columns = (
+        TextColumn("[bold]reading samples"),
+        BarColumn(),
+        DownloadColumn(),
+        TimeElapsedColumn(),
+    )
+    with Progress(*columns, console=_err, transient=True, disable=not _err.is_terminal) as progress:
+        bar = progress.add_task("read", total=total)
+        summary = ingest_lm_eval(
+            paths,
+            out,
+            model=model,
+            family=family,
+            params=params,
+            on_bytes=lambda n: progress.advance(bar, n),
+        )
+    _print_tasks(summary.tasks)
+    _out.print(f"wrote {summary.rows:,} samples from {summary.files} file(s) to {summary.out}")
+
+
+@ingest_app.command("helm")
+def helm(
+    run_dirs: Annotated[
+        list[Path], typer.Argument(help="HELM run folders (each with scenario_state.json).")
+    ],
+    out: Annotated[Path, typer.Option("--out", help="Samples table to write (.parquet).")],
+    scores_out: Annotated[
+        Path | None,
+        typer.Option("--scores-out", help="Also write the runs' stats.json as a scores table."),
+    ] = None,
+    model: ModelOption = None,
+    family: FamilyOption = None,
+    params: ParamsOption = None,
+) -> None:
+    """HELM run folders -> samples table (and, with --scores-out, their statistics)."""
+    from miragelab.sources.helm import ingest_helm
+
+    with _err.status(f"reading {len(run_dirs)} HELM run(s)"):
+        summary = ingest_helm(
+            run_dirs, out, scores_out=scores_out, model=model, family=family, params=params
+        )
+    _print_tasks(summary.tasks)
+    _out.print(f"wrote {summary.rows:,} samples from {summary.runs} run(s) to {summary.out}")
+    if summary.scores_out is not None:
+        _out.print(f"wrote {summary.score_rows:,} score rows to {summary.scores_out}")

@@ -1,0 +1,654 @@
+"""HELM run folders -> the samples table (and the scores table).
+
+A HELM run folder (``benchmark_output/runs/<suite>/<run name>/``) holds:
+
+* ``scenario_state.json``: ``{"adapter_spec": {...}, "request_states": [...]}``;
+  each request state has the ``instance`` (``input.text``, ``references``
+  with ``output.text`` and ``tags`` such as ``"correct"``, ``split``, ``id``),
+  ``train_trial_index``, ``output_mapping`` (multiple-choice letters),
+  ``reference_index``/``request_mode`` (one request per answer choice),
+  ``request`` (``prompt``, ``echo_prompt``, ``max_tokens``, ...) and
+  ``result.completions``, each with ``text``, ``logprob`` and ``tokens``
+  (``[{"text", "logprob", "top_logprobs"?}]``);
+* ``run_spec.json``: the run ``name`` and ``adapter_spec`` (``method``, ``model``);
+* ``stats.json``: the run's statistics ``[{"name": {"name", "split",
+  "sub_split"?, "perturbation"?}, "count", "sum", "mean", ...}]``;
+* ``per_instance_stats.json``: ``[{"instance_id", "train_trial_index",
+  "stats": [...]}]``, the same statistics per instance.
+
+Samples, by the adapter's ``method`` (following HELM's adapters and ``BasicMetric``)
+------------------------------------------------------------------------------------
+* ``generation`` (and any other one-request-per-instance method):
+  ``prompt`` = ``request.prompt``, ``prediction`` = the first completion's
+  ``text``, ``target`` = the first reference tagged ``correct``. HELM compares
+  stripped texts; ``mirage score`` strips too by default.
+* ``multiple_choice_joint``: one request whose completion is a letter; as for
+  generation, with the letter mapped through ``output_mapping`` to its
+  answer text (HELM's ``output_mapping.get(text.strip())``; an unmapped letter is
+  kept as is and matches no target). ``correct_choice`` = index of the first
+  correct reference. ``choice_logprobs`` = the first generated token's
+  ``top_logprobs`` of each letter (``"A"`` or ``" A"``), when the run kept
+  them for every letter of every instance; otherwise null for the whole run
+  (newer HELM versions store no top log-probs).
+* ``multiple_choice_separate_original`` / ``..._calibrated``: one scoring
+  request per answer choice (``echo_prompt``, ``max_tokens`` 0). HELM sums
+  the log-probs of the trailing tokens that spell the reference; here those
+  are the fewest trailing tokens whose text, stripped, ends with the stripped
+  reference. ``choice_logprobs`` = those sums for the ``original`` requests
+  (unnormalised: HELM's own prediction divides by the token count or
+  subtracts the ``calibration`` request, so its ``exact_match`` can differ from
+  ``multiple_choice_grade``); ``target_token_logprobs`` = the correct
+  reference's tokens; ``prompt`` = the correct request's prompt without the
+  reference; ``target`` = the correct reference; ``prediction`` stays null.
+* ``language_modeling``: scoring requests over windows of the input;
+  ``target_token_logprobs`` = every window's tokens after its
+  ``num_conditioning_tokens`` (the empty first token HELM drops is dropped),
+  concatenated per instance; ``target`` = ``input.text``.
+
+``task`` is the run name without its ``model=``/``model_deployment=``
+arguments (``mmlu:subject=anatomy,method=multiple_choice_joint``), with
+``[<split>]`` appended for instances not in the ``test`` split; ``example_id``
+is the instance ``id`` (``@trial<i>`` appended for train trials after the
+first). Perturbed instances (robustness and fairness copies) are skipped.
+
+Scores: each unperturbed statistic of ``stats.json`` gives one row, ``metric`` =
+``name.name`` (``[<sub_split>]`` appended when present), ``value`` = ``mean``,
+``n`` = ``count``, and the split as in the samples' task names. Without
+``stats.json``, the per-instance means of ``per_instance_stats.json`` are
+averaged. HELM publishes no interval, so ``ci_low``/``ci_high`` stay null.
+
+``model`` is ``adapter_spec.model`` (else ``model_deployment``); ``params``
+and ``family`` come from the name (:mod:`~miragelab.sources.sizes`) unless
+given. The JSON files are parsed whole (HELM runs hold thousands of
+instances, not millions); an error names the file, the line where the faulty
+value sits and its JSON path.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import orjson
+import pandas as pd
+
+from miragelab.errors import InputError
+from miragelab.sources.lm_eval_results import default_higher_is_better
+from miragelab.sources.lm_eval_samples import (
+    ModelMeta,
+    Origin,
+    SamplesWriter,
+    model_meta,
+)
+from miragelab.tables import LOGPROB_TOLERANCE, SCORES, validate_frame, write_table
+
+__all__ = ["HelmRun", "ingest_helm", "read_helm_run"]
+
+Path_ = list[str | int]
+
+SEPARATE = ("multiple_choice_separate_original", "multiple_choice_separate_calibrated")
+
+
+# --------------------------------------------------------------------------- JSON with lines
+
+
+class _Bad(Exception):
+    """A value is wrong at a JSON path; the caller turns it into an InputError with a line."""
+
+    def __init__(self, where: Path_, message: str) -> None:
+        super().__init__(message)
+        self.where = where
+        self.message = message
+
+
+def _skip(text: str, pos: int) -> int:
+    while pos < len(text) and text[pos] in " \t\r\n":
+        pos += 1
+    return pos
+
+
+def line_of(text: str, where: Path_) -> int:
+    """The line of the value at JSON path ``where`` (or of its deepest existing parent)."""
+    decoder = json.JSONDecoder()
+    pos = _skip(text, 0)
+    mark = pos
+    try:
+        for step in where:
+            if isinstance(step, int):
+                if text[pos] != "[":
+                    break
+                pos = _skip(text, pos + 1)
+                for _ in range(step):
+                    if text[pos] == "]":
+                        break
+                    _, end = decoder.raw_decode(text, pos)
+                    pos = _skip(text, end)
+                    if text[pos] == ",":
+                        pos = _skip(text, pos + 1)
+                if text[pos] == "]":
+                    break
+                mark = pos
+            else:
+                if text[pos] != "{":
+                    break
+                pos = _skip(text, pos + 1)
+                found = False
+                while text[pos] != "}":
+                    key, end = decoder.raw_decode(text, pos)
+                    at = pos
+                    pos = _skip(text, _skip(text, end) + 1)  # past ':'
+                    if key == step:
+                        mark, found = at, True
+                        break
+                    _, end = decoder.raw_decode(text, pos)
+                    pos = _skip(text, end)
+                    if text[pos] == ",":
+                        pos = _skip(text, pos + 1)
+                if not found:
+                    break
+    except (ValueError, IndexError):
+        pass
+    return text.count("\n", 0, mark) + 1
+
+
+def _dotted(where: Path_) -> str:
+    out = ""
+    for step in where:
+        out += f"[{step}]" if isinstance(step, int) else (f".{step}" if out else step)
+    return out
+
+
+@dataclass
+class _Json:
+    """A parsed JSON file that can say on which line a value sits."""
+
+    path: Path
+    text: str
+    data: Any
+
+    def error(self, where: Path_, message: str) -> InputError:
+        return InputError(
+            message, path=self.path, line=line_of(self.text, where), field=_dotted(where) or None
+        )
+
+
+def _read(path: Path) -> _Json:
+    try:
+        raw = path.read_bytes()
+    except OSError as exc:
+        raise InputError(f"cannot read: {exc.strerror or exc}", path=path) from None
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as err:
+        line = raw.count(b"\n", 0, err.start) + 1
+        raise InputError(f"not UTF-8 text (byte {err.start})", path=path, line=line) from None
+    if not text.strip():
+        raise InputError("empty file", path=path)
+    try:
+        data = orjson.loads(raw)
+    except orjson.JSONDecodeError:
+        try:
+            data = json.loads(text)  # NaN/Infinity; the checks below name the field
+        except json.JSONDecodeError as exc:
+            raise InputError(f"malformed JSON ({exc.msg})", path=path, line=exc.lineno) from None
+    return _Json(path, text, data)
+
+
+def _get(obj: Any, key: str, where: Path_, kind: type | tuple[type, ...], required: bool = True):
+    if not isinstance(obj, dict):
+        raise _Bad(where, f"expected an object, got {type(obj).__name__}")
+    if key not in obj or obj[key] is None:
+        if required:
+            raise _Bad(where + [key], "missing")
+        return None
+    value = obj[key]
+    if not isinstance(value, kind) or isinstance(value, bool) and bool not in _tuple(kind):
+        names = "/".join(k.__name__ for k in _tuple(kind))
+        raise _Bad(where + [key], f"expected {names}, got {type(value).__name__}")
+    return value
+
+
+def _tuple(kind: type | tuple[type, ...]) -> tuple[type, ...]:
+    return kind if isinstance(kind, tuple) else (kind,)
+
+
+def _text(obj: Any, where: Path_) -> str:
+    """HELM's ``Input``/``Output``: ``{"text": ...}``, or a plain string in old runs."""
+    if isinstance(obj, str):
+        return obj
+    return _get(obj, "text", where, str)
+
+
+def _logprob(obj: Any, where: Path_) -> float:
+    value = _get(obj, "logprob", where, (int, float))
+    value = float(value)
+    if not math.isfinite(value) or value > LOGPROB_TOLERANCE:
+        raise _Bad(where + ["logprob"], f"a log-probability must be finite and <= 0, got {value!r}")
+    return value
+
+
+# --------------------------------------------------------------------------- one run
+
+
+@dataclass
+class _Row:
+    state: int  # index of the request state, for error lines
+    task: str
+    example_id: str
+    prompt: str | None = None
+    target: str | None = None
+    prediction: str | None = None
+    target_token_logprobs: list[float] | None = None
+    choice_logprobs: list[float] | None = None
+    correct_choice: int | None = None
+
+
+@dataclass
+class HelmRun:
+    """One run folder, read: model, samples rows and scores."""
+
+    folder: Path
+    meta: ModelMeta
+    method: str
+    state_file: _Json
+    rows: list[_Row] = field(default_factory=list)
+    scores: pd.DataFrame | None = None
+
+
+_MODEL_ARG = re.compile(r"(^|,)(model|model_deployment)=[^,]*")
+
+
+def _task_base(name: str) -> str:
+    if ":" not in name:
+        return name
+    head, args = name.split(":", 1)
+    args = _MODEL_ARG.sub("", args).strip(",")
+    return f"{head}:{args}" if args else head
+
+
+def _task(base: str, split: Any) -> str:
+    return base if split in (None, "test") else f"{base}[{split}]"
+
+
+def _instance_rows(state: dict, i: int) -> tuple[dict, str, list[dict]]:
+    where: Path_ = ["request_states", i]
+    instance = _get(state, "instance", where, dict)
+    refs = _get(instance, "references", where + ["instance"], list, required=False) or []
+    for j, ref in enumerate(refs):
+        at = where + ["instance", "references", j]
+        _text(_get(ref, "output", at, (dict, str)), at + ["output"])
+    instance_id = instance.get("id")
+    if not isinstance(instance_id, str | int) or isinstance(instance_id, bool):
+        raise _Bad(where + ["instance", "id"], "missing: the instance id")
+    trial = state.get("train_trial_index", 0)
+    trial = trial if isinstance(trial, int) and not isinstance(trial, bool) else 0
+    example = f"{instance_id}@trial{trial}" if trial else str(instance_id)
+    return instance, example, refs
+
+
+def _correct(refs: list[dict]) -> tuple[int | None, str | None]:
+    for j, ref in enumerate(refs):
+        tags = ref.get("tags") or []
+        if isinstance(tags, list) and "correct" in tags:
+            return j, _text(ref["output"], [])
+    return None, None
+
+
+def _completion(state: dict, where: Path_) -> tuple[dict, list[dict]]:
+    """The first completion, checked: text, logprob and tokens with text and logprob."""
+    result = _get(state, "result", where, dict)
+    if result.get("success") is False:
+        raise _Bad(where + ["result", "success"], f"the request failed: {result.get('error')}")
+    completions = _get(result, "completions", where + ["result"], list)
+    if not completions:
+        raise _Bad(where + ["result", "completions"], "no completion")
+    for c, completion in enumerate(completions):
+        at = where + ["result", "completions", c]
+        _get(completion, "text", at, str)
+        _logprob(completion, at)
+        tokens = _get(completion, "tokens", at, list, required=False) or []
+        for t, token in enumerate(tokens):
+            _get(token, "text", at + ["tokens", t], str)
+            _logprob(token, at + ["tokens", t])
+    return completions[0], completions[0].get("tokens") or []
+
+
+def _span(tokens: list[dict], reference: str, where: Path_) -> list[float]:
+    """Log-probs of the fewest trailing tokens that spell ``reference`` (HELM's answer span)."""
+    want = reference.strip()
+    if not want:
+        raise _Bad(where, "an empty reference has no tokens to score")
+    text = ""
+    for k in range(1, len(tokens) + 1):
+        text = tokens[-k]["text"] + text
+        spelled = text.replace("\u0120", " ").replace("\u2581", " ").strip()
+        if spelled.endswith(want):
+            return [float(t["logprob"]) for t in tokens[-k:]]
+    raise _Bad(where, f"the echoed tokens do not end with the reference {want[:40]!r}")
+
+
+def _letter_logprobs(token: dict, letters: list[str]) -> list[float] | None:
+    top = token.get("top_logprobs")
+    if not isinstance(top, dict):
+        return None
+    out = []
+    for letter in letters:
+        value = top.get(letter, top.get(" " + letter))
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            return None
+        if not math.isfinite(value) or value > LOGPROB_TOLERANCE:
+            return None
+        out.append(float(value))
+    return out
+
+
+def _rows(states: list[Any], method: str, base: str) -> list[_Row]:
+    rows: list[_Row] = []
+    groups: dict[tuple[str, str], dict[str, Any]] = {}  # separate MC: per instance
+    lm: dict[tuple[str, str], _Row] = {}  # language modeling: per instance
+    joint_complete = True
+    for i, state in enumerate(states):
+        where: Path_ = ["request_states", i]
+        if not isinstance(state, dict):
+            raise _Bad(where, f"expected an object, got {type(state).__name__}")
+        instance, example, refs = _instance_rows(state, i)
+        if instance.get("perturbation"):
+            continue
+        task = _task(base, instance.get("split"))
+        request = _get(state, "request", where, dict)
+        prompt = _get(request, "prompt", where + ["request"], str)
+        completion, tokens = _completion(state, where)
+        index, target = _correct(refs)
+        if method == "language_modeling":
+            skip = state.get("num_conditioning_tokens", 0)
+            skip = skip if isinstance(skip, int) and not isinstance(skip, bool) else 0
+            if skip > 0 and tokens and tokens[0]["text"] == "":
+                tokens = tokens[1:]
+            if not tokens[skip:]:
+                raise _Bad(where + ["result", "completions", 0, "tokens"], "no scored tokens")
+            key = (task, example)
+            if key not in lm:
+                text = _text(_get(instance, "input", where + ["instance"], (dict, str)), [])
+                lm[key] = _Row(i, task, example, None, text, None, [])
+                rows.append(lm[key])
+            assert lm[key].target_token_logprobs is not None
+            lm[key].target_token_logprobs.extend(float(t["logprob"]) for t in tokens[skip:])
+        elif method in SEPARATE:
+            ref_index = state.get("reference_index")
+            if isinstance(ref_index, bool) or not isinstance(ref_index, int):
+                raise _Bad(
+                    where + ["reference_index"], "missing: the answer choice this request scores"
+                )
+            if not 0 <= ref_index < len(refs):
+                raise _Bad(where + ["reference_index"], f"{ref_index} but {len(refs)} references")
+            if state.get("request_mode") == "calibration":
+                continue
+            if not tokens:
+                raise _Bad(where + ["result", "completions", 0, "tokens"], "no echoed tokens")
+            reference = _text(refs[ref_index]["output"], [])
+            span = _span(tokens, reference, where + ["result", "completions", 0, "tokens"])
+            group = groups.setdefault(
+                (task, example), {"state": i, "n": len(refs), "sums": {}, "row": None}
+            )
+            group["sums"][ref_index] = sum(span)
+            if ref_index == index:
+                stem = (
+                    prompt[: len(prompt) - len(reference)] if prompt.endswith(reference) else prompt
+                )
+                group["row"] = _Row(i, task, example, stem, target, None, span, None, index)
+        else:
+            text = completion["text"]
+            mapping = state.get("output_mapping")
+            choices = None
+            if isinstance(mapping, dict) and mapping:
+                prediction = mapping.get(text.strip(), text.strip())
+                choices = _letter_logprobs(tokens[0], list(mapping)) if tokens else None
+                joint_complete &= choices is not None
+            else:
+                prediction = text
+            rows.append(_Row(i, task, example, prompt, target, prediction, None, choices, index))
+    for (_, example), group in groups.items():
+        n = group["n"]
+        missing = [j for j in range(n) if j not in group["sums"]]
+        where = ["request_states", group["state"]]
+        if missing:
+            raise _Bad(where, f"instance {example!r} has no request for reference {missing[0]}")
+        row = group["row"]
+        if row is None:
+            raise _Bad(where + ["instance", "references"], "no reference is tagged 'correct'")
+        row.choice_logprobs = [group["sums"][j] for j in range(n)]
+        rows.append(row)
+    rows.sort(key=lambda r: r.state)
+    if not joint_complete:  # a column filled on some rows only would mislead the scorer
+        for row in rows:
+            row.choice_logprobs = None
+    for row in rows:
+        if row.choice_logprobs is not None and len(row.choice_logprobs) < 2:
+            row.choice_logprobs = None
+        if row.choice_logprobs is None:
+            row.correct_choice = None
+    return rows
+
+
+def _model_name(spec: dict) -> str | None:
+    adapter = spec.get("adapter_spec")
+    if not isinstance(adapter, dict):
+        return None
+    for key in ("model", "model_deployment"):
+        value = adapter.get(key)
+        if isinstance(value, str) and value:
+            return value
+    return None
+
+
+def read_helm_run(
+    folder: str | os.PathLike[str],
+    *,
+    model: str | None = None,
+    family: str | None = None,
+    params: float | str | None = None,
+) -> HelmRun:
+    """Read one HELM run folder: its samples rows and its scores table."""
+    run = Path(folder)
+    if not run.is_dir():
+        raise InputError("not a HELM run folder (expected a folder)", path=run)
+    state_path = run / "scenario_state.json"
+    if not state_path.is_file():
+        raise InputError("no scenario_state.json in this HELM run folder", path=run)
+    state = _read(state_path)
+    spec_file = _read(run / "run_spec.json") if (run / "run_spec.json").is_file() else None
+    spec = spec_file.data if spec_file is not None else {}
+    if not isinstance(spec, dict):
+        raise spec_file.error([], "expected a JSON object")  # type: ignore[union-attr]
+    if not isinstance(state.data, dict):
+        raise state.error([], "expected a JSON object with 'request_states'")
+    name = model or _model_name(spec) or _model_name(state.data)
+    where = spec_file.path if spec_file is not None else state.path
+    if name is None:
+        raise InputError(
+            "cannot tell the model (no adapter_spec.model); pass --model", path=where, field="model"
+        )
+    meta = model_meta({}, where, model=name, family=family, params=params)
+    adapter = spec.get("adapter_spec") or state.data.get("adapter_spec") or {}
+    method = adapter.get("method", "generation") if isinstance(adapter, dict) else "generation"
+    base = _task_base(str(spec.get("name") or run.name))
+    states = state.data.get("request_states")
+    if not isinstance(states, list):
+        raise state.error(["request_states"], "missing: expected a list of request states")
+    if not states:
+        raise state.error(["request_states"], "no request states")
+    try:
+        rows = _rows(states, str(method), base)
+    except _Bad as bad:
+        raise state.error(bad.where, bad.message) from None
+    result = HelmRun(run, meta, str(method), state, rows)
+    result.scores = _scores(run, base, meta)
+    return result
+
+
+# --------------------------------------------------------------------------- scores
+
+
+def _stat_value(stat: Any, where: Path_) -> tuple[str, Any, float, int] | None:
+    """(metric, split, mean, count) of one statistic; None for perturbed or empty ones."""
+    name = _get(stat, "name", where, dict)
+    metric = _get(name, "name", where + ["name"], str)
+    if name.get("perturbation"):
+        return None
+    count = _get(stat, "count", where, int)
+    if count == 0:
+        return None
+    mean = stat.get("mean")
+    if mean is None:
+        total = _get(stat, "sum", where, (int, float))
+        mean = total / count
+    if isinstance(mean, bool) or not isinstance(mean, int | float) or not math.isfinite(mean):
+        raise _Bad(where + ["mean"], f"expected a finite number, got {mean!r}")
+    if name.get("sub_split"):
+        metric = f"{metric}[{name['sub_split']}]"
+    return metric, name.get("split"), float(mean), count
+
+
+def _scores(run: Path, base: str, meta: ModelMeta) -> pd.DataFrame | None:
+    records: dict[tuple[str, str], dict[str, Any]] = {}
+    stats_path, per_path = run / "stats.json", run / "per_instance_stats.json"
+    if stats_path.is_file():
+        stats = _read(stats_path)
+        if not isinstance(stats.data, list):
+            raise stats.error([], "expected a list of statistics")
+        for i, stat in enumerate(stats.data):
+            try:
+                got = _stat_value(stat, [i])
+            except _Bad as bad:
+                raise stats.error(bad.where, bad.message) from None
+            if got is not None:
+                metric, split, mean, count = got
+                records[(_task(base, split), metric)] = {"value": mean, "n": count}
+    elif per_path.is_file():
+        per = _read(per_path)
+        if not isinstance(per.data, list):
+            raise per.error([], "expected a list of per-instance statistics")
+        sums: dict[tuple[str, str], list[float]] = {}
+        for i, entry in enumerate(per.data):
+            try:
+                if isinstance(entry, dict) and entry.get("perturbation"):
+                    continue
+                for j, stat in enumerate(_get(entry, "stats", [i], list)):
+                    got = _stat_value(stat, [i, "stats", j])
+                    if got is not None:
+                        metric, split, mean, _ = got
+                        sums.setdefault((_task(base, split), metric), []).append(mean)
+            except _Bad as bad:
+                raise per.error(bad.where, bad.message) from None
+        for key, values in sums.items():
+            records[key] = {"value": sum(values) / len(values), "n": len(values)}
+    else:
+        return None
+    if not records:
+        return None
+    frame = pd.DataFrame(
+        [
+            {
+                "task": task,
+                "family": meta.family,
+                "model": meta.model,
+                "params": meta.params,
+                "step": meta.step,
+                "metric": metric,
+                "higher_is_better": default_higher_is_better(metric),
+                **values,
+            }
+            for (task, metric), values in records.items()
+        ]
+    )
+    return frame
+
+
+# --------------------------------------------------------------------------- ingest
+
+
+@dataclass
+class HelmSummary:
+    """What was read and written."""
+
+    out: Path
+    rows: int = 0
+    runs: int = 0
+    scores_out: Path | None = None
+    score_rows: int = 0
+    tasks: dict[str, int] = field(default_factory=dict)
+
+
+def ingest_helm(
+    run_dirs: Sequence[str | os.PathLike[str]],
+    out: str | os.PathLike[str],
+    *,
+    scores_out: str | os.PathLike[str] | None = None,
+    model: str | None = None,
+    family: str | None = None,
+    params: float | str | None = None,
+) -> HelmSummary:
+    """Read HELM run folders into one samples parquet file (and a scores table).
+
+    Every input is read and checked before anything is written; on bad input
+    :class:`InputError` names the file, line and JSON path, and neither output
+    is written.
+    """
+    if not run_dirs:
+        raise InputError("no HELM run folders given")
+    runs = [read_helm_run(d, model=model, family=family, params=params) for d in run_dirs]
+    scores = [r.scores for r in runs if r.scores is not None]
+    score_table = None
+    if scores_out is not None:
+        if not scores:
+            raise InputError(
+                "no stats.json or per_instance_stats.json in the run folders",
+                path=runs[0].folder,
+                field="scores-out",
+            )
+        score_table = validate_frame(pd.concat(scores, ignore_index=True), SCORES)
+    summary = HelmSummary(Path(out))
+    with SamplesWriter(out) as writer:
+        for run in runs:
+            writer.check_model(run.meta, run.state_file.path)
+            text = run.state_file.text
+            origins: dict[str, Origin] = {}
+            for row in run.rows:
+                if row.task not in origins:
+                    origins[row.task] = Origin(
+                        row.task,
+                        run.meta,
+                        run.state_file.path,
+                        locate=lambda i, t=text: line_of(t, ["request_states", i]),
+                        id_field="instance.id",
+                    )
+                writer.start(origins[row.task], "any")
+                writer.add(
+                    example_id=row.example_id,
+                    line=row.state,
+                    prompt=row.prompt,
+                    target=row.target,
+                    prediction=row.prediction,
+                    target_token_logprobs=row.target_token_logprobs,
+                    choice_logprobs=row.choice_logprobs,
+                    correct_choice=row.correct_choice,
+                )
+                summary.tasks[row.task] = summary.tasks.get(row.task, 0) + 1
+            summary.runs += 1
+        writer.flush()
+        summary.rows = writer.rows
+    if score_table is not None and scores_out is not None:
+        try:
+            write_table(score_table, scores_out)
+        except BaseException:
+            Path(out).unlink(missing_ok=True)  # both outputs or neither
+            raise
+        summary.scores_out = Path(scores_out)
+        summary.score_rows = len(score_table)
+    return summary

@@ -1,0 +1,1220 @@
+"""lm-evaluation-harness ``--log_samples`` files -> the samples table, streamed to parquet.
+
+Users keep the per-sample logs of their lm-eval runs; this module turns them
+into samples rows so any metric can rescore them without rerunning a model.
+
+Formats read (all of lm-eval 0.4.x)
+-----------------------------------
+* **0.4.3 and later**: ``samples_<task>_<date>.jsonl``, one JSON object per line
+  with ``doc_id``, ``doc``, ``target`` (stringified), ``arguments``
+  (``{"gen_args_0": {"arg_0": context, "arg_1": continuation or generation
+  kwargs}, ...}``), ``resps`` and ``filtered_resps`` whose leaves are strings
+  (``[["-2.71", "False"], ...]``), ``filter``, ``metrics`` and the per-sample
+  metric values (``acc``, ``exact_match``, ...). The run's
+  ``results_<date>.json`` sits in the same folder.
+* **0.4.2**: ``samples_<task>_<date>.json``, **0.4.0/0.4.1**:
+  ``<model_args>_<task>.jsonl`` next to ``results.json``: one JSON *array* of
+  the same objects, with ``arguments`` as ``[[context, continuation], ...]``
+  and numeric leaves (``[[-2.71, false]]``). Such a file is one JSON document,
+  so it is parsed whole (not streamed); line numbers are still reported.
+
+Leaves may be strings or numbers/booleans in any version: both are accepted.
+
+What maps where (one row per sample)
+------------------------------------
+The request type is read from ``arguments`` (the same for every sample of a task):
+
+* **generation** (``generate_until``, ``arg_1`` is a dict of generation
+  kwargs): ``prompt`` = ``arg_0``, ``target`` = ``target``, ``prediction`` =
+  ``filtered_resps[0]`` (the text lm-eval scored, after its filters).
+* **multiple choice** (two or more ``loglikelihood`` requests): ``prompt`` =
+  the shared context, ``choice_logprobs`` = the log-likelihood of each choice
+  (``filtered_resps[i][0]``), ``correct_choice`` = the target index, ``target``
+  = the text of the correct choice. The target is an index when it is an
+  integer (or a digit string below the number of choices), otherwise the
+  choice whose continuation equals it (with the task's ``target_delimiter``).
+  Tasks with ``acc_mutual_info`` keep only the conditional half of the
+  requests. Multiple-input tasks (Winogrande style: one continuation, several
+  contexts) log the continuation as target, not the index; with two choices the
+  index follows from the logged ``acc``, otherwise the sample is rejected.
+* **single loglikelihood** (one request, e.g. LAMBADA) and
+  **loglikelihood_rolling** (perplexity): lm-eval logs only the *total*
+  log-probability of the continuation, which cannot be split per token.
+  ``target_token_logprobs`` stays null, because a one-element list would make
+  the per-token metrics (``target_logprob_mean``, ``per_token_prob``,
+  ``cross_entropy``) treat a whole continuation as one token. The total goes to
+  the extra column ``continuation_logprob`` and lm-eval's ``is_greedy`` to
+  ``continuation_is_greedy``; ``prompt``/``target`` are the context and the
+  continuation.
+
+Names: ``task`` is the task of the file name, with ``@<K>shot`` when the
+results say K > 0 shots (as :mod:`~miragelab.sources.lm_eval_results` names
+scores) and ``[<filter>]`` for a filter other than ``none``
+(``gsm8k[strict-match]``); ``example_id`` is ``doc_id``. ``model``,
+``family``, ``params`` and ``step`` come from the matching results file as in
+:mod:`~miragelab.sources.lm_eval_results` (``pretrained=`` of
+``config.model_args``, else ``model_name``; ``config.model_num_parameters``),
+unless given explicitly.
+
+Memory: lines are parsed one by one with orjson into column chunks of
+``chunk_rows`` rows, each written as a parquet row group to a temporary file
+that is renamed onto the output only when every file is read, so a failure
+leaves no output. The only state kept across chunks is one bit-per-id table
+per (task, model) for the duplicate check.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import math
+import os
+import re
+import tempfile
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import orjson
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from miragelab.errors import InputError
+from miragelab.sources.lm_eval_results import read_json
+from miragelab.sources.sizes import family_from_name, known_family, parse_size, size_from_name
+from miragelab.tables import LOGPROB_TOLERANCE
+
+__all__ = [
+    "SAMPLES_SCHEMA",
+    "IngestSummary",
+    "LmEvalFile",
+    "ModelMeta",
+    "SamplesWriter",
+    "find_lm_eval_files",
+    "ingest_lm_eval",
+    "parse_lm_eval_record",
+]
+
+LIST = pa.list_(pa.float64())
+
+#: the parquet schema of an ingested samples table (the samples columns, then two extras)
+SAMPLES_SCHEMA = pa.schema(
+    [
+        ("task", pa.large_string()),
+        ("family", pa.large_string()),
+        ("model", pa.large_string()),
+        ("params", pa.float64()),
+        ("compute_flops", pa.float64()),
+        ("tokens_trained", pa.float64()),
+        ("step", pa.int64()),
+        ("example_id", pa.large_string()),
+        ("prompt", pa.large_string()),
+        ("target", pa.large_string()),
+        ("prediction", pa.large_string()),
+        ("target_token_logprobs", LIST),
+        ("choice_logprobs", LIST),
+        ("correct_choice", pa.int64()),
+        ("continuation_logprob", pa.float64()),
+        ("continuation_is_greedy", pa.bool_()),
+    ]
+)
+
+_DATE = re.compile(r"_(\d{4}-\d{2}-\d{2}T\d{2}-\d{2}-\d{2}(?:\.\d+)?)$")
+
+GENERATION, CHOICE, LOGLIKELIHOOD, ROLLING = (
+    "generation",
+    "multiple choice",
+    "loglikelihood",
+    ("loglikelihood_rolling"),
+)
+
+
+# --------------------------------------------------------------------------- model metadata
+
+
+_STEP_REVISION = re.compile(r"(?:global_)?step[-_]?(\d+)", re.I)
+_STEP_IN_NAME = re.compile(r"_step(\d+)")
+
+
+@dataclass(frozen=True)
+class ModelMeta:
+    """Who produced the samples: the model columns shared by every row of a file."""
+
+    family: str
+    model: str
+    params: float
+    step: int | None = None
+    tokens_trained: float | None = None
+
+
+def _model_args(value: Any) -> dict[str, str]:
+    """``config.model_args``: a dict (lm-eval >= 0.4.5) or ``"pretrained=X,revision=Y"``."""
+    if isinstance(value, dict):
+        return {str(k): str(v) for k, v in value.items()}
+    if not isinstance(value, str):
+        return {}
+    pairs = (part.split("=", 1) for part in value.split(",") if "=" in part)
+    return {k.strip(): v.strip() for k, v in pairs}
+
+
+def _shots(results: dict[str, Any], task: str) -> int:
+    """Few-shot count of ``task``: ``n-shot``, else ``configs[task].num_fewshot``."""
+    nshot = results.get("n-shot")
+    configs = results.get("configs")
+    config = results.get("config")
+    for candidate in (
+        nshot.get(task) if isinstance(nshot, dict) else None,
+        (configs.get(task) or {}).get("num_fewshot") if isinstance(configs, dict) else None,
+        config.get("num_fewshot") if isinstance(config, dict) else None,
+    ):
+        if isinstance(candidate, int) and not isinstance(candidate, bool):
+            return candidate
+        if isinstance(candidate, str) and candidate.isdigit():
+            return int(candidate)
+    return 0
+
+
+def _params(
+    where: Path, name: str, given: float | str | None, from_file: Any, have_results: bool
+) -> float:
+    """The size: the option, else ``model_num_parameters``, else a known name; never a guess."""
+    if given is not None:
+        try:
+            value = parse_size(given)
+        except InputError as exc:
+            raise InputError(exc.message, field="params") from None
+        if not value > 0:
+            raise InputError(f"must be > 0, got {given!r}", field="params")
+        return value
+    if (
+        isinstance(from_file, int | float)
+        and not isinstance(from_file, bool)
+        and math.isfinite(from_file)
+        and from_file > 0
+    ):
+        return float(from_file)
+    value = size_from_name(name)
+    if value is not None:
+        return value
+    what = (
+        "the results file has no config.model_num_parameters"
+        if have_results
+        else "no results_*.json was found next to the samples"
+    )
+    raise InputError(
+        f"cannot tell the size of model {name!r}: {what}, the name has no size token "
+        "and no known family matches; pass --params",
+        path=where,
+        field="params",
+    )
+
+
+def model_meta(
+    results: dict[str, Any],
+    where: Path,
+    *,
+    model: str | None = None,
+    family: str | None = None,
+    params: float | str | None = None,
+) -> ModelMeta:
+    """Model columns from a parsed results file (``{}`` when there is none) and overrides.
+
+    Read as :mod:`~miragelab.sources.lm_eval_results` reads them, so samples and
+    scores of one run name the model alike. ``where`` is the file named in
+    errors: the results file, or the samples file when there is none.
+    """
+    config = results.get("config") if isinstance(results.get("config"), dict) else {}
+    args = _model_args(config.get("model_args"))
+    name = model or args.get("pretrained") or results.get("model_name") or config.get("model_name")
+    if not isinstance(name, str) or not name:
+        raise InputError(
+            "cannot tell the model name (no results file with config.model_args or "
+            "model_name next to the samples); pass --model",
+            path=where,
+            field="model",
+        )
+    step: int | None = None
+    revision = args.get("revision") or config.get("model_revision") or results.get("model_revision")
+    if isinstance(revision, str):
+        match = _STEP_REVISION.fullmatch(revision.strip())
+        if match:
+            step = int(match.group(1))
+    if step is None:
+        match = _STEP_IN_NAME.search(where.name)
+        if match:
+            step = int(match.group(1))
+    from_file = config.get("model_num_parameters", results.get("model_num_parameters"))
+    n_params = _params(where, name, params, from_file, bool(results))
+    known = known_family(name)
+    tokens = None
+    if known is not None and known[0].tokens_per_step and step:
+        tokens = float(step * known[0].tokens_per_step)
+    return ModelMeta(family or family_from_name(name), name, n_params, step, tokens)
+
+
+# --------------------------------------------------------------------------- finding files
+
+
+@dataclass(frozen=True)
+class LmEvalFile:
+    """One samples file, its task name and the results file of the same run (if any)."""
+
+    path: Path
+    task: str
+    results: Path | None
+
+
+def _results_for(samples: Path, date: str | None) -> Path | None:
+    folder = samples.parent
+    if date is not None and (folder / f"results_{date}.json").is_file():
+        return folder / f"results_{date}.json"
+    candidates = sorted(folder.glob("results*.json"))
+    if len(candidates) == 1:
+        return candidates[0]
+    if not candidates:
+        return None
+    raise InputError(
+        f"{len(candidates)} results files in {folder} and none has the samples' date; "
+        "keep one run per folder or pass the model options",
+        path=samples,
+    )
+
+
+def _task_of(path: Path, results: Path | None) -> tuple[str, str | None]:
+    """Task name and run date from a samples file name."""
+    stem = path.name
+    for suffix in (".jsonl", ".json"):
+        if stem.endswith(suffix):
+            stem = stem[: -len(suffix)]
+            break
+    if stem.startswith("samples_"):
+        stem = stem[len("samples_") :]
+        match = _DATE.search(stem)
+        if match:
+            return stem[: match.start()], match.group(1)
+        return stem, None
+    # 0.4.0/0.4.1: "<model_args>_<task>.jsonl"; the task is a key of the results' configs
+    if results is not None:
+        configs = read_json(results).get("configs")
+        if isinstance(configs, dict):
+            tasks = sorted((t for t in configs if stem.endswith(f"_{t}") or stem == t), key=len)
+            if tasks:
+                return tasks[-1], None
+    return stem, None
+
+
+def find_lm_eval_files(paths: Iterable[str | os.PathLike[str]]) -> list[LmEvalFile]:
+    """Samples files (and their results files) from files and folders.
+
+    A folder is searched recursively for ``samples_*.jsonl`` and
+    ``samples_*.json``, and for the 0.4.0/0.4.1 files named after the tasks
+    of a ``results.json`` beside them.
+    """
+    found: list[LmEvalFile] = []
+    seen: set[Path] = set()
+    for raw in paths:
+        p = Path(raw)
+        if not p.exists():
+            raise InputError("no such file or folder", path=p)
+        if p.is_dir():
+            files = sorted(
+                {*p.rglob("samples_*.jsonl"), *p.rglob("samples_*.json")} | set(_old_style_files(p))
+            )
+            if not files:
+                raise InputError(
+                    "no lm-eval samples files (samples_*.jsonl) in this folder", path=p
+                )
+        else:
+            files = [p]
+        for f in files:
+            f = f.resolve()
+            if f in seen:
+                continue
+            seen.add(f)
+            date = None
+            if f.name.startswith("samples_"):
+                match = _DATE.search(f.name.rsplit(".", 1)[0])
+                date = match.group(1) if match else None
+            results = _results_for(f, date)
+            task, _ = _task_of(f, results)
+            found.append(LmEvalFile(f, task, results))
+    if not found:
+        raise InputError("no lm-eval samples files given")
+    return found
+
+
+def _old_style_files(folder: Path) -> Iterator[Path]:
+    for results in folder.rglob("results.json"):
+        configs = read_json(results).get("configs")
+        if isinstance(configs, dict):
+            for f in results.parent.glob("*.jsonl"):
+                if any(f.stem.endswith(f"_{t}") for t in configs):
+                    yield f
+
+
+# --------------------------------------------------------------------------- one record
+
+
+class _Bad(Exception):
+    """A field of one record is wrong; the caller adds file and line."""
+
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__(message)
+        self.field = field
+        self.message = message
+
+
+def _short(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 40 else text[:37] + "..."
+
+
+def _logprob(value: Any, where: str) -> float:
+    """A log-probability leaf: a number or its string (lm-eval >= 0.4.3 stringifies)."""
+    if isinstance(value, str):
+        try:
+            number = float(value)
+        except ValueError:
+            raise _Bad(where, f"expected a log-probability, got {_short(value)}") from None
+    elif isinstance(value, int | float) and not isinstance(value, bool):
+        number = float(value)
+    else:
+        raise _Bad(where, f"expected a log-probability, got {type(value).__name__} {_short(value)}")
+    if not math.isfinite(number):
+        raise _Bad(where, f"{number!r} is not a finite log-probability")
+    if number > LOGPROB_TOLERANCE:
+        raise _Bad(where, f"a log-probability must be <= 0, got {number!r}")
+    return number
+
+
+def _greedy(value: Any, where: str) -> bool:
+    if isinstance(value, bool):
+        return value
+    if value in ("True", "False"):
+        return value == "True"
+    raise _Bad(where, f"expected True or False, got {_short(value)}")
+
+
+def _requests(record: dict[str, Any]) -> list[tuple[Any, Any]]:
+    """``arguments`` as a list of (arg_0, arg_1) pairs; arg_1 is ``...`` when absent."""
+    args = record.get("arguments")
+    if args is None:
+        raise _Bad("arguments", "missing: the requests sent to the model")
+    out: list[tuple[Any, Any]] = []
+    if isinstance(args, dict):  # >= 0.4.3: {"gen_args_0": {"arg_0": ..., "arg_1": ...}}
+        for i, value in enumerate(args.values()):
+            if not isinstance(value, dict) or "arg_0" not in value:
+                raise _Bad(f"arguments.gen_args_{i}", "expected an object with 'arg_0'")
+            out.append((value["arg_0"], value.get("arg_1", ...)))
+    elif isinstance(args, list):  # <= 0.4.2: [[context, continuation], ...]
+        for i, value in enumerate(args):
+            if not isinstance(value, list) or not value:
+                raise _Bad(f"arguments[{i}]", "expected a list [context, continuation]")
+            out.append((value[0], value[1] if len(value) > 1 else ...))
+    else:
+        raise _Bad("arguments", f"expected an object or a list, got {type(args).__name__}")
+    if not out:
+        raise _Bad("arguments", "no requests")
+    return out
+
+
+def _responses(record: dict[str, Any], n: int) -> tuple[str, list[Any]]:
+    """What lm-eval scored for each request: ``filtered_resps``, else ``resps`` unwrapped."""
+    if "filtered_resps" in record:
+        name, values = "filtered_resps", record["filtered_resps"]
+    elif "resps" in record:
+        name, values = "resps", record["resps"]
+        if isinstance(values, list):
+            values = [v[0] if isinstance(v, list) and len(v) == 1 else v for v in values]
+    else:
+        raise _Bad("resps", "missing: neither 'filtered_resps' nor 'resps' holds the answers")
+    if not isinstance(values, list):
+        raise _Bad(name, f"expected a list, got {type(values).__name__} {_short(values)}")
+    if len(values) != n:
+        raise _Bad(name, f"{len(values)} response(s) for {n} request(s)")
+    return name, values
+
+
+def _kind(requests: list[tuple[Any, Any]]) -> str:
+    second = requests[0][1]
+    if isinstance(second, dict):
+        return GENERATION
+    if second is ...:
+        return ROLLING
+    return CHOICE if len(requests) > 1 else LOGLIKELIHOOD
+
+
+def _text(value: Any, where: str) -> str:
+    if isinstance(value, str):
+        return value
+    raise _Bad(where, f"expected a string, got {type(value).__name__} {_short(value)}")
+
+
+def _target_text(value: Any) -> str:
+    if isinstance(value, str):
+        return value
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return str(value)
+    if isinstance(value, list):
+        raise _Bad("target", "several reference answers; the samples table holds one")
+    raise _Bad("target", f"expected a string, got {type(value).__name__} {_short(value)}")
+
+
+def _correct_index(target: Any, continuations: list[str], delimiter: str) -> int:
+    k = len(continuations)
+    if isinstance(target, int) and not isinstance(target, bool):
+        index = target
+    elif isinstance(target, str) and target.strip().isdigit() and int(target) < k:
+        index = int(target)
+    elif isinstance(target, str):
+        for i, cont in enumerate(continuations):
+            if cont in (target, delimiter + target) or cont.strip() == target.strip():
+                return i
+        raise _Bad("target", f"{_short(target)} is neither a choice index nor one of the choices")
+    elif isinstance(target, list):
+        raise _Bad("target", "several correct choices; the samples table holds one")
+    else:
+        raise _Bad("target", f"expected a choice index, got {type(target).__name__}")
+    if not 0 <= index < k:
+        raise _Bad("target", f"choice index {index} but the sample has {k} choices")
+    return index
+
+
+@dataclass
+class Parsed:
+    """One sample in the columns of the samples table."""
+
+    kind: str
+    example_id: str
+    filter: str
+    prompt: str | None = None
+    target: str | None = None
+    prediction: str | None = None
+    choice_logprobs: list[float] | None = None
+    correct_choice: int | None = None
+    continuation_logprob: float | None = None
+    continuation_is_greedy: bool | None = None
+
+
+def parse_lm_eval_record(record: Any, delimiter: str = " ") -> Parsed:
+    """One logged sample -> its samples-table values. Raises ``_Bad`` naming the field."""
+    if not isinstance(record, dict):
+        raise _Bad("-", f"expected a JSON object, got {type(record).__name__}")
+    doc_id = record.get("doc_id")
+    if isinstance(doc_id, bool) or not isinstance(doc_id, int | str):
+        raise _Bad(
+            "doc_id", "missing" if doc_id is None else f"expected an integer, got {_short(doc_id)}"
+        )
+    filt = record.get("filter", "none")
+    filt = filt if isinstance(filt, str) and filt else "none"
+    requests = _requests(record)
+    kind = _kind(requests)
+    name, resps = _responses(record, len(requests))
+    out = Parsed(kind, str(doc_id), filt)
+    if kind == GENERATION:
+        out.prompt = _text(requests[0][0], "arguments")
+        if "target" not in record:
+            raise _Bad("target", "missing: the reference answer")
+        out.target = _target_text(record["target"])
+        answer = resps[0]
+        if isinstance(answer, list) and len(answer) == 1:
+            answer = answer[0]
+        out.prediction = _text(answer, f"{name}[0]")
+        return out
+    if kind in (LOGLIKELIHOOD, ROLLING):
+        item = resps[0]
+        if isinstance(item, list):
+            if not item:
+                raise _Bad(f"{name}[0]", "empty response")
+            if len(item) > 1:
+                out.continuation_is_greedy = _greedy(item[1], f"{name}[0][1]")
+            item = item[0]
+        out.continuation_logprob = _logprob(item, f"{name}[0]")
+        if kind == LOGLIKELIHOOD:
+            out.prompt = _text(requests[0][0], "arguments")
+            target = record.get("target", requests[0][1])
+            out.target = _target_text(target)
+        else:
+            out.target = _target_text(record.get("target", requests[0][0]))
+        return out
+    # multiple choice
+    k = len(requests)
+    if "acc_mutual_info" in record and k % 2 == 0 and all(r[0] == "" for r in requests[k // 2 :]):
+        k //= 2
+    lls = []
+    for i in range(k):
+        item = resps[i]
+        if isinstance(item, list):
+            if not item:
+                raise _Bad(f"{name}[{i}]", "empty response")
+            lls.append(_logprob(item[0], f"{name}[{i}][0]"))
+        else:
+            lls.append(_logprob(item, f"{name}[{i}]"))
+    continuations = [_text(r[1], f"arguments[{i}]") for i, r in enumerate(requests[:k])]
+    contexts = [r[0] for r in requests[:k]]
+    if len(set(continuations)) == 1 and len(set(contexts)) == k:  # multiple-input task
+        acc = record.get("acc")
+        if k != 2 or not isinstance(acc, int | float) or isinstance(acc, bool):
+            raise _Bad(
+                "target",
+                "a multiple-input task logs the continuation, not the correct index, and the "
+                "index cannot be recovered (needs two choices and a logged 'acc')",
+            )
+        best = int(np.argmax(lls))
+        out.correct_choice = best if acc >= 0.5 else 1 - best
+        out.target = continuations[0]
+    else:
+        out.prompt = _text(contexts[0], "arguments")
+        if "target" not in record:
+            raise _Bad("target", "missing: the correct choice")
+        index = _correct_index(record["target"], continuations, delimiter)
+        out.correct_choice = index
+        chosen = continuations[index]
+        out.target = (
+            chosen[len(delimiter) :] if delimiter and chosen.startswith(delimiter) else chosen
+        )
+    out.choice_logprobs = lls
+    return out
+
+
+# --------------------------------------------------------------------------- reading lines
+
+
+def _iter_lines(path: Path) -> Iterator[tuple[int, Any, int]]:
+    """``(line, record, bytes so far)`` for each record of a samples file.
+
+    JSONL is streamed line by line; a JSON array (lm-eval <= 0.4.2) is read
+    whole and its records numbered by the line each starts on.
+    """
+    try:
+        handle = open(path, "rb")
+    except OSError as exc:
+        raise InputError(f"cannot open: {exc.strerror or exc}", path=path) from None
+    with handle:
+        first = b""
+        for chunk in iter(lambda: handle.read(1), b""):
+            if not chunk.isspace():
+                first = chunk
+                break
+        handle.seek(0)
+        if first == b"[":
+            yield from _iter_array(path, handle.read())
+            return
+        loads = orjson.loads
+        done = 0
+        any_record = False
+        for number, raw in enumerate(handle, start=1):
+            done += len(raw)
+            if raw.isspace():
+                continue
+            any_record = True
+            try:
+                record = loads(raw)
+            except orjson.JSONDecodeError:
+                record = _lenient(raw, path, number)
+            yield number, record, done
+    if not any_record:
+        raise InputError("empty file: no samples", path=path)
+
+
+def _lenient(raw: bytes, path: Path, line: int) -> Any:
+    """Python's json accepts NaN/Infinity (lm-eval can write them): parse with it, so the
+    checks name the field; anything else is malformed."""
+    try:
+        return json.loads(raw.decode("utf-8"))
+    except UnicodeDecodeError as err:
+        raise InputError(f"not UTF-8 text (byte {err.start})", path=path, line=line) from None
+    except json.JSONDecodeError as exc:
+        raise InputError(f"malformed JSON ({exc.msg})", path=path, line=line) from None
+
+
+def _iter_array(path: Path, raw: bytes) -> Iterator[tuple[int, Any, int]]:
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as err:
+        line = raw.count(b"\n", 0, err.start) + 1
+        raise InputError(f"not UTF-8 text (byte {err.start})", path=path, line=line) from None
+    decoder = json.JSONDecoder()
+    pos = text.index("[") + 1
+    line = text.count("\n", 0, pos) + 1
+    n = 0
+    while True:
+        start = _skip(text, pos)
+        line += text.count("\n", pos, start)
+        if start >= len(text):
+            raise InputError("malformed JSON (the array is not closed)", path=path, line=line)
+        if text[start] == "]":
+            break
+        try:
+            record, end = decoder.raw_decode(text, start)
+        except ValueError as exc:
+            where = line + text.count("\n", start, getattr(exc, "pos", start))
+            raise InputError(
+                f"malformed JSON ({exc.args[0].split(':')[0]})", path=path, line=where
+            ) from None
+        n += 1
+        yield line, record, end
+        line += text.count("\n", start, end)
+        pos = _skip(text, end)
+        line += text.count("\n", end, pos)
+        if pos < len(text) and text[pos] == ",":
+            pos += 1
+        elif pos < len(text) and text[pos] == "]":
+            break
+        else:
+            raise InputError("malformed JSON (expected ',' or ']')", path=path, line=line)
+    if n == 0:
+        raise InputError("empty file: no samples", path=path)
+
+
+def _skip(text: str, pos: int) -> int:
+    while pos < len(text) and text[pos] in " \t\r\n":
+        pos += 1
+    return pos
+
+
+# --------------------------------------------------------------------------- writing
+
+
+@dataclass(frozen=True)
+class Origin:
+    """Where a run of rows comes from: its task, model and file (for error messages)."""
+
+    task: str
+    meta: ModelMeta
+    path: Path
+    recheck: Callable[[int], None] | None = None  # re-parses one line to name a fault
+    locate: Callable[[int], int] | None = None  # stored 'line' value -> line in the file
+    id_field: str = "doc_id"  # the source's name for the example id
+
+
+class _Seen:
+    """Which example ids a (task, model) already has: a bit per small integer id, else a set."""
+
+    LIMIT = 1 << 31
+
+    def __init__(self) -> None:
+        self.bits = np.zeros(0, dtype=bool)
+        self.other: set[str] = set()
+
+    def first_repeat(self, ids: list[str]) -> int | None:
+        """Record a chunk of ids; the position of the first one seen before, or None."""
+        try:
+            numbers = np.array(ids, dtype=np.int64) if ids else np.zeros(0, np.int64)
+            small = bool(numbers.size) and numbers.min() >= 0 and numbers.max() < self.LIMIT
+            # only canonical spellings share a bit ("7" and "007" are different ids)
+            small = small and bool((numbers.astype(str) == np.array(ids)).all())
+        except (ValueError, OverflowError):
+            small = False
+        if not small:
+            for pos, i in enumerate(ids):
+                if i in self.other:
+                    return pos
+                self.other.add(i)
+            return None
+        if numbers.max() >= self.bits.size:
+            grown = np.zeros(max(int(numbers.max()) + 1, 2 * self.bits.size), dtype=bool)
+            grown[: self.bits.size] = self.bits
+            self.bits = grown
+        order = np.argsort(numbers, kind="stable")
+        ranked = numbers[order]
+        again = np.zeros(numbers.size, dtype=bool)
+        again[order[1:]] = ranked[1:] == ranked[:-1]
+        again |= self.bits[numbers]
+        if again.any():
+            return int(np.flatnonzero(again)[0])
+        self.bits[numbers] = True
+        return None
+
+
+#: the columns each kind of sample fills (besides the model columns); ``line`` is kept
+#: for error messages only
+ROW_COLUMNS = {
+    GENERATION: ("example_id", "line", "prompt", "target", "prediction"),
+    CHOICE: ("example_id", "line", "prompt", "target", "choice_logprobs", "correct_choice"),
+    LOGLIKELIHOOD: (
+        "example_id",
+        "line",
+        "prompt",
+        "target",
+        "continuation_logprob",
+        "continuation_is_greedy",
+    ),
+    "any": (
+        "example_id",
+        "line",
+        "prompt",
+        "target",
+        "prediction",
+        "target_token_logprobs",
+        "choice_logprobs",
+        "correct_choice",
+        "continuation_logprob",
+        "continuation_is_greedy",
+    ),
+}
+ROW_COLUMNS[ROLLING] = ROW_COLUMNS[LOGLIKELIHOOD]
+
+
+class SamplesWriter:
+    """Streams samples rows into one parquet file, checking the rules of the samples table.
+
+    Rows are buffered column-wise (only the columns their kind fills, see
+    :data:`ROW_COLUMNS`) and written as one row group every ``chunk_rows``
+    rows, after vectorised checks: log-probabilities finite and <= 0, example
+    ids unique within a task and model. The file appears at ``path`` only when
+    :meth:`close` succeeds; on any error nothing is left.
+
+    Use: ``start(origin, kind)``, then append to the lists in :attr:`columns`
+    (one value each per row) and call :meth:`rows_added` now and then.
+    """
+
+    def __init__(self, path: str | os.PathLike[str], chunk_rows: int = 65_536) -> None:
+        target = Path(path)
+        if not target.name.lower().endswith((".parquet", ".pq")):
+            raise InputError(
+                "ingested samples are written as parquet: name the output *.parquet",
+                path=target,
+                field="out",
+            )
+        self.path = target
+        self.chunk_rows = chunk_rows
+        self.rows = 0
+        try:
+            target.parent.mkdir(parents=True, exist_ok=True)
+            fd, name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+        except OSError as exc:  # name the file asked for, not the temporary one
+            raise OSError(exc.errno, f"cannot write here ({exc.strerror})", str(target)) from None
+        os.close(fd)
+        self._tmp = Path(name)
+        self._writer: pq.ParquetWriter | None = pq.ParquetWriter(self._tmp, SAMPLES_SCHEMA)
+        self._seen: dict[tuple, _Seen] = {}
+        self._sizes: dict[tuple, tuple[float, str]] = {}
+        self._models: dict[tuple, tuple[str, str]] = {}
+        self.columns: dict[str, list] = {name: [] for name in ROW_COLUMNS["any"]}
+        self._kind = "any"
+        self._runs: list[tuple[int, Origin]] = []
+        #: rows written per origin
+        self.counts: dict[Origin, int] = {}
+
+    def check_model(self, meta: ModelMeta, where: Path) -> None:
+        """One size per checkpoint and distinct sizes within a family, across every input."""
+        ident = (meta.family, meta.model, meta.step)
+        known = self._sizes.get(ident)
+        if known is not None and known[0] != meta.params:
+            raise InputError(
+                f"model {meta.model!r} has params={meta.params:g} here "
+                f"but {known[0]:g} in {known[1]}",
+                path=where,
+                field="params",
+            )
+        self._sizes[ident] = (meta.params, str(where))
+        size = (meta.family, meta.params, meta.step)
+        other = self._models.get(size)
+        if other is not None and other[0] != meta.model:
+            raise InputError(
+                f"models {other[0]!r} and {meta.model!r} of family {meta.family!r} both have "
+                f"params={meta.params:g}; sizes must be distinct within a family (pass --family)",
+                path=where,
+                field="params",
+            )
+        self._models[size] = (meta.model, str(where))
+
+    @property
+    def pending(self) -> int:
+        return len(self.columns["example_id"])
+
+    def start(self, origin: Origin, kind: str) -> None:
+        """The rows appended next are of ``kind`` and belong to ``origin``."""
+        if kind != self._kind:
+            self.flush()
+            self._kind = kind
+        n = self.pending
+        if not self._runs or self._runs[-1][1] != origin:
+            if self._runs and self._runs[-1][0] == n:
+                self._runs.pop()
+            self._runs.append((n, origin))
+
+    def add(self, **values: Any) -> None:
+        """Append one row (slow but simple; hot loops append to :attr:`columns` directly)."""
+        for name in ROW_COLUMNS[self._kind]:
+            self.columns[name].append(values.get(name))
+        self.rows_added()
+
+    def rows_added(self) -> None:
+        """Flush when a chunk is full."""
+        if self.pending >= self.chunk_rows:
+            self.flush()
+
+    # ----------------------------------------------------------------- checks
+
+    def _origin(self, row: int) -> Origin:
+        starts = [start for start, _ in self._runs]
+        return self._runs[int(np.searchsorted(starts, row, side="right")) - 1][1]
+
+    def _fail(self, row: int, field_name: str, message: str) -> None:
+        origin = self._origin(row)
+        line = self.columns["line"][row]
+        if origin.recheck is not None:
+            origin.recheck(line)  # raises the precise error when the record is at fault
+        if origin.locate is not None:
+            line = origin.locate(line)
+        raise InputError(message, path=origin.path, line=line, field=field_name)
+
+    def _check_list(self, array: pa.Array, name: str) -> None:
+        values = array.values.to_numpy(zero_copy_only=False)
+        bad = ~(np.isfinite(values) & (values <= LOGPROB_TOLERANCE))
+        if not bad.any():
+            return
+        at = int(np.flatnonzero(bad)[0])
+        offsets = array.offsets.to_numpy()
+        row = int(np.searchsorted(offsets, at, side="right")) - 1
+        value = float(values[at])
+        why = "must be <= 0" if math.isfinite(value) else "must be finite"
+        self._fail(
+            row, f"{name}[{at - int(offsets[row])}]", f"a log-probability {why}, got {value!r}"
+        )
+
+    def _check_ids(self) -> None:
+        ids = self.columns["example_id"]
+        bounds = [start for start, _ in self._runs] + [len(ids)]
+        for (start, origin), end in zip(self._runs, bounds[1:], strict=True):
+            key = (origin.task, origin.meta.family, origin.meta.model, origin.meta.step)
+            repeat = self._seen.setdefault(key, _Seen()).first_repeat(ids[start:end])
+            if repeat is not None:
+                row = start + repeat
+                line = self.columns["line"][row]
+                raise InputError(
+                    f"example {ids[row]} repeats an earlier sample of task "
+                    f"{origin.task!r} and model {origin.meta.model!r}",
+                    path=origin.path,
+                    line=line if origin.locate is None else origin.locate(line),
+                    field=origin.id_field,
+                )
+
+    # ----------------------------------------------------------------- output
+
+    def _repeat(self, column: str, typ: pa.DataType, n: int) -> pa.Array:
+        bounds = [start for start, _ in self._runs] + [n]
+        parts = []
+        for (start, origin), end in zip(self._runs, bounds[1:], strict=True):
+            value = origin.task if column == "task" else getattr(origin.meta, column)
+            parts.append(pa.repeat(pa.scalar(value, typ), end - start))
+        return pa.concat_arrays(parts)
+
+    def flush(self) -> None:
+        """Check the buffered rows and write them as one row group."""
+        n = self.pending
+        if not n or self._writer is None:
+            return
+        arrays: dict[str, pa.Array] = {}
+        for name in ROW_COLUMNS[self._kind]:
+            if name != "line":
+                arrays[name] = pa.array(self.columns[name], SAMPLES_SCHEMA.field(name).type)
+        for name in ("choice_logprobs", "target_token_logprobs"):
+            if name in arrays:
+                self._check_list(arrays[name], name)
+        if "continuation_logprob" in arrays:
+            cont = arrays["continuation_logprob"].to_numpy(zero_copy_only=False)
+            bad = ~np.isnan(cont) & ~(np.isfinite(cont) & (cont <= LOGPROB_TOLERANCE))
+            if bad.any():
+                row = int(np.flatnonzero(bad)[0])
+                self._fail(
+                    row, "continuation_logprob", f"must be finite and <= 0, got {cont[row]!r}"
+                )
+        self._check_ids()
+        for name in ("task", "family", "model", "params", "tokens_trained", "step"):
+            arrays[name] = self._repeat(name, SAMPLES_SCHEMA.field(name).type, n)
+        columns = [
+            arrays[f.name] if f.name in arrays else pa.nulls(n, f.type) for f in SAMPLES_SCHEMA
+        ]
+        self._writer.write_table(pa.Table.from_arrays(columns, schema=SAMPLES_SCHEMA))
+        self.rows += n
+        bounds = [start for start, _ in self._runs] + [n]
+        for (start, origin), end in zip(self._runs, bounds[1:], strict=True):
+            self.counts[origin] = self.counts.get(origin, 0) + end - start
+        for values in self.columns.values():
+            values.clear()  # in place: hot loops hold the lists' append methods
+        if self._runs:  # rows appended next continue the last origin
+            self._runs = [(0, self._runs[-1][1])]
+
+    def close(self) -> Path:
+        """Flush, close and move the file into place."""
+        self.flush()
+        if self.rows == 0:
+            self.abort()
+            raise InputError("no samples to write", path=self.path)
+        assert self._writer is not None
+        try:
+            self._writer.close()
+            self._writer = None
+            os.replace(self._tmp, self.path)
+        except BaseException:
+            self.abort()
+            raise
+        return self.path
+
+    def abort(self) -> None:
+        """Drop the partial file."""
+        if self._writer is not None:
+            with contextlib.suppress(Exception):
+                self._writer.close()
+            self._writer = None
+        with contextlib.suppress(FileNotFoundError):
+            self._tmp.unlink()
+
+    def __enter__(self) -> SamplesWriter:
+        return self
+
+    def __exit__(self, exc_type, exc, tb) -> None:  # noqa: ANN001
+        if exc_type is None:
+            self.close()
+        else:
+            self.abort()
+
+
+# --------------------------------------------------------------------------- ingest
+
+
+@dataclass
+class IngestSummary:
+    """What was read and written."""
+
+    out: Path
+    rows: int = 0
+    files: int = 0
+    tasks: dict[str, int] = field(default_factory=dict)
+
+
+class _Slow(Exception):
+    """The fast path met something it does not handle: parse the record carefully."""
+
+
+def _fast_choice(record: dict, k: int) -> tuple[str, str, list[float], int, str]:
+    """(doc_id, prompt, choice log-probs, correct index, filter) of a plain multiple-choice
+    sample of lm-eval >= 0.4.3; anything unusual -> :class:`_Slow`. Log-probabilities are
+    checked later, for a whole chunk at once."""
+    doc_id = record["doc_id"]
+    args = record["arguments"]
+    resps = record["filtered_resps"]
+    target = record["target"]
+    if (
+        type(doc_id) is not int
+        or type(args) is not dict
+        or len(args) != k
+        or len(resps) != k
+        or type(target) is not str
+        or "acc_mutual_info" in record
+    ):
+        raise _Slow
+    first = args["gen_args_0"]
+    prompt = first["arg_0"]
+    if type(prompt) is not str or type(first["arg_1"]) is not str:
+        raise _Slow
+    lls = [float(r[0]) for r in resps]
+    index = int(target)  # a text target (not an index) goes the slow way
+    if not 0 <= index < k or str(index) != target:
+        raise _Slow
+    return str(doc_id), prompt, lls, index, record.get("filter", "none")
+
+
+def _fast_generation(record: dict) -> tuple[str, str, str, str, str]:
+    """(doc_id, prompt, target, prediction, filter) of a generation sample (lm-eval >= 0.4.3)."""
+    doc_id = record["doc_id"]
+    args = record["arguments"]
+    resps = record["filtered_resps"]
+    target = record["target"]
+    if type(doc_id) is not int or type(args) is not dict or len(args) != 1 or len(resps) != 1:
+        raise _Slow
+    first = args["gen_args_0"]
+    prompt = first["arg_0"]
+    prediction = resps[0]
+    if (
+        type(prompt) is not str
+        or type(first["arg_1"]) is not dict
+        or type(prediction) is not str
+        or type(target) is not str
+    ):
+        raise _Slow
+    return str(doc_id), prompt, target, prediction, record.get("filter", "none")
+
+
+def _recheck(path: Path, delimiter: str) -> Callable[[int], None]:
+    """A function that re-reads one line of ``path`` and raises its precise error."""
+
+    def recheck(wanted: int) -> None:
+        for line, record, _ in _iter_lines(path):
+            if line == wanted:
+                try:
+                    parse_lm_eval_record(record, delimiter)
+                except _Bad as bad:
+                    raise InputError(
+                        bad.message,
+                        path=path,
+                        line=line,
+                        field=None if bad.field == "-" else bad.field,
+                    ) from None
+                return
+
+    return recheck
+
+
+def _ingest_file(
+    item: LmEvalFile,
+    writer: SamplesWriter,
+    summary: IngestSummary,
+    options: dict[str, Any],
+    on_bytes: Callable[[int], None] | None,
+) -> None:
+    results = read_json(item.results) if item.results is not None else {}
+    if item.results is not None and not isinstance(results, dict):
+        raise InputError("expected a JSON object", path=item.results)
+    meta = model_meta(results, item.results or item.path, **options)
+    writer.check_model(meta, item.results or item.path)
+    shots = _shots(results, item.task)
+    base = f"{item.task}@{shots}shot" if shots > 0 else item.task
+    configs = results.get("configs") if isinstance(results.get("configs"), dict) else {}
+    task_config = configs.get(item.task)
+    delimiter = task_config.get("target_delimiter", " ") if isinstance(task_config, dict) else " "
+    delimiter = delimiter if isinstance(delimiter, str) else " "
+    recheck = _recheck(item.path, delimiter)
+    origins: dict[str, Origin] = {}
+    current = None
+    kind: str | None = None
+    k = 0
+    reported = 0
+    cols = writer.columns
+    chunk = writer.chunk_rows
+    eids, lines, prompts, targets = (
+        cols["example_id"],
+        cols["line"],
+        cols["prompt"],
+        cols["target"],
+    )
+    predictions, choices, corrects = (
+        cols["prediction"],
+        cols["choice_logprobs"],
+        cols["correct_choice"],
+    )
+    for line, record, done in _iter_lines(item.path):
+        # fast paths for the common kinds of lm-eval >= 0.4.3; anything else is parsed carefully
+        try:
+            if kind == GENERATION:
+                eid, prompt, target, prediction, filt = _fast_generation(record)
+                if filt != current:
+                    raise _Slow
+                eids.append(eid)
+                lines.append(line)
+                prompts.append(prompt)
+                targets.append(target)
+                predictions.append(prediction)
+                if len(eids) >= chunk:
+                    writer.flush()
+                    if on_bytes is not None:
+                        on_bytes(done - reported)
+                        reported = done
+                continue
+            if kind == CHOICE:
+                eid, prompt, lls, index, filt = _fast_choice(record, k)
+                if filt != current:
+                    raise _Slow
+                target = _choice_text(record, index, delimiter)
+                eids.append(eid)
+                lines.append(line)
+                prompts.append(prompt)
+                targets.append(target)
+                choices.append(lls)
+                corrects.append(index)
+                if len(eids) >= chunk:
+                    writer.flush()
+                    if on_bytes is not None:
+                        on_bytes(done - reported)
+                        reported = done
+                continue
+        except (_Slow, KeyError, TypeError, ValueError, IndexError, AttributeError):
+            pass
+        try:
+            row = parse_lm_eval_record(record, delimiter)
+        except _Bad as bad:
+            raise InputError(
+                bad.message,
+                path=item.path,
+                line=line,
+                field=None if bad.field == "-" else bad.field,
+            ) from None
+        if kind is None:
+            kind = row.kind
+            k = len(row.choice_logprobs or ())
+        elif row.kind != kind:
+            raise InputError(
+                f"a {row.kind} sample in a file whose earlier samples are {kind}",
+                path=item.path,
+                line=line,
+                field="arguments",
+            )
+        if row.filter != current:
+            current = row.filter
+            if current not in origins:
+                task = base if current == "none" else f"{base}[{current}]"
+                origins[current] = Origin(task, meta, item.path, recheck)
+            writer.start(origins[current], kind)
+        writer.add(
+            example_id=row.example_id,
+            line=line,
+            prompt=row.prompt,
+            target=row.target,
+            prediction=row.prediction,
+            choice_logprobs=row.choice_logprobs,
+            correct_choice=row.correct_choice,
+            continuation_logprob=row.continuation_logprob,
+            continuation_is_greedy=row.continuation_is_greedy,
+        )
+        if on_bytes is not None and done - reported > 1 << 22:
+            on_bytes(done - reported)
+            reported = done
+    if on_bytes is not None:
+        on_bytes(max(item.path.stat().st_size - reported, 0))
+    writer.flush()  # checks this file's last rows while its name is at hand
+    for origin in origins.values():
+        n = writer.counts.pop(origin, 0)
+        summary.tasks[origin.task] = summary.tasks.get(origin.task, 0) + n
+        summary.rows += n
+    summary.files += 1
+
+
+def _choice_text(record: dict, index: int, delimiter: str) -> str:
+    chosen = record["arguments"][f"gen_args_{index}"]["arg_1"]
+    return chosen[len(delimiter) :] if delimiter and chosen.startswith(delimiter) else chosen
+
+
+def ingest_lm_eval(
+    paths: Sequence[str | os.PathLike[str]],
+    out: str | os.PathLike[str],
+    *,
+    model: str | None = None,
+    family: str | None = None,
+    params: float | str | None = None,
+    chunk_rows: int = 65_536,
+    on_bytes: Callable[[int], None] | None = None,
+) -> IngestSummary:
+    """Read lm-eval samples files (or folders of them) into one samples parquet file.
+
+    ``model``, ``family`` and ``params`` override what the results files say,
+    for every input. ``on_bytes`` is called with the number of bytes read
+    since its last call (for a progress bar). Bad input raises
+    :class:`InputError` naming the file, line and field; then no output is written.
+    """
+    files = find_lm_eval_files(paths)
+    summary = IngestSummary(Path(out))
+    options = {"model": model, "family": family, "params": params}
+    with SamplesWriter(out, chunk_rows) as writer:
+        for item in files:
+            _ingest_file(item, writer, summary, options, on_bytes)
+    return summary
+
+
+def total_bytes(paths: Sequence[str | os.PathLike[str]]) -> int:
+    """Size of the samples files ``paths`` name (for a progress bar)."""
+    return sum(f.path.stat().st_size for f in find_lm_eval_files(paths))

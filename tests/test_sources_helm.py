@@ -1,0 +1,139 @@
+"""HELM run folders -> samples and scores tables.
+
+The folders in ``tests/fixtures/helm/`` are hand-written from HELM's
+documented schema (``RequestState``, ``Instance``, ``Request``,
+``RequestResult``/``Sequence``/``Token``, ``Stat``), one per adapter method.
+Every expected value below is read off (or summed by hand from) those files.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pandas as pd
+import pyarrow.parquet as pq
+import pytest
+
+from miragelab.errors import InputError
+from miragelab.sources.helm import ingest_helm, line_of, read_helm_run
+
+HELM = Path(__file__).parent / "fixtures" / "helm"
+
+
+def _rows(out: Path) -> dict[str, dict]:
+    return {r["example_id"]: r for r in pq.read_table(out).to_pylist()}
+
+
+def test_generation_run(tmp_path):
+    out, scores_out = tmp_path / "s.parquet", tmp_path / "scores.csv"
+    summary = ingest_helm([HELM / "generation"], out, scores_out=scores_out)
+    rows = _rows(out)
+    assert summary.rows == 3 and set(rows) == {"id0", "id1", "id2"}  # the perturbed copy is skipped
+    first = rows["id0"]
+    assert (first["task"], first["prompt"], first["target"], first["prediction"]) == (
+        "synthetic_arith:task=add",  # the run name without model=
+        "1+1=2\n2+2=",
+        "4",
+        " 4",
+    )
+    # model acme/tiny-gpt-1m: the size token 1m, the family the name without it
+    assert (first["model"], first["family"], first["params"]) == (
+        "acme/tiny-gpt-1m",
+        "tiny-gpt",
+        1e6,
+    )
+    assert rows["id2"]["task"] == "synthetic_arith:task=add[valid]"
+    assert rows["id2"]["target"] == "5"  # the reference tagged correct, not the first one
+    assert first["choice_logprobs"] is None and first["target_token_logprobs"] is None
+
+    scores = pd.read_csv(scores_out)
+    got = {(r.task, r.metric): (r.value, r.n) for r in scores.itertuples()}
+    assert got == {
+        ("synthetic_arith:task=add", "exact_match"): (0.5, 2),
+        ("synthetic_arith:task=add[valid]", "exact_match"): (1.0, 1),
+        ("synthetic_arith:task=add", "num_prompt_tokens"): (10.0, 2),
+    }  # the perturbed stat and the empty (count 0) one are left out
+
+
+def test_joint_multiple_choice_maps_letters_and_reads_top_logprobs(tmp_path):
+    out, scores_out = tmp_path / "s.parquet", tmp_path / "scores.csv"
+    ingest_helm([HELM / "joint"], out, scores_out=scores_out)
+    rows = _rows(out)
+    a, b = rows["id10"], rows["id11"]
+    assert (a["prediction"], a["target"], a["correct_choice"]) == ("bone", "bone", 1)
+    assert a["choice_logprobs"] == [-1.5, -0.5, -2.5]  # " A", " B", " C" of the first token
+    assert (b["prediction"], b["target"], b["correct_choice"]) == ("muscle", "nerve", 0)
+    assert b["choice_logprobs"] == [-1.0, -3.0, -0.75]
+    assert (a["params"], a["family"]) == (124439808.0, "gpt2")  # GPT-2's published count
+    # no stats.json: per-instance exact_match 1 and 0 averaged
+    scores = pd.read_csv(scores_out)
+    em = scores[scores["metric"] == "exact_match"].iloc[0]
+    assert (em["value"], em["n"]) == (0.5, 2)
+
+
+def test_separate_multiple_choice_sums_the_reference_span(tmp_path):
+    out = tmp_path / "s.parquet"
+    ingest_helm([HELM / "separate"], out)
+    (row,) = pq.read_table(out).to_pylist()
+    # " is" -0.5 + " red" -0.25 = -0.75; " is" -0.5 + " blue" -2.0 = -2.5
+    assert row["choice_logprobs"] == [-0.75, -2.5]
+    assert row["target_token_logprobs"] == [-0.5, -0.25]
+    assert (row["correct_choice"], row["target"], row["prompt"]) == (0, "is red", "Apple colour: ")
+    assert row["prediction"] is None
+    assert row["params"] == 1011781632.0  # eleutherai/pythia-1b-v0
+
+
+def test_language_modeling_concatenates_windows(tmp_path):
+    out = tmp_path / "s.parquet"
+    ingest_helm([HELM / "language_modeling"], out)
+    (row,) = pq.read_table(out).to_pylist()
+    # window 1: Hello -6, world -2; window 2 drops the empty token, then 1 conditioning token
+    assert row["target_token_logprobs"] == [-6.0, -2.0, -1.5]
+    assert (row["target"], row["prompt"]) == ("Hello world again", None)
+
+
+def test_several_runs_and_mirage_score_on_the_result(tmp_path):
+    out = tmp_path / "s.parquet"
+    cmd = [sys.executable, "-m", "miragelab"]
+    runs = [str(HELM / d) for d in ("generation", "joint", "separate", "language_modeling")]
+    done = subprocess.run(
+        [*cmd, "ingest", "helm", *runs, "--out", str(out), "--scores-out", str(tmp_path / "h.csv")],
+        capture_output=True,
+        text=True,
+    )
+    assert done.returncode == 0, done.stderr
+    scores = tmp_path / "scores.csv"
+    metrics = "exact_match,multiple_choice_grade,target_logprob"
+    done = subprocess.run(
+        [*cmd, "score", str(out), "--metrics", metrics, "--out", str(scores)],
+        capture_output=True,
+        text=True,
+    )
+    assert done.returncode == 0, done.stderr
+    got = {(r.task, r.metric): r.value for r in pd.read_csv(scores).itertuples()}
+    assert got[("synthetic_arith:task=add", "exact_match")] == 0.5  # " 4" = "4" stripped; 11 != 10
+    assert got[("mmlu:subject=anatomy,method=multiple_choice_joint", "exact_match")] == 0.5
+    # argmax of [-1.5, -0.5, -2.5] is 1 (correct); of [-1.0, -3.0, -0.75] is 2 (correct is 0)
+    key = ("mmlu:subject=anatomy,method=multiple_choice_joint", "multiple_choice_grade")
+    assert got[key] == 0.5
+    assert got[("wikitext_mini", "target_logprob")] == -9.5
+    sep = "fruit_colour:method=multiple_choice_separate_original"
+    assert got[(sep, "target_logprob")] == -0.75
+
+
+def test_line_of_finds_json_paths():
+    text = '{\n  "a": [\n    {"b": 1},\n    {\n      "c": 2\n    }\n  ]\n}\n'
+    assert line_of(text, ["a"]) == 2
+    assert line_of(text, ["a", 0]) == 3
+    assert line_of(text, ["a", 1, "c"]) == 5
+    assert line_of(text, ["a", 1, "missing"]) == 4  # the object that lacks it
+
+
+def test_overrides_and_missing_model_size(tmp_path):
+    run = read_helm_run(HELM / "generation", model="x", family="fam", params="2b")
+    assert (run.meta.model, run.meta.family, run.meta.params) == ("x", "fam", 2e9)
+    with pytest.raises(InputError) as info:
+        read_helm_run(HELM / "generation", model="mystery-model")
+    assert info.value.field == "params"
