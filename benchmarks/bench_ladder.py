@@ -1,6 +1,7 @@
 """Benchmark of the tiny-GPT ladder (issue 4): wall time, training and decoding throughput.
 
     python benchmarks/bench_ladder.py [--task add4] [--preset cpu] [--out DIR] [--n-test 10000]
+        [--summary PATH]
 
 1. Trains the preset's ladder and evaluates it (``--n-test`` examples per
    model), printing the wall time of each phase and every model's exact match.
@@ -18,11 +19,20 @@ from __future__ import annotations
 
 import argparse
 import statistics
+import sys
 import tempfile
 import time
 from pathlib import Path
 
 import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _summary import row, write_summary  # noqa: E402
+
+NAME = "ladder"
+TARGET_LADDER_S = 15 * 60.0
+TARGET_FLOPS_SHARE = 0.40
+TARGET_DECODE_SPEEDUP = 5.0
 
 
 def matmul_flops(n: int = 1024, repeats: int = 10) -> float:
@@ -59,8 +69,11 @@ def train_throughput(task_name: str, preset_name: str, steps: int = 20) -> tuple
     return tokens / dt, 6 * param_count(cfg) * tokens / dt, param_count(cfg)
 
 
-def decode_throughput(model_dir: Path, task_name: str, n: int = 2000) -> None:
-    """Ours against ``generate`` at several batch sizes, same model, same prompts."""
+def decode_throughput(model_dir: Path, task_name: str, n: int = 2000) -> list[tuple]:
+    """Ours against ``generate`` at several batch sizes, same model, same prompts.
+
+    Returns ``(batch, prompts, ours answers/s, generate answers/s, share identical)`` rows.
+    """
     from transformers import AutoModelForCausalLM
 
     from miragelab.ladder.hf import load_hf
@@ -85,6 +98,7 @@ def decode_throughput(model_dir: Path, task_name: str, n: int = 2000) -> None:
 
     print(f"decoding: {model_dir.name}, prompts of {task.prompt_len} tokens, <= {new} new tokens")
     print("  batch  prompts   ours answers/s   generate answers/s   speed-up   same answers")
+    results = []
     for batch_size, count in ((1, 100), (16, 320), (128, 1024), (n, n)):
         chunks = [prompts[i : i + batch_size] for i in range(0, count, batch_size)]
         run_ours(chunks[0]), run_hf(chunks[0])  # warm up
@@ -102,6 +116,10 @@ def decode_throughput(model_dir: Path, task_name: str, n: int = 2000) -> None:
             f"{count / times['hf']:20,.0f} {times['hf'] / times['ours']:9.1f}x "
             f"{same / count:13.1%}"
         )
+        results.append(
+            (batch_size, count, count / times["ours"], count / times["hf"], same / count)
+        )
+    return results
 
 
 def main() -> None:
@@ -112,7 +130,9 @@ def main() -> None:
     parser.add_argument("--n-test", type=int, default=10_000)
     parser.add_argument("--threads", type=int, default=None)
     parser.add_argument("--skip-ladder", action="store_true", help="reuse --out, train nothing")
+    parser.add_argument("--summary", type=Path, default=None, help="write the figures as JSON")
     args = parser.parse_args()
+    rows: list[dict] = []
     if args.threads:
         torch.set_num_threads(args.threads)
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads")
@@ -132,6 +152,17 @@ def main() -> None:
         print(f"ladder {args.preset}/{args.task} in {out}")
         print(f"  train {t1 - t0:7.1f} s   eval ({args.n_test} examples/model) {t2 - t1:6.1f} s")
         print(f"  total {t2 - t0:7.1f} s  ({(t2 - t0) / 60:.1f} min; target <= 15 min)")
+        rows.append(
+            row(
+                NAME,
+                f"train + evaluate the {args.preset}/{args.task} ladder "
+                f"({args.n_test:,} examples/model), wall time",
+                t2 - t0,
+                "s",
+                target=f"<= {TARGET_LADDER_S:g} s",
+                met=t2 - t0 <= TARGET_LADDER_S,
+            )
+        )
         hits = (samples["prediction"] == samples["target"]).groupby(samples["model"], sort=False)
         params = samples.groupby("model", sort=False)["params"].first()
         for name, acc in hits.mean().items():
@@ -149,9 +180,37 @@ def main() -> None:
         f"training, largest size ({n:,} params): {tps:,.0f} tokens/s, {fps / 1e9:.1f} GFLOP/s "
         f"= {fps / peak:.1%} of matmul (target >= 40%)"
     )
+    rows.append(
+        row(
+            NAME,
+            f"training FLOP/s, largest size ({n:,} params)",
+            fps / 1e9,
+            "GFLOP/s",
+            baseline=peak / 1e9,
+            baseline_name="1024^3 fp32 matmul, same threads",
+            ratio=fps / peak,
+            target=f">= {TARGET_FLOPS_SHARE:.0%} of matmul",
+            met=fps / peak >= TARGET_FLOPS_SHARE,
+        )
+    )
     manifest = read_manifest(out)
     if manifest["models"]:
-        decode_throughput(out / manifest["models"][-1]["path"], manifest["task"])
+        decoded = decode_throughput(out / manifest["models"][-1]["path"], manifest["task"])
+        for batch_size, count, ours, hf, same in decoded:
+            rows.append(
+                row(
+                    NAME,
+                    f"greedy decoding, batch {batch_size} ({count} prompts, {same:.0%} identical)",
+                    ours,
+                    "answers/s",
+                    baseline=hf,
+                    baseline_name="transformers generate, same model and prompts",
+                    ratio=ours / hf,
+                    target=f">= {TARGET_DECODE_SPEEDUP:g}x",
+                    met=ours / hf >= TARGET_DECODE_SPEEDUP,
+                )
+            )
+    write_summary(args.summary, rows)
 
 
 if __name__ == "__main__":

@@ -19,7 +19,7 @@ The loop's values are compared with the vectorised values on the subsample
 (exactly for 0/1 metrics and edit distances, ``np.allclose`` otherwise); the
 script exits with code 1 if they differ.
 
-Run: ``python benchmarks/bench_scoring.py --n 1000000 --loop-n 50000``.
+Run: ``python benchmarks/bench_scoring.py --n 1000000 --loop-n 50000 [--summary PATH]``.
 """
 
 from __future__ import annotations
@@ -29,15 +29,19 @@ import math
 import sys
 import time
 from collections.abc import Callable
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pyarrow as pa
 from rapidfuzz.distance import Levenshtein
 
-from miragelab.metrics import REGISTRY, compute_metrics
-from miragelab.scoring import score_samples
-from miragelab.tables import LIST_TYPE, TEXT_DTYPE
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _summary import row, write_summary  # noqa: E402
+
+from miragelab.metrics import REGISTRY, compute_metrics  # noqa: E402
+from miragelab.scoring import score_samples  # noqa: E402
+from miragelab.tables import LIST_TYPE, TEXT_DTYPE  # noqa: E402
 
 WORDS = (
     "one two three four five six seven eight nine ten cat dog red blue yes no true false "
@@ -311,6 +315,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--n", type=int, default=1_000_000, help="synthetic samples")
     parser.add_argument("--loop-n", type=int, default=50_000, help="rows timed in the loop")
     parser.add_argument("--seed", type=int, default=0, help="seed of the synthetic data")
+    parser.add_argument("--summary", type=Path, default=None, help="write the figures as JSON")
     args = parser.parse_args(argv)
     if args.n < 1 or args.loop_n < 1:
         parser.error("--n and --loop-n must be >= 1")
@@ -367,6 +372,10 @@ def main(argv: list[str] | None = None) -> int:
 
     expected = values.iloc[rows].reset_index(drop=True)
     problems = _compare(expected, loop) + _compare(expected, plain)
+    write_summary(
+        args.summary,
+        _summary_rows(args.n, loop_n, vec_s, plain_s, loop_s, extract_s, score_s, problems),
+    )
     print()
     if problems:
         print(f"MISMATCH between vectorised and loop values on {loop_n:,} rows:")
@@ -375,6 +384,52 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     print(f"vectorised values equal the loop's on {loop_n:,} rows (all {len(names)} metrics)")
     return 0
+
+
+def _summary_rows(
+    n: int,
+    loop_n: int,
+    vec_s: float,
+    plain_s: float,
+    loop_s: float,
+    extract_s: float,
+    score_s: float,
+    problems: list[str],
+) -> list[dict]:
+    vec_rate = n / vec_s
+    plain_rate, fused_rate = loop_n / plain_s, loop_n / (extract_s + loop_s)
+    name = "scoring"
+    return [
+        row(
+            name,
+            f"all {len(REGISTRY)} metrics on {n:,} samples, throughput",
+            vec_rate,
+            "samples/s",
+            baseline=plain_rate,
+            baseline_name=f"one Python function per metric per row ({loop_n:,} rows)",
+            ratio=vec_rate / plain_rate,
+            target=">= 50x",
+            met=vec_rate / plain_rate >= 50,
+        ),
+        row(
+            name,
+            "throughput against a hand-fused loop (lists read from the table)",
+            vec_rate,
+            "samples/s",
+            baseline=fused_rate,
+            baseline_name=f"all metrics in one Python pass ({loop_n:,} rows)",
+            ratio=vec_rate / fused_rate,
+        ),
+        row(name, f"score_samples end to end, {n:,} samples", score_s, "s"),
+        row(
+            name,
+            "vectorised values equal the loop's",
+            float(not problems),
+            "bool",
+            target="1",
+            met=not problems,
+        ),
+    ]
 
 
 if __name__ == "__main__":

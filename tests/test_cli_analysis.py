@@ -99,3 +99,22 @@ def test_meta_on_a_malformed_scores_file(tmp_path: Path) -> None:
     assert len(lines) == 1
     assert "scores.jsonl" in lines[0] and "line 2" in lines[0] and "'params'" in lines[0]
     assert not out.exists() or not any(out.iterdir())
+
+
+@pytest.mark.parametrize(
+    ("args", "names"),
+    [
+        (["plan", "--accuracy", "abc"], "'--accuracy'"),
+        (["score", "x.jsonl", "--bogus"], "--bogus"),
+        (["score"], "'samples'"),
+    ],
+)
+def test_a_bad_command_line_is_one_line_and_exit_2(args, names):
+    """Typos in options get the same one-line error as bad files, not a usage box."""
+    run = subprocess.run(
+        [sys.executable, "-m", "miragelab", *args], capture_output=True, text=True, timeout=120
+    )
+    assert run.returncode == 2
+    lines = run.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: ") and names in lines[0]
+    assert "Traceback" not in run.stderr and run.stdout == ""

@@ -161,3 +161,28 @@ def test_unwritable_output_names_the_target_and_leaves_nothing(tmp_path: Path) -
         write_table(table, target)
     assert info.value.filename == str(target)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["in.jsonl", "not-a-folder"]
+
+
+def test_pandas_read_parquet_opens_a_written_samples_file(tmp_path):
+    """The README promises that plain pandas opens the parquet files mirage writes."""
+    frame = validate_frame(
+        pd.DataFrame(
+            {
+                "task": ["t", "t"],
+                "family": ["f", "f"],
+                "model": ["m", "m"],
+                "params": [1.0, 1.0],
+                "example_id": ["1", "2"],
+                "target_token_logprobs": [[-0.5, -0.25], [-1.0]],
+                "choice_logprobs": [None, [-2.0, -0.5]],
+                "correct_choice": [None, 1],
+            }
+        ),
+        SAMPLES,
+    )
+    write_table(frame, tmp_path / "s.parquet")
+    back = pd.read_parquet(tmp_path / "s.parquet")
+    assert [list(v) for v in back["target_token_logprobs"]] == [[-0.5, -0.25], [-1.0]]
+    assert str(back["correct_choice"].dtype) == "Int64"
+    assert list(back["choice_logprobs"][1]) == [-2.0, -0.5]
+    assert back["example_id"].tolist() == ["1", "2"]

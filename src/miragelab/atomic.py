@@ -7,10 +7,14 @@ moved into place with ``os.replace`` (atomic on POSIX) only once complete.
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
+
+#: write failures that are about the destination, not the data
+_NO_ROOM = {errno.ENOSPC, errno.EFBIG, errno.EROFS, errno.EDQUOT, errno.EACCES, errno.EPERM}
 
 
 @contextlib.contextmanager
@@ -30,6 +34,14 @@ def atomic_path(path: str | os.PathLike[str]) -> Iterator[Path]:
     try:
         yield tmp
         os.replace(tmp, target)
+    except OSError as exc:
+        with contextlib.suppress(FileNotFoundError):
+            tmp.unlink()
+        if exc.errno in _NO_ROOM or tmp_name in str(exc):
+            # disk full, file too large, read-only: name the file the user asked for
+            reason = exc.strerror or " ".join(str(exc).replace(tmp_name, "").split())
+            raise OSError(exc.errno, f"cannot write ({reason})", str(target)) from None
+        raise
     except BaseException:
         with contextlib.suppress(FileNotFoundError):
             tmp.unlink()

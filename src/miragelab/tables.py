@@ -27,6 +27,7 @@ Conventions
 
 from __future__ import annotations
 
+import csv
 import gzip
 import io
 import json
@@ -518,6 +519,11 @@ def _open_binary(path: Path) -> io.BufferedIOBase:
     return open(path, "rb")
 
 
+#: a JSONL line longer than this is refused (one record is far smaller), so a file
+#: without newlines cannot make the reader hold gigabytes for one "line"
+MAX_LINE_BYTES = 64 * 2**20
+
+
 def iter_jsonl(path: str | os.PathLike[str]) -> Iterator[tuple[int, Any]]:
     """Yield ``(line_number, parsed_object)`` for each non-blank line of a JSONL file."""
     p = Path(path)
@@ -525,9 +531,18 @@ def iter_jsonl(path: str | os.PathLike[str]) -> Iterator[tuple[int, Any]]:
         handle = _open_binary(p)
     except OSError as exc:
         raise InputError(f"cannot open: {exc.strerror or exc}", path=p) from None
+    number = 0
     with handle:
         try:
-            for number, raw in enumerate(handle, start=1):
+            while raw := handle.readline(MAX_LINE_BYTES + 1):
+                number += 1
+                if len(raw) > MAX_LINE_BYTES and not raw.endswith(b"\n"):
+                    raise InputError(
+                        f"line longer than {MAX_LINE_BYTES:,} bytes (JSON Lines holds one "
+                        "record per line)",
+                        path=p,
+                        line=number,
+                    )
                 if not raw.strip():
                     continue
                 try:
@@ -535,7 +550,7 @@ def iter_jsonl(path: str | os.PathLike[str]) -> Iterator[tuple[int, Any]]:
                 except orjson.JSONDecodeError as exc:
                     yield number, _lenient_or_raise(raw, exc, p, number)
         except (OSError, EOFError) as exc:
-            raise InputError(f"cannot read: {exc}", path=p) from None
+            raise InputError(f"cannot read: {exc}", path=p, line=number + 1) from None
 
 
 def _lenient_or_raise(raw: bytes, exc: Exception, path: Path, line: int) -> Any:
@@ -556,7 +571,12 @@ def read_table(path: str | os.PathLike[str], spec: TableSpec | str) -> pd.DataFr
     if not p.exists():
         raise InputError("no such file", path=p)
     if p.is_dir():
-        raise InputError("is a directory, expected a file", path=p)
+        # a partitioned dataset (task=.../model=.../part-N.parquet): every part, validated
+        from miragelab.units import is_dataset, read_dataset
+
+        if not is_dataset(p):
+            raise InputError("is a directory with no parquet parts, expected a table", path=p)
+        return read_dataset(p, spec)
     fmt = _format_of(p)
     if fmt == "jsonl":
         return validate_records(iter_jsonl(p), spec, path=p)
@@ -569,16 +589,80 @@ def read_table(path: str | os.PathLike[str], spec: TableSpec | str) -> pd.DataFr
     return validate_records(enumerate(table.to_pylist(), start=1), spec, path=p, unit="row")
 
 
-def _iter_csv(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
+def _bad_utf8_line(path: Path) -> tuple[int | None, int | None]:
+    """Line and byte offset of the first byte that is not UTF-8 (error path only)."""
     try:
         with _open_binary(path) as handle:
-            frame = pd.read_csv(handle, dtype=str, keep_default_na=False, encoding="utf-8")
-    except pd.errors.EmptyDataError:
-        raise InputError("empty file: no header and no records", path=path) from None
-    except (pd.errors.ParserError, UnicodeDecodeError, ValueError) as exc:
-        raise InputError(f"malformed CSV ({' '.join(str(exc).split())})", path=path) from None
-    for offset, record in enumerate(frame.to_dict("records")):
-        yield offset + 2, record  # line 1 is the header
+            raw = handle.read()
+        raw.decode("utf-8")
+    except UnicodeDecodeError as err:
+        return raw.count(b"\n", 0, err.start) + 1, err.start
+    except (OSError, EOFError):
+        pass
+    return None, None
+
+
+def iter_csv_rows(path: str | os.PathLike[str]) -> Iterator[tuple[int, list[str]]]:
+    """Yield ``(line, cells)`` for the header, then for every record of a CSV file.
+
+    ``line`` is the physical line a record starts on (a quoted cell may span
+    lines); blank lines are skipped. Every problem raises :class:`InputError`
+    naming the line: a byte that is not UTF-8, broken quoting, a record with
+    more or fewer cells than the header, a column named twice in the header.
+    """
+    p = Path(path)
+    try:
+        handle = (
+            gzip.open(p, "rt", encoding="utf-8-sig", newline="")
+            if p.name.lower().endswith(".gz")
+            else open(p, encoding="utf-8-sig", newline="")
+        )
+    except OSError as exc:
+        raise InputError(f"cannot open: {exc.strerror or exc}", path=p) from None
+    with handle:
+        reader = csv.reader(handle, strict=True)
+        header: list[str] | None = None
+        end = 0
+        try:
+            for cells in reader:
+                start, end = end + 1, reader.line_num
+                if not cells:
+                    continue
+                if header is None:
+                    header = cells
+                    seen: set[str] = set()
+                    for name in header:
+                        if name in seen:
+                            raise InputError(
+                                f"column {name!r} appears twice in the header",
+                                path=p,
+                                line=start,
+                                field=name,
+                            )
+                        seen.add(name)
+                elif len(cells) != len(header):
+                    raise InputError(
+                        f"{len(cells)} cells, but the header has {len(header)} columns",
+                        path=p,
+                        line=start,
+                    )
+                yield start, cells
+        except csv.Error as exc:
+            raise InputError(f"malformed CSV ({exc})", path=p, line=end + 1) from None
+        except UnicodeDecodeError:
+            line, byte = _bad_utf8_line(p)
+            raise InputError(f"not UTF-8 text (byte {byte})", path=p, line=line) from None
+        except (OSError, EOFError) as exc:
+            raise InputError(f"cannot read: {exc}", path=p, line=end + 1) from None
+    if header is None:
+        raise InputError("empty file: no header and no records", path=p)
+
+
+def _iter_csv(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
+    rows = iter_csv_rows(path)
+    _, header = next(rows)
+    for line, cells in rows:
+        yield line, dict(zip(header, cells, strict=True))
 
 
 def read_samples(path: str | os.PathLike[str]) -> pd.DataFrame:
@@ -602,17 +686,27 @@ def read_many(paths: Iterable[str | os.PathLike[str]], spec: TableSpec | str) ->
     if len(frames) == 1:
         return frames[0]
     combined = pd.concat(frames, ignore_index=True)
-    sizes = np.array([len(f) for f in frames])
+    frame_of_row = np.repeat(np.arange(len(frames)), [len(f) for f in frames])
+    files: list[str | None] = []
+    file_of_row = []
+    for f in frames:  # a dataset folder is already several files
+        lines = f.attrs["lines"]
+        if lines.files is not None and lines.file_of_row is not None:
+            file_of_row.append(np.asarray(lines.file_of_row) + len(files))
+            files.extend(lines.files)
+        else:
+            file_of_row.append(np.full(len(f), len(files)))
+            files.append(f.attrs["path"])
     origin = SourceLines(
         np.concatenate([f.attrs["lines"].numbers for f in frames]),
-        files=[f.attrs["path"] for f in frames],
-        file_of_row=np.repeat(np.arange(len(frames)), sizes),
+        files=files,
+        file_of_row=np.concatenate(file_of_row),
     )
     try:
         _check_rows(combined, spec, np.arange(1, len(combined) + 1), None, "row")
     except InputError as exc:
         row = int(exc.line) - 1
-        file_unit = frames[int(origin.file_of_row[row])].attrs.get("unit", "line")
+        file_unit = frames[int(frame_of_row[row])].attrs.get("unit", "line")
         raise InputError(
             exc.message, path=origin.path_of(row), line=origin[row], field=exc.field, unit=file_unit
         ) from None
@@ -634,7 +728,27 @@ def without_attrs(frame: pd.DataFrame) -> pd.DataFrame:
 def to_arrow(frame: pd.DataFrame) -> pa.Table:
     """Arrow table of a validated frame (list columns stay Arrow lists)."""
     # provenance (path, line numbers) stays in memory, not in the file
-    return pa.Table.from_pandas(without_attrs(frame), preserve_index=False)
+    table = pa.Table.from_pandas(without_attrs(frame), preserve_index=False)
+    return _readable_by_pandas(table)
+
+
+def _readable_by_pandas(table: pa.Table) -> pa.Table:
+    """Mark Arrow list columns as plain object columns in the pandas metadata.
+
+    pandas records an ``ArrowDtype`` list column as ``list<item: double>[pyarrow]``,
+    a dtype string ``pandas.read_parquet`` cannot parse back; as ``object`` the
+    file opens anywhere (lists come back as arrays) and other dtypes are kept.
+    """
+    meta = table.schema.pandas_metadata
+    if not meta:
+        return table
+    for column in meta.get("columns", []):
+        numpy_type = str(column.get("numpy_type", ""))
+        if numpy_type.endswith("[pyarrow]") and "list<" in numpy_type:
+            column["numpy_type"] = "object"
+    metadata = dict(table.schema.metadata or {})
+    metadata[b"pandas"] = json.dumps(meta).encode()
+    return table.replace_schema_metadata(metadata)
 
 
 def _json_default(value: Any) -> Any:

@@ -42,6 +42,7 @@ from typing import Any
 import pandas as pd
 
 from miragelab.errors import InputError
+from miragelab.sources.jsonpos import json_error
 from miragelab.sources.lm_eval_results import default_higher_is_better, read_json
 from miragelab.tables import SCORES, validate_frame
 
@@ -81,58 +82,58 @@ def bigbench_records(
     if params_field not in PARAMS_FIELDS:
         raise ValueError(f"params_field must be one of {', '.join(PARAMS_FIELDS)}")
     if not is_bigbench_scores(data):
-        raise InputError(
+        bad = (
+            "scores" if isinstance(data, dict) and isinstance(data.get("model"), dict) else "model"
+        )
+        raise json_error(
             "not a BIG-bench score file (expected 'model' with 'model_family' and a 'scores' list)",
-            path=p,
-            field="scores",
+            p,
+            (bad,),
         )
     model_info = data["model"]
     family = model_info.get("model_family")
     name = model_info.get("model_name")
-    for field, value in (("model.model_family", family), ("model.model_name", name)):
+    for key, value in (("model_family", family), ("model_name", name)):
         if not isinstance(value, str) or not value.strip():
-            raise InputError("missing or not a string", path=p, field=field)
+            raise json_error("missing or not a string", p, ("model", key))
     params = _positive(model_info.get(params_field))
     if params is None:
-        raise InputError(
+        raise json_error(
             f"model size must be a positive number, got {model_info.get(params_field)!r}",
-            path=p,
-            field=f"model.{params_field}",
+            p,
+            ("model", params_field),
         )
     task_info = data.get("task") if isinstance(data.get("task"), dict) else {}
     task_name = task_info.get("task_name")
 
     records: list[dict[str, Any]] = []
     for i, entry in enumerate(data["scores"]):
-        where = f"scores[{i}]"
         if not isinstance(entry, dict):
-            raise InputError("expected an object", path=p, field=where)
+            raise json_error("expected an object", p, ("scores", i))
         scores = entry.get("score_dict")
         if not isinstance(scores, dict):
-            raise InputError("missing or not an object", path=p, field=f"{where}.score_dict")
+            raise json_error("missing or not an object", p, ("scores", i, "score_dict"))
         task = entry.get("subtask_description") or task_name
         if not isinstance(task, str) or not task:
-            raise InputError(
+            raise json_error(
                 "no subtask_description and no task.task_name",
-                path=p,
-                field=f"{where}.subtask_description",
+                p,
+                ("scores", i, "subtask_description"),
             )
         shots = entry.get("number_of_shots", 0)
         if shots is None:
             shots = 0
         if isinstance(shots, bool) or not isinstance(shots, int) or shots < 0:
-            raise InputError(
+            raise json_error(
                 f"expected a non-negative integer, got {shots!r}",
-                path=p,
-                field=f"{where}.number_of_shots",
+                p,
+                ("scores", i, "number_of_shots"),
             )
         label = f"{task}@{shots}shot" if shots > 0 else task
         for metric, value in scores.items():
             if isinstance(value, bool) or not isinstance(value, int | float):
-                raise InputError(
-                    f"expected a number, got {value!r}",
-                    path=p,
-                    field=f"{where}.score_dict.{metric}",
+                raise json_error(
+                    f"expected a number, got {value!r}", p, ("scores", i, "score_dict", metric)
                 )
             if not math.isfinite(value):
                 continue  # BIG-bench writes NaN for metrics it could not compute
@@ -156,7 +157,7 @@ def bigbench_records(
                 }
             )
     if not records:
-        raise InputError("no scores in the file", path=p, field="scores")
+        raise json_error("no scores in the file", p, ("scores",))
     return records
 
 

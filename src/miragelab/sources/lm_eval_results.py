@@ -45,7 +45,6 @@ Naming
 
 from __future__ import annotations
 
-import json
 import math
 import os
 import re
@@ -53,10 +52,10 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-import orjson
 import pandas as pd
 
 from miragelab.errors import InputError
+from miragelab.sources.jsonpos import json_error, read_json_document
 from miragelab.sources.sizes import (
     family_from_name,
     known_family,
@@ -107,24 +106,12 @@ def default_higher_is_better(metric: str) -> bool:
 
 
 def read_json(path: str | os.PathLike[str]) -> Any:
-    """Parse a JSON file; any problem -> :class:`InputError` naming the file.
+    """Parse a JSON file (plain or gzip); any problem -> :class:`InputError` naming the
+    file and, for a syntax error or a byte that is not UTF-8, the line.
 
     Python's ``json`` is the fallback for NaN/Infinity, which lm-eval can write.
     """
-    p = Path(path)
-    try:
-        raw = p.read_bytes()
-    except OSError as exc:
-        raise InputError(f"cannot read: {exc.strerror or exc}", path=p) from None
-    try:
-        return orjson.loads(raw)
-    except orjson.JSONDecodeError as exc:
-        try:
-            return json.loads(raw.decode("utf-8"))
-        except UnicodeDecodeError as err:
-            raise InputError(f"not UTF-8 text (byte {err.start})", path=p) from None
-        except ValueError:
-            raise InputError(f"malformed JSON ({exc})", path=p) from None
+    return read_json_document(path)
 
 
 def is_lm_eval_results(data: Any) -> bool:
@@ -157,12 +144,17 @@ def _number(value: Any) -> float | None:
     return value if math.isfinite(value) else None
 
 
+#: lm-eval writes ``model_num_parameters: -1`` when it cannot count the parameters
+_UNKNOWN_SIZE = -1
+
+
 def _resolve_params(
     path: Path,
     model: str,
     params: float | str | None,
     sizes: Mapping[str, float] | None,
     from_file: Any,
+    file_keys: tuple[str, ...],
 ) -> float:
     if params is not None:
         try:
@@ -178,14 +170,28 @@ def _resolve_params(
     number = _number(from_file)
     if number is not None and number > 0:
         return number
+    stated = from_file is not None and not (
+        isinstance(from_file, int)
+        and not isinstance(from_file, bool)
+        and from_file == _UNKNOWN_SIZE
+    )
+    if stated:  # a size that is not a size: refuse rather than guess from the name
+        raise json_error(
+            f"model_num_parameters must be a positive number (or -1 for unknown), "
+            f"got {from_file!r}",
+            path,
+            file_keys,
+        )
     value = size_from_name(model)
     if value is not None:
         return value
-    raise InputError(
-        f"cannot tell the size of model {model!r}: the file has no model_num_parameters, "
+    said = "no model_num_parameters" if from_file is None else "model_num_parameters -1 (unknown)"
+    raise json_error(
+        f"cannot tell the size of model {model!r}: the file has {said}, "
         "the name has no size token and no known family matches; pass params= or a "
         "sizes sidecar (model,params CSV)",
-        path=path,
+        path,
+        file_keys,
         field="params",
     )
 
@@ -229,10 +235,10 @@ def lm_eval_records(
     """Score records (dicts with the scores columns) of one parsed results file, unvalidated."""
     p = Path(path)
     if not is_lm_eval_results(data):
-        raise InputError(
+        raise json_error(
             "not an lm-eval results file (expected an object with a 'results' object)",
-            path=p,
-            field="results",
+            p,
+            ("results",),
         )
     config = data.get("config") if isinstance(data.get("config"), dict) else {}
     args = _parse_model_args(config.get("model_args"))
@@ -257,12 +263,14 @@ def lm_eval_records(
         if match:
             step = int(match.group(1))
 
+    in_config = "model_num_parameters" in config
     n_params = _resolve_params(
         p,
         name,
         params,
         sizes,
         config.get("model_num_parameters", data.get("model_num_parameters")),
+        ("config", "model_num_parameters") if in_config else ("model_num_parameters",),
     )
     fam = family or family_from_name(name)
     known = known_family(name)
@@ -278,10 +286,10 @@ def lm_eval_records(
     records: list[dict[str, Any]] = []
     for task, metrics in data["results"].items():
         if not isinstance(metrics, dict):
-            raise InputError(
+            raise json_error(
                 f"results[{task!r}] should be an object of metrics, got {type(metrics).__name__}",
-                path=p,
-                field="results",
+                p,
+                ("results", task),
             )
         shots = _shots(data, task, config)
         task_name = f"{task}@{shots}shot" if shots > 0 else str(task)
@@ -328,7 +336,7 @@ def lm_eval_records(
                 }
             )
     if not records:
-        raise InputError("no numeric scores in the results", path=p, field="results")
+        raise json_error("no numeric scores in the results", p, ("results",))
     return records
 
 

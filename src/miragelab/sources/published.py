@@ -27,9 +27,6 @@ Notes about skipped files, dropped or moved models are in
 
 from __future__ import annotations
 
-import csv
-import gzip
-import io
 import os
 from collections.abc import Iterable
 from importlib import resources
@@ -48,7 +45,7 @@ from miragelab.sources.lm_eval_results import (
     read_json,
 )
 from miragelab.sources.wide_csv import _find, wide_records
-from miragelab.tables import SCORES, read_table, validate_frame
+from miragelab.tables import SCORES, iter_csv_rows, read_table, validate_frame
 
 __all__ = ["WALK_SKIP", "load_scores", "load_shipped", "shipped_data_dir", "shipped_sources"]
 
@@ -142,16 +139,16 @@ def _expand(paths: Iterable[str | os.PathLike[str]], notes: list[str]) -> list[t
 
 def _csv_header(path: Path) -> list[str]:
     try:
-        if _lower_name(path).endswith(".gz"):
-            with gzip.open(path, "rt", encoding="utf-8-sig", newline="") as handle:
-                first = handle.readline()
-        else:
-            with open(path, encoding="utf-8-sig", newline="") as handle:
-                first = handle.readline()
-    except (OSError, UnicodeDecodeError, EOFError) as exc:
-        raise InputError(f"cannot read: {exc}", path=path) from None
-    rows = list(csv.reader(io.StringIO(first)))
-    return [h.strip() for h in rows[0]] if rows else []
+        if path.stat().st_size == 0:
+            return []
+    except OSError as exc:
+        raise InputError(f"cannot read: {exc.strerror or exc}", path=path) from None
+    rows = iter_csv_rows(path)
+    try:
+        _, header = next(rows)
+    finally:
+        rows.close()
+    return [h.strip() for h in header]
 
 
 def _pick(kw: dict[str, Any], names: tuple[str, ...]) -> dict[str, Any]:
@@ -178,10 +175,13 @@ def _read_one(
     if _has_ext(path, _LONG_EXTS):
         return read_table(path, SCORES)
     if _has_ext(path, _JSON_EXTS):
-        data = read_json(path) if not _lower_name(path).endswith(".gz") else _read_gz_json(path)
-        if is_lm_eval_results(data):
+        data = read_json(path)
+        # a file named explicitly with the top-level keys of a format is taken as that
+        # format, so its loader says what is wrong (a folder walk skips such files)
+        keys = set(data) if isinstance(data, dict) and explicit else set()
+        if is_lm_eval_results(data) or "results" in keys:
             return lm_eval_records(data, path, **_pick(kw, _LM_EVAL_KW))
-        if is_bigbench_scores(data):
+        if is_bigbench_scores(data) or {"scores", "model"} <= keys:
             return bigbench_records(data, path, **_pick(kw, _BIGBENCH_KW))
         if isinstance(data, dict) and set(SCORES.required) <= set(data):
             return read_table(path, SCORES)  # a one-record long table
@@ -199,16 +199,6 @@ def _read_one(
         raise InputError(f"not a recognised scores file ({reason})", path=path)
     notes.append(f"skipped {path}: {reason}")
     return None
-
-
-def _read_gz_json(path: Path) -> Any:
-    import json
-
-    try:
-        with gzip.open(path, "rt", encoding="utf-8") as handle:
-            return json.load(handle)
-    except (OSError, EOFError, UnicodeDecodeError, ValueError) as exc:
-        raise InputError(f"malformed JSON ({exc})", path=path) from None
 
 
 _KEY = list(SCORES.key)

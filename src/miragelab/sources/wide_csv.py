@@ -77,7 +77,7 @@ import pandas as pd
 from miragelab.errors import InputError
 from miragelab.sources.lm_eval_results import default_higher_is_better
 from miragelab.sources.sizes import family_from_name, parse_size, short_name, size_from_name
-from miragelab.tables import SCORES, validate_frame
+from miragelab.tables import SCORES, iter_csv_rows, validate_frame
 
 __all__ = [
     "METRIC_SUFFIXES",
@@ -201,19 +201,26 @@ def _cell_number(
 
 
 def read_wide_frame(path: str | os.PathLike[str]) -> pd.DataFrame:
-    """The CSV as strings (empty cells ``""``); :class:`InputError` when unreadable."""
+    """The CSV as strings (empty cells ``""``); :class:`InputError` naming the line when
+    unreadable. ``frame.attrs["lines"]`` holds the line each row starts on."""
     p = Path(path)
-    try:
-        frame = pd.read_csv(
-            p, dtype=str, keep_default_na=False, encoding="utf-8-sig", compression="infer"
-        )
-    except FileNotFoundError:
-        raise InputError("no such file", path=p) from None
-    except pd.errors.EmptyDataError:
-        raise InputError("empty file: no header and no records", path=p) from None
-    except (pd.errors.ParserError, UnicodeDecodeError, ValueError, OSError) as exc:
-        raise InputError(f"malformed CSV ({' '.join(str(exc).split())})", path=p) from None
+    if not p.exists():
+        raise InputError("no such file", path=p)
+    rows = iter_csv_rows(p)
+    _, header = next(rows)
+    lines, records = [], []
+    for line, cells in rows:
+        lines.append(line)
+        records.append(cells)
+    frame = pd.DataFrame(records, columns=header, dtype=object)
+    frame = frame.astype(str) if len(frame) else frame.astype(object)
+    frame.attrs["lines"] = lines
     return frame
+
+
+def _line(frame: pd.DataFrame, offset: int) -> int:
+    lines = frame.attrs.get("lines")
+    return int(lines[offset]) if lines is not None else offset + 2
 
 
 def _is_numeric_column(values: pd.Series) -> bool:
@@ -222,6 +229,29 @@ def _is_numeric_column(values: pd.Series) -> bool:
     if cells.empty:
         return False
     return bool(pd.to_numeric(cells, errors="coerce").notna().all())
+
+
+def _refuse_mostly_numeric(frame: pd.DataFrame, column: str, path: Path) -> None:
+    """A score column with a stray text cell would be dropped whole as "not a score":
+    refuse it instead, naming the cell. A column counts as a score column when its
+    name ends in a known metric or most of its cells are numbers."""
+    cells = frame[column].str.strip()
+    filled = (cells != "") & ~cells.str.lower().isin(["nan", "na", "n/a", "null", "none"])
+    numeric = pd.to_numeric(cells.where(filled, "0"), errors="coerce").notna()
+    text = filled & ~numeric
+    n_numbers = int((filled & numeric).sum())
+    if not text.any() or n_numbers == 0:
+        return
+    score_named = split_score_column(column)[1] != "score"
+    if score_named or n_numbers > int(text.sum()):
+        offset = int(text.to_numpy().nonzero()[0][0])
+        raise InputError(
+            f"expected a number, got {cells.iloc[offset][:40]!r} (the column's other cells "
+            "are numbers; write an empty cell for a missing score)",
+            path=path,
+            line=_line(frame, offset),
+            field=column,
+        )
 
 
 class _Meta:
@@ -268,7 +298,7 @@ def _model_info(
             )
     info: dict[str, dict[str, Any]] = {}
     for offset, row in enumerate(frame.to_dict("records")):
-        line = offset + 2
+        line = _line(frame, offset)
         model = str(row[model_col]).strip()
         if not model:
             raise InputError("missing model name", path=path, line=line, field=model_col)
@@ -434,6 +464,9 @@ def wide_records(
     # score columns
     reserved = {model_col, family_col, params_col, flops_col, tokens_col, *id_cols} - {None}
     if metric_cols is None:
+        for column in columns:
+            if column not in reserved:
+                _refuse_mostly_numeric(frame, column, p)
         chosen = [c for c in columns if c not in reserved and _is_numeric_column(frame[c])]
         mapping = {c: split_score_column(c) for c in chosen}
     elif isinstance(metric_cols, Mapping):
@@ -461,7 +494,9 @@ def wide_records(
             entry = info[model]
             if "params" not in entry:
                 continue
-            value = _cell_number(str(cell), Decimal(1), p, offset + 2, column, sizes=False)
+            value = _cell_number(
+                str(cell), Decimal(1), p, _line(frame, offset), column, sizes=False
+            )
             if value is None or not math.isfinite(value):
                 continue
             records.append(
