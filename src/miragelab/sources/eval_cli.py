@@ -1,0 +1,311 @@
+"""``mirage eval``, ``mirage serve`` and ``mirage task``: samples from checkpoints and endpoints."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+
+from miragelab.errors import InputError
+from miragelab.ladder.cli import (
+    CpusPerUnitOption,
+    ExecutorOption,
+    GpusPerUnitOption,
+    RayAddressOption,
+)
+from miragelab.progress import unit_progress
+
+task_app = typer.Typer(help="Tasks for `mirage eval`: export a built-in task as JSONL.")
+_err = Console(stderr=True)
+_out = Console()
+MODELS = ("hf", "openai")
+
+
+def _unescape(text: str) -> str:
+    """``\\n``, ``\\t`` and ``\\\\`` in a stop string typed on a shell line."""
+    out, i = [], 0
+    while i < len(text):
+        if text[i] == "\\" and i + 1 < len(text) and text[i + 1] in "nt\\":
+            out.append({"n": "\n", "t": "\t", "\\": "\\"}[text[i + 1]])
+            i += 2
+        else:
+            out.append(text[i])
+            i += 1
+    return "".join(out)
+
+
+def eval_command(
+    model: Annotated[str, typer.Option("--model", help="Where the models are: hf or openai.")],
+    ladder: Annotated[
+        Path,
+        typer.Option(
+            help="ladder.csv: family,model,path,params[,revision,tokens_trained,"
+            "compute_flops,step]; for openai, model is the served name and path may be absent."
+        ),
+    ],
+    task: Annotated[
+        str, typer.Option(help="A built-in task name (add1..add5, mul2) or a task JSONL file.")
+    ],
+    out_path: Annotated[
+        Path,
+        typer.Option(
+            "--out",
+            help="Samples table to write (.parquet/.jsonl/.csv), or a folder for a "
+            "partitioned dataset (task=.../model=.../part-N.parquet).",
+        ),
+    ],
+    limit: Annotated[
+        int | None,
+        typer.Option(help="First N examples (built-in tasks: N held-out examples, default 1000)."),
+    ] = None,
+    seed: Annotated[int, typer.Option(help="Split seed of a built-in task.")] = 0,
+    task_name: Annotated[
+        str | None, typer.Option(help="Name of the task in the table (default: file stem).")
+    ] = None,
+    stop: Annotated[
+        list[str] | None,
+        typer.Option(help="Stop string of greedy answers (repeatable; \\n and \\t understood)."),
+    ] = None,
+    max_tokens: Annotated[
+        int | None,
+        typer.Option(help="New tokens of a greedy answer (default: 32; built-in: answer + 1)."),
+    ] = None,
+    shard_size: Annotated[int, typer.Option(help="Examples per unit of work.")] = 500,
+    device: Annotated[str, typer.Option(help="hf: torch device (cpu, cuda, auto ...).")] = "cpu",
+    dtype: Annotated[str, typer.Option(help="hf: auto, float32, float16 or bfloat16.")] = "float32",
+    batch_size: Annotated[int, typer.Option(help="hf: sequences per forward pass.")] = 16,
+    add_bos: Annotated[
+        bool | None,
+        typer.Option(
+            "--add-bos/--no-add-bos", help="hf: add the BOS token (default: the tokenizer's own)."
+        ),
+    ] = None,
+    threads: Annotated[int | None, typer.Option(help="hf: torch CPU threads.")] = None,
+    base_url: Annotated[
+        str | None, typer.Option(help="openai: the endpoint, e.g. http://127.0.0.1:8000/v1.")
+    ] = None,
+    api_key_env: Annotated[
+        str, typer.Option(help="openai: environment variable holding the API key.")
+    ] = "OPENAI_API_KEY",
+    rps: Annotated[
+        float | None, typer.Option(help="openai: at most this many requests per second.")
+    ] = None,
+    concurrency: Annotated[int, typer.Option(help="openai: requests in flight at once.")] = 4,
+    max_retries: Annotated[
+        int, typer.Option(help="openai: retries of a request on 429/5xx/connection errors.")
+    ] = 6,
+    timeout: Annotated[float, typer.Option(help="openai: seconds to wait for an answer.")] = 120.0,
+    retry_backoff: Annotated[
+        float, typer.Option(help="openai: seconds before the first retry (doubling after).")
+    ] = 1.0,
+    cache: Annotated[
+        Path | None,
+        typer.Option(
+            help="openai: sqlite file of answered requests (default: in the work folder)."
+        ),
+    ] = None,
+    executor: ExecutorOption = "local",
+    ray_address: RayAddressOption = None,
+    num_cpus_per_unit: CpusPerUnitOption = None,
+    num_gpus_per_unit: GpusPerUnitOption = None,
+) -> None:
+    """Greedy answers and teacher-forced target log-probs of every model of a ladder -> samples.
+
+    Each (model, shard of examples) is written as its own part as soon as it is
+    done, so rerunning the same command after an interruption resumes; with
+    --model openai every answered request is also cached, so none is paid twice.
+    """
+    from miragelab.sources.hf_ladder import _check_dtype, eval_units, read_ladder
+    from miragelab.sources.task_format import load_task
+    from miragelab.units import executor_from_options, work_dir_for
+
+    if model not in MODELS:
+        raise InputError(f"unknown model source {model!r}; use hf or openai", field="model")
+    if shard_size < 1:
+        raise InputError(f"must be >= 1, got {shard_size}", field="shard-size")
+    eval_task = load_task(
+        task,
+        limit=limit,
+        seed=seed,
+        stop=[_unescape(s) for s in stop or []],
+        max_tokens=max_tokens,
+        name=task_name,
+    )
+    entries, columns = read_ladder(ladder, require_path=model == "hf")
+    work_dir, temporary = work_dir_for(out_path)
+    backend: dict[str, Any]
+    if model == "hf":
+        import torch
+
+        from miragelab.sources.hf_ladder import evaluate_unit, resolve_device
+
+        _check_dtype(dtype)
+        if batch_size < 1:
+            raise InputError(f"must be >= 1, got {batch_size}", field="batch-size")
+        if threads is not None:
+            if threads < 1:
+                raise InputError(f"must be >= 1, got {threads}", field="threads")
+            torch.set_num_threads(threads)
+        backend = {
+            "kind": "hf",
+            "device": resolve_device(device),
+            "dtype": dtype,
+            "batch_size": batch_size,
+            "add_bos": add_bos,
+        }
+        fingerprint = {"kind": "hf", "dtype": dtype, "add_bos": add_bos}
+        job = evaluate_unit
+    else:
+        from miragelab.sources.openai_api import completions_url
+        from miragelab.sources.openai_api import evaluate_unit as job
+
+        if not base_url:
+            raise InputError("--model openai needs the endpoint's URL", field="base-url")
+        url = completions_url(base_url)
+        if rps is not None and not rps > 0:
+            raise InputError(f"must be > 0, got {rps}", field="rps")
+        if concurrency < 1:
+            raise InputError(f"must be >= 1, got {concurrency}", field="concurrency")
+        if max_retries < 0:
+            raise InputError(f"must be >= 0, got {max_retries}", field="max-retries")
+        if retry_backoff < 0:
+            raise InputError(f"must be >= 0, got {retry_backoff}", field="retry-backoff")
+        if not timeout > 0:
+            raise InputError(f"must be > 0, got {timeout}", field="timeout")
+        if api_key_env != "OPENAI_API_KEY" and not os.environ.get(api_key_env):
+            raise InputError(f"environment variable {api_key_env} is not set", field="api-key-env")
+        cache_path = cache if cache is not None else work_dir / "requests.sqlite"
+        backend = {
+            "kind": "openai",
+            "base_url": url,
+            "api_key_env": api_key_env,  # the name only: the key never leaves the environment
+            "rps": rps,
+            "concurrency": concurrency,
+            "max_retries": max_retries,
+            "backoff": retry_backoff,
+            "timeout": timeout,
+            "cache": str(Path(cache_path).resolve()),
+        }
+        fingerprint = {"kind": "openai", "base_url": url}
+    units, settings = eval_units(
+        eval_task, entries, columns, backend, fingerprint, shard_size=shard_size
+    )
+    runner = executor_from_options(executor, ray_address, num_cpus_per_unit, num_gpus_per_unit)
+    samples = _run(
+        units, settings, job, out_path, work_dir, temporary, label=f"eval {model}", executor=runner
+    )
+    _summary(samples)
+    _out.print(f"wrote {len(samples):,} samples to {out_path}")
+
+
+def _run(units, settings, job, out_path, work_dir, temporary, label, executor=None):  # noqa: ANN001, ANN202
+    """Run the pending units (resuming from parts on disk) and write the output."""
+    from miragelab.sources.openai_api import ApiError
+    from miragelab.tables import SAMPLES
+    from miragelab.units import collect, finish_output, run_units
+
+    try:
+        with unit_progress(len(units), label) as advance:
+            run_units(units, job, work_dir, settings, executor=executor, on_done=advance)
+    except ApiError as exc:
+        _err.print(f"error: {exc}", markup=False, highlight=False, soft_wrap=True)
+        _err.print(
+            "finished units and answered requests are kept: rerun the same command to resume",
+            markup=False,
+            highlight=False,
+        )
+        raise typer.Exit(1) from None
+    samples = collect(units, work_dir, SAMPLES)
+    finish_output(samples, out_path, work_dir, temporary)
+    return samples
+
+
+def _summary(samples: Any) -> None:
+    import numpy as np
+
+    for (family, name), rows in samples.groupby(["family", "model"], sort=False):
+        total = rows["target_token_logprobs"].map(lambda v: float(np.sum(v)))
+        right = (rows["prediction"] == rows["target"]).mean()
+        choice = "correct_choice" in rows and rows["correct_choice"].notna().all()
+        what = f"{'accuracy' if choice else 'exact match'} {right:.3f}"
+        _out.print(
+            f"{family} / {name}: {what}, mean target log-prob {total.mean():.4f} "
+            f"({len(rows):,} examples)",
+            markup=False,
+        )
+
+
+def serve_command(
+    path: Annotated[Path, typer.Argument(help="A local Hugging Face checkpoint folder.")],
+    host: Annotated[
+        str, typer.Option(help="Address to bind; the default lets only this machine in.")
+    ] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="TCP port (0: any free port).")] = 8000,
+    model_name: Annotated[
+        str | None, typer.Option(help="Name clients use for the model (default: folder name).")
+    ] = None,
+    device: Annotated[str, typer.Option(help="Torch device (cpu, cuda, auto ...).")] = "cpu",
+    dtype: Annotated[str, typer.Option(help="auto, float32, float16 or bfloat16.")] = "float32",
+    add_bos: Annotated[
+        bool | None,
+        typer.Option(
+            "--add-bos/--no-add-bos",
+            help="Add the BOS token to string prompts (default: the tokenizer's own).",
+        ),
+    ] = None,
+) -> None:
+    """An OpenAI-compatible /v1/completions (and /v1/models) server over a local checkpoint."""
+    from miragelab.serve import serve
+
+    if not (path / "config.json").is_file():
+        raise InputError("not a Hugging Face checkpoint folder (no config.json)", path=path)
+    if not 0 <= port < 65536:
+        raise InputError(f"must be in 0..65535, got {port}", field="port")
+    if host not in ("127.0.0.1", "localhost", "::1"):
+        _err.print(
+            f"warning: listening on {host}: the server has no authentication, so anyone who "
+            "can reach this address can use the model",
+            markup=False,
+            highlight=False,
+        )
+
+    def ready(line: str) -> None:
+        print(line, flush=True)
+
+    serve(
+        str(path),
+        host=host,
+        port=port,
+        model_name=model_name,
+        device=device,
+        dtype=dtype,
+        add_bos=add_bos,
+        on_ready=ready,
+    )
+
+
+@task_app.command("export")
+def export_command(
+    task: Annotated[
+        str, typer.Argument(help="A built-in task (add1..add5, mul2) or a JSONL file.")
+    ],
+    out_path: Annotated[Path, typer.Option("--out", help="Task JSONL file to write.")],
+    n: Annotated[int | None, typer.Option(help="Examples (built-in: held-out pairs).")] = None,
+    seed: Annotated[int, typer.Option(help="Split seed of a built-in task.")] = 0,
+) -> None:
+    """Write a task in the JSONL format `mirage eval --task FILE` reads."""
+    from miragelab.sources.task_format import export_task, load_task
+
+    loaded = load_task(task, limit=n, seed=seed)
+    export_task(loaded, out_path)
+    _out.print(f"wrote {len(loaded.examples):,} examples to {out_path}")
+
+
+def register(app: typer.Typer) -> None:
+    """Add ``eval``, ``serve`` and ``task`` to the ``mirage`` app."""
+    app.command("eval")(eval_command)
+    app.command("serve")(serve_command)
+    app.add_typer(task_app, name="task")

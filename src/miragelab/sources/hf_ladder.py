@@ -1,0 +1,610 @@
+"""Samples of a ladder of local Hugging Face checkpoints: greedy answers and target log-probs.
+
+``ladder.csv`` lists one checkpoint per line::
+
+    family,model,path,params[,revision,tokens_trained,compute_flops,step]
+
+``path`` is a local folder (relative paths are relative to the CSV's folder);
+nothing is ever downloaded (``local_files_only=True``). For ``--model openai``
+the same file lists served model names and ``path`` may be left out.
+
+Tokenization follows lm-eval-harness (``TemplateLM._encode_pair``), so the
+numbers are the ones its ``hf`` model gives: trailing whitespace of the prompt
+moves to the front of the continuation, ``prompt + continuation`` is encoded
+as one string (the tokenizer's own special tokens, e.g. a BOS, included as
+its defaults say) and split after as many tokens as the prompt alone has.
+Teacher-forced log-probs come from one batched forward pass (right padding);
+greedy answers from ``generate`` (batched, left padding, key/value cache),
+cut at the first end token or stop string.
+"""
+
+from __future__ import annotations
+
+import csv
+import functools
+import math
+import os
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from miragelab.errors import InputError
+from miragelab.sources.task_format import (
+    EvalTask,
+    Example,
+    argmax_first,
+    load_task_ref,
+    samples_frame,
+)
+from miragelab.units import Unit, shards
+
+REQUIRED = ("family", "model", "params")
+OPTIONAL = ("path", "revision", "tokens_trained", "compute_flops", "step")
+#: examples per unit of work: a killed run loses at most one shard per worker
+SHARD_SIZE = 500
+DTYPES = ("auto", "float32", "float16", "bfloat16")
+
+
+# --------------------------------------------------------------------------- ladder.csv
+
+
+@dataclass(frozen=True)
+class LadderEntry:
+    """One checkpoint of a ladder (one line of ``ladder.csv``)."""
+
+    family: str
+    model: str
+    params: float
+    path: str | None = None
+    revision: str | None = None
+    tokens_trained: float | None = None
+    compute_flops: float | None = None
+    step: int | None = None
+    line: int = 0
+
+    @property
+    def unit_name(self) -> str:
+        """The name a unit's part is filed under (distinct per checkpoint of a model)."""
+        return self.model if self.step is None else f"{self.model}@step{self.step}"
+
+    def meta(self, columns: Sequence[str]) -> dict[str, Any]:
+        """The model columns of the samples table (the optional ones the CSV has)."""
+        data = asdict(self)
+        out = {k: data[k] for k in REQUIRED}
+        for col in ("tokens_trained", "compute_flops", "step"):
+            if col in columns:
+                out[col] = data[col]
+        return out
+
+
+def _number(text: str, path: Path, line: int, field: str, integer: bool = False) -> float | int:
+    try:
+        value = float(text)
+    except ValueError:
+        raise InputError(f"not a number: {text!r}", path=path, line=line, field=field) from None
+    if not math.isfinite(value):
+        raise InputError(f"must be finite, got {text!r}", path=path, line=line, field=field)
+    if integer:
+        if value != int(value) or value < 0:
+            raise InputError(
+                f"must be an integer >= 0, got {text!r}", path=path, line=line, field=field
+            )
+        return int(value)
+    if value <= 0:
+        raise InputError(f"must be > 0, got {text!r}", path=path, line=line, field=field)
+    return value
+
+
+def _checkpoint_dir(text: str, csv_path: Path, line: int) -> str:
+    folder = Path(text).expanduser()
+    if not folder.is_absolute():
+        folder = csv_path.parent / folder
+    if not folder.exists():
+        raise InputError(
+            f"{text!r} does not exist (paths are local folders; nothing is downloaded)",
+            path=csv_path,
+            line=line,
+            field="path",
+        )
+    if not (folder / "config.json").is_file():
+        raise InputError(
+            f"{text!r} is not a Hugging Face checkpoint folder (no config.json)",
+            path=csv_path,
+            line=line,
+            field="path",
+        )
+    return str(folder.resolve())
+
+
+def read_ladder(
+    path: str | os.PathLike[str], require_path: bool = True
+) -> tuple[list[LadderEntry], list[str]]:
+    """Validated checkpoints of ``ladder.csv``, and the CSV's columns.
+
+    Line numbers count physical lines from 1 (the header).
+    """
+    file = Path(path)
+    if file.is_dir():
+        raise InputError("is a folder; expected a ladder CSV file", path=file)
+    try:
+        text = file.read_text(encoding="utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise InputError(f"not UTF-8 ({exc.reason})", path=file) from None
+    reader = csv.reader(text.splitlines(keepends=True))
+    try:
+        header = [h.strip() for h in next(reader)]
+    except StopIteration:
+        raise InputError("is empty; expected a header line", path=file) from None
+    except csv.Error as exc:
+        raise InputError(f"not CSV ({exc})", path=file, line=1) from None
+    known = REQUIRED + OPTIONAL
+    for i, name in enumerate(header):
+        if name not in known:
+            raise InputError(
+                f"unknown column {name!r}; known: {', '.join(known)}",
+                path=file,
+                line=1,
+                field=name,
+            )
+        if name in header[:i]:
+            raise InputError("column appears twice", path=file, line=1, field=name)
+    for name in REQUIRED + (("path",) if require_path else ()):
+        if name not in header:
+            raise InputError("required column is missing", path=file, line=1, field=name)
+    entries: list[LadderEntry] = []
+    seen: dict[tuple, int] = {}
+    sizes: dict[tuple, int] = {}
+    try:
+        for row in reader:
+            line = reader.line_num
+            if not any(cell.strip() for cell in row):
+                continue
+            if len(row) != len(header):
+                raise InputError(
+                    f"has {len(row)} fields, the header has {len(header)}", path=file, line=line
+                )
+            cells = {h: c.strip() for h, c in zip(header, row, strict=True)}
+            for name in REQUIRED:
+                if not cells[name]:
+                    raise InputError("is empty", path=file, line=line, field=name)
+            values: dict[str, Any] = {
+                "family": cells["family"],
+                "model": cells["model"],
+                "params": _number(cells["params"], file, line, "params"),
+                "line": line,
+            }
+            for name in ("tokens_trained", "compute_flops"):
+                if cells.get(name):
+                    values[name] = _number(cells[name], file, line, name)
+            if cells.get("step"):
+                values["step"] = _number(cells["step"], file, line, "step", integer=True)
+            if cells.get("revision"):
+                values["revision"] = cells["revision"]
+            if require_path:
+                if not cells.get("path"):
+                    raise InputError("is empty", path=file, line=line, field="path")
+                values["path"] = _checkpoint_dir(cells["path"], file, line)
+            elif cells.get("path"):
+                values["path"] = cells["path"]
+            entry = LadderEntry(**values)
+            key = (entry.family, entry.model, entry.step)
+            if key in seen:
+                raise InputError(
+                    f"model {entry.model!r} is listed twice (first on line {seen[key]})",
+                    path=file,
+                    line=line,
+                    field="model",
+                )
+            seen[key] = line
+            size = (entry.family, entry.params, entry.step)
+            if size in sizes:
+                raise InputError(
+                    f"same params as line {sizes[size]} in family {entry.family!r} "
+                    "(one curve has one model per size and step)",
+                    path=file,
+                    line=line,
+                    field="params",
+                )
+            sizes[size] = line
+            entries.append(entry)
+    except csv.Error as exc:
+        raise InputError(f"not CSV ({exc})", path=file, line=reader.line_num) from None
+    if not entries:
+        raise InputError("lists no models", path=file)
+    return entries, header
+
+
+# --------------------------------------------------------------------------- the model
+
+
+@dataclass
+class Generated:
+    """One greedy answer: its token ids, its text and why it ended (``stop`` or ``length``)."""
+
+    ids: list[int]
+    text: str
+    finish_reason: str
+
+
+def resolve_device(device: str) -> str:
+    """``auto`` -> ``cuda`` when present else ``cpu``; anything torch cannot use is an error."""
+    import torch
+
+    if device == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    try:
+        dev = torch.device(device)
+    except (RuntimeError, ValueError):
+        raise InputError(f"not a torch device: {device!r}", field="device") from None
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        raise InputError("CUDA is not available on this machine", field="device")
+    return device
+
+
+def _check_dtype(dtype: str) -> None:
+    if dtype not in DTYPES:
+        raise InputError(f"unknown dtype {dtype!r}; use one of {', '.join(DTYPES)}", field="dtype")
+
+
+class HFModel:
+    """A local causal LM and its tokenizer, with batched scoring and greedy generation."""
+
+    def __init__(
+        self,
+        path: str | os.PathLike[str],
+        device: str = "cpu",
+        dtype: str = "float32",
+        revision: str | None = None,
+        add_bos: bool | None = None,
+    ) -> None:
+        import torch
+        import transformers
+        from transformers import AutoModelForCausalLM, AutoTokenizer
+
+        _check_dtype(dtype)
+        transformers.utils.logging.disable_progress_bar()
+        self.path = str(path)
+        self.device = resolve_device(device)
+        self.add_bos = add_bos
+        kwargs: dict[str, Any] = {"local_files_only": True}
+        if revision:
+            kwargs["revision"] = revision
+        torch_dtype = "auto" if dtype == "auto" else getattr(torch, dtype)
+        version = tuple(int(p) for p in transformers.__version__.split(".")[:2] if p.isdigit())
+        dtype_key = "dtype" if version >= (4, 56) else "torch_dtype"
+        try:
+            self.tokenizer = AutoTokenizer.from_pretrained(self.path, **kwargs)
+            model = AutoModelForCausalLM.from_pretrained(
+                self.path, **kwargs, **{dtype_key: torch_dtype}
+            )
+        except (OSError, ValueError, KeyError) as exc:
+            raise InputError(f"cannot load the checkpoint ({exc})", path=self.path) from None
+        self.model = model.to(self.device).eval()
+        tok = self.tokenizer
+        gen_eos = getattr(self.model.generation_config, "eos_token_id", None)
+        eos = [gen_eos] if isinstance(gen_eos, int) else list(gen_eos or [])
+        if tok.eos_token_id is not None:
+            eos.append(tok.eos_token_id)
+        self.eos_ids = sorted(set(eos))
+        pad = tok.pad_token_id
+        self.pad_id = pad if pad is not None else (self.eos_ids[0] if self.eos_ids else 0)
+        self.max_length = self._max_length()
+        self.vocab_size = int(self.model.get_input_embeddings().num_embeddings)
+
+    def _max_length(self) -> int:
+        cfg = self.model.config
+        for attr in ("n_positions", "max_position_embeddings", "n_ctx", "seq_length"):
+            value = getattr(cfg, attr, None)
+            if isinstance(value, int) and value > 0:
+                return value
+        limit = getattr(self.tokenizer, "model_max_length", None)
+        if isinstance(limit, int) and 0 < limit < 1 << 30:
+            return limit
+        return 2048  # lm-eval-harness's default
+
+    # ------------------------------------------------------------------ tokens
+
+    def encode(self, text: str) -> list[int]:
+        """Token ids of ``text`` with the special tokens lm-eval's ``hf`` model adds."""
+        tok = self.tokenizer
+        if self.add_bos is not None:
+            return tok(text, add_special_tokens=self.add_bos).input_ids
+        bos = tok.bos_token
+        if bos and text.startswith(bos):  # already there: do not add a second one
+            return tok(text, add_special_tokens=False).input_ids
+        return tok(text).input_ids
+
+    def encode_pair(self, context: str, continuation: str) -> tuple[list[int], list[int]]:
+        """lm-eval-harness's ``_encode_pair``: encode the whole string, split at the context."""
+        n_spaces = len(context) - len(context.rstrip())
+        if n_spaces > 0:
+            continuation = context[-n_spaces:] + continuation
+            context = context[:-n_spaces]
+        whole = self.encode(context + continuation)
+        ctx = self.encode(context)
+        return ctx, whole[len(ctx) :]
+
+    def decode(self, ids: Sequence[int]) -> str:
+        return self.tokenizer.decode(list(ids), skip_special_tokens=True)
+
+    # ------------------------------------------------------------------ scoring
+
+    def score(
+        self,
+        seqs: Sequence[Sequence[int]],
+        starts: Sequence[int],
+        batch_size: int = 16,
+        top: int = 0,
+    ) -> list[tuple[np.ndarray, np.ndarray | None, np.ndarray | None]]:
+        """``log p(seq[i] | seq[:i])`` for ``start <= i < len(seq)``, for every sequence.
+
+        Returns per sequence ``(logprobs, top_ids, top_logprobs)`` (the last two
+        ``None`` unless ``top``). Sequences longer than the context window are
+        cut from the left, as lm-eval-harness does; a start that falls off is a
+        ``ValueError``.
+        """
+        import torch
+
+        work = []
+        for seq, start in zip(seqs, starts, strict=True):
+            seq = list(seq)
+            drop = max(0, len(seq) - self.max_length)
+            if start - drop < 1:
+                raise ValueError(
+                    f"{len(seq)} tokens do not fit the context window of {self.max_length}"
+                )
+            work.append((seq[drop:], start - drop))
+        order = sorted(range(len(work)), key=lambda i: -len(work[i][0]))
+        results: list[Any] = [None] * len(work)
+        with torch.inference_mode():
+            for lo in range(0, len(order), batch_size):
+                chunk = order[lo : lo + batch_size]
+                width = max(len(work[i][0]) for i in chunk)
+                ids = torch.full((len(chunk), width), self.pad_id, dtype=torch.long)
+                mask = torch.zeros((len(chunk), width), dtype=torch.long)
+                for r, i in enumerate(chunk):
+                    seq = work[i][0]
+                    ids[r, : len(seq)] = torch.tensor(seq, dtype=torch.long)
+                    mask[r, : len(seq)] = 1
+                ids, mask = ids.to(self.device), mask.to(self.device)
+                logits = self.model(input_ids=ids, attention_mask=mask).logits
+                for r, i in enumerate(chunk):
+                    seq, start = work[i]
+                    rows = torch.log_softmax(logits[r, start - 1 : len(seq) - 1].float(), dim=-1)
+                    picked = rows.gather(1, ids[r, start : len(seq), None])[:, 0]
+                    if top:
+                        vals, idx = rows.topk(min(top, rows.shape[-1]), dim=-1)
+                        results[i] = (
+                            picked.double().cpu().numpy(),
+                            idx.cpu().numpy(),
+                            vals.double().cpu().numpy(),
+                        )
+                    else:
+                        results[i] = (picked.double().cpu().numpy(), None, None)
+        return results
+
+    # ------------------------------------------------------------------ generation
+
+    def generate(
+        self,
+        prompts: Sequence[Sequence[int]],
+        max_tokens: int,
+        stop: Sequence[str] = (),
+        batch_size: int = 16,
+        temperature: float = 0.0,
+        top_p: float = 1.0,
+        seed: int | None = None,
+    ) -> list[Generated]:
+        """Greedy (or, with ``temperature > 0``, sampled) continuations of token-id prompts.
+
+        Batched with left padding. A prompt is cut from the left so that it and
+        its ``max_tokens`` new tokens fit the context window (lm-eval-harness
+        does the same); the budget itself is capped at the window less one.
+        """
+        import torch
+        from transformers import GenerationConfig, StoppingCriteriaList
+
+        budget = max(1, min(max_tokens, self.max_length - 1))
+        keep = self.max_length - budget
+        cut = [list(p)[-keep:] for p in prompts]
+        if any(not p for p in cut):
+            raise ValueError("an empty prompt cannot be continued")
+        config = GenerationConfig(
+            max_new_tokens=budget,
+            do_sample=temperature > 0,
+            num_beams=1,
+            eos_token_id=self.eos_ids or None,
+            pad_token_id=self.pad_id,
+            **({"temperature": temperature, "top_p": top_p} if temperature > 0 else {}),
+        )
+        order = sorted(range(len(cut)), key=lambda i: -len(cut[i]))
+        results: list[Any] = [None] * len(cut)
+        with torch.inference_mode():
+            if seed is not None:
+                torch.manual_seed(seed)
+            for lo in range(0, len(order), batch_size):
+                chunk = order[lo : lo + batch_size]
+                width = max(len(cut[i]) for i in chunk)
+                ids = torch.full((len(chunk), width), self.pad_id, dtype=torch.long)
+                mask = torch.zeros((len(chunk), width), dtype=torch.long)
+                for r, i in enumerate(chunk):
+                    seq = cut[i]
+                    ids[r, width - len(seq) :] = torch.tensor(seq, dtype=torch.long)
+                    mask[r, width - len(seq) :] = 1
+                criteria = StoppingCriteriaList(
+                    [_StopStrings(self.tokenizer, stop, width)] if stop else []
+                )
+                out = self.model.generate(
+                    input_ids=ids.to(self.device),
+                    attention_mask=mask.to(self.device),
+                    generation_config=config,
+                    stopping_criteria=criteria,
+                )
+                for r, i in enumerate(chunk):
+                    results[i] = self._finish(out[r, width:].tolist(), stop)
+        return results
+
+    def _finish(self, new: list[int], stop: Sequence[str]) -> Generated:
+        """Cut at the first end token (kept in ``ids``, as OpenAI-style servers list it,
+        but not in ``text``) or stop string (dropped from both)."""
+        eos = set(self.eos_ids)
+        end = next((k for k, t in enumerate(new) if t in eos), None)
+        kept = new if end is None else new[:end]
+        text = self.decode(kept)
+        hits = [text.find(s) for s in stop if s in text]
+        if hits:
+            at = min(hits)
+            k = 0
+            while k < len(kept) and len(self.decode(kept[:k])) < at:
+                k += 1
+            return Generated(kept[:k], text[:at], "stop")
+        if end is not None:
+            return Generated(new[: end + 1], text, "stop")
+        return Generated(new, text, "length")
+
+
+class _StopStrings:
+    """Stops a row once its new text holds a stop string (a ``StoppingCriteria``)."""
+
+    def __init__(self, tokenizer: Any, stop: Sequence[str], prompt_width: int) -> None:
+        self.tokenizer = tokenizer
+        self.stop = tuple(stop)
+        self.width = prompt_width
+
+    def __call__(self, input_ids: Any, scores: Any, **kwargs: Any) -> Any:
+        import torch
+
+        texts = self.tokenizer.batch_decode(input_ids[:, self.width :], skip_special_tokens=True)
+        done = [any(s in t for s in self.stop) for t in texts]
+        return torch.tensor(done, dtype=torch.bool, device=input_ids.device)
+
+
+# --------------------------------------------------------------------------- examples
+
+
+def _example_error(task: EvalTask, ex: Example, message: str, field: str) -> InputError:
+    where = task.ref.get("path")
+    return InputError(
+        f"example {ex.example_id!r}: {message}",
+        path=where,
+        line=ex.line if where else None,
+        field=field,
+    )
+
+
+def score_examples(
+    lm: HFModel, task: EvalTask, examples: Sequence[Example], batch_size: int = 16
+) -> tuple[list[str | None], list[list[float]], list[list[float]] | None]:
+    """Predictions, target-token log-probs and (multiple choice) choice log-probs."""
+    pairs: list[tuple[int, list[int], int]] = []  # (example, sequence, start)
+    conts: list[str] = []
+    for k, ex in enumerate(examples):
+        for cont in ex.choices if ex.choices is not None else (ex.target,):
+            try:
+                ctx, tail = lm.encode_pair(ex.prompt, cont)
+            except Exception as exc:  # noqa: BLE001 - tokenizers raise bare Exception
+                raise _example_error(task, ex, f"cannot be tokenized ({exc})", "prompt") from None
+            if not tail:
+                raise _example_error(
+                    task, ex, f"{cont!r} adds no token after the prompt's tokens", "target"
+                )
+            pairs.append((k, ctx + tail, len(ctx)))
+            conts.append(cont)
+    try:
+        scored = lm.score([p[1] for p in pairs], [p[2] for p in pairs], batch_size)
+    except ValueError as exc:
+        raise InputError(f"{exc}", path=task.ref.get("path"), field="prompt") from None
+    per_example: list[list[list[float]]] = [[] for _ in examples]
+    for (k, _, _), (lp, _, _) in zip(pairs, scored, strict=True):
+        per_example[k].append(lp.tolist())
+    if task.kind == "choice":
+        choice_lps = [[float(sum(c)) for c in lists] for lists in per_example]
+        target_lps = [lists[ex.answer] for ex, lists in zip(examples, per_example, strict=True)]
+        predictions: list[str | None] = [
+            ex.choices[argmax_first(c)] for ex, c in zip(examples, choice_lps, strict=True)
+        ]
+        return predictions, target_lps, choice_lps
+    target_lps = [lists[0] for lists in per_example]
+    prompts = [lm.encode(ex.prompt) for ex in examples]
+    generated = lm.generate(prompts, task.max_tokens, task.stop, batch_size)
+    return [g.text for g in generated], target_lps, None
+
+
+# --------------------------------------------------------------------------- units
+
+
+def eval_units(
+    task: EvalTask,
+    entries: Sequence[LadderEntry],
+    columns: Sequence[str],
+    backend: dict[str, Any],
+    fingerprint_backend: dict[str, Any],
+    shard_size: int = SHARD_SIZE,
+) -> tuple[list[Unit], dict[str, Any]]:
+    """One unit per (checkpoint, shard of the task's examples), and the run's settings.
+
+    ``backend`` is what a job needs (JSON-able); ``fingerprint_backend`` the part
+    of it that changes the numbers (device and batch size do not).
+    """
+    units = []
+    models = []
+    for entry in entries:
+        meta = entry.meta(columns)
+        for shard, (lo, hi) in enumerate(shards(len(task.examples), shard_size)):
+            spec = {
+                "task": task.ref,
+                "lo": lo,
+                "hi": hi,
+                "entry": meta,
+                "path": entry.path,
+                "revision": entry.revision,
+                "backend": backend,
+            }
+            units.append(Unit(task.name, entry.unit_name, shard, spec))
+        stamp = _checkpoint_stamp(entry.path) if backend["kind"] == "hf" else None
+        models.append([meta, entry.path, entry.revision, stamp])
+    settings = {
+        "source": "eval",
+        "backend": fingerprint_backend,
+        "task": {k: v for k, v in task.ref.items()},
+        "shard_size": shard_size,
+        "models": models,
+    }
+    return units, settings
+
+
+def _checkpoint_stamp(path: str | None) -> list:
+    """Size and time of a checkpoint's files: a retrained model is a different run."""
+    if path is None:
+        return []
+    folder = Path(path)
+    return sorted(
+        [p.name, p.stat().st_size, p.stat().st_mtime_ns] for p in folder.iterdir() if p.is_file()
+    )
+
+
+@functools.lru_cache(maxsize=1)
+def _load_model(
+    path: str, device: str, dtype: str, revision: str | None, add_bos: bool | None
+) -> HFModel:
+    # units of one model follow each other, so a worker loads each checkpoint once
+    return HFModel(path, device=device, dtype=dtype, revision=revision, add_bos=add_bos)
+
+
+def evaluate_unit(unit: Unit) -> pd.DataFrame:
+    """The samples rows of one checkpoint on one shard of a task (the job of ``mirage eval``)."""
+    spec = unit.spec
+    backend = spec["backend"]
+    task = load_task_ref(spec["task"])
+    examples = task.examples[spec["lo"] : spec["hi"]]
+    lm = _load_model(
+        spec["path"], backend["device"], backend["dtype"], spec["revision"], backend["add_bos"]
+    )
+    predictions, target_lps, choice_lps = score_examples(
+        lm, task, examples, batch_size=backend["batch_size"]
+    )
+    return samples_frame(task, examples, spec["entry"], predictions, target_lps, choice_lps)

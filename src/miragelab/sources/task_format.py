@@ -1,0 +1,415 @@
+"""Tasks for ``mirage eval``: a JSONL file of the user's examples, or a built-in task by name.
+
+File format
+-----------
+One JSON object per line (blank lines are skipped), every line of the same kind:
+
+* generation: ``{"id"?, "prompt", "target"}``; the model is scored on the
+  teacher-forced log-prob of each ``target`` token after ``prompt``, and its
+  greedy continuation of ``prompt`` is the ``prediction``;
+* multiple choice: ``{"id"?, "prompt", "choices": [...], "answer": int}``;
+  each choice is scored by the summed log-prob of its tokens after ``prompt``.
+
+Prompt and continuation are joined as they are (``prompt + target``,
+``prompt + choice``), so a space between them belongs to one of the two
+strings, as in lm-eval-harness with ``target_delimiter: ""``. ``id`` (a string
+or an integer) defaults to the example's position in the file, counted from 0;
+other keys are ignored. Stop strings and the generation budget are task-level
+settings (``--stop``, ``--max-tokens``), not per line.
+
+Built-in tasks
+--------------
+The arithmetic tasks of :mod:`miragelab.ladder.tasks` (``add1``..``add5``,
+``mul2``) by name: the first ``n`` pairs of their held-out split, with the
+prompts, targets and example ids that ``mirage ladder eval`` uses, so the
+samples of a Hugging Face ladder join those of a trained tiny-GPT ladder.
+"""
+
+from __future__ import annotations
+
+import functools
+import gzip
+import hashlib
+import json
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+import pandas as pd
+
+from miragelab.atomic import atomic_path
+from miragelab.errors import InputError
+
+Kind = Literal["generate", "choice"]
+
+#: examples of a built-in task when no ``--limit`` is given (as ``mirage ladder eval``)
+DEFAULT_BUILTIN_N = 1000
+#: new tokens of a greedy answer when a file task gives no ``--max-tokens``
+DEFAULT_MAX_TOKENS = 32
+
+
+@dataclass(frozen=True)
+class Example:
+    """One example; ``target`` is the correct choice's text for multiple choice."""
+
+    example_id: str
+    prompt: str
+    target: str
+    choices: tuple[str, ...] | None = None
+    answer: int | None = None
+    #: line of the task file it came from (None for built-in tasks)
+    line: int | None = field(default=None, compare=False)
+
+
+@dataclass(frozen=True)
+class EvalTask:
+    """A task's examples and its generation settings."""
+
+    name: str
+    kind: Kind
+    examples: tuple[Example, ...]
+    stop: tuple[str, ...] = ()
+    max_tokens: int = DEFAULT_MAX_TOKENS
+    #: how to load it again (a JSON-able dict, see :func:`load_task_ref`)
+    ref: dict[str, Any] = field(default_factory=dict, compare=False)
+    #: digest of the examples, so a changed file is a different run
+    digest: str = ""
+
+
+# --------------------------------------------------------------------------- JSONL
+
+
+def _open_text(path: Path) -> bytes:
+    try:
+        raw = path.read_bytes()
+    except IsADirectoryError:
+        raise InputError("is a folder; expected a task JSONL file", path=path) from None
+    if path.suffix == ".gz":
+        try:
+            raw = gzip.decompress(raw)
+        except (OSError, EOFError) as exc:
+            raise InputError(f"not a readable gzip file ({exc})", path=path) from None
+    return raw
+
+
+def _example_from(
+    obj: Any, path: Path, line: int, index: int, kind: Kind | None, first_line: int
+) -> Example:
+    if not isinstance(obj, dict):
+        raise InputError(f"expected a JSON object, got {type(obj).__name__}", path=path, line=line)
+    if "id" in obj:
+        raw_id = obj["id"]
+        if isinstance(raw_id, bool) or not isinstance(raw_id, str | int) or raw_id == "":
+            raise InputError(
+                f"must be a non-empty string or an integer, got {raw_id!r}",
+                path=path,
+                line=line,
+                field="id",
+            )
+        example_id = str(raw_id)
+    else:
+        example_id = str(index)
+    prompt = obj.get("prompt")
+    if "prompt" not in obj:
+        raise InputError("required key is missing", path=path, line=line, field="prompt")
+    if not isinstance(prompt, str) or not prompt.strip():
+        raise InputError(
+            f"must be a string with a non-space character, got {prompt!r}"[:120],
+            path=path,
+            line=line,
+            field="prompt",
+        )
+    has_choices = "choices" in obj or "answer" in obj
+    this: Kind = "choice" if has_choices else "generate"
+    if has_choices and "target" in obj:
+        raise InputError(
+            "give either 'target' (generation) or 'choices' and 'answer' (multiple choice)",
+            path=path,
+            line=line,
+            field="target",
+        )
+    if kind is not None and this != kind:
+        other = "multiple-choice" if kind == "choice" else "generation"
+        raise InputError(
+            f"line {first_line} makes this a {other} task; every line must be of one kind",
+            path=path,
+            line=line,
+            field="choices" if this == "choice" else "target",
+        )
+    if this == "generate":
+        if "target" not in obj:
+            raise InputError(
+                "required key is missing (or give 'choices' and 'answer')",
+                path=path,
+                line=line,
+                field="target",
+            )
+        target = obj["target"]
+        if not isinstance(target, str) or not target:
+            raise InputError(
+                f"must be a non-empty string, got {target!r}"[:120],
+                path=path,
+                line=line,
+                field="target",
+            )
+        return Example(example_id, prompt, target, line=line)
+    for key in ("choices", "answer"):
+        if key not in obj:
+            raise InputError("required key is missing", path=path, line=line, field=key)
+    choices = obj["choices"]
+    if (
+        not isinstance(choices, list)
+        or len(choices) < 2
+        or not all(isinstance(c, str) and c for c in choices)
+    ):
+        raise InputError(
+            "must be a list of at least 2 non-empty strings", path=path, line=line, field="choices"
+        )
+    answer = obj["answer"]
+    if isinstance(answer, bool) or not isinstance(answer, int):
+        raise InputError(
+            f"must be an integer index into 'choices', got {answer!r}",
+            path=path,
+            line=line,
+            field="answer",
+        )
+    if not 0 <= answer < len(choices):
+        raise InputError(
+            f"{answer} is out of range for {len(choices)} choices (0-based)",
+            path=path,
+            line=line,
+            field="answer",
+        )
+    return Example(example_id, prompt, choices[answer], tuple(choices), answer, line=line)
+
+
+def read_task_jsonl(path: str | os.PathLike[str]) -> tuple[Kind, list[Example], str]:
+    """Validated examples of a task file, its kind, and a digest of its bytes."""
+    file = Path(path)
+    raw = _open_text(file)
+    digest = hashlib.sha256(raw).hexdigest()[:16]
+    examples: list[Example] = []
+    kind: Kind | None = None
+    first_line = 0
+    seen: dict[str, int] = {}
+    for number, data in enumerate(raw.split(b"\n"), start=1):
+        try:
+            text = data.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            raise InputError(f"not UTF-8 ({exc.reason})", path=file, line=number) from None
+        if not text.strip():
+            continue
+        try:
+            obj = json.loads(text, parse_constant=_no_constant)
+        except json.JSONDecodeError as exc:
+            raise InputError(f"not JSON ({exc.msg})", path=file, line=number) from None
+        except ValueError as exc:
+            raise InputError(str(exc), path=file, line=number) from None
+        example = _example_from(obj, file, number, len(examples), kind, first_line)
+        if kind is None:
+            kind = "choice" if example.choices is not None else "generate"
+            first_line = number
+        if example.example_id in seen:
+            raise InputError(
+                f"duplicate id {example.example_id!r} (first on line {seen[example.example_id]})",
+                path=file,
+                line=number,
+                field="id",
+            )
+        seen[example.example_id] = number
+        examples.append(example)
+    if kind is None:
+        raise InputError("holds no examples", path=file)
+    return kind, examples, digest
+
+
+def _no_constant(name: str) -> None:
+    raise ValueError(f"{name} is not JSON")
+
+
+def task_name_of(path: Path) -> str:
+    name = path.name
+    for suffix in (".gz", ".jsonl", ".ndjson", ".json"):
+        name = name.removesuffix(suffix)
+    return name or path.name
+
+
+# --------------------------------------------------------------------------- built-in tasks
+
+
+def builtin_names() -> list[str]:
+    from miragelab.ladder.tasks import TASKS
+
+    return list(TASKS)
+
+
+def arithmetic_examples(name: str, n: int, seed: int = 0) -> list[Example]:
+    """The first ``n`` held-out pairs of an arithmetic task, as ``mirage ladder eval`` has them."""
+    from miragelab.ladder.tasks import get_task, heldout_pairs
+
+    task = get_task(name)
+    a, b = heldout_pairs(task, n, seed)
+    return [
+        Example(f"{x}{task.op}{y}", task.prompt(x, y), task.answer(x, y))
+        for x, y in zip(a.tolist(), b.tolist(), strict=True)
+    ]
+
+
+# --------------------------------------------------------------------------- loading
+
+
+def _check_settings(stop: Sequence[str], max_tokens: int | None, limit: int | None) -> None:
+    if any(not s for s in stop):
+        raise InputError("stop strings must be non-empty", field="stop")
+    if max_tokens is not None and max_tokens < 1:
+        raise InputError(f"must be >= 1, got {max_tokens}", field="max-tokens")
+    if limit is not None and limit < 1:
+        raise InputError(f"must be >= 1, got {limit}", field="limit")
+
+
+def load_task(
+    spec: str,
+    *,
+    limit: int | None = None,
+    seed: int = 0,
+    stop: Sequence[str] = (),
+    max_tokens: int | None = None,
+    name: str | None = None,
+) -> EvalTask:
+    """A task by built-in name (``add4``) or JSONL path, validated.
+
+    ``limit`` keeps the first examples (for a built-in task it is the number of
+    held-out examples, ``DEFAULT_BUILTIN_N`` without it).
+    """
+    _check_settings(stop, max_tokens, limit)
+    if spec in builtin_names() and not Path(spec).exists():
+        from miragelab.ladder.tasks import get_task
+
+        n = limit or DEFAULT_BUILTIN_N
+        examples = arithmetic_examples(spec, n, seed)
+        budget = max_tokens or get_task(spec).max_answer_len + 1
+        ref = {"builtin": spec, "n": n, "seed": seed}
+        digest = hashlib.sha256(json.dumps(ref, sort_keys=True).encode()).hexdigest()[:16]
+        kind: Kind = "generate"
+    else:
+        path = Path(spec)
+        if not path.exists():
+            raise InputError(
+                f"{spec!r} is neither a task file nor a built-in task "
+                f"({', '.join(builtin_names())})",
+                field="task",
+            )
+        kind, examples, digest = read_task_jsonl(path)
+        examples = examples[:limit] if limit else examples
+        budget = max_tokens or DEFAULT_MAX_TOKENS
+        ref = {"path": str(path.resolve()), "limit": limit}
+        spec = task_name_of(path)
+    ref.update({"stop": list(stop), "max_tokens": budget, "name": name or spec, "digest": digest})
+    return EvalTask(
+        name=name or spec,
+        kind=kind,
+        examples=tuple(examples),
+        stop=tuple(stop),
+        max_tokens=budget,
+        ref=ref,
+        digest=digest,
+    )
+
+
+@functools.lru_cache(maxsize=4)
+def _load_ref(ref_json: str) -> EvalTask:
+    ref = json.loads(ref_json)
+    if "builtin" in ref:
+        task = load_task(
+            ref["builtin"],
+            limit=ref["n"],
+            seed=ref["seed"],
+            stop=ref["stop"],
+            max_tokens=ref["max_tokens"],
+            name=ref["name"],
+        )
+    else:
+        task = load_task(
+            ref["path"],
+            limit=ref["limit"],
+            stop=ref["stop"],
+            max_tokens=ref["max_tokens"],
+            name=ref["name"],
+        )
+    if task.digest != ref["digest"]:
+        raise InputError(
+            "changed while the run was going on; start the run again",
+            path=ref.get("path"),
+        )
+    return task
+
+
+def load_task_ref(ref: dict[str, Any]) -> EvalTask:
+    """The task an :attr:`EvalTask.ref` describes (what a unit's job loads), cached."""
+    return _load_ref(json.dumps(ref, sort_keys=True))
+
+
+def export_task(task: EvalTask, path: str | os.PathLike[str]) -> Path:
+    """Write ``task`` in the JSONL task format (atomically)."""
+    target = Path(path)
+    lines = []
+    for ex in task.examples:
+        record: dict[str, Any] = {"id": ex.example_id, "prompt": ex.prompt}
+        if ex.choices is None:
+            record["target"] = ex.target
+        else:
+            record["choices"] = list(ex.choices)
+            record["answer"] = ex.answer
+        lines.append(json.dumps(record, ensure_ascii=False))
+    opener = gzip.open if target.suffix == ".gz" else open
+    with atomic_path(target) as tmp, opener(tmp, "wt", encoding="utf-8") as fh:
+        fh.write("\n".join(lines) + "\n")
+    return target
+
+
+# --------------------------------------------------------------------------- samples rows
+
+
+def samples_frame(
+    task: EvalTask,
+    examples: Sequence[Example],
+    entry: dict[str, Any],
+    predictions: Sequence[str | None],
+    target_logprobs: Sequence[Sequence[float]],
+    choice_logprobs: Sequence[Sequence[float]] | None = None,
+) -> pd.DataFrame:
+    """The samples rows of one model on ``examples`` (log-probs clipped at 0 from rounding)."""
+    frame = pd.DataFrame(
+        {
+            "task": task.name,
+            "family": entry["family"],
+            "model": entry["model"],
+            "params": float(entry["params"]),
+        },
+        index=range(len(examples)),
+    )
+    for col in ("compute_flops", "tokens_trained"):
+        if col in entry:
+            frame[col] = None if entry[col] is None else float(entry[col])
+    if "step" in entry:
+        frame["step"] = pd.array([entry["step"]] * len(examples), dtype="Int64")
+    frame["example_id"] = [ex.example_id for ex in examples]
+    frame["prompt"] = [ex.prompt for ex in examples]
+    frame["target"] = [ex.target for ex in examples]
+    frame["prediction"] = list(predictions)
+    frame["target_token_logprobs"] = [[min(float(v), 0.0) for v in lp] for lp in target_logprobs]
+    if choice_logprobs is not None:
+        frame["choice_logprobs"] = [[min(float(v), 0.0) for v in lp] for lp in choice_logprobs]
+        frame["correct_choice"] = [ex.answer for ex in examples]
+    return frame
+
+
+def argmax_first(values: Sequence[float]) -> int:
+    """Index of the largest value; ties go to the first (as ``multiple_choice_grade``)."""
+    best = 0
+    for i, v in enumerate(values):
+        if v > values[best]:
+            best = i
+    return best
