@@ -94,13 +94,20 @@ def theory(
 
 @app.command()
 def score(
-    samples: Annotated[list[Path], typer.Argument(help="Samples tables (.jsonl, .csv, .parquet).")],
-    metrics: Annotated[
-        str, typer.Option(help="Comma-separated metric names, or 'all' (see `mirage metrics`).")
+    samples: Annotated[
+        list[Path],
+        typer.Argument(help="Samples tables (.jsonl, .csv, .parquet) or dataset folders."),
     ],
     out_path: Annotated[
         Path, typer.Option("--out", help="Scores table to write (.parquet/.jsonl/.csv).")
     ],
+    metrics: Annotated[
+        str,
+        typer.Option(
+            help="Comma-separated metric names, 'all', or 'auto': every metric some sample "
+            "has the columns for (see `mirage metrics`)."
+        ),
+    ] = "auto",
     tokens: Annotated[str, typer.Option(help="Edit-distance tokens: char or word.")] = "char",
     strip: Annotated[bool, typer.Option(help="exact_match: strip surrounding whitespace.")] = True,
     ignore_case: Annotated[
@@ -112,25 +119,43 @@ def score(
     confidence: Annotated[float, typer.Option(help="Confidence level of the intervals.")] = 0.95,
     n_resamples: Annotated[int, typer.Option(help="Bootstrap resamples.")] = 1000,
     seed: Annotated[int, typer.Option(help="Seed of the bootstrap.")] = 0,
+    stream: Annotated[
+        bool | None,
+        typer.Option(
+            "--stream/--in-memory",
+            help="Stream record batches with bounded memory (default for dataset folders and "
+            "parquet files of 256 MiB and more), or read the samples whole.",
+        ),
+    ] = None,
+    batch_rows: Annotated[int, typer.Option(help="Rows per record batch when streaming.")] = 65536,
 ) -> None:
     """Rescore saved outputs with any metrics: samples table -> scores table."""
-    from miragelab.metrics import MetricOptions, parse_metric_list
-    from miragelab.scoring import score_samples
+    from miragelab.metrics import REGISTRY, MetricOptions, parse_metric_list
+    from miragelab.scoring import applicable_metrics, score_samples
+    from miragelab.streaming import should_stream, stream_score
     from miragelab.tables import SAMPLES, read_many, write_table
 
-    chosen = parse_metric_list(metrics)
+    auto = metrics.strip() == "auto"
+    chosen = list(REGISTRY.values()) if auto else parse_metric_list(metrics)
     if tokens not in ("char", "word"):
         raise InputError(f"expected 'char' or 'word', got {tokens!r}", field="tokens")
     _check_interval_options(confidence, n_resamples)
     options = MetricOptions(
         strip=strip, case=ignore_case, punctuation=ignore_punctuation, tokens=tokens
     )
-    with err.status(f"reading {len(samples)} samples file(s)"):
-        table = read_many(samples, SAMPLES)
-    with err.status(f"scoring {len(table):,} samples with {len(chosen)} metric(s)"):
-        scores = score_samples(
-            table, chosen, options, confidence=confidence, n_resamples=n_resamples, seed=seed
-        )
+    intervals = {"confidence": confidence, "n_resamples": n_resamples, "seed": seed}
+    if stream if stream is not None else should_stream(samples):
+        with err.status(f"streaming {len(samples)} input(s)"):
+            scores = stream_score(
+                samples, chosen, options, batch_rows=batch_rows, skip_absent=auto, **intervals
+            )
+    else:
+        with err.status(f"reading {len(samples)} samples file(s)"):
+            table = read_many(samples, SAMPLES)
+        if auto:
+            chosen = applicable_metrics(table)
+        with err.status(f"scoring {len(table):,} samples with {len(chosen)} metric(s)"):
+            scores = score_samples(table, chosen, options, **intervals)
     write_table(scores, out_path)
     _print_scores(scores)
     out.print(f"wrote {len(scores)} score rows to {out_path}")
@@ -439,6 +464,9 @@ def schema() -> None:
 from miragelab.sources.cli import ingest_app  # noqa: E402
 
 app.add_typer(ingest_app, name="ingest")
+from miragelab.sources.eval_cli import register as _register_eval  # noqa: E402
+
+_register_eval(app)  # eval, serve, task
 from miragelab.transitions.cli import transitions_app  # noqa: E402
 
 app.add_typer(transitions_app, name="transitions")
@@ -453,7 +481,10 @@ app.add_typer(ladder_app, name="ladder")
 def main(argv: list[str] | None = None) -> None:
     """Entry point: turns bad input into one line on stderr and exit code 2."""
     try:
-        app(args=argv, prog_name="mirage")
+        code = app(args=argv, prog_name="mirage", standalone_mode=False)
+    except typer.Abort:
+        err.print("aborted", markup=False)
+        sys.exit(130)
     except InputError as exc:
         err.print(f"error: {exc}", markup=False, highlight=False, soft_wrap=True)
         sys.exit(2)
@@ -463,6 +494,24 @@ def main(argv: list[str] | None = None) -> None:
             f"error: {where}{exc.strerror or exc}", markup=False, highlight=False, soft_wrap=True
         )
         sys.exit(2)
+    except Exception as exc:
+        if not _is_usage_error(exc):
+            raise
+        ctx = getattr(exc, "ctx", None)
+        hint = f" (see `{ctx.command_path} --help`)" if ctx is not None else ""
+        message = " ".join(exc.format_message().split())
+        if not message:  # a bare group: its help was printed already
+            sys.exit(2)
+        err.print(f"error: {message}{hint}", markup=False, highlight=False, soft_wrap=True)
+        sys.exit(2)
+    if isinstance(code, int) and code:
+        sys.exit(code)
+
+
+def _is_usage_error(exc: Exception) -> bool:
+    """A bad option or value on the command line (click's UsageError, as typer raises it)."""
+    names = {cls.__name__ for cls in type(exc).__mro__}
+    return "UsageError" in names and hasattr(exc, "format_message")
 
 
 if __name__ == "__main__":

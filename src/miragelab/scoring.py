@@ -21,7 +21,7 @@ import pandas as pd
 from scipy import stats as sps
 
 from miragelab.errors import InputError
-from miragelab.metrics import Metric, MetricOptions, compute_metrics, get_metric
+from miragelab.metrics import REGISTRY, Metric, MetricOptions, compute_metrics, get_metric
 from miragelab.stats import bca_mean_interval, wilson_interval
 from miragelab.tables import SCORES
 
@@ -86,6 +86,29 @@ def applicable_rows(samples: pd.DataFrame, metric: Metric) -> np.ndarray:
             unit=unit,
         )
     return present
+
+
+NO_METRIC_APPLIES = (
+    "no metric applies: no sample has prediction and target, target token log-probs, "
+    "or choice log-probs with the correct choice"
+)
+
+
+def applicable_metrics(samples: pd.DataFrame) -> list[Metric]:
+    """Every registered metric that at least one sample has all the columns for.
+
+    What ``--metrics auto`` scores: a generation task gets the string and
+    log-prob metrics it has data for, a multiple-choice task the choice metrics.
+    """
+    chosen = [
+        m
+        for m in REGISTRY.values()
+        if all(c in samples.columns for c in m.needs)
+        and samples[list(m.needs)].notna().all(axis=1).any()
+    ]
+    if not chosen:
+        raise InputError(NO_METRIC_APPLIES, path=samples.attrs.get("path"), field="metrics")
+    return chosen
 
 
 def score_samples(

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
-from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Annotated
 
@@ -12,6 +10,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from miragelab.errors import InputError
+from miragelab.progress import unit_progress
 
 ladder_app = typer.Typer(
     help="Train tiny GPTs on arithmetic, evaluate them, and test the paper's three predictions.",
@@ -21,19 +20,31 @@ _err = Console(stderr=True)
 _out = Console()
 
 
-@contextlib.contextmanager
-def unit_progress(total: int, label: str) -> Iterator[Callable[..., None]]:
-    """A rich bar over units of work; yields the callback that advances it by one."""
-    columns = (
-        TextColumn("{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TextColumn("units"),
-        TimeElapsedColumn(),
-    )
-    with Progress(*columns, console=_err, transient=False) as progress:
-        task = progress.add_task(label, total=total)
-        yield lambda *_: progress.advance(task)
+# where units of work run: the same options on every command that fans out
+ExecutorOption = Annotated[
+    str,
+    typer.Option(
+        "--executor",
+        help="Where units run: local (this process, in order) or ray (a Ray cluster; "
+        "pip install 'miragelab\\[ray]').",
+    ),
+]
+RayAddressOption = Annotated[
+    str | None,
+    typer.Option(
+        "--ray-address",
+        help="Ray cluster to join (auto, HOST:6379, ray://HOST:10001); default RAY_ADDRESS, "
+        "else a Ray instance started on this machine.",
+    ),
+]
+CpusPerUnitOption = Annotated[
+    float | None,
+    typer.Option("--num-cpus-per-unit", help="CPUs each unit holds on Ray (default 1)."),
+]
+GpusPerUnitOption = Annotated[
+    float | None,
+    typer.Option("--num-gpus-per-unit", help="GPUs each unit holds on Ray (default 0)."),
+]
 
 
 class RichReporter:
@@ -74,12 +85,21 @@ def train(
         int | None, typer.Option(help="Torch CPU threads (default: torch's choice).")
     ] = None,
     device: Annotated[str, typer.Option(help="Torch device: cpu, cuda, cuda:1 ...")] = "cpu",
+    executor: ExecutorOption = "local",
+    ray_address: RayAddressOption = None,
+    num_cpus_per_unit: CpusPerUnitOption = None,
+    num_gpus_per_unit: GpusPerUnitOption = None,
 ) -> None:
-    """Train every size of a preset on one task; export each as a Hugging Face folder."""
-    import torch
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+    """Train every size of a preset on one task; export each as a Hugging Face folder.
 
-    from miragelab.ladder.train import train_ladder
+    With ``--executor ray`` the models train at once, one unit (model) per
+    ``--num-cpus-per-unit`` CPUs / ``--num-gpus-per-unit`` GPUs.
+    """
+    import torch
+
+    from miragelab.ladder.presets import get_preset
+    from miragelab.ladder.train import MANIFEST, read_manifest, train_ladder
+    from miragelab.units import LocalExecutor, executor_from_options
 
     if checkpoint_minutes <= 0:
         raise InputError(f"must be > 0, got {checkpoint_minutes}", field="checkpoint-minutes")
@@ -87,26 +107,36 @@ def train(
         if threads < 1:
             raise InputError(f"must be >= 1, got {threads}", field="threads")
         torch.set_num_threads(threads)
-    columns = (
-        TextColumn("{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TextColumn("loss {task.fields[loss]:.3f}"),
-        TextColumn("{task.fields[tps]:,.0f} tok/s"),
-        TimeElapsedColumn(),
-    )
-    with Progress(*columns, console=_err) as progress:
-        manifest = train_ladder(
-            out_dir,
-            task,
-            preset,
-            seed=seed,
-            resume=resume,
-            checkpoint_seconds=checkpoint_minutes * 60,
-            checkpoint_steps=checkpoint_steps,
-            reporter=RichReporter(progress),
-            device=device,
+    runner = executor_from_options(executor, ray_address, num_cpus_per_unit, num_gpus_per_unit)
+    settings = {
+        "seed": seed,
+        "resume": resume,
+        "checkpoint_seconds": checkpoint_minutes * 60,
+        "checkpoint_steps": checkpoint_steps,
+        "device": device,
+    }
+    if isinstance(runner, LocalExecutor):
+        columns = (
+            TextColumn("{task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TextColumn("loss {task.fields[loss]:.3f}"),
+            TextColumn("{task.fields[tps]:,.0f} tok/s"),
+            TimeElapsedColumn(),
         )
+        with Progress(*columns, console=_err) as progress:
+            manifest = train_ladder(
+                out_dir, task, preset, reporter=RichReporter(progress), **settings
+            )
+    else:
+        total = len(get_preset(preset).sizes)
+        trained = 0
+        if resume and (out_dir / MANIFEST).exists():
+            trained = len(read_manifest(out_dir)["models"])
+        with unit_progress(total, "training", done=trained) as advance:
+            manifest = train_ladder(
+                out_dir, task, preset, executor=runner, threads=threads, on_done=advance, **settings
+            )
     for m in manifest["models"]:
         _out.print(
             f"{m['model']}: {m['params']:,} params, {m['tokens']:,} tokens, "
@@ -127,28 +157,42 @@ def eval_(
         ),
     ],
     n_test: Annotated[int, typer.Option(help="Test examples per model.")] = 1000,
-    threads: Annotated[int | None, typer.Option(help="Torch CPU threads.")] = None,
+    threads: Annotated[
+        int | None, typer.Option(help="Torch CPU threads (per unit, wherever it runs).")
+    ] = None,
     device: Annotated[str, typer.Option(help="Torch device: cpu, cuda ...")] = "cpu",
+    executor: ExecutorOption = "local",
+    ray_address: RayAddressOption = None,
+    num_cpus_per_unit: CpusPerUnitOption = None,
+    num_gpus_per_unit: GpusPerUnitOption = None,
 ) -> None:
     """Greedy predictions and teacher-forced target log-probs of every model -> samples table.
 
     Each (model, shard of examples) is written as its own part as soon as it is
-    done, so rerunning the same command after an interruption resumes.
+    done, so rerunning the same command after an interruption resumes. With
+    ``--executor ray`` the units run as Ray tasks; the table is the same.
     """
     import torch
 
     from miragelab.ladder.evaluate import evaluate_ladder, ladder_units
-    from miragelab.units import finish_output, work_dir_for
+    from miragelab.units import executor_from_options, finish_output, work_dir_for
 
     if threads is not None:
         if threads < 1:
             raise InputError(f"must be >= 1, got {threads}", field="threads")
         torch.set_num_threads(threads)
+    runner = executor_from_options(executor, ray_address, num_cpus_per_unit, num_gpus_per_unit)
     work_dir, temporary = work_dir_for(out_path)
     units, _ = ladder_units(ladder_dir, n_test, device=device)
     with unit_progress(len(units), "decoding") as advance:
         samples = evaluate_ladder(
-            ladder_dir, n_test, device=device, parts_dir=work_dir, on_done=advance
+            ladder_dir,
+            n_test,
+            device=device,
+            parts_dir=work_dir,
+            executor=runner,
+            on_done=advance,
+            threads=threads,
         )
     finish_output(samples, out_path, work_dir, temporary)
     exact = (samples["prediction"] == samples["target"]).groupby(samples["model"], sort=False)

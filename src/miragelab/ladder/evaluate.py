@@ -67,6 +67,8 @@ def predict(
 def evaluate_unit(unit: Unit) -> pd.DataFrame:
     """The samples rows of one model on one shard of the held-out examples (a unit's job)."""
     spec = unit.spec
+    if spec.get("threads"):
+        torch.set_num_threads(int(spec["threads"]))
     task = get_task(spec["task"])
     a, b = heldout_pairs(task, spec["n_test"], spec["seed"])
     lo, hi = spec["lo"], spec["hi"]
@@ -103,8 +105,12 @@ def ladder_units(
     seed: int | None = None,
     device: str = "cpu",
     shard_size: int = SHARD_SIZE,
+    threads: int | None = None,
 ) -> tuple[list[Unit], dict]:
-    """One unit per (model, shard of ``n_test`` examples), and the settings they share."""
+    """One unit per (model, shard of ``n_test`` examples), and the settings they share.
+
+    ``threads``: torch CPU threads wherever a unit runs (default: the worker's).
+    """
     folder = Path(ladder_dir)
     manifest = read_manifest(folder)
     if n_test < 1:
@@ -124,6 +130,7 @@ def ladder_units(
                 "lo": lo,
                 "hi": hi,
                 "device": device,
+                "threads": threads,
                 "model_dir": str(model_dir),
                 **{k: entry[k] for k in ("family", "model", "params", "flops", "tokens")},
             }
@@ -153,6 +160,7 @@ def evaluate_ladder(
     parts_dir: str | os.PathLike[str] | None = None,
     executor: Executor | None = None,
     on_done: Callable[[Unit], None] | None = None,
+    threads: int | None = None,
 ) -> pd.DataFrame:
     """The validated samples table of every finished model in ``ladder_dir``.
 
@@ -160,7 +168,7 @@ def evaluate_ladder(
     and a rerun skips finished parts (resume after a kill); the table is the
     same either way, in model then example order.
     """
-    units, settings = ladder_units(ladder_dir, n_test, seed, device)
+    units, settings = ladder_units(ladder_dir, n_test, seed, device, threads=threads)
     if parts_dir is None:
         frames = []
         for u in units:

@@ -6,6 +6,9 @@ Layout of the output folder ``DIR``::
     DIR/ladder.csv         one row per finished model: family, model, path, params, tokens, flops
     DIR/models/NAME/       Hugging Face checkpoint folder of each finished model
     DIR/state.pt           training state of the model in progress (absent between models)
+    DIR/state-NAME.pt      the same, per model, when models train in parallel (``--executor ray``)
+    DIR/finished/          one one-row parquet part per finished model, written by the
+                           worker that trained it (see "Parallel training" below)
 
 Determinism and resume
 ----------------------
@@ -21,14 +24,29 @@ when given, and before a model is exported. A finished model is exported
 dropped, so after a kill at any point ``--resume`` redoes no finished model
 and continues the current one from its last checkpoint; the result equals an
 uninterrupted run bit for bit on the same machine and thread count.
+
+Parallel training
+-----------------
+Each model is one unit of work (:mod:`miragelab.units`), so the models of a
+ladder can train at once on a Ray cluster (``executor=RayExecutor(...)``), one
+per GPU. Workers never touch the manifest: a worker exports its model and
+writes the model's record (``finished/task=T/model=M/part-00000.parquet``,
+atomically); the driver alone adds each finished model to ``ladder.json`` as
+its record arrives, in ladder order. A record on disk whose model is missing
+from the manifest (the driver was killed in between) is recorded on resume.
+Parallel models checkpoint to their own ``state-NAME.pt``, and a worker that
+died is retried from its model's last checkpoint.
 """
 
 from __future__ import annotations
 
+import functools
 import json
 import math
 import os
+import shutil
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -43,10 +61,13 @@ from miragelab.ladder.hf import export_hf
 from miragelab.ladder.model import GPTConfig, TinyGPT, param_count
 from miragelab.ladder.presets import Preset, SizeSpec, get_preset
 from miragelab.ladder.tasks import PAD_ID, Task, encode_examples, get_task, sample_train_pairs
+from miragelab.sources.jsonpos import decode_error, json_error
+from miragelab.units import Executor, LocalExecutor, Unit, part_path, read_part, run_units, segment
 
 MANIFEST = "ladder.json"
 MANIFEST_CSV = "ladder.csv"
 STATE = "state.pt"
+RECORDS = "finished"
 FORMAT = 1
 IGNORE = -1
 
@@ -145,13 +166,98 @@ class Plan:
 
 
 def read_manifest(out: Path) -> dict:
+    """The ladder's ``ladder.json``, checked: every problem is an InputError naming the
+    line and the field (``models[2].path``), before any model is loaded."""
+    out = Path(out)
     path = out / MANIFEST
     try:
-        return json.loads(path.read_text(encoding="utf-8"))
+        raw = path.read_bytes()
     except FileNotFoundError:
         raise InputError("no ladder here (ladder.json is missing)", path=out) from None
-    except json.JSONDecodeError as exc:
-        raise InputError(f"not valid JSON: {exc.msg}", path=path, line=exc.lineno) from None
+    except OSError as exc:
+        raise InputError(f"cannot read: {exc.strerror or exc}", path=path) from None
+    try:
+        manifest = json.loads(raw.decode("utf-8"))
+    except (UnicodeDecodeError, ValueError, RecursionError):
+        raise decode_error(raw, path) from None
+    _check_manifest(out, path, manifest)
+    return manifest
+
+
+def _positive_number(value: object) -> bool:
+    return (
+        isinstance(value, int | float)
+        and not isinstance(value, bool)
+        and math.isfinite(value)
+        and value > 0
+    )
+
+
+def _check_manifest(out: Path, path: Path, manifest: object) -> None:
+    """What evaluation and resume rely on: a known task, an integer seed, and models
+    with names, sizes and folders inside the ladder (no ``..``, no absolute path)."""
+    if not isinstance(manifest, dict):
+        raise json_error(f"expected a JSON object, got {type(manifest).__name__}", path, ())
+    if not isinstance(manifest.get("task"), str):
+        raise json_error("missing or not a task name", path, ("task",))
+    try:
+        get_task(manifest["task"])
+    except InputError as exc:
+        raise json_error(exc.message, path, ("task",)) from None
+    seed = manifest.get("seed")
+    if isinstance(seed, bool) or not isinstance(seed, int):
+        raise json_error(f"expected an integer seed, got {seed!r}", path, ("seed",))
+    models = manifest.get("models")
+    if not isinstance(models, list):
+        raise json_error("expected a list of finished models", path, ("models",))
+    names: dict[str, int] = {}
+    sizes: dict[tuple[str, float], int] = {}
+    root = out.resolve()
+    for i, entry in enumerate(models):
+        where = ("models", i)
+        if not isinstance(entry, dict):
+            raise json_error("expected an object", path, where)
+        for key in ("family", "model", "path"):
+            value = entry.get(key)
+            if not isinstance(value, str) or not value.strip():
+                raise json_error("missing or not a name", path, (*where, key))
+        for key in ("params", "tokens", "flops"):
+            if not _positive_number(entry.get(key)):
+                raise json_error(
+                    f"expected a positive number, got {entry.get(key)!r}", path, (*where, key)
+                )
+        name = entry["model"]
+        if name in names:
+            raise json_error(
+                f"model {name!r} is listed twice (first as models[{names[name]}])",
+                path,
+                (*where, "model"),
+            )
+        names[name] = i
+        size_key = (entry["family"], float(entry["params"]))
+        if size_key in sizes:
+            raise json_error(
+                f"models[{sizes[size_key]}] of family {entry['family']!r} has the same "
+                f"params={entry['params']:g}; sizes must be distinct within a family",
+                path,
+                (*where, "params"),
+            )
+        sizes[size_key] = i
+        rel = Path(entry["path"])
+        if rel.is_absolute() or ".." in rel.parts or not (out / rel).resolve().is_relative_to(root):
+            raise json_error(
+                f"model folder {entry['path']!r} is outside the ladder folder; it must be a "
+                "relative path inside it (e.g. models/NAME)",
+                path,
+                (*where, "path"),
+            )
+    for i, entry in enumerate(models):  # every entry is well-formed: now the folders
+        if not (out / entry["path"]).is_dir():
+            raise json_error(
+                f"model folder {entry['path']!r} does not exist in the ladder folder",
+                path,
+                ("models", i, "path"),
+            )
 
 
 def write_manifest(out: Path, manifest: dict) -> None:
@@ -223,11 +329,18 @@ def train_ladder(
     checkpoint_steps: int | None = None,
     reporter: _Reporter | None = None,
     device: str = "cpu",
+    executor: Executor | None = None,
+    threads: int | None = None,
+    on_done: Callable[[Unit], None] | None = None,
 ) -> dict:
     """Train every size of ``preset`` on ``task`` into ``out``; return the manifest.
 
     ``device`` is a torch device; bitwise-equal resume is guaranteed on the CPU
-    (GPU kernels may be nondeterministic).
+    (GPU kernels may be nondeterministic). ``executor`` decides where models
+    train (default: one after another in this process); ``reporter`` shows
+    per-step progress of models trained in this process, ``on_done`` is called
+    as each model is recorded. ``threads`` sets torch's CPU threads where a
+    model trains.
     """
     out = Path(out)
     the_task = get_task(task)
@@ -241,20 +354,86 @@ def train_ladder(
             f"has {the_preset.block_size}",
             field="task",
         )
+    fresh = not (out / MANIFEST).exists()
     manifest = _open_manifest(out, plan, resume)
-    reporter = reporter or _Reporter()
+    if fresh:  # no run to resume: state and records left by an abandoned run are stale
+        shutil.rmtree(out / RECORDS, ignore_errors=True)
+        for stale in out.glob("state*.pt"):
+            stale.unlink()
+    parallel = executor is not None and not isinstance(executor, LocalExecutor)
     done = {m["model"] for m in manifest["models"]}
+    order = {model_name(the_task, size): i for i, size in enumerate(the_preset.sizes)}
+    header = plan.header()
+    units = []
     for index, size in enumerate(the_preset.sizes):
         name = model_name(the_task, size)
         if name in done:
             continue
-        entry = _train_one(
-            out, plan, index, size, resume, checkpoint_seconds, checkpoint_steps, reporter, device
-        )
-        manifest["models"].append(entry)
-        write_manifest(out, manifest)
-        (out / STATE).unlink(missing_ok=True)
+        spec = {
+            "out": str(out.resolve()),
+            "header": header,
+            "index": index,
+            "checkpoint_seconds": checkpoint_seconds,
+            "checkpoint_steps": checkpoint_steps,
+            "device": device,
+            "state": f"state-{segment(name)}.pt" if parallel else STATE,
+            "threads": threads,
+        }
+        units.append(Unit(the_task.name, name, 0, spec))
+    records = out / RECORDS
+
+    def record(unit: Unit) -> None:
+        entry = read_part(part_path(records, unit), records).to_pylist()[0]
+        if unit.model not in {m["model"] for m in manifest["models"]}:
+            manifest["models"].append(entry)
+            manifest["models"].sort(key=lambda m: order.get(m["model"], len(order)))
+            write_manifest(out, manifest)
+        (out / unit.spec["state"]).unlink(missing_ok=True)
+        if on_done is not None:
+            on_done(unit)
+
+    job = train_unit if parallel else functools.partial(train_unit, reporter=reporter)
+    json_header = json.loads(json.dumps(header))  # tuples -> lists, as recorded
+    run_units(units, job, records, json_header, executor=executor, on_done=record)
     return manifest
+
+
+def train_unit(unit: Unit, reporter: _Reporter | None = None) -> pd.DataFrame:
+    """Train (or finish training) one model of a ladder: the job of one unit.
+
+    Returns the model's manifest entry as one row; the driver records it.
+    """
+    spec = unit.spec
+    header = spec["header"]
+    if spec.get("threads"):
+        torch.set_num_threads(int(spec["threads"]))
+    preset = _preset_from_dict(header["preset_spec"])
+    plan = Plan(get_task(header["task"]), preset, int(header["seed"]))
+    index = int(spec["index"])
+    info = _train_one(
+        Path(spec["out"]),
+        plan,
+        index,
+        preset.sizes[index],
+        True,
+        float(spec["checkpoint_seconds"]),
+        spec["checkpoint_steps"],
+        reporter or _Reporter(),
+        spec["device"],
+        state_name=spec["state"],
+    )
+    return pd.DataFrame([info])
+
+
+def _preset_from_dict(data: dict) -> Preset:
+    """The preset a manifest header describes (so a worker needs no registry)."""
+    sizes = tuple(
+        SizeSpec(int(s["n_layer"]), int(s["n_head"]), int(s["n_embd"]), float(s["lr"]))
+        for s in data["sizes"]
+    )
+    rest = {k: v for k, v in data.items() if k != "sizes"}
+    rest["betas"] = tuple(rest["betas"])
+    return Preset(sizes=sizes, **rest)
 
 
 def _train_one(
@@ -267,6 +446,7 @@ def _train_one(
     checkpoint_steps: int | None,
     reporter: _Reporter,
     device: str = "cpu",
+    state_name: str = STATE,
 ) -> dict:
     preset, task = plan.preset, plan.task
     name = model_name(task, size)
@@ -274,15 +454,19 @@ def _train_one(
     model = TinyGPT(cfg, seed=plan.seed * 1000 + index).to(device)
     opt = make_optimizer(model, preset, size.lr)
     start, losses = 0, []
-    state_path = out / STATE
-    if resume and state_path.exists():
-        state = load_state(state_path, device)
+    state_path = out / state_name
+    # the model's own state, else the shared one (a run resumed with another executor)
+    for candidate in dict.fromkeys((state_path, out / STATE)):
+        if not (resume and candidate.exists()):
+            continue
+        state = load_state(candidate, device)
         if state["model_name"] == name:
             model.load_state_dict(state["model"])
             opt.load_state_dict(state["optim"])
             torch.set_rng_state(state["torch_rng"].cpu())
             start = int(state["step"])
             losses = state["losses"].tolist()
+            break
     model.train()
 
     def checkpoint(step: int) -> None:
