@@ -167,6 +167,11 @@ def score_samples(
             higher_is_better=metric.higher_is_better,
         )
         frames.append(frame.join(info.iloc[present].reset_index(drop=True)))
+    return assemble_scores(frames)
+
+
+def assemble_scores(frames: list[pd.DataFrame]) -> pd.DataFrame:
+    """One scores table from per-metric frames: typed, in column and row order."""
     scores = pd.concat(frames, ignore_index=True)
     scores["step"] = scores["step"].astype("Int64")
     scores["n"] = scores["n"].astype("Int64")

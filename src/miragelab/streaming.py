@@ -43,12 +43,17 @@ from scipy import stats as sps
 from miragelab import scoring
 from miragelab.errors import InputError
 from miragelab.metrics import Metric, MetricOptions, compute_metrics
-from miragelab.scoring import _MODEL_INFO, _MODEL_KEY, NO_METRIC_APPLIES, _resolve
+from miragelab.scoring import (
+    _MODEL_INFO,
+    _MODEL_KEY,
+    NO_METRIC_APPLIES,
+    _resolve,
+    assemble_scores,
+)
 from miragelab.stats import bca_mean_interval, wilson_interval
 from miragelab.tables import (
     LOGPROB_TOLERANCE,
     SAMPLES,
-    SCORES,
     Field,
     read_table,
     to_arrow,
@@ -658,13 +663,7 @@ class StreamScorer:
             )
             info = pd.DataFrame(self.info[present], columns=_MODEL_INFO)
             frames.append(frame.join(info))
-        scores = pd.concat(frames, ignore_index=True)
-        scores["step"] = scores["step"].astype("Int64")
-        scores["n"] = scores["n"].astype("Int64")
-        ordered = [c for c in SCORES.columns if c in scores.columns]
-        return scores[ordered].sort_values(
-            ["task", "metric", "family", "params", "step"], kind="stable", ignore_index=True
-        )
+        return assemble_scores(frames)
 
     def _continuous(
         self, acc: _Moments, present: np.ndarray, rng: np.random.Generator

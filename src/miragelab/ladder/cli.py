@@ -41,6 +41,14 @@ CpusPerUnitOption = Annotated[
     float | None,
     typer.Option("--num-cpus-per-unit", help="CPUs each unit holds on Ray (default 1)."),
 ]
+SamplesOutOption = Annotated[
+    Path,
+    typer.Option(
+        "--out",
+        help="Samples table to write (.parquet/.jsonl/.csv), or a folder for a "
+        "partitioned dataset (task=.../model=.../part-N.parquet).",
+    ),
+]
 GpusPerUnitOption = Annotated[
     float | None,
     typer.Option("--num-gpus-per-unit", help="GPUs each unit holds on Ray (default 0)."),
@@ -148,14 +156,7 @@ def train(
 @ladder_app.command("eval")
 def eval_(
     ladder_dir: Annotated[Path, typer.Argument(help="Folder written by `mirage ladder train`.")],
-    out_path: Annotated[
-        Path,
-        typer.Option(
-            "--out",
-            help="Samples table to write (.parquet/.jsonl/.csv), or a folder for a "
-            "partitioned dataset (task=.../model=.../part-N.parquet).",
-        ),
-    ],
+    out_path: SamplesOutOption,
     n_test: Annotated[int, typer.Option(help="Test examples per model.")] = 1000,
     threads: Annotated[
         int | None, typer.Option(help="Torch CPU threads (per unit, wherever it runs).")

@@ -15,6 +15,7 @@ from miragelab.ladder.cli import (
     ExecutorOption,
     GpusPerUnitOption,
     RayAddressOption,
+    SamplesOutOption,
 )
 from miragelab.progress import unit_progress
 
@@ -49,14 +50,7 @@ def eval_command(
     task: Annotated[
         str, typer.Option(help="A built-in task name (add1..add5, mul2) or a task JSONL file.")
     ],
-    out_path: Annotated[
-        Path,
-        typer.Option(
-            "--out",
-            help="Samples table to write (.parquet/.jsonl/.csv), or a folder for a "
-            "partitioned dataset (task=.../model=.../part-N.parquet).",
-        ),
-    ],
+    out_path: SamplesOutOption,
     limit: Annotated[
         int | None,
         typer.Option(help="First N examples (built-in tasks: N held-out examples, default 1000)."),
