@@ -193,24 +193,29 @@ class TinyGPT(nn.Module):
         wte, wpe, layers, (lnf_w, lnf_b) = weights or self.flat_weights()
         x = (F.embedding(idx, wte) + wpe[pos : pos + t]).view(-1, d)
         end = pos + t
+        step = t == 1  # a decoding step: fewer reshapes, the same arithmetic
         for (ln1_w, ln1_b, qkv_b, qkv_w, o_b, o_w, ln2_w, ln2_b, fc_b, fc_w, p_b, p_w), (
             cache_k,
             cache_v,
         ) in zip(layers, cache, strict=True):
             a = F.layer_norm(x, (d,), ln1_w, ln1_b, eps)
-            qkv = torch.addmm(qkv_b, a, qkv_w).view(batch, t, 3, h, d // h)
-            q, k, v = qkv.permute(2, 0, 3, 1, 4).unbind(0)
+            qkv = torch.addmm(qkv_b, a, qkv_w)
+            if step:  # one token per row: (b, 3d) is already (b, 3, heads, 1, head_dim)
+                q, k, v = qkv.view(batch, 3, h, 1, d // h).unbind(1)
+            else:
+                q, k, v = qkv.view(batch, t, 3, h, d // h).permute(2, 0, 3, 1, 4).unbind(0)
             cache_k[:, :, pos:end] = k
             cache_v[:, :, pos:end] = v
             # a prefill from position 0 is causal; a single new token sees everything before it
             y = F.scaled_dot_product_attention(
                 q, cache_k[:, :, :end], cache_v[:, :, :end], is_causal=t > 1
             )
-            x = x + torch.addmm(o_b, y.transpose(1, 2).reshape(-1, d), o_w)
+            y = y.reshape(batch, d) if step else y.transpose(1, 2).reshape(-1, d)
+            x = x + torch.addmm(o_b, y, o_w)
             m = F.layer_norm(x, (d,), ln2_w, ln2_b, eps)
             m = F.gelu(torch.addmm(fc_b, m, fc_w), approximate="tanh")
             x = x + torch.addmm(p_b, m, p_w)
-        last = x.view(batch, t, d)[:, -1]
+        last = x if step else x.view(batch, t, d)[:, -1]
         return F.layer_norm(last, (d,), lnf_w, lnf_b, eps) @ wte.T
 
     def flat_weights(self) -> tuple:
@@ -268,7 +273,6 @@ def greedy_decode(
         logits = model(seq)[:, -1]
     for step in range(max_new_tokens):
         nxt = logits.argmax(dim=-1)
-        nxt = torch.where(done, eos_id, nxt)
         out[:, step] = nxt
         done |= nxt == eos_id
         if bool(done.all()) or step + 1 == max_new_tokens:
@@ -278,6 +282,9 @@ def greedy_decode(
         else:
             seq = torch.cat([seq, nxt[:, None]], dim=1)
             logits = model(seq)[:, -1]
+    # rows are independent, so a finished row's later tokens were computed and are dropped
+    # here, in one pass, instead of being masked at every step
+    out.masked_fill_((out == eos_id).cumsum(dim=1) > 0, eos_id)
     return out
 
 
