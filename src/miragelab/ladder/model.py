@@ -194,12 +194,14 @@ class TinyGPT(nn.Module):
         x = (F.embedding(idx, wte) + wpe[pos : pos + t]).view(-1, d)
         end = pos + t
         step = t == 1  # a decoding step: fewer reshapes, the same arithmetic
+        # on a few rows, addmm's broadcast copy of the bias costs more than the product
+        linear = _mm_add if step else torch.addmm
         for (ln1_w, ln1_b, qkv_b, qkv_w, o_b, o_w, ln2_w, ln2_b, fc_b, fc_w, p_b, p_w), (
             cache_k,
             cache_v,
         ) in zip(layers, cache, strict=True):
             a = F.layer_norm(x, (d,), ln1_w, ln1_b, eps)
-            qkv = torch.addmm(qkv_b, a, qkv_w)
+            qkv = linear(qkv_b, a, qkv_w)
             if step:  # one token per row: (b, 3d) is already (b, 3, heads, 1, head_dim)
                 q, k, v = qkv.view(batch, 3, h, 1, d // h).unbind(1)
             else:
@@ -211,10 +213,10 @@ class TinyGPT(nn.Module):
                 q, cache_k[:, :, :end], cache_v[:, :, :end], is_causal=t > 1
             )
             y = y.reshape(batch, d) if step else y.transpose(1, 2).reshape(-1, d)
-            x = x + torch.addmm(o_b, y, o_w)
+            x = x + linear(o_b, y, o_w)
             m = F.layer_norm(x, (d,), ln2_w, ln2_b, eps)
-            m = F.gelu(torch.addmm(fc_b, m, fc_w), approximate="tanh")
-            x = x + torch.addmm(p_b, m, p_w)
+            m = F.gelu(linear(fc_b, m, fc_w), approximate="tanh")
+            x = x + linear(p_b, m, p_w)
         last = x if step else x.view(batch, t, d)[:, -1]
         return F.layer_norm(last, (d,), lnf_w, lnf_b, eps) @ wte.T
 
@@ -243,6 +245,11 @@ class TinyGPT(nn.Module):
             for b in tr.h
         )
         return (tr.wte.weight, tr.wpe.weight, layers, (tr.ln_f.weight, tr.ln_f.bias))
+
+
+def _mm_add(bias: Tensor, x: Tensor, weight: Tensor) -> Tensor:
+    """``bias + x @ weight``, as ``torch.addmm`` computes it, without its bias copy."""
+    return torch.mm(x, weight).add_(bias)
 
 
 @torch.inference_mode()
