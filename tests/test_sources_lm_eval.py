@@ -457,3 +457,19 @@ def test_lm_eval_harness_samples_rescore_to_its_own_values(tmp_path, monkeypatch
     assert got[("mirage_mc", "multiple_choice_grade")] == pytest.approx(
         results["results"]["mirage_mc"]["acc,none"], abs=1e-12
     )
+
+
+def test_samples_read_the_model_size_as_the_results_loader_does(tmp_path):
+    """A size lm-eval did not write as a number is refused, not replaced by the name's."""
+    from miragelab.sources.lm_eval_samples import model_meta
+
+    path = tmp_path / "results_x.json"
+    config = {"model_args": "pretrained=acme/tiny-70m", "model_num_parameters": "124M"}
+    data = {"config": config}
+    path.write_text(json.dumps(data))
+    with pytest.raises(InputError) as info:
+        model_meta(data, path)
+    assert info.value.field == "config.model_num_parameters"
+    # lm-eval's -1 (could not count) falls back to the size in the name
+    data["config"]["model_num_parameters"] = -1
+    assert model_meta(data, path).params == 70e6

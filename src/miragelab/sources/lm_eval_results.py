@@ -49,6 +49,7 @@ import math
 import os
 import re
 from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -155,6 +156,8 @@ def _resolve_params(
     sizes: Mapping[str, float] | None,
     from_file: Any,
     file_keys: tuple[str, ...],
+    hint: str,
+    locate: bool,
 ) -> float:
     if params is not None:
         try:
@@ -186,17 +189,18 @@ def _resolve_params(
     if value is not None:
         return value
     said = "no model_num_parameters" if from_file is None else "model_num_parameters -1 (unknown)"
-    raise json_error(
+    message = (
         f"cannot tell the size of model {model!r}: the file has {said}, "
-        "the name has no size token and no known family matches; pass params= or a "
-        "sizes sidecar (model,params CSV)",
-        path,
-        file_keys,
-        field="params",
+        f"the name has no size token and no known family matches; {hint}"
     )
+    if not locate:
+        raise InputError(message, path=path, field="params")
+    raise json_error(message, path, file_keys, field="params")
 
 
-def _shots(data: dict[str, Any], task: str, config: dict[str, Any]) -> int:
+def shots_of(data: dict[str, Any], task: str) -> int:
+    """Few-shot count of ``task``: ``n-shot``, else ``configs[task]``, else ``config``."""
+    config = data.get("config") if isinstance(data.get("config"), dict) else {}
     for candidate in (
         (data.get("n-shot") or {}).get(task) if isinstance(data.get("n-shot"), dict) else None,
         ((data.get("configs") or {}).get(task) or {}).get("num_fewshot")
@@ -209,6 +213,81 @@ def _shots(data: dict[str, Any], task: str, config: dict[str, Any]) -> int:
         if isinstance(candidate, str) and candidate.isdigit():
             return int(candidate)
     return 0
+
+
+@dataclass(frozen=True)
+class RunModel:
+    """Who produced a run: the model columns its scores and samples share."""
+
+    family: str
+    model: str
+    params: float
+    step: int | None = None
+    tokens_trained: float | None = None
+
+
+def run_model(
+    data: dict[str, Any],
+    path: str | os.PathLike[str],
+    *,
+    model: str | None = None,
+    family: str | None = None,
+    params: float | str | None = None,
+    sizes: Mapping[str, float] | None = None,
+    name_from_file: bool = True,
+    size_hint: str = "pass params= or a sizes sidecar (model,params CSV)",
+) -> RunModel:
+    """The model of a parsed results file (``{}`` when there is none) and the overrides.
+
+    One reading for ``results_*.json`` and for the ``--log_samples`` files beside
+    it, so the scores and the samples of a run name the model alike. ``path`` is
+    the file named in errors. ``name_from_file``: ``path`` is the results file
+    itself, so its stem may name the model and a missing size points at the
+    line of the object lacking it; otherwise (samples beside it) neither.
+    """
+    p = Path(path)
+    config = data.get("config") if isinstance(data.get("config"), dict) else {}
+    args = _parse_model_args(config.get("model_args"))
+    name = (
+        model
+        or args.get("pretrained")
+        or config.get("model_name")
+        or data.get("model_name")
+        or (_STEP_IN_NAME.sub("", p.stem) if name_from_file else None)
+    )
+    if not isinstance(name, str) or not name:
+        raise InputError(
+            "cannot tell the model name (no config.model_args pretrained= and no "
+            "model_name); pass the model name",
+            path=p,
+            field="model",
+        )
+    step: int | None = None
+    revision = args.get("revision") or config.get("model_revision") or data.get("model_revision")
+    if isinstance(revision, str):
+        match = _STEP_REVISION.fullmatch(revision.strip())
+        if match:
+            step = int(match.group(1))
+    if step is None:
+        match = _STEP_IN_NAME.search(p.name)
+        if match:
+            step = int(match.group(1))
+    in_config = "model_num_parameters" in config
+    n_params = _resolve_params(
+        p,
+        name,
+        params,
+        sizes,
+        config.get("model_num_parameters", data.get("model_num_parameters")),
+        ("config", "model_num_parameters") if in_config else ("model_num_parameters",),
+        size_hint,
+        locate=name_from_file,
+    )
+    known = known_family(name)
+    tokens = None
+    if known is not None and known[0].tokens_per_step and step:
+        tokens = float(step * known[0].tokens_per_step)
+    return RunModel(family or family_from_name(name), name, n_params, step, tokens)
 
 
 def _split_key(key: str) -> tuple[str, str]:
@@ -240,43 +319,7 @@ def lm_eval_records(
             p,
             ("results",),
         )
-    config = data.get("config") if isinstance(data.get("config"), dict) else {}
-    args = _parse_model_args(config.get("model_args"))
-    name = (
-        model
-        or args.get("pretrained")
-        or config.get("model_name")
-        or data.get("model_name")
-        or _STEP_IN_NAME.sub("", p.stem)
-    )
-    if not isinstance(name, str) or not name:
-        raise InputError("cannot tell the model name", path=p, field="model")
-
-    step: int | None = None
-    revision = args.get("revision") or config.get("model_revision") or data.get("model_revision")
-    if isinstance(revision, str):
-        match = _STEP_REVISION.fullmatch(revision.strip())
-        if match:
-            step = int(match.group(1))
-    if step is None:
-        match = _STEP_IN_NAME.search(p.name)
-        if match:
-            step = int(match.group(1))
-
-    in_config = "model_num_parameters" in config
-    n_params = _resolve_params(
-        p,
-        name,
-        params,
-        sizes,
-        config.get("model_num_parameters", data.get("model_num_parameters")),
-        ("config", "model_num_parameters") if in_config else ("model_num_parameters",),
-    )
-    fam = family or family_from_name(name)
-    known = known_family(name)
-    tokens = None
-    if known is not None and known[0].tokens_per_step and step:
-        tokens = float(step * known[0].tokens_per_step)
+    who = run_model(data, p, model=model, family=family, params=params, sizes=sizes)
 
     hib_table = (
         data.get("higher_is_better") if isinstance(data.get("higher_is_better"), dict) else {}
@@ -291,7 +334,7 @@ def lm_eval_records(
                 p,
                 ("results", task),
             )
-        shots = _shots(data, task, config)
+        shots = shots_of(data, task)
         task_name = f"{task}@{shots}shot" if shots > 0 else str(task)
         hib = hib_table.get(task) if isinstance(hib_table.get(task), dict) else {}
         n = None
@@ -319,12 +362,12 @@ def lm_eval_records(
             records.append(
                 {
                     "task": task_name,
-                    "family": fam,
-                    "model": name,
-                    "params": n_params,
+                    "family": who.family,
+                    "model": who.model,
+                    "params": who.params,
                     "compute_flops": None,
-                    "tokens_trained": tokens,
-                    "step": step,
+                    "tokens_trained": who.tokens_trained,
+                    "step": who.step,
                     "metric": _metric_name(base, filt),
                     "value": number,
                     "ci_low": None if err is None else number - Z95 * err,

@@ -82,8 +82,8 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from miragelab.errors import InputError
-from miragelab.sources.lm_eval_results import read_json
-from miragelab.sources.sizes import family_from_name, known_family, parse_size, size_from_name
+from miragelab.sources.lm_eval_results import RunModel, read_json, run_model, shots_of
+from miragelab.sources.sizes import parse_size
 from miragelab.tables import LOGPROB_TOLERANCE
 
 __all__ = [
@@ -134,81 +134,8 @@ GENERATION, CHOICE, LOGLIKELIHOOD, ROLLING = (
 # --------------------------------------------------------------------------- model metadata
 
 
-_STEP_REVISION = re.compile(r"(?:global_)?step[-_]?(\d+)", re.I)
-_STEP_IN_NAME = re.compile(r"_step(\d+)")
-
-
-@dataclass(frozen=True)
-class ModelMeta:
-    """Who produced the samples: the model columns shared by every row of a file."""
-
-    family: str
-    model: str
-    params: float
-    step: int | None = None
-    tokens_trained: float | None = None
-
-
-def _model_args(value: Any) -> dict[str, str]:
-    """``config.model_args``: a dict (lm-eval >= 0.4.5) or ``"pretrained=X,revision=Y"``."""
-    if isinstance(value, dict):
-        return {str(k): str(v) for k, v in value.items()}
-    if not isinstance(value, str):
-        return {}
-    pairs = (part.split("=", 1) for part in value.split(",") if "=" in part)
-    return {k.strip(): v.strip() for k, v in pairs}
-
-
-def _shots(results: dict[str, Any], task: str) -> int:
-    """Few-shot count of ``task``: ``n-shot``, else ``configs[task].num_fewshot``."""
-    nshot = results.get("n-shot")
-    configs = results.get("configs")
-    config = results.get("config")
-    for candidate in (
-        nshot.get(task) if isinstance(nshot, dict) else None,
-        (configs.get(task) or {}).get("num_fewshot") if isinstance(configs, dict) else None,
-        config.get("num_fewshot") if isinstance(config, dict) else None,
-    ):
-        if isinstance(candidate, int) and not isinstance(candidate, bool):
-            return candidate
-        if isinstance(candidate, str) and candidate.isdigit():
-            return int(candidate)
-    return 0
-
-
-def _params(
-    where: Path, name: str, given: float | str | None, from_file: Any, have_results: bool
-) -> float:
-    """The size: the option, else ``model_num_parameters``, else a known name; never a guess."""
-    if given is not None:
-        try:
-            value = parse_size(given)
-        except InputError as exc:
-            raise InputError(exc.message, field="params") from None
-        if not value > 0:
-            raise InputError(f"must be > 0, got {given!r}", field="params")
-        return value
-    if (
-        isinstance(from_file, int | float)
-        and not isinstance(from_file, bool)
-        and math.isfinite(from_file)
-        and from_file > 0
-    ):
-        return float(from_file)
-    value = size_from_name(name)
-    if value is not None:
-        return value
-    what = (
-        "the results file has no config.model_num_parameters"
-        if have_results
-        else "no results_*.json was found next to the samples"
-    )
-    raise InputError(
-        f"cannot tell the size of model {name!r}: {what}, the name has no size token "
-        "and no known family matches; pass --params",
-        path=where,
-        field="params",
-    )
+#: the model columns shared by every row of a samples file
+ModelMeta = RunModel
 
 
 def model_meta(
@@ -221,37 +148,29 @@ def model_meta(
 ) -> ModelMeta:
     """Model columns from a parsed results file (``{}`` when there is none) and overrides.
 
-    Read as :mod:`~miragelab.sources.lm_eval_results` reads them, so samples and
-    scores of one run name the model alike. ``where`` is the file named in
-    errors: the results file, or the samples file when there is none.
+    Read by :func:`~miragelab.sources.lm_eval_results.run_model`, as the results
+    file itself is, so samples and scores of one run name the model alike.
+    ``where`` is the file named in errors: the results file, or the samples file
+    when there is none. The ``--params`` option is checked here: a bad value is
+    a command-line error, not the file's.
     """
-    config = results.get("config") if isinstance(results.get("config"), dict) else {}
-    args = _model_args(config.get("model_args"))
-    name = model or args.get("pretrained") or results.get("model_name") or config.get("model_name")
-    if not isinstance(name, str) or not name:
-        raise InputError(
-            "cannot tell the model name (no results file with config.model_args or "
-            "model_name next to the samples); pass --model",
-            path=where,
-            field="model",
-        )
-    step: int | None = None
-    revision = args.get("revision") or config.get("model_revision") or results.get("model_revision")
-    if isinstance(revision, str):
-        match = _STEP_REVISION.fullmatch(revision.strip())
-        if match:
-            step = int(match.group(1))
-    if step is None:
-        match = _STEP_IN_NAME.search(where.name)
-        if match:
-            step = int(match.group(1))
-    from_file = config.get("model_num_parameters", results.get("model_num_parameters"))
-    n_params = _params(where, name, params, from_file, bool(results))
-    known = known_family(name)
-    tokens = None
-    if known is not None and known[0].tokens_per_step and step:
-        tokens = float(step * known[0].tokens_per_step)
-    return ModelMeta(family or family_from_name(name), name, n_params, step, tokens)
+    if params is not None:
+        try:
+            params = parse_size(params)
+        except InputError as exc:
+            raise InputError(exc.message, field="params") from None
+        if not params > 0:
+            raise InputError(f"must be > 0, got {params!r}", field="params")
+    hint = "pass --params" if results else "no results_*.json was found; pass --params"
+    return run_model(
+        results,
+        where,
+        model=model,
+        family=family,
+        params=params,
+        name_from_file=False,
+        size_hint=hint,
+    )
 
 
 # --------------------------------------------------------------------------- finding files
@@ -1073,7 +992,7 @@ def _ingest_file(
         raise InputError("expected a JSON object", path=item.results)
     meta = model_meta(results, item.results or item.path, **options)
     writer.check_model(meta, item.results or item.path)
-    shots = _shots(results, item.task)
+    shots = shots_of(results, item.task)
     base = f"{item.task}@{shots}shot" if shots > 0 else item.task
     configs = results.get("configs") if isinstance(results.get("configs"), dict) else {}
     task_config = configs.get(item.task)
