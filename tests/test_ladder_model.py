@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 import torch
 
 from miragelab.ladder.evaluate import predict
@@ -52,6 +53,17 @@ def test_kv_cache_decoding_equals_full_recompute():
         ref = model(torch.cat([prompts, cached[:, :1]], dim=1))
     torch.testing.assert_close(step0, ref[:, 9], rtol=0, atol=1e-5)
     torch.testing.assert_close(step1, ref[:, 10], rtol=0, atol=1e-5)
+
+
+def test_cached_prefill_must_start_at_position_zero():
+    # a causal prefill after cached positions would see the wrong keys: refused, not computed
+    model = TinyGPT(GPTConfig(n_layer=1, n_head=2, n_embd=8))
+    cache = model.new_cache(2, 8)
+    prompts = torch.zeros(2, 3, dtype=torch.long)
+    with torch.no_grad():
+        model.forward_cached(prompts, cache, 0)
+        with pytest.raises(ValueError, match="position 0"):
+            model.forward_cached(prompts, cache, 3)
 
 
 def test_export_round_trip(tmp_path):

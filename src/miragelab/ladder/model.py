@@ -160,65 +160,109 @@ class TinyGPT(nn.Module):
             x = block(x)
         return self._head(x)
 
-    def new_cache(self, batch: int, length: int) -> list[tuple[Tensor, Tensor]]:
+    def new_cache(self, batch: int, length: int) -> list[Tensor]:
+        """One ``(batch, 2, heads, length, head_dim)`` key/value buffer per layer.
+
+        Keys and values of a layer share one buffer, so a decoding step stores
+        both with a single copy straight out of the fused ``c_attn`` output.
+        """
         cfg = self.config
-        hd = cfg.n_embd // cfg.n_head
-        shape = (batch, cfg.n_head, length, hd)
         w = self.transformer.wte.weight
-        return [
-            (
-                torch.empty(shape, dtype=w.dtype, device=w.device),
-                torch.empty(shape, dtype=w.dtype, device=w.device),
-            )
-            for _ in range(cfg.n_layer)
-        ]
+        shape = (batch, 2, cfg.n_head, length, cfg.n_embd // cfg.n_head)
+        return [torch.empty(shape, dtype=w.dtype, device=w.device) for _ in range(cfg.n_layer)]
 
     def forward_cached(
         self,
         idx: Tensor,
-        cache: list[tuple[Tensor, Tensor]],
+        cache: list[Tensor],
         pos: int,
         weights: tuple | None = None,
     ) -> Tensor:
         """Logits of the last position of ``idx``, placed at ``pos..``; updates ``cache``.
 
-        The same computation as :meth:`forward`, written with functional ops on
-        the weights: at decoding batch sizes the cost of a step is mostly
-        per-call overhead, and skipping ``nn.Module.__call__`` halves it.
+        Either a prefill (``pos == 0``, any length) or one decoding step (one
+        token per row). The same computation as :meth:`forward`, written with
+        functional ops on the weights: at decoding batch sizes the cost of a
+        step is mostly per-call overhead, and skipping ``nn.Module.__call__``
+        halves it.
+        """
+        batch, t = idx.shape
+        if t > 1 and pos != 0:
+            raise ValueError(f"a prefill of {t} tokens must start at position 0, not {pos}")
+        wte, wpe, layers, (lnf_w, lnf_b) = weights or self.flat_weights()
+        x = F.embedding(idx, wte) + wpe[pos : pos + t]
+        if t == 1:
+            x = self._step(x.view(batch, -1), layers, cache, pos)
+        else:
+            x = self._prefill(x.view(batch * t, -1), layers, cache, batch, t)
+        return F.layer_norm(x, x.shape[-1:], lnf_w, lnf_b, self.config.layer_norm_epsilon) @ wte.T
+
+    def _prefill(self, x: Tensor, layers: tuple, cache: list[Tensor], batch: int, t: int) -> Tensor:
+        """Fill the cache with the prompt's keys and values; the last position's hidden state.
+
+        The last layer's keys and values need every position, but its output
+        is needed only at the last one, so there attention, ``c_proj`` and the
+        MLP (three quarters of the layer's FLOPs) run on one row per prompt.
         """
         cfg = self.config
-        d, h = cfg.n_embd, cfg.n_head
-        eps = cfg.layer_norm_epsilon
-        batch, t = idx.shape
-        wte, wpe, layers, (lnf_w, lnf_b) = weights or self.flat_weights()
-        x = (F.embedding(idx, wte) + wpe[pos : pos + t]).view(-1, d)
-        end = pos + t
-        step = t == 1  # a decoding step: fewer reshapes, the same arithmetic
-        # on a few rows, addmm's broadcast copy of the bias costs more than the product
-        linear = _mm_add if step else torch.addmm
-        for (ln1_w, ln1_b, qkv_b, qkv_w, o_b, o_w, ln2_w, ln2_b, fc_b, fc_w, p_b, p_w), (
-            cache_k,
-            cache_v,
-        ) in zip(layers, cache, strict=True):
+        d, h, eps = cfg.n_embd, cfg.n_head, cfg.layer_norm_epsilon
+        last_layer = len(layers) - 1
+        for i, (
+            ln1_w,
+            ln1_b,
+            qkv_b,
+            qkv_w,
+            o_b,
+            o_w,
+            ln2_w,
+            ln2_b,
+            fc_b,
+            fc_w,
+            p_b,
+            p_w,
+        ) in enumerate(layers):
+            kv = cache[i]
             a = F.layer_norm(x, (d,), ln1_w, ln1_b, eps)
-            qkv = linear(qkv_b, a, qkv_w)
-            if step:  # one token per row: (b, 3d) is already (b, 3, heads, 1, head_dim)
-                q, k, v = qkv.view(batch, 3, h, 1, d // h).unbind(1)
+            # (3, batch, heads, t, head_dim)
+            qkv = torch.addmm(qkv_b, a, qkv_w).view(batch, t, 3, h, d // h).permute(2, 0, 3, 1, 4)
+            kv[:, :, :, :t] = qkv[1:].transpose(0, 1)
+            keys, values = kv[:, 0, :, :t], kv[:, 1, :, :t]
+            if i == last_layer:
+                y = F.scaled_dot_product_attention(qkv[0, :, :, -1:], keys, values)
+                x = x.view(batch, t, d)[:, -1]
+                y = y.reshape(batch, d)
             else:
-                q, k, v = qkv.view(batch, t, 3, h, d // h).permute(2, 0, 3, 1, 4).unbind(0)
-            cache_k[:, :, pos:end] = k
-            cache_v[:, :, pos:end] = v
-            # a prefill from position 0 is causal; a single new token sees everything before it
-            y = F.scaled_dot_product_attention(
-                q, cache_k[:, :, :end], cache_v[:, :, :end], is_causal=t > 1
-            )
-            y = y.reshape(batch, d) if step else y.transpose(1, 2).reshape(-1, d)
-            x = x + linear(o_b, y, o_w)
+                y = F.scaled_dot_product_attention(qkv[0], keys, values, is_causal=True)
+                y = y.transpose(1, 2).reshape(-1, d)
+            x = x + torch.addmm(o_b, y, o_w)
             m = F.layer_norm(x, (d,), ln2_w, ln2_b, eps)
-            m = F.gelu(linear(fc_b, m, fc_w), approximate="tanh")
-            x = x + linear(p_b, m, p_w)
-        last = x if step else x.view(batch, t, d)[:, -1]
-        return F.layer_norm(last, (d,), lnf_w, lnf_b, eps) @ wte.T
+            x = x + torch.addmm(p_b, F.gelu(torch.addmm(fc_b, m, fc_w), approximate="tanh"), p_w)
+        return x
+
+    def _step(self, x: Tensor, layers: tuple, cache: list[Tensor], pos: int) -> Tensor:
+        """One new token per row at position ``pos``: the hidden states ``(batch, d)``.
+
+        Written for few ops: one token's ``(batch, 3 d)`` projection is already
+        ``(batch, 3, heads, 1, head_dim)``, so keys and values go to the cache
+        in one copy; biases are added in place after ``mm`` (on a few rows,
+        addmm's broadcast copy of the bias costs more than the product).
+        """
+        cfg = self.config
+        d, h, eps = cfg.n_embd, cfg.n_head, cfg.layer_norm_epsilon
+        batch, end = x.shape[0], pos + 1
+        for (ln1_w, ln1_b, qkv_b, qkv_w, o_b, o_w, ln2_w, ln2_b, fc_b, fc_w, p_b, p_w), kv in zip(
+            layers, cache, strict=True
+        ):
+            a = F.layer_norm(x, (d,), ln1_w, ln1_b, eps)
+            qkv = torch.mm(a, qkv_w).add_(qkv_b).view(batch, 3, h, 1, d // h)
+            kv.narrow(3, pos, 1).copy_(qkv.narrow(1, 1, 2))
+            seen = kv.narrow(3, 0, end)
+            y = F.scaled_dot_product_attention(qkv.select(1, 0), seen[:, 0], seen[:, 1])
+            x = x + torch.mm(y.view(batch, d), o_w).add_(o_b)
+            m = F.layer_norm(x, (d,), ln2_w, ln2_b, eps)
+            m = F.gelu(torch.mm(m, fc_w).add_(fc_b), approximate="tanh")
+            x = x + torch.mm(m, p_w).add_(p_b)
+        return x
 
     def flat_weights(self) -> tuple:
         """The parameters as plain tuples, in the order :meth:`forward_cached` uses them.
@@ -247,11 +291,6 @@ class TinyGPT(nn.Module):
         return (tr.wte.weight, tr.wpe.weight, layers, (tr.ln_f.weight, tr.ln_f.bias))
 
 
-def _mm_add(bias: Tensor, x: Tensor, weight: Tensor) -> Tensor:
-    """``bias + x @ weight``, as ``torch.addmm`` computes it, without its bias copy."""
-    return torch.mm(x, weight).add_(bias)
-
-
 @torch.inference_mode()
 def greedy_decode(
     model: TinyGPT, prompts: Tensor, max_new_tokens: int, eos_id: int, use_cache: bool = True
@@ -269,7 +308,6 @@ def greedy_decode(
             f"prompt {length} + {max_new_tokens} new tokens exceed block size "
             f"{model.config.block_size}"
         )
-    out = torch.full((batch, max_new_tokens), eos_id, dtype=torch.long, device=prompts.device)
     done = torch.zeros(batch, dtype=torch.bool, device=prompts.device)
     if use_cache:
         cache = model.new_cache(batch, length + max_new_tokens)
@@ -278,17 +316,20 @@ def greedy_decode(
     else:
         seq = prompts
         logits = model(seq)[:, -1]
+    steps = []
     for step in range(max_new_tokens):
         nxt = logits.argmax(dim=-1)
-        out[:, step] = nxt
+        steps.append(nxt)
         done |= nxt == eos_id
-        if bool(done.all()) or step + 1 == max_new_tokens:
+        if step + 1 == max_new_tokens or bool(done.all()):
             break
         if use_cache:
             logits = model.forward_cached(nxt[:, None], cache, length + step, weights)
         else:
             seq = torch.cat([seq, nxt[:, None]], dim=1)
             logits = model(seq)[:, -1]
+    out = torch.full((batch, max_new_tokens), eos_id, dtype=torch.long, device=prompts.device)
+    out[:, : len(steps)] = torch.stack(steps, dim=1)
     # rows are independent, so a finished row's later tokens were computed and are dropped
     # here, in one pass, instead of being masked at every step
     out.masked_fill_((out == eos_id).cumsum(dim=1) > 0, eos_id)
