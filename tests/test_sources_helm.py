@@ -137,3 +137,31 @@ def test_overrides_and_missing_model_size(tmp_path):
     with pytest.raises(InputError) as info:
         read_helm_run(HELM / "generation", model="mystery-model")
     assert info.value.field == "params"
+
+
+def test_several_correct_references_become_references(tmp_path):
+    import json
+    import shutil
+
+    from miragelab.metrics import compute_metrics
+    from miragelab.tables import read_samples
+
+    run = tmp_path / "run"
+    shutil.copytree(HELM / "generation", run)
+    state_path = run / "scenario_state.json"
+    state = json.loads(state_path.read_text())
+    # id0 answers " 4": give it a first correct reference that does not match and a second
+    # that does; HELM's exact match takes the best gold, so the instance stays right
+    state["request_states"][0]["instance"]["references"] = [
+        {"output": {"text": "four"}, "tags": ["correct"]},
+        {"output": {"text": "5"}, "tags": []},
+        {"output": {"text": "4"}, "tags": ["correct"]},
+    ]
+    state_path.write_text(json.dumps(state))
+    out = tmp_path / "s.parquet"
+    ingest_helm([run], out)
+    rows = _rows(out)
+    assert (rows["id0"]["target"], rows["id0"]["references"]) == ("four", ["four", "4"])
+    assert rows["id1"]["references"] is None  # one correct reference: the target says it all
+    samples = read_samples(out).set_index("example_id")
+    assert compute_metrics(samples, ["exact_match"])["exact_match"]["id0"] == 1.0

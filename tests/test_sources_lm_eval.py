@@ -294,6 +294,10 @@ metric_list:
     aggregation: mean
     higher_is_better: true
 """
+# a multi-target task: lm-eval reads the rendered list back as a list of golds
+MULTI_YAML = GEN_YAML.replace("mirage_gen", "mirage_multi").replace(
+    "{{{{target}}}}", "{{{{golds}}}}"
+)
 MC_YAML = """\
 task: mirage_mc
 dataset_path: json
@@ -371,6 +375,15 @@ def test_lm_eval_harness_samples_rescore_to_its_own_values(tmp_path, monkeypatch
             for p, t in zip(prompts, targets, strict=True)
         )
     )
+    # golds of row i: the model's answer second (even i, so only "any gold" counts it right)
+    # or not at all (odd i)
+    multi = tmp_path / "multi.jsonl"
+    multi.write_text(
+        "".join(
+            json.dumps({"prompt": p, "golds": [a + "9", a if i % 2 == 0 else a + "8"]}) + "\n"
+            for i, (p, a) in enumerate(zip(prompts, answers, strict=True))
+        )
+    )
     mc = tmp_path / "mc.jsonl"
     mc.write_text(
         "".join(
@@ -389,12 +402,13 @@ def test_lm_eval_harness_samples_rescore_to_its_own_values(tmp_path, monkeypatch
     tasks.mkdir()
     (tasks / "gen.yaml").write_text(GEN_YAML.format(data=gen))
     (tasks / "mc.yaml").write_text(MC_YAML.format(data=mc))
+    (tasks / "multi.yaml").write_text(MULTI_YAML.format(data=multi))
     runs = tmp_path / "runs"
     cmd = [
         sys.executable, "-m", "lm_eval",
         "--model", "hf",
         "--model_args", f"pretrained={model_dir},dtype=float32",
-        "--tasks", "mirage_gen,mirage_mc",
+        "--tasks", "mirage_gen,mirage_mc,mirage_multi",
         "--include_path", str(tasks),
         "--output_path", str(runs),
         "--log_samples",
@@ -407,7 +421,12 @@ def test_lm_eval_harness_samples_rescore_to_its_own_values(tmp_path, monkeypatch
     results = json.loads(results_file.read_text())
     logged = {
         task: [json.loads(line) for line in next(runs.rglob(f"samples_{task}_*.jsonl")).open()]
-        for task in ("mirage_gen", "mirage_mc")
+        for task in ("mirage_gen", "mirage_mc", "mirage_multi")
+    }
+    # lm-eval >= 0.4.3 logs the golds through str(): "['x9', 'x']"
+    golds = {str(i): [a + "9", a if i % 2 == 0 else a + "8"] for i, a in enumerate(answers)}
+    assert {str(s["doc_id"]): s["target"] for s in logged["mirage_multi"]} == {
+        i: str(g) for i, g in golds.items()
     }
 
     out = tmp_path / "samples.parquet"
@@ -436,9 +455,14 @@ def test_lm_eval_harness_samples_rescore_to_its_own_values(tmp_path, monkeypatch
     assert (samples["params"] == n_params).all() and (samples["family"] == "tiny").all()
     from miragelab.metrics import MetricOptions, compute_metrics
 
+    multi = samples[samples["task"] == "mirage_multi"]
+    columns = (multi["example_id"], multi["target"], multi["references"])
+    for eid, target, refs in zip(*columns, strict=True):
+        assert (target, list(refs)) == (golds[eid][0], golds[eid])
     for task, ours, theirs in (
         ("mirage_gen", "exact_match", "exact_match"),
         ("mirage_mc", "multiple_choice_grade", "acc"),
+        ("mirage_multi", "exact_match", "exact_match"),
     ):
         part = samples[samples["task"] == task].reset_index(drop=True)
         values = compute_metrics(part, [ours], MetricOptions(strip=False))[ours].to_numpy()
@@ -456,6 +480,9 @@ def test_lm_eval_harness_samples_rescore_to_its_own_values(tmp_path, monkeypatch
     )
     assert got[("mirage_mc", "multiple_choice_grade")] == pytest.approx(
         results["results"]["mirage_mc"]["acc,none"], abs=1e-12
+    )
+    assert got[("mirage_multi", "exact_match")] == pytest.approx(
+        results["results"]["mirage_multi"]["exact_match,none"], abs=1e-12
     )
 
 

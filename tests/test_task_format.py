@@ -147,6 +147,13 @@ def test_samples_rows_validate_and_carry_the_ladder_columns() -> None:
         (['{"prompt": "a", "target": "b", "id": ""}'], 1, "id"),
         (['{"prompt": 3, "target": "b"}'], 1, "prompt"),
         (['{"prompt": "a", "target": NaN}'], 1, None),
+        (['{"prompt": "a", "target": "b", "references": "b"}'], 1, "references"),
+        (['{"prompt": "a", "target": "b", "references": []}'], 1, "references"),
+        (
+            ['{"prompt": "a", "target": "b"}', '{"prompt": "c", "target": "d", "references": [1]}'],
+            2,
+            "references",
+        ),
     ],
 )
 def test_bad_lines_name_file_line_and_field(
@@ -170,3 +177,23 @@ def test_unknown_task_and_bad_settings_are_input_errors(tmp_path: Path) -> None:
     with pytest.raises(InputError) as info:
         load_task("add2", stop=[""])
     assert info.value.field == "stop"
+
+
+def test_references_travel_from_the_task_file_to_the_samples(tmp_path: Path) -> None:
+    from miragelab.metrics import compute_metrics
+
+    path = _write(
+        tmp_path / "qa.jsonl",
+        [
+            '{"prompt": "France?", "target": " Paris", "references": [" Paris", " paris"]}',
+            '{"prompt": "2+2=", "target": "4"}',
+        ],
+    )
+    task = load_task(str(path))
+    assert [e.references for e in task.examples] == [(" Paris", " paris"), None]
+    again = load_task(str(export_task(task, tmp_path / "again.jsonl")))
+    assert again.examples == task.examples
+    entry = {"family": "f", "model": "m", "params": 10.0}
+    frame = samples_frame(task, task.examples, entry, [" paris", "5"], [[-1.0], [-0.5]])
+    table = validate_frame(frame, SAMPLES)
+    assert compute_metrics(table, ["exact_match"])["exact_match"].tolist() == [1.0, 0.0]

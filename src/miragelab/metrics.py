@@ -94,14 +94,77 @@ def _strings(samples: pd.DataFrame, column: str, options: MetricOptions, cache: 
         arr = pa.array(series.array).cast(pa.large_string())  # Arrow-backed: no copy per string
     else:
         arr = pa.array(series.to_numpy(dtype=object), type=pa.large_string(), from_pandas=True)
+    cache[key] = _normalise(arr, options)
+    return cache[key]
+
+
+def _whole(arr: pa.Array | pa.ChunkedArray) -> pa.Array:
+    return arr.combine_chunks() if isinstance(arr, pa.ChunkedArray) else arr
+
+
+def _normalise(arr: pa.Array, options: MetricOptions) -> pa.Array:
     if options.punctuation:
         arr = pc.replace_substring_regex(arr, pattern=r"\p{P}", replacement="")
     if options.case:
         arr = pc.utf8_lower(arr)
     if options.strip:
         arr = pc.utf8_trim_whitespace(arr)
-    cache[key] = arr
     return arr
+
+
+@dataclass(frozen=True)
+class Pairs:
+    """Prediction/answer pairs of a multi-reference table; ``rows[i]`` is pair i's row."""
+
+    rows: np.ndarray
+    pred: pa.Array
+    answer: pa.Array
+    n_rows: int
+
+    def any(self, hit: np.ndarray) -> np.ndarray:
+        return np.bincount(self.rows, weights=hit, minlength=self.n_rows) > 0
+
+    def best(self, values: np.ndarray, ufunc: np.ufunc) -> np.ndarray:
+        """``ufunc`` (np.minimum or np.maximum) of each row's pair values; NaN for no pair."""
+        out = np.full(self.n_rows, np.nan)
+        order = np.argsort(self.rows, kind="stable")
+        rows, vals = self.rows[order], values[order]
+        if rows.size:
+            starts = np.flatnonzero(np.r_[True, rows[1:] != rows[:-1]])
+            out[rows[starts]] = ufunc.reduceat(vals, starts)
+        return out
+
+
+def _references(samples: pd.DataFrame, options: MetricOptions, cache: dict) -> Pairs | None:
+    """The (prediction, answer) pairs of a multi-reference table, or None when it has none.
+
+    Each row pairs its prediction with its target and with each of its
+    ``references`` (normalised alike); a row's score is the best over its pairs,
+    as lm-eval-harness and BIG-bench score several gold answers. Null answers
+    make no pair.
+    """
+    if "pairs" in cache:
+        return cache["pairs"]
+    pairs = None
+    if "references" in samples.columns and samples["references"].notna().any():
+        series = samples["references"]
+        if isinstance(series.dtype, pd.ArrowDtype):
+            refs = pa.chunked_array(series.array._pa_array).combine_chunks()
+        else:
+            refs = pa.array(
+                series.to_numpy(dtype=object), type=pa.list_(pa.string()), from_pandas=True
+            )
+        refs = _whole(refs).cast(pa.large_list(pa.large_string()))
+        pred = _whole(_strings(samples, "prediction", options, cache))
+        target = _whole(_strings(samples, "target", options, cache))
+        parents = pc.list_parent_indices(refs).to_numpy(zero_copy_only=False).astype(np.int64)
+        answers = pa.concat_arrays([target, _normalise(pc.list_flatten(refs), options)])
+        rows = np.concatenate([np.arange(len(target), dtype=np.int64), parents])
+        keep = answers.is_valid().to_numpy(zero_copy_only=False).astype(bool)
+        rows, answers = rows[keep], answers.filter(pa.array(keep))
+        pairs = Pairs(rows, pred.take(pa.array(rows)), answers, len(target))
+    cache["pairs"] = pairs
+    return pairs
 
 
 def _ragged(samples: pd.DataFrame, column: str) -> tuple[np.ndarray, np.ndarray]:
@@ -138,12 +201,19 @@ def _segment_sum(values: np.ndarray, offsets: np.ndarray) -> np.ndarray:
 # --------------------------------------------------------------------------- string metrics
 
 
+def _same(left: pa.Array, right: pa.Array) -> np.ndarray:
+    return pc.equal(left, right).fill_null(False).to_numpy(zero_copy_only=False).astype(bool)
+
+
 def _equal(samples: pd.DataFrame, options: MetricOptions, cache: dict) -> np.ndarray:
-    """Whether each normalised prediction equals its target (once per call)."""
+    """Whether each normalised prediction equals its target or a reference (once per call)."""
     if "equal" not in cache:
-        pred = _strings(samples, "prediction", options, cache)
-        target = _strings(samples, "target", options, cache)
-        cache["equal"] = pc.equal(pred, target).to_numpy(zero_copy_only=False).astype(bool)
+        pairs = _references(samples, options, cache)
+        if pairs is None:
+            pred = _strings(samples, "prediction", options, cache)
+            cache["equal"] = _same(pred, _strings(samples, "target", options, cache))
+        else:
+            cache["equal"] = pairs.any(_same(pairs.pred, pairs.answer))
     return cache["equal"]
 
 
@@ -191,32 +261,58 @@ def _token_strings(
     )
 
 
+def _pair_distances(
+    pred: pa.Array, answer: pa.Array, equal: np.ndarray, tokens: Tokens
+) -> tuple[np.ndarray, np.ndarray]:
+    """Levenshtein distance over tokens of each pair, and the longer token length.
+
+    Pairs whose normalised strings are equal have distance 0 whatever the
+    tokens, so only the others are tokenised and compared; on real outputs,
+    where larger models mostly answer right, that is most of the work saved.
+    The length of an equal pair is reported as 1 (its similarity is 1 either way).
+    """
+    differ = np.flatnonzero(~equal)
+    dist = np.zeros(len(pred))
+    longest = np.ones(len(pred), dtype=np.int64)
+    if differ.size:
+        indices = pa.array(differ)
+        left, right, lengths = _token_strings(pred.take(indices), answer.take(indices), tokens)
+        dist[differ] = process.cpdist(
+            left, right, scorer=Levenshtein.distance, dtype=np.int64, workers=-1
+        )
+        longest[differ] = lengths
+    return dist, longest
+
+
+def _similarity(dist: np.ndarray, longest: np.ndarray) -> np.ndarray:
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(longest > 0, 1.0 - dist / np.maximum(longest, 1), 1.0)
+
+
 def _distances(
     samples: pd.DataFrame, options: MetricOptions, cache: dict
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Levenshtein distance over tokens and the longer token length, computed once per call.
+    """Token edit distance and normalised similarity of each row, computed once per call.
 
-    Rows whose normalised strings are equal have distance 0 whatever the
-    tokens, so only the others are tokenised and compared; on real outputs,
-    where larger models mostly answer right, that is most of the work saved.
-    The length of an equal row is reported as 1 (its similarity is 1 either way).
+    With several acceptable answers a row keeps its smallest distance and,
+    separately, its largest similarity: the closest answer in edits need not be
+    the closest relative to its length.
     """
     if "distances" not in cache:
-        pred = _strings(samples, "prediction", options, cache)
-        target = _strings(samples, "target", options, cache)
-        differ = np.flatnonzero(~_equal(samples, options, cache))
-        dist = np.zeros(len(pred))
-        longest = np.ones(len(pred), dtype=np.int64)
-        if differ.size:
-            indices = pa.array(differ)
-            left, right, lengths = _token_strings(
-                pred.take(indices), target.take(indices), options.tokens
+        pairs = _references(samples, options, cache)
+        if pairs is None:
+            pred = _strings(samples, "prediction", options, cache)
+            target = _strings(samples, "target", options, cache)
+            equal = _equal(samples, options, cache)
+            dist, longest = _pair_distances(pred, target, equal, options.tokens)
+            cache["distances"] = (dist, _similarity(dist, longest))
+        else:
+            equal = _same(pairs.pred, pairs.answer)
+            dist, longest = _pair_distances(pairs.pred, pairs.answer, equal, options.tokens)
+            cache["distances"] = (
+                pairs.best(dist, np.minimum),
+                pairs.best(_similarity(dist, longest), np.maximum),
             )
-            dist[differ] = process.cpdist(
-                left, right, scorer=Levenshtein.distance, dtype=np.int64, workers=-1
-            )
-            longest[differ] = lengths
-        cache["distances"] = (dist, longest)
     return cache["distances"]
 
 
@@ -227,9 +323,7 @@ def token_edit_distance(samples: pd.DataFrame, options: MetricOptions, cache: di
 def normalized_edit_similarity(
     samples: pd.DataFrame, options: MetricOptions, cache: dict
 ) -> np.ndarray:
-    dist, longest = _distances(samples, options, cache)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        return np.where(longest > 0, 1.0 - dist / np.maximum(longest, 1), 1.0)
+    return _distances(samples, options, cache)[1]
 
 
 # --------------------------------------------------------------------------- choice metrics
@@ -345,7 +439,7 @@ REGISTRY: dict[str, Metric] = {
             _TEXT,
             True,
             True,
-            "1 if prediction == target after normalisation",
+            "1 if prediction == target (or any reference) after normalisation",
             exact_match,
         ),
         Metric(
@@ -353,7 +447,7 @@ REGISTRY: dict[str, Metric] = {
             _TEXT,
             False,
             False,
-            "Levenshtein distance over tokens",
+            "Levenshtein distance over tokens (to the closest reference)",
             token_edit_distance,
         ),
         Metric(

@@ -17,8 +17,13 @@ Conventions
 * A model is identified by ``(family, model, step)``; within a family two
   checkpoints may not share both ``params`` and ``step`` (one curve, one x).
 * Log-probabilities are natural logs, so they must be <= 0.
-* List columns (``target_token_logprobs``, ``choice_logprobs``) are stored as
-  Arrow lists in memory and parquet, as JSON arrays in JSONL and CSV cells.
+* List columns (``target_token_logprobs``, ``choice_logprobs``, ``references``)
+  are stored as Arrow lists in memory and parquet, as JSON arrays in JSONL and
+  CSV cells.
+* ``references`` lists the acceptable answers of a multi-reference task
+  (TriviaQA aliases, BIG-bench target lists). ``target`` stays the one answer
+  that log-probs are taken of; string metrics compare the prediction with the
+  target and with every reference and keep the best.
 * An empty string is a value for the optional text fields (an empty answer)
   in JSONL and parquet; in CSV an empty cell is missing.
 * Missing optional values are null (``None``/``NaN``); NaN is never accepted
@@ -47,7 +52,7 @@ import pyarrow.parquet as pq
 from miragelab.atomic import atomic_path
 from miragelab.errors import InputError
 
-Kind = Literal["str", "id", "int", "float", "float_list", "bool"]
+Kind = Literal["str", "id", "int", "float", "float_list", "str_list", "bool"]
 
 #: tolerance for log-probabilities that are positive by rounding only
 LOGPROB_TOLERANCE = 1e-6
@@ -107,6 +112,14 @@ SAMPLES = TableSpec(
         Field("example_id", "id", True, "example identifier, unique within (task, model, step)"),
         Field("prompt", "str", False, "the input shown to the model"),
         Field("target", "str", False, "the reference answer"),
+        Field(
+            "references",
+            "str_list",
+            False,
+            "every acceptable answer of a multi-reference task; string metrics take the best "
+            "match among target and these",
+            min_len=1,
+        ),
         Field("prediction", "str", False, "the model's (greedy) answer"),
         Field(
             "target_token_logprobs",
@@ -147,6 +160,7 @@ SCORES = TableSpec(
 TABLES = {"samples": SAMPLES, "scores": SCORES}
 
 LIST_TYPE = pa.list_(pa.float64())
+STR_LIST_TYPE = pa.list_(pa.string())
 TEXT_DTYPE = pd.StringDtype("pyarrow")
 _NUMBER = (int, float)
 
@@ -258,6 +272,17 @@ def _coerce(value: Any, f: Field, from_text: bool) -> Any:
             except _Bad as exc:
                 raise _Bad(f"item {i}: {exc}") from None
         return out
+    if kind == "str_list":
+        if isinstance(value, np.ndarray):
+            value = value.tolist()
+        if not isinstance(value, list):
+            raise _Bad(f"expected a list of strings, got {_describe(value)}")
+        if len(value) < f.min_len:
+            raise _Bad(f"expected at least {f.min_len} string(s), got {len(value)}")
+        for i, item in enumerate(value):
+            if not isinstance(item, str):
+                raise _Bad(f"item {i}: expected a string, got {_describe(item)}")
+        return value
     raise AssertionError(kind)
 
 
@@ -265,11 +290,12 @@ def _parse_text(text: str, f: Field) -> Any:
     """Turn a CSV cell into the value its field expects."""
     if f.kind in ("str", "id"):
         return text
-    if f.kind == "float_list":
+    if f.kind in ("float_list", "str_list"):
         try:
             return orjson.loads(text)
         except orjson.JSONDecodeError:
-            raise _Bad(f"expected a JSON list of numbers, got {text[:40]!r}") from None
+            what = "numbers" if f.kind == "float_list" else "strings"
+            raise _Bad(f"expected a JSON list of {what}, got {text[:40]!r}") from None
     if f.kind == "bool":
         lowered = text.strip().lower()
         if lowered in ("true", "1"):
@@ -371,8 +397,9 @@ def _build_frame(
         elif f.kind == "bool":
             data[f.name] = pd.array(values, dtype="boolean")
         else:
+            arrow_type = STR_LIST_TYPE if f.kind == "str_list" else LIST_TYPE
             data[f.name] = pd.array(
-                pa.array(values, type=LIST_TYPE), dtype=pd.ArrowDtype(LIST_TYPE)
+                pa.array(values, type=arrow_type), dtype=pd.ArrowDtype(arrow_type)
             )
     for name, values in extras.items():
         data[name] = pd.array(values, dtype="object")

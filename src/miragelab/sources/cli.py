@@ -53,6 +53,14 @@ def lm_eval(
     model: ModelOption = None,
     family: FamilyOption = None,
     params: ParamsOption = None,
+    split_targets: Annotated[
+        bool,
+        typer.Option(
+            "--split-targets/--one-target",
+            help="Read a generation target logged as str(list), e.g. \"['Paris', 'paris']\", "
+            "as its list of golds (lm-eval >= 0.4.3 logs multi-target tasks that way).",
+        ),
+    ] = True,
 ) -> None:
     """lm-eval-harness --log_samples files (with their results_*.json) -> samples table."""
     from miragelab.sources.lm_eval_samples import ingest_lm_eval, total_bytes
@@ -73,6 +81,7 @@ def lm_eval(
             family=family,
             params=params,
             on_bytes=lambda n: progress.advance(bar, n),
+            split_targets=split_targets,
         )
     _print_tasks(summary.tasks)
     _out.print(f"wrote {summary.rows:,} samples from {summary.files} file(s) to {summary.out}")

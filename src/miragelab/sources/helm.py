@@ -20,8 +20,10 @@ Samples, by the adapter's ``method`` (following HELM's adapters and ``BasicMetri
 ------------------------------------------------------------------------------------
 * ``generation`` (and any other one-request-per-instance method):
   ``prompt`` = ``request.prompt``, ``prediction`` = the first completion's
-  ``text``, ``target`` = the first reference tagged ``correct``. HELM compares
-  stripped texts; ``mirage score`` strips too by default.
+  ``text``, ``target`` = the first reference tagged ``correct``, and
+  ``references`` = every correct reference when there are several (HELM
+  scores the best of them). HELM compares stripped texts; ``mirage score``
+  strips too by default.
 * ``multiple_choice_joint``: one request whose completion is a letter; as for
   generation, with the letter mapped through ``output_mapping`` to its
   answer text (HELM's ``output_mapping.get(text.strip())``; an unmapped letter is
@@ -247,6 +249,7 @@ class _Row:
     target_token_logprobs: list[float] | None = None
     choice_logprobs: list[float] | None = None
     correct_choice: int | None = None
+    references: list[str] | None = None
 
 
 @dataclass
@@ -290,6 +293,15 @@ def _instance_rows(state: dict, i: int) -> tuple[dict, str, list[dict]]:
     trial = trial if isinstance(trial, int) and not isinstance(trial, bool) else 0
     example = f"{instance_id}@trial{trial}" if trial else str(instance_id)
     return instance, example, refs
+
+
+def _all_correct(refs: list[dict]) -> list[str]:
+    """Texts of every reference tagged correct (HELM's ``golds``)."""
+    return [
+        _text(ref["output"], [])
+        for ref in refs
+        if isinstance(ref.get("tags"), list) and "correct" in ref["tags"]
+    ]
 
 
 def _correct(refs: list[dict]) -> tuple[int | None, str | None]:
@@ -412,7 +424,11 @@ def _rows(states: list[Any], method: str, base: str) -> list[_Row]:
                 joint_complete &= choices is not None
             else:
                 prediction = text
-            rows.append(_Row(i, task, example, prompt, target, prediction, None, choices, index))
+            row = _Row(i, task, example, prompt, target, prediction, None, choices, index)
+            if choices is None and not mapping:  # generation: HELM takes the best correct one
+                golds = _all_correct(refs)
+                row.references = golds if len(golds) > 1 else None
+            rows.append(row)
     for (_, example), group in groups.items():
         n = group["n"]
         missing = [j for j in range(n) if j not in group["sums"]]
@@ -634,6 +650,7 @@ def ingest_helm(
                     line=row.state,
                     prompt=row.prompt,
                     target=row.target,
+                    references=row.references,
                     prediction=row.prediction,
                     target_token_logprobs=row.target_token_logprobs,
                     choice_logprobs=row.choice_logprobs,

@@ -26,7 +26,10 @@ The request type is read from ``arguments`` (the same for every sample of a task
 
 * **generation** (``generate_until``, ``arg_1`` is a dict of generation
   kwargs): ``prompt`` = ``arg_0``, ``target`` = ``target``, ``prediction`` =
-  ``filtered_resps[0]`` (the text lm-eval scored, after its filters).
+  ``filtered_resps[0]`` (the text lm-eval scored, after its filters). A
+  multi-target task (TriviaQA, NQ-Open: ``target`` is a list of golds) keeps
+  every gold in ``references`` and the first as ``target``; string metrics
+  then count the best match, as lm-eval does.
 * **multiple choice** (two or more ``loglikelihood`` requests): ``prompt`` =
   the shared context, ``choice_logprobs`` = the log-likelihood of each choice
   (``filtered_resps[i][0]``), ``correct_choice`` = the target index, ``target``
@@ -65,6 +68,7 @@ per (task, model) for the duplicate check.
 
 from __future__ import annotations
 
+import ast
 import contextlib
 import json
 import math
@@ -112,6 +116,7 @@ SAMPLES_SCHEMA = pa.schema(
         ("example_id", pa.large_string()),
         ("prompt", pa.large_string()),
         ("target", pa.large_string()),
+        ("references", pa.list_(pa.large_string())),
         ("prediction", pa.large_string()),
         ("target_token_logprobs", LIST),
         ("choice_logprobs", LIST),
@@ -371,14 +376,51 @@ def _text(value: Any, where: str) -> str:
     raise _Bad(where, f"expected a string, got {type(value).__name__} {_short(value)}")
 
 
-def _target_text(value: Any) -> str:
+def _target_text(value: Any, where: str = "target") -> str:
     if isinstance(value, str):
         return value
     if isinstance(value, int | float) and not isinstance(value, bool):
         return str(value)
     if isinstance(value, list):
-        raise _Bad("target", "several reference answers; the samples table holds one")
-    raise _Bad("target", f"expected a string, got {type(value).__name__} {_short(value)}")
+        raise _Bad(where, "several reference answers, where this kind of sample takes one")
+    raise _Bad(where, f"expected a string, got {type(value).__name__} {_short(value)}")
+
+
+def listed_golds(text: str) -> list[str] | None:
+    """The golds of a target that lm-eval >= 0.4.3 logged as ``str(list_of_golds)``.
+
+    Those versions write every target through ``str()``, so the golds of a
+    multi-target task arrive as ``"['Paris', 'paris']"``. A target counts as
+    such a list only when it is exactly Python's rendering of a non-empty list
+    of strings; a target like ``"[1, 2]"`` (BIG-bench list_functions) stays
+    one string.
+    """
+    if not (text.startswith("['") or text.startswith('["')) or not text.endswith("]"):
+        return None
+    try:
+        value = ast.literal_eval(text)
+    except (ValueError, SyntaxError, MemoryError, RecursionError):
+        return None
+    if not isinstance(value, list) or not value or not all(isinstance(v, str) for v in value):
+        return None
+    return value if str(value) == text else None
+
+
+def _generation_targets(value: Any, split_targets: bool = True) -> tuple[str, list[str] | None]:
+    """The target and, for a multi-target task (a list of golds), every gold answer.
+
+    lm-eval-harness counts a generation right when it matches any of the golds,
+    so they all go to ``references``; the first is the ``target``.
+    """
+    if isinstance(value, str) and split_targets:
+        golds = listed_golds(value)
+        value = value if golds is None else golds
+    if not isinstance(value, list):
+        return _target_text(value), None
+    if not value:
+        raise _Bad("target", "an empty list of reference answers")
+    golds = [_target_text(v, f"target[{i}]") for i, v in enumerate(value)]
+    return golds[0], golds
 
 
 def _correct_index(target: Any, continuations: list[str], delimiter: str) -> int:
@@ -410,6 +452,7 @@ class Parsed:
     filter: str
     prompt: str | None = None
     target: str | None = None
+    references: list[str] | None = None
     prediction: str | None = None
     choice_logprobs: list[float] | None = None
     correct_choice: int | None = None
@@ -417,8 +460,12 @@ class Parsed:
     continuation_is_greedy: bool | None = None
 
 
-def parse_lm_eval_record(record: Any, delimiter: str = " ") -> Parsed:
-    """One logged sample -> its samples-table values. Raises ``_Bad`` naming the field."""
+def parse_lm_eval_record(record: Any, delimiter: str = " ", split_targets: bool = True) -> Parsed:
+    """One logged sample -> its samples-table values. Raises ``_Bad`` naming the field.
+
+    ``split_targets``: read a generation target logged as ``str(list)`` as
+    its list of golds (see :func:`listed_golds`).
+    """
     if not isinstance(record, dict):
         raise _Bad("-", f"expected a JSON object, got {type(record).__name__}")
     doc_id = record.get("doc_id")
@@ -436,7 +483,7 @@ def parse_lm_eval_record(record: Any, delimiter: str = " ") -> Parsed:
         out.prompt = _text(requests[0][0], "arguments")
         if "target" not in record:
             raise _Bad("target", "missing: the reference answer")
-        out.target = _target_text(record["target"])
+        out.target, out.references = _generation_targets(record["target"], split_targets)
         answer = resps[0]
         if isinstance(answer, list) and len(answer) == 1:
             answer = answer[0]
@@ -651,7 +698,7 @@ class _Seen:
 #: the columns each kind of sample fills (besides the model columns); ``line`` is kept
 #: for error messages only
 ROW_COLUMNS = {
-    GENERATION: ("example_id", "line", "prompt", "target", "prediction"),
+    GENERATION: ("example_id", "line", "prompt", "target", "references", "prediction"),
     CHOICE: ("example_id", "line", "prompt", "target", "choice_logprobs", "correct_choice"),
     LOGLIKELIHOOD: (
         "example_id",
@@ -666,6 +713,7 @@ ROW_COLUMNS = {
         "line",
         "prompt",
         "target",
+        "references",
         "prediction",
         "target_token_logprobs",
         "choice_logprobs",
@@ -955,19 +1003,20 @@ def _fast_generation(record: dict) -> tuple[str, str, str, str, str]:
         or type(first["arg_1"]) is not dict
         or type(prediction) is not str
         or type(target) is not str
+        or target.endswith("]")  # perhaps str(list of golds): the careful path decides
     ):
         raise _Slow
     return str(doc_id), prompt, target, prediction, record.get("filter", "none")
 
 
-def _recheck(path: Path, delimiter: str) -> Callable[[int], None]:
+def _recheck(path: Path, delimiter: str, split_targets: bool) -> Callable[[int], None]:
     """A function that re-reads one line of ``path`` and raises its precise error."""
 
     def recheck(wanted: int) -> None:
         for line, record, _ in _iter_lines(path):
             if line == wanted:
                 try:
-                    parse_lm_eval_record(record, delimiter)
+                    parse_lm_eval_record(record, delimiter, split_targets)
                 except _Bad as bad:
                     raise InputError(
                         bad.message,
@@ -986,6 +1035,7 @@ def _ingest_file(
     summary: IngestSummary,
     options: dict[str, Any],
     on_bytes: Callable[[int], None] | None,
+    split_targets: bool = True,
 ) -> None:
     results = read_json(item.results) if item.results is not None else {}
     if item.results is not None and not isinstance(results, dict):
@@ -998,7 +1048,7 @@ def _ingest_file(
     task_config = configs.get(item.task)
     delimiter = task_config.get("target_delimiter", " ") if isinstance(task_config, dict) else " "
     delimiter = delimiter if isinstance(delimiter, str) else " "
-    recheck = _recheck(item.path, delimiter)
+    recheck = _recheck(item.path, delimiter, split_targets)
     origins: dict[str, Origin] = {}
     current = None
     kind: str | None = None
@@ -1012,10 +1062,11 @@ def _ingest_file(
         cols["prompt"],
         cols["target"],
     )
-    predictions, choices, corrects = (
+    predictions, choices, corrects, references = (
         cols["prediction"],
         cols["choice_logprobs"],
         cols["correct_choice"],
+        cols["references"],
     )
     for line, record, done in _iter_lines(item.path):
         # fast paths for the common kinds of lm-eval >= 0.4.3; anything else is parsed carefully
@@ -1028,6 +1079,7 @@ def _ingest_file(
                 lines.append(line)
                 prompts.append(prompt)
                 targets.append(target)
+                references.append(None)
                 predictions.append(prediction)
                 if len(eids) >= chunk:
                     writer.flush()
@@ -1055,7 +1107,7 @@ def _ingest_file(
         except (_Slow, KeyError, TypeError, ValueError, IndexError, AttributeError):
             pass
         try:
-            row = parse_lm_eval_record(record, delimiter)
+            row = parse_lm_eval_record(record, delimiter, split_targets)
         except _Bad as bad:
             raise InputError(
                 bad.message,
@@ -1084,6 +1136,7 @@ def _ingest_file(
             line=line,
             prompt=row.prompt,
             target=row.target,
+            references=row.references,
             prediction=row.prediction,
             choice_logprobs=row.choice_logprobs,
             correct_choice=row.correct_choice,
@@ -1117,12 +1170,14 @@ def ingest_lm_eval(
     params: float | str | None = None,
     chunk_rows: int = 65_536,
     on_bytes: Callable[[int], None] | None = None,
+    split_targets: bool = True,
 ) -> IngestSummary:
     """Read lm-eval samples files (or folders of them) into one samples parquet file.
 
     ``model``, ``family`` and ``params`` override what the results files say,
-    for every input. ``on_bytes`` is called with the number of bytes read
-    since its last call (for a progress bar). Bad input raises
+    for every input. ``split_targets=False`` keeps a generation target that
+    reads as ``str(list of golds)`` as one string. ``on_bytes`` is called with
+    the number of bytes read since its last call (for a progress bar). Bad input raises
     :class:`InputError` naming the file, line and field; then no output is written.
     """
     files = find_lm_eval_files(paths)
@@ -1130,7 +1185,7 @@ def ingest_lm_eval(
     options = {"model": model, "family": family, "params": params}
     with SamplesWriter(out, chunk_rows) as writer:
         for item in files:
-            _ingest_file(item, writer, summary, options, on_bytes)
+            _ingest_file(item, writer, summary, options, on_bytes, split_targets)
     return summary
 
 

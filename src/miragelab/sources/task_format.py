@@ -4,9 +4,11 @@ File format
 -----------
 One JSON object per line (blank lines are skipped), every line of the same kind:
 
-* generation: ``{"id"?, "prompt", "target"}``; the model is scored on the
-  teacher-forced log-prob of each ``target`` token after ``prompt``, and its
-  greedy continuation of ``prompt`` is the ``prediction``;
+* generation: ``{"id"?, "prompt", "target", "references"?}``; the model is
+  scored on the teacher-forced log-prob of each ``target`` token after
+  ``prompt``, and its greedy continuation of ``prompt`` is the
+  ``prediction``; ``references`` (a list of strings) are other acceptable
+  answers, matched by the string metrics;
 * multiple choice: ``{"id"?, "prompt", "choices": [...], "answer": int}``;
   each choice is scored by the summed log-prob of its tokens after ``prompt``.
 
@@ -59,6 +61,8 @@ class Example:
     target: str
     choices: tuple[str, ...] | None = None
     answer: int | None = None
+    #: every acceptable answer of a multi-reference generation example
+    references: tuple[str, ...] | None = None
     #: line of the task file it came from (None for built-in tasks)
     line: int | None = field(default=None, compare=False)
 
@@ -154,7 +158,20 @@ def _example_from(
                 line=line,
                 field="target",
             )
-        return Example(example_id, prompt, target, line=line)
+        references = obj.get("references")
+        if references is not None and (
+            not isinstance(references, list)
+            or not references
+            or not all(isinstance(r, str) for r in references)
+        ):
+            raise InputError(
+                f"must be a non-empty list of strings, got {references!r}"[:120],
+                path=path,
+                line=line,
+                field="references",
+            )
+        refs = None if references is None else tuple(references)
+        return Example(example_id, prompt, target, references=refs, line=line)
     for key in ("choices", "answer"):
         if key not in obj:
             raise InputError("required key is missing", path=path, line=line, field=key)
@@ -359,6 +376,8 @@ def export_task(task: EvalTask, path: str | os.PathLike[str]) -> Path:
         record: dict[str, Any] = {"id": ex.example_id, "prompt": ex.prompt}
         if ex.choices is None:
             record["target"] = ex.target
+            if ex.references is not None:
+                record["references"] = list(ex.references)
         else:
             record["choices"] = list(ex.choices)
             record["answer"] = ex.answer
@@ -398,6 +417,10 @@ def samples_frame(
     frame["example_id"] = [ex.example_id for ex in examples]
     frame["prompt"] = [ex.prompt for ex in examples]
     frame["target"] = [ex.target for ex in examples]
+    if any(ex.references is not None for ex in examples):
+        frame["references"] = [
+            None if ex.references is None else list(ex.references) for ex in examples
+        ]
     frame["prediction"] = list(predictions)
     frame["target_token_logprobs"] = [[min(float(v), 0.0) for v in lp] for lp in target_logprobs]
     if choice_logprobs is not None:
