@@ -231,6 +231,18 @@ def _check_number(value: Any, f: Field) -> float:
     return value
 
 
+def _as_list(value: Any, f: Field, items: str) -> list:
+    """A list value of a list field, at least ``f.min_len`` long."""
+    if isinstance(value, np.ndarray):
+        value = value.tolist()
+    if not isinstance(value, list):
+        what = "numbers" if f.kind == "float_list" else "strings"
+        raise _Bad(f"expected a list of {what}, got {_describe(value)}")
+    if len(value) < f.min_len:
+        raise _Bad(f"expected at least {f.min_len} {items}, got {len(value)}")
+    return value
+
+
 def _coerce(value: Any, f: Field, from_text: bool) -> Any:
     """Check one value against its field; return it in canonical form."""
     kind = f.kind
@@ -259,26 +271,15 @@ def _coerce(value: Any, f: Field, from_text: bool) -> Any:
             raise _Bad(f"expected true or false, got {_describe(value)}")
         return value
     if kind == "float_list":
-        if isinstance(value, np.ndarray):
-            value = value.tolist()
-        if not isinstance(value, list):
-            raise _Bad(f"expected a list of numbers, got {_describe(value)}")
-        if len(value) < f.min_len:
-            raise _Bad(f"expected at least {f.min_len} value(s), got {len(value)}")
         out = []
-        for i, item in enumerate(value):
+        for i, item in enumerate(_as_list(value, f, "value(s)")):
             try:
                 out.append(float(_check_number(item, f)))
             except _Bad as exc:
                 raise _Bad(f"item {i}: {exc}") from None
         return out
     if kind == "str_list":
-        if isinstance(value, np.ndarray):
-            value = value.tolist()
-        if not isinstance(value, list):
-            raise _Bad(f"expected a list of strings, got {_describe(value)}")
-        if len(value) < f.min_len:
-            raise _Bad(f"expected at least {f.min_len} string(s), got {len(value)}")
+        value = _as_list(value, f, "string(s)")
         for i, item in enumerate(value):
             if not isinstance(item, str):
                 raise _Bad(f"item {i}: expected a string, got {_describe(item)}")
