@@ -487,3 +487,50 @@ def test_load_shipped_covers_every_raw_score():
     ]
     assert sorted(final["params"]) == sorted(readme_pythia_counts().values())
     assert not math.isnan(final["value"].sum())
+
+
+def test_a_hive_scores_dataset_keeps_its_keys_in_folder_names(tmp_path):
+    """A partitioned scores dataset from another tool (task and model in folder names only)
+    loads as the same table, beside other score files in the same folder."""
+    import subprocess
+    import sys
+
+    import pyarrow.dataset as pads
+    import pyarrow.parquet as pq
+    from conftest import make_theory_scores
+
+    from miragelab.tables import to_arrow, write_table
+
+    scores = make_theory_scores()
+    root = tmp_path / "runs"
+    pads.write_dataset(
+        to_arrow(scores),
+        root / "scores",
+        format="parquet",
+        partitioning=["task", "model"],
+        partitioning_flavor="hive",
+    )
+    part = next((root / "scores").rglob("*.parquet"))
+    assert not {"task", "model"} & set(pq.read_schema(part).names)
+    extra = scores.iloc[:1].assign(task="other")
+    write_table(extra, root / "other.jsonl")
+
+    loaded = load_scores(root)
+    key = list(SCORES.key)
+    both = pd.concat([scores, extra], ignore_index=True)
+    got = loaded.sort_values(key, ignore_index=True)
+    want = both.sort_values(key, ignore_index=True)
+    pd.testing.assert_frame_equal(got[want.columns], want, check_dtype=False)
+
+    out = tmp_path / "meta"
+    done = subprocess.run(
+        [sys.executable, "-m", "miragelab", "meta", str(root / "scores"), "--out", str(out)],
+        capture_output=True,
+        text=True,
+    )
+    assert done.returncode == 0, done.stderr
+    verdicts = pd.read_csv(out / "meta_verdicts.csv")
+    # the closed-form ladder, read through its folder names: exact match is a mirage
+    assert set(verdicts["task"]) == set(scores["task"])
+    soft = verdicts.set_index("soft_metric")["verdict"]
+    assert soft["token_edit_distance"] == "mirage"

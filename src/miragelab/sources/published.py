@@ -112,9 +112,24 @@ def _has_ext(path: Path, exts: Iterable[str]) -> bool:
     return any(name.endswith(ext) for ext in exts)
 
 
-def _expand(paths: Iterable[str | os.PathLike[str]], notes: list[str]) -> list[tuple[Path, bool]]:
-    """Files to read, each with whether it was named explicitly."""
+def _hive_parts(folder: Path) -> list[Path]:
+    """Parquet parts of ``folder`` that sit under ``key=value`` folders (a Hive dataset)."""
+    from miragelab.units import hive_values, part_files
+
+    return [part for part in part_files(folder) if hive_values(part, folder)]
+
+
+def _expand(
+    paths: Iterable[str | os.PathLike[str]], notes: list[str]
+) -> tuple[list[tuple[Path, bool]], list[tuple[Path, list[Path]]]]:
+    """Files to read, each with whether it was named explicitly, and Hive datasets.
+
+    A folder's parquet parts under ``key=value`` folders are one partitioned
+    dataset, read as a whole (the keys, say ``task`` and ``model``, may live in
+    the folder names only); every other file is read on its own.
+    """
     out: list[tuple[Path, bool]] = []
+    datasets: list[tuple[Path, list[Path]]] = []
     for item in paths:
         p = Path(item)
         if not p.exists():
@@ -122,9 +137,15 @@ def _expand(paths: Iterable[str | os.PathLike[str]], notes: list[str]) -> list[t
         if p.is_file():
             out.append((p, True))
             continue
+        hive = _hive_parts(p)
+        if hive:
+            datasets.append((p, hive))
+        in_dataset = set(hive)
         for child in sorted(p.rglob("*")):
             rel = child.relative_to(p)
             if not child.is_file() or any(part.startswith(".") for part in rel.parts):
+                continue
+            if child in in_dataset:
                 continue
             if not _has_ext(child, _LONG_EXTS + _JSON_EXTS + _CSV_EXTS):
                 continue
@@ -132,9 +153,9 @@ def _expand(paths: Iterable[str | os.PathLike[str]], notes: list[str]) -> list[t
                 notes.append(f"skipped {child}: {WALK_SKIP[child.name]}")
                 continue
             out.append((child, False))
-    if not out:
+    if not out and not datasets:
         raise InputError("no score files found in the given paths")
-    return out
+    return out, datasets
 
 
 def _csv_header(path: Path) -> list[str]:
@@ -242,11 +263,15 @@ def load_scores(
     if isinstance(paths, str | os.PathLike):
         paths = [paths]
     notes: list[str] = []
-    files = _expand(paths, notes)
+    files, datasets = _expand(paths, notes)
 
     record_lists: list[list[dict[str, Any]]] = []
     record_files: list[Path] = []
     collected = _Collected()
+    for root, parts in datasets:
+        from miragelab.units import read_parts
+
+        collected.add(read_parts(parts, SCORES, root)[SCORES.columns], root)
     for path, explicit in files:
         result = _read_one(path, explicit, kw, notes)
         if result is None:
