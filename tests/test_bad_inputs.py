@@ -292,35 +292,58 @@ LADDER_CASES: dict[str, Case] = {
 }
 
 # --------------------------------------------------------------------------- image datasets
-# The image loaders name the file and the problem (their own tests pin that form).
+# The image loaders name the file, and where the file has one the byte offset (from 0) and
+# header field of an IDX file or the array of an .npz archive. Offsets read off the bytes:
+# IDX bytes 0-1 are zero, 2 the type code, 3 the number of dimensions, then 4 bytes per
+# dimension, then the data (images: 16-byte header, labels: 8).
 
 V = "vision/"
 IMAGES, LABELS = V + "good-images-idx3-ubyte", V + "good-labels-idx1-ubyte"
+_IMAGE_FAULTS = {  # name: (offset, field)
+    "bad_magic": (0, "magic"),  # 01 00 08 03: the first byte is not zero
+    "float_type": (2, "magic"),  # type code 0x0d (float), images must be 0x08
+    "cut_header": (6, "dimensions"),  # 6 bytes where the header needs 16
+    "truncated": (26, "data"),  # 16 + 3*2*2 = 28 bytes needed, 26 present
+    "empty": (4, "dimensions"),  # the image count (bytes 4-7) is 0
+}
+_LABEL_FAULTS = {
+    "wrong_dims": (3, "magic"),  # 3 dimensions where labels have 1
+    "trailing": (11, "data"),  # 8 + 3 label bytes, then 2 more
+    "short": (4, "dimensions"),  # 2 labels (bytes 4-7) for 3 images
+}
 VISION_CASES: dict[str, Case] = {
     **{
         f"mnist_{name}": Case(
             (V + f"{name}-images-idx3-ubyte", LABELS),
-            None,
-            None,
+            offset,
+            field,
             "mnist",
             (),
+            unit="byte offset",
             blamed=V + f"{name}-images-idx3-ubyte",
         )
-        for name in ("bad_magic", "float_type", "cut_header", "truncated", "empty")
+        for name, (offset, field) in _IMAGE_FAULTS.items()
     },
     **{
-        f"mnist_{name}": Case((IMAGES, V + f"{name}-labels-idx1-ubyte"), None, None, "mnist", ())
-        for name in ("wrong_dims", "trailing", "short")
+        f"mnist_{name}": Case(
+            (IMAGES, V + f"{name}-labels-idx1-ubyte"),
+            offset,
+            field,
+            "mnist",
+            (),
+            unit="byte offset",
+        )
+        for name, (offset, field) in _LABEL_FAULTS.items()
     },
     **{
-        f"cifar_{name}": Case((V + f"cifar_{name}.npz",), None, None, "cifar", ())
-        for name in (
-            "labels_out_of_range",
-            "wrong_shape",
-            "missing_labels",
-            "nan_pixel",
-            "object_array",
-            "not_zip",
+        f"cifar_{name}": Case((V + f"cifar_{name}.npz",), None, field, "cifar", ())
+        for name, field in (
+            ("labels_out_of_range", "y"),
+            ("wrong_shape", "x"),
+            ("missing_labels", "labels"),
+            ("nan_pixel", "x"),
+            ("object_array", "x"),
+            ("not_zip", None),
         )
     },
 }

@@ -78,28 +78,46 @@ def test_mnist_idx_valid(tmp_path, compress):
 
 
 GOOD = idx_bytes(PIXELS)
+# (bytes, phrase, where): ``where`` is the byte offset (from 0, in the decompressed data) and
+# header field an IDX file is wrong at, by the layout: bytes 0-1 zero, 2 type code, 3 number of
+# dimensions, then one 4-byte size per dimension (bytes 4-15 for images), then the data
 CORRUPT_IMAGES = {
-    "empty": (b"", "shorter than the 4-byte magic"),
-    "text": (b"hello world, not idx", "two zero bytes"),
-    "labels as images": (idx_bytes(LABELS), "expected images with 3 dimension"),
-    "unknown type": (bytes([0, 0, 0x42, 3]) + GOOD[4:], "unknown data-type code 0x42"),
-    "int images": (idx_bytes(PIXELS.astype(">i4"), code=0x0C), "must be unsigned bytes"),
-    "truncated header": (GOOD[:9], "truncated header"),
-    "truncated data": (GOOD[:-5], "truncated: dimensions 3x2x3"),
-    "trailing bytes": (GOOD + b"\x00\x00", "2 unexpected byte(s)"),
-    "zero images": (bytes([0, 0, 8, 3]) + struct.pack(">3I", 0, 2, 3), "empty dataset"),
-    "corrupt gzip": (gzip.compress(GOOD)[:-12], "corrupt gzip"),
+    "empty": (b"", "shorter than the 4-byte magic", (0, "magic")),
+    "text": (b"hello world, not idx", "two zero bytes", (0, "magic")),
+    "labels as images": (idx_bytes(LABELS), "expected images with 3 dimension", (3, "magic")),
+    "unknown type": (
+        bytes([0, 0, 0x42, 3]) + GOOD[4:],
+        "unknown data-type code 0x42",
+        (2, "magic"),
+    ),
+    "int images": (
+        idx_bytes(PIXELS.astype(">i4"), code=0x0C),
+        "must be unsigned bytes",
+        (2, "magic"),
+    ),
+    "truncated header": (GOOD[:9], "truncated header", (9, "dimensions")),
+    "truncated data": (GOOD[:-5], "truncated: dimensions 3x2x3", (29, "data")),  # 16 + 18 - 5
+    "trailing bytes": (GOOD + b"\x00\x00", "2 unexpected byte(s)", (34, "data")),
+    "zero images": (
+        bytes([0, 0, 8, 3]) + struct.pack(">3I", 0, 2, 3),
+        "empty dataset",
+        (4, "dimensions"),
+    ),
+    "corrupt gzip": (gzip.compress(GOOD)[:-12], "corrupt gzip", None),
 }
 
 
 @pytest.mark.parametrize("case", sorted(CORRUPT_IMAGES))
 def test_mnist_idx_rejects_corrupt_images(tmp_path, labels_file, case):
-    data, phrase = CORRUPT_IMAGES[case]
+    data, phrase, where = CORRUPT_IMAGES[case]
     bad = write(tmp_path / "bad-images-idx3-ubyte", data)
     with pytest.raises(InputError) as info:
         load_mnist_idx(bad, labels_file)
     message = str(info.value)
-    assert message.startswith(str(bad) + ": ")  # names the file first
+    if where is None:
+        assert message.startswith(str(bad) + ": ")  # names the file first
+    else:  # and the byte offset and header field at fault
+        assert message.startswith(f"{bad}, byte offset {where[0]}, field '{where[1]}': ")
     assert phrase in message
     assert "\n" not in message
 
@@ -163,18 +181,18 @@ def test_cifar_rejects_object_arrays_without_unpickling(tmp_path):
 
 
 @pytest.mark.parametrize(
-    ("case", "phrase"),
+    ("case", "phrase", "field"),
     [
-        ("not zip", "not a readable .npz archive"),
-        ("truncated", "not a readable .npz archive"),
-        ("no labels", "no labels array"),
-        ("bad shape", "expected (N, 32, 32, 3)"),
-        ("label range", "labels must lie in 0..99"),
-        ("count mismatch", "3 labels for 4 images"),
-        ("float range", "finite values in [0, 1]"),
+        ("not zip", "not a readable .npz archive", None),
+        ("truncated", "not a readable .npz archive", None),
+        ("no labels", "no labels array", "labels"),
+        ("bad shape", "expected (N, 32, 32, 3)", "x"),
+        ("label range", "labels must lie in 0..99, found 0..100 (first at index 3)", "y"),
+        ("count mismatch", "3 labels for 4 images", "y"),
+        ("float range", "finite values in [0, 1]", "x"),
     ],
 )
-def test_cifar_rejects_corrupt_files(tmp_path, case, phrase):
+def test_cifar_rejects_corrupt_files(tmp_path, case, phrase, field):
     x, y = cifar()
     path = tmp_path / "bad.npz"
     if case == "not zip":
@@ -195,6 +213,7 @@ def test_cifar_rejects_corrupt_files(tmp_path, case, phrase):
     with pytest.raises(InputError) as info:
         load_cifar100_numpy(path)
     message = str(info.value)
-    assert message.startswith(str(path) + ": ")
+    # the file, then the array at fault (by its name in the archive) when there is one
+    assert message.startswith(str(path) + ("" if field is None else f", field '{field}'") + ": ")
     assert phrase in message
     assert "\n" not in message

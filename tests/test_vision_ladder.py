@@ -167,5 +167,6 @@ def test_mirage_vision_reports_a_corrupt_file_in_one_line(tmp_path, capsys):
     assert info.value.code == 2
     lines = capsys.readouterr().err.strip().splitlines()
     assert len(lines) == 1
-    assert lines[0].startswith(f"error: {images}: truncated header")
+    # 8 bytes: the header ends where the second of three sizes should start
+    assert lines[0].startswith(f"error: {images}, byte offset 8, field 'dimensions': truncated")
     assert not out.exists()

@@ -137,7 +137,10 @@ def train_test_split(n: int, test_fraction: float = 0.3, seed: int = 0) -> tuple
 
 
 def _read_maybe_gzip(path: Path) -> bytes:
-    """All bytes of ``path``, decompressed when it is gzip (by its magic bytes)."""
+    """All bytes of ``path``, decompressed when it is gzip (by its magic bytes).
+
+    Errors in the content name the byte offset in the decompressed data.
+    """
     if not path.exists():
         raise InputError("no such file", path=path)
     if path.is_dir():
@@ -154,50 +157,70 @@ def _read_maybe_gzip(path: Path) -> bytes:
         raise InputError(f"corrupt gzip data ({exc})", path=path) from None
 
 
+def _idx_error(message: str, path: Path, offset: int, field: str) -> InputError:
+    """An IDX error at ``offset`` (counted from 0) in the header field or data it names."""
+    return InputError(message, path=path, line=offset, field=field, unit="byte offset")
+
+
 def _parse_idx(path: Path, ndim: int, what: str) -> np.ndarray:
+    """The array of an IDX file: magic (2 zero bytes, type code, dimension count),
+    one big-endian uint32 size per dimension, then the data."""
     data = _read_maybe_gzip(path)
     if len(data) < 4:
-        raise InputError(
+        raise _idx_error(
             f"not an IDX file: {len(data)} byte(s), shorter than the 4-byte magic number",
-            path=path,
+            path,
+            0,
+            "magic",
         )
     zero, code, dims = data[:2], data[2], data[3]
     if zero != b"\x00\x00":
-        raise InputError(
+        raise _idx_error(
             f"not an IDX file: magic number {data[:4].hex()} does not start with two zero bytes",
-            path=path,
+            path,
+            0,
+            "magic",
         )
     if code not in _IDX_TYPES:
-        raise InputError(f"not an IDX file: unknown data-type code 0x{code:02x}", path=path)
+        raise _idx_error(f"not an IDX file: unknown data-type code 0x{code:02x}", path, 2, "magic")
     if dims != ndim:
-        raise InputError(
+        raise _idx_error(
             f"expected {what} with {ndim} dimension(s) (magic 0x{0x800 + ndim:08x}), "
             f"the header says {dims} (magic {data[:4].hex()})",
-            path=path,
+            path,
+            3,
+            "magic",
         )
     header = 4 + 4 * dims
     if len(data) < header:
-        raise InputError(
+        raise _idx_error(
             f"truncated header: {len(data)} bytes, the {dims} dimension sizes need {header}",
-            path=path,
+            path,
+            len(data),
+            "dimensions",
         )
     shape = struct.unpack(f">{dims}I", data[4:header])
     if any(size == 0 for size in shape):
-        raise InputError(f"empty dataset: dimensions {shape}", path=path)
+        axis = shape.index(0)
+        raise _idx_error(f"empty dataset: dimensions {shape}", path, 4 + 4 * axis, "dimensions")
     type_name, dtype = _IDX_TYPES[code]
     expected = int(np.prod(shape, dtype=np.int64)) * dtype.itemsize
     found = len(data) - header
     if found < expected:
-        raise InputError(
+        raise _idx_error(
             f"truncated: dimensions {'x'.join(map(str, shape))} of {type_name} need "
             f"{expected} data bytes, the file has {found}",
-            path=path,
+            path,
+            len(data),
+            "data",
         )
     if found > expected:
-        raise InputError(
+        raise _idx_error(
             f"{found - expected} unexpected byte(s) after the {expected} data bytes of "
             f"dimensions {'x'.join(map(str, shape))}",
-            path=path,
+            path,
+            header + expected,
+            "data",
         )
     return np.frombuffer(data, dtype=dtype, offset=header).reshape(shape)
 
@@ -217,17 +240,20 @@ def load_mnist_idx(
     ipath, lpath = Path(images_path), Path(labels_path)
     images = _parse_idx(ipath, 3, "images")
     if images.dtype != np.dtype(">u1"):
-        raise InputError(
-            f"images must be unsigned bytes (type code 0x08), got {images.dtype}", path=ipath
+        raise _idx_error(
+            f"images must be unsigned bytes (type code 0x08), got {images.dtype}", ipath, 2, "magic"
         )
     labels = _parse_idx(lpath, 1, "labels")
     if labels.dtype != np.dtype(">u1"):
-        raise InputError(
-            f"labels must be unsigned bytes (type code 0x08), got {labels.dtype}", path=lpath
+        raise _idx_error(
+            f"labels must be unsigned bytes (type code 0x08), got {labels.dtype}", lpath, 2, "magic"
         )
     if labels.shape[0] != images.shape[0]:
-        raise InputError(
-            f"{labels.shape[0]} labels for {images.shape[0]} images in {ipath.name}", path=lpath
+        raise _idx_error(
+            f"{labels.shape[0]} labels for {images.shape[0]} images in {ipath.name}",
+            lpath,
+            4,
+            "dimensions",
         )
     pixels = (images.astype(np.float32) / 255.0).astype(np.float32)
     return ImageData(name, pixels, labels.astype(np.int64))
@@ -248,11 +274,12 @@ def _pick(archive: np.lib.npyio.NpzFile, keys: tuple[str, ...], what: str, path:
         f"no {what} array: expected one of {', '.join(keys)}; the archive has "
         f"{', '.join(archive.files) or 'no arrays'}",
         path=path,
+        field=what,
     )
 
 
-def _cifar_images(x: np.ndarray, path: Path) -> NDArray[np.float32]:
-    """Images as ``(N, 32, 32, 3)`` float32 in [0, 1]."""
+def _cifar_images(x: np.ndarray, path: Path, key: str) -> NDArray[np.float32]:
+    """Images (the archive's array ``key``) as ``(N, 32, 32, 3)`` float32 in [0, 1]."""
     if x.ndim == 2 and x.shape[1] == 3072:
         x = x.reshape(-1, 3, 32, 32).transpose(0, 2, 3, 1)
     elif x.ndim == 4 and x.shape[1:] == (3, 32, 32):
@@ -261,15 +288,16 @@ def _cifar_images(x: np.ndarray, path: Path) -> NDArray[np.float32]:
         raise InputError(
             f"images have shape {x.shape}; expected (N, 32, 32, 3), (N, 3, 32, 32) or (N, 3072)",
             path=path,
+            field=key,
         )
     if x.dtype == np.uint8:
         return (x.astype(np.float32) / 255.0).astype(np.float32)
     if np.issubdtype(x.dtype, np.floating):
         values = x.astype(np.float32)
         if not np.all(np.isfinite(values)) or values.min() < 0 or values.max() > 1:
-            raise InputError("float images must hold finite values in [0, 1]", path=path)
+            raise InputError("float images must hold finite values in [0, 1]", path=path, field=key)
         return values
-    raise InputError(f"images have dtype {x.dtype}; expected uint8 or float", path=path)
+    raise InputError(f"images have dtype {x.dtype}; expected uint8 or float", path=path, field=key)
 
 
 def load_cifar100_numpy(path: str | os.PathLike[str], name: str = "cifar100") -> ImageData:
@@ -288,24 +316,35 @@ def load_cifar100_numpy(path: str | os.PathLike[str], name: str = "cifar100") ->
             "a single .npy array, expected an .npz archive with images and labels", path=p
         )
     with archive:
+        image_key = _pick(archive, _IMAGE_KEYS, "images", p)
+        label_key = _pick(archive, _LABEL_KEYS, "labels", p)
+        key = image_key
         try:
-            x = archive[_pick(archive, _IMAGE_KEYS, "images", p)]
-            y = archive[_pick(archive, _LABEL_KEYS, "labels", p)]
+            x = archive[image_key]
+            key = label_key
+            y = archive[label_key]
         except (ValueError, OSError, EOFError, zipfile.BadZipFile, zlib.error) as exc:
-            raise InputError(f"cannot read an array ({exc})", path=p) from None
-    images = _cifar_images(x, p)
+            raise InputError(f"cannot read the array ({exc})", path=p, field=key) from None
+    images = _cifar_images(x, p, image_key)
     y = np.asarray(y).reshape(-1) if np.ndim(y) == 2 and 1 in np.shape(y) else np.asarray(y)
     if y.ndim != 1 or not np.issubdtype(y.dtype, np.integer):
         raise InputError(
-            f"labels must be a 1-d integer array, got shape {y.shape} dtype {y.dtype}", path=p
+            f"labels must be a 1-d integer array, got shape {y.shape} dtype {y.dtype}",
+            path=p,
+            field=label_key,
         )
     if y.shape[0] != images.shape[0]:
-        raise InputError(f"{y.shape[0]} labels for {images.shape[0]} images", path=p)
-    if y.size == 0:
-        raise InputError("empty dataset: no images", path=p)
-    if y.min() < 0 or y.max() >= CIFAR_CLASSES:
         raise InputError(
-            f"labels must lie in 0..{CIFAR_CLASSES - 1}, found {int(y.min())}..{int(y.max())}",
+            f"{y.shape[0]} labels for {images.shape[0]} images", path=p, field=label_key
+        )
+    if y.size == 0:
+        raise InputError("empty dataset: no images", path=p, field=image_key)
+    if y.min() < 0 or y.max() >= CIFAR_CLASSES:
+        first = int(np.flatnonzero((y < 0) | (y >= CIFAR_CLASSES))[0])
+        raise InputError(
+            f"labels must lie in 0..{CIFAR_CLASSES - 1}, found {int(y.min())}..{int(y.max())} "
+            f"(first at index {first})",
             path=p,
+            field=label_key,
         )
     return ImageData(name, images, y.astype(np.int64))
