@@ -31,6 +31,8 @@ LM_EVAL = {
     "doc_id_repeated": (SAMPLES.format(task="arith"), 3, "doc_id"),
     "target_out_of_range": (SAMPLES.format(task="mcq"), 1, "target"),
     "kind_changes": (SAMPLES.format(task="arith"), 2, "arguments"),
+    "choice_function": (RESULTS, None, "configs.boolq.doc_to_choice"),
+    "choice_index_out_of_range": (SAMPLES.format(task="boolq"), 2, "target"),
 }
 STATE = "scenario_state.json"
 HELM = {

@@ -298,6 +298,14 @@ metric_list:
 MULTI_YAML = GEN_YAML.replace("mirage_gen", "mirage_multi").replace(
     "{{{{target}}}}", "{{{{golds}}}}"
 )
+# a generation task whose target is the index of a choice (as SuperGLUE's T5 prompts); it
+# stops at "*", not "=", so the answers (and lm-eval's choices) are not empty
+CHOICE_GEN_YAML = (
+    GEN_YAML.replace("mirage_gen", "mirage_gen_choice")
+    .replace('doc_to_target: "{{{{target}}}}"', 'doc_to_target: "{{{{label}}}}"')
+    .replace("test_split: test", 'test_split: test\ndoc_to_choice: "{{{{options}}}}"')
+    .replace('until: ["="]', 'until: ["*"]')
+)
 MC_YAML = """\
 task: mirage_mc
 dataset_path: json
@@ -317,8 +325,8 @@ metric_list:
 """
 
 
-def _greedy_answers(model_dir: Path, prompts: list[str]) -> list[str]:
-    """What greedy decoding with lm-eval's settings answers: 3 tokens, cut at '=' or EOS."""
+def _greedy_answers(model_dir: Path, prompts: list[str], stop: str = "=") -> list[str]:
+    """What greedy decoding with lm-eval's settings answers: 3 tokens, cut at ``stop`` or EOS."""
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
@@ -337,7 +345,7 @@ def _greedy_answers(model_dir: Path, prompts: list[str]) -> list[str]:
                 eos_token_id=None,
             )
         text = tok.decode(out[0, ids.shape[1] :])
-        answers.append(text.split("=")[0].split(tok.eos_token)[0])
+        answers.append(text.split(stop)[0].split(tok.eos_token)[0])
     return answers
 
 
@@ -384,6 +392,17 @@ def test_lm_eval_harness_samples_rescore_to_its_own_values(tmp_path, monkeypatch
             for i, (p, a) in enumerate(zip(prompts, answers, strict=True))
         )
     )
+    # options of row i: a wrong answer and the model's; the label picks the model's on even i
+    gen_choice = tmp_path / "gen_choice.jsonl"
+    long_answers = _greedy_answers(model_dir, prompts, stop="*")
+    assert all(long_answers)
+    options = {str(i): [a + "9", a] for i, a in enumerate(long_answers)}
+    gen_choice.write_text(
+        "".join(
+            json.dumps({"prompt": p, "options": options[str(i)], "label": 1 - i % 2}) + "\n"
+            for i, p in enumerate(prompts)
+        )
+    )
     mc = tmp_path / "mc.jsonl"
     mc.write_text(
         "".join(
@@ -403,12 +422,13 @@ def test_lm_eval_harness_samples_rescore_to_its_own_values(tmp_path, monkeypatch
     (tasks / "gen.yaml").write_text(GEN_YAML.format(data=gen))
     (tasks / "mc.yaml").write_text(MC_YAML.format(data=mc))
     (tasks / "multi.yaml").write_text(MULTI_YAML.format(data=multi))
+    (tasks / "gen_choice.yaml").write_text(CHOICE_GEN_YAML.format(data=gen_choice))
     runs = tmp_path / "runs"
     cmd = [
         sys.executable, "-m", "lm_eval",
         "--model", "hf",
         "--model_args", f"pretrained={model_dir},dtype=float32",
-        "--tasks", "mirage_gen,mirage_mc,mirage_multi",
+        "--tasks", "mirage_gen,mirage_mc,mirage_multi,mirage_gen_choice",
         "--include_path", str(tasks),
         "--output_path", str(runs),
         "--log_samples",
@@ -421,8 +441,10 @@ def test_lm_eval_harness_samples_rescore_to_its_own_values(tmp_path, monkeypatch
     results = json.loads(results_file.read_text())
     logged = {
         task: [json.loads(line) for line in next(runs.rglob(f"samples_{task}_*.jsonl")).open()]
-        for task in ("mirage_gen", "mirage_mc", "mirage_multi")
+        for task in ("mirage_gen", "mirage_mc", "mirage_multi", "mirage_gen_choice")
     }
+    # lm-eval logs the choice index as the target of a doc_to_choice generation task
+    assert {s["target"] for s in logged["mirage_gen_choice"]} == {"0", "1"}
     # lm-eval >= 0.4.3 logs the golds through str(): "['x9', 'x']"
     golds = {str(i): [a + "9", a if i % 2 == 0 else a + "8"] for i, a in enumerate(answers)}
     assert {str(s["doc_id"]): s["target"] for s in logged["mirage_multi"]} == {
@@ -459,7 +481,11 @@ def test_lm_eval_harness_samples_rescore_to_its_own_values(tmp_path, monkeypatch
     columns = (multi["example_id"], multi["target"], multi["references"])
     for eid, target, refs in zip(*columns, strict=True):
         assert (target, list(refs)) == (golds[eid][0], golds[eid])
+    gen_choice = samples[samples["task"] == "mirage_gen_choice"]
+    for eid, target in zip(gen_choice["example_id"], gen_choice["target"], strict=True):
+        assert target == options[eid][1 - int(eid) % 2]  # the chosen option's text
     for task, ours, theirs in (
+        ("mirage_gen_choice", "exact_match", "exact_match"),
         ("mirage_gen", "exact_match", "exact_match"),
         ("mirage_mc", "multiple_choice_grade", "acc"),
         ("mirage_multi", "exact_match", "exact_match"),

@@ -29,7 +29,9 @@ The request type is read from ``arguments`` (the same for every sample of a task
   ``filtered_resps[0]`` (the text lm-eval scored, after its filters). A
   multi-target task (TriviaQA, NQ-Open: ``target`` is a list of golds) keeps
   every gold in ``references`` and the first as ``target``; string metrics
-  then count the best match, as lm-eval does.
+  then count the best match, as lm-eval does. A generation task with
+  ``doc_to_choice`` logs the index of the right choice: ``target`` is that
+  choice's text (see :mod:`~miragelab.sources.lm_eval_choices`).
 * **multiple choice** (two or more ``loglikelihood`` requests): ``prompt`` =
   the shared context, ``choice_logprobs`` = the log-likelihood of each choice
   (``filtered_resps[i][0]``), ``correct_choice`` = the target index, ``target``
@@ -86,6 +88,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from miragelab.errors import InputError
+from miragelab.sources.lm_eval_choices import BadChoice, choice_target
 from miragelab.sources.lm_eval_results import RunModel, read_json, run_model, shots_of
 from miragelab.sources.sizes import parse_size
 from miragelab.tables import LOGPROB_TOLERANCE
@@ -1049,6 +1052,8 @@ def _ingest_file(
     delimiter = task_config.get("target_delimiter", " ") if isinstance(task_config, dict) else " "
     delimiter = delimiter if isinstance(delimiter, str) else " "
     recheck = _recheck(item.path, delimiter, split_targets)
+    # a generation task that logs its target as a choice index: map it to the choice's text
+    choice_answer = choice_target(task_config, item.results, item.task)
     origins: dict[str, Origin] = {}
     current = None
     kind: str | None = None
@@ -1071,7 +1076,7 @@ def _ingest_file(
     for line, record, done in _iter_lines(item.path):
         # fast paths for the common kinds of lm-eval >= 0.4.3; anything else is parsed carefully
         try:
-            if kind == GENERATION:
+            if kind == GENERATION and choice_answer is None:
                 eid, prompt, target, prediction, filt = _fast_generation(record)
                 if filt != current:
                     raise _Slow
@@ -1108,7 +1113,9 @@ def _ingest_file(
             pass
         try:
             row = parse_lm_eval_record(record, delimiter, split_targets)
-        except _Bad as bad:
+            if choice_answer is not None and row.kind == GENERATION and row.target is not None:
+                row.target = choice_answer(record, row.target)
+        except (_Bad, BadChoice) as bad:
             raise InputError(
                 bad.message,
                 path=item.path,
