@@ -67,3 +67,63 @@ def test_measure_ladder_times_every_model(tmp_path):
     assert (table["samples_per_s"] > 0).all()
     expected = 2 * table["params"] * table["tokens_per_sample"] * table["samples_per_s"]
     assert table["achieved_flops"].tolist() == pytest.approx(expected.tolist())
+
+
+def _cost(args: list[str], capsys) -> tuple[int, str, str]:
+    from miragelab.cli import main
+
+    try:
+        main(["cost", *args])
+        code = 0
+    except SystemExit as exc:
+        code = int(exc.code or 0)
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err
+
+
+def test_cost_command_worked_by_hand(tmp_path, capsys):
+    """1b and 7b models, 1,000 samples of 100 tokens and 200 of 500, an H100 SXM at 50%.
+
+    tokens = 1,000 * 100 + 200 * 500 = 200,000 per model
+    FLOPs  = 2 * 1e9 * 2e5 = 4e14 and 2 * 7e9 * 2e5 = 2.8e15; total 3.2e15
+    hours  = 3.2e15 / (989e12 * 0.5) / 3600 = 6.4712 s / 3600 = 0.0017976
+    """
+    ladder = tmp_path / "ladder.csv"
+    ladder.write_text("family,model,params\nf,big,7e9\n")  # no checkpoint paths: not needed
+    out = tmp_path / "plan.csv"
+    code, text, err = _cost(
+        [
+            "--model", "small=1b", "--ladder", str(ladder),
+            "--task", "a=1000:100", "--task", "b=200:500",
+            "--utilization", "0.5", "--out", str(out),
+        ],
+        capsys,
+    )  # fmt: skip
+    assert code == 0, err
+    assert "total: 0.001798 GPU-hours (3.2e+15 FLOPs)" in text
+    import pandas as pd
+
+    plan = pd.read_csv(out)
+    assert len(plan) == 4 and plan["flops"].sum() == pytest.approx(3.2e15)
+    assert plan.groupby("model")["flops"].sum().to_dict() == pytest.approx(
+        {"small": 4e14, "big": 2.8e15}
+    )
+
+
+@pytest.mark.parametrize(
+    ("args", "field"),
+    [
+        (["--model", "m", "--task", "a=1:1"], "model"),
+        (["--model", "m=lots", "--task", "a=1:1"], "model"),
+        (["--task", "a=1:1"], "model"),
+        (["--model", "m=1b", "--task", "a=10"], "task"),
+        (["--model", "m=1b", "--task", "a=-1:5"], "task"),
+        (["--model", "m=1b", "--task", "a=1:1", "--task", "a=2:2"], "task"),
+        (["--model", "m=1b", "--task", "a=1:1", "--gpu", "TPU"], "gpu"),
+        (["--model", "m=1b", "--task", "a=1:1", "--utilization", "2"], "utilization"),
+    ],
+)
+def test_cost_command_bad_values_are_one_line(args, field, capsys):
+    code, _, err = _cost(args, capsys)
+    assert code == 2
+    assert err.count("\n") == 1 and err.startswith(f"error: field '{field}': ")

@@ -338,6 +338,128 @@ def plan(
         )
 
 
+def _named_values(items: list[str], field: str, example: str) -> list[tuple[str, str]]:
+    """``NAME=VALUE`` options, split; a missing ``=`` or name is an input error."""
+    pairs = []
+    for item in items:
+        name, sep, value = item.partition("=")
+        if not sep or not name.strip() or not value.strip():
+            raise InputError(f"expected {example}, got {item!r}", field=field)
+        pairs.append((name.strip(), value.strip()))
+    return pairs
+
+
+def _cost_tasks(items: list[str]) -> dict:
+    from miragelab.costs import Task
+
+    tasks = {}
+    for name, value in _named_values(items, "task", "NAME=SAMPLES:TOKENS (e.g. arith=10000:60)"):
+        samples, sep, tokens = value.partition(":")
+        try:
+            n, t = int(samples.replace(",", "")), float(tokens)
+        except ValueError:
+            n, t = -1, float("nan")
+        if not sep or n < 0 or not t > 0 or t == float("inf"):
+            raise InputError(
+                f"task {name!r}: expected SAMPLES:TOKENS (an integer >= 0 and a number > 0), "
+                f"got {value!r}",
+                field="task",
+            )
+        if name in tasks:
+            raise InputError(f"task {name!r} given twice", field="task")
+        tasks[name] = Task(samples=n, tokens_per_sample=t)
+    return tasks
+
+
+def _cost_models(items: list[str], ladder: Path | None) -> dict[str, float]:
+    from miragelab.sources.sizes import parse_size
+
+    models: dict[str, float] = {}
+    if ladder is not None:
+        from miragelab.sources.hf_ladder import read_ladder
+
+        entries, _ = read_ladder(ladder, require_path=False)
+        models.update({e.unit_name: e.params for e in entries})
+    for name, size in _named_values(items, "model", "NAME=SIZE (e.g. pythia-1.4b=1.4b)"):
+        try:
+            models[name] = parse_size(size)
+        except InputError as exc:
+            raise InputError(f"model {name!r}: {exc.message}", field="model") from None
+    if not models:
+        raise InputError("give models with --model NAME=SIZE or --ladder CSV", field="model")
+    return models
+
+
+@app.command()
+def cost(
+    task: Annotated[
+        list[str],
+        typer.Option(
+            "--task", help="NAME=SAMPLES:TOKENS, tokens run through the model per sample."
+        ),
+    ],
+    model: Annotated[
+        list[str] | None,
+        typer.Option("--model", help="NAME=SIZE, e.g. pythia-1.4b=1.4b (repeatable)."),
+    ] = None,
+    ladder: Annotated[
+        Path | None, typer.Option(help="And/or a ladder CSV (family, model, params).")
+    ] = None,
+    gpu: Annotated[str, typer.Option(help="GPU whose dense bf16 peak and memory to use.")] = (
+        "H100-SXM"
+    ),
+    gpu_flops: Annotated[
+        float | None, typer.Option(help="Peak FLOP/s instead of the GPU's data sheet.")
+    ] = None,
+    utilization: Annotated[float, typer.Option(help="Achieved share of the peak.")] = 0.3,
+    out_path: Annotated[
+        Path | None, typer.Option("--out", help="Write every (model, task) row here.")
+    ] = None,
+) -> None:
+    """GPU-hours an evaluation will take: 2 N FLOPs per token, at a share of a GPU's peak."""
+    from miragelab.costs import GPU_MEMORY, GPU_PEAK_FLOPS, plan_cost
+    from miragelab.tables import write_table
+
+    if gpu not in GPU_PEAK_FLOPS:
+        raise InputError(f"unknown GPU {gpu!r}; known: {', '.join(GPU_PEAK_FLOPS)}", field="gpu")
+    if gpu_flops is not None and not 0 < gpu_flops < float("inf"):
+        raise InputError(f"must be > 0, got {gpu_flops}", field="gpu-flops")
+    tasks = _cost_tasks(task)
+    models = _cost_models(model or [], ladder)
+    plan = plan_cost(
+        models,
+        tasks,
+        gpu_flops=gpu_flops or GPU_PEAK_FLOPS[gpu],
+        utilization=utilization,
+        gpu_memory=GPU_MEMORY[gpu],
+    )
+    per_model = plan.groupby("model", sort=False).agg(
+        params=("params", "first"),
+        gpus=("gpus", "first"),
+        flops=("flops", "sum"),
+        gpu_hours=("gpu_hours", "sum"),
+        wall_hours=("wall_hours", "sum"),
+    )
+    table = Table("model", "params", "GPUs", "FLOPs", "GPU-hours", "wall hours")
+    for name, row in per_model.iterrows():
+        table.add_row(
+            str(name),
+            f"{row.params:.3g}",
+            str(int(row.gpus)),
+            f"{row.flops:.3g}",
+            f"{row.gpu_hours:.4g}",
+            f"{row.wall_hours:.4g}",
+        )
+    out.print(table)
+    out.print(
+        f"total: {plan['gpu_hours'].sum():.4g} GPU-hours ({plan['flops'].sum():.3g} FLOPs) "
+        f"on {gpu if gpu_flops is None else f'{gpu_flops:.3g} FLOP/s'} "
+        f"at {utilization:.0%} of peak"
+    )
+    if out_path is not None:
+        out.print(f"wrote {write_table(plan, out_path)}")
+
+
 def _run_and_report(stages, out_dir: Path, title: str) -> None:  # noqa: ANN001 - list[Stage]
     """Run stages with a progress bar, write report.html and summary.json, print a summary."""
     import json
