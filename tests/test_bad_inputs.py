@@ -708,8 +708,11 @@ def test_corpus_is_covered_and_listed() -> None:
 
 def test_valid_file_is_scored(tmp_path: Path) -> None:
     samples = tmp_path / "samples.jsonl"
-    records = [_record(i) for i in range(1, 6)]
-    records += [_record(i, model="tiny-2m", params=2e6, prediction="x") for i in range(1, 6)]
+    whole = {"continuation_logprob": -0.3, "continuation_is_greedy": True}  # every metric applies
+    records = [_record(i, **whole) for i in range(1, 6)]
+    records += [
+        _record(i, model="tiny-2m", params=2e6, prediction="x", **whole) for i in range(1, 6)
+    ]
     samples.write_text("".join(json.dumps(r) + "\n" for r in records), encoding="utf-8")
     out = tmp_path / "out" / "scores.parquet"
     result = _mirage(["score", str(samples), "--metrics", "all", "--out", str(out)])

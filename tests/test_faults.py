@@ -220,7 +220,7 @@ def _warm_caches() -> None:
 def test_score_fault(fault: str, tmp_path: Path) -> None:
     out = tmp_path / "out"
     before = _hashes(SAMPLES_FILE)
-    args = _mirage("score", SAMPLES_FILE, "--metrics", "all", "--out", out / "scores.parquet")
+    args = _mirage("score", SAMPLES_FILE, "--out", out / "scores.parquet")
     _check_refused(FAULTS[fault](args, out))
     assert _hashes(SAMPLES_FILE) == before
     _check_no_partial_output(out)

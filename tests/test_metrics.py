@@ -152,6 +152,30 @@ def test_logprob_metrics_by_hand() -> None:
     assert got["cross_entropy"].tolist() == [1.5, 0.5, 0.0]
 
 
+def test_continuation_metrics_read_lm_eval_totals() -> None:
+    # LAMBADA-style rows: only the total log-prob and is_greedy of the continuation are known
+    frame = _samples(
+        continuation_logprob=[-2.5, -0.25, None],
+        continuation_is_greedy=pd.array([True, False, None], dtype="boolean"),
+    )
+    got = compute_metrics(frame, ["greedy_match", "continuation_logprob"])
+    assert got["greedy_match"].iloc[:2].tolist() == [1.0, 0.0]
+    assert got["continuation_logprob"].iloc[:2].tolist() == [-2.5, -0.25]
+    assert got.iloc[2].isna().all()  # a row without the values gets none
+    assert get_metric("greedy_match").binary and not get_metric("continuation_logprob").binary
+
+
+def test_continuation_values_are_validated() -> None:
+    from miragelab.tables import SAMPLES, validate_frame
+
+    with pytest.raises(InputError) as info:
+        validate_frame(_samples(continuation_logprob=[-1.0, 0.5]), SAMPLES)
+    assert (info.value.line, info.value.field) == (2, "continuation_logprob")
+    with pytest.raises(InputError) as info:
+        validate_frame(_samples(continuation_is_greedy=[True, "yes"]), SAMPLES)
+    assert (info.value.line, info.value.field) == (2, "continuation_is_greedy")
+
+
 def test_rows_without_the_columns_get_nan() -> None:
     frame = _samples(
         prediction=["a", None], target=["a", "b"], target_token_logprobs=[[-1.0], [-2.0]]
@@ -241,6 +265,8 @@ def test_metrics_are_invariant_to_row_order(rows, rnd) -> None:
         prediction=[r[2] for r in rows],
         target=[r[3] for r in rows],
         target_token_logprobs=[r[0] for r in rows],
+        continuation_logprob=[sum(r[0]) for r in rows],
+        continuation_is_greedy=[r[1] == 0 for r in rows],
     )
     order = list(range(len(rows)))
     rnd.shuffle(order)

@@ -12,6 +12,7 @@ values and means.
 from __future__ import annotations
 
 import json
+import math
 import os
 import subprocess
 import sys
@@ -306,6 +307,26 @@ CHOICE_GEN_YAML = (
     .replace("test_split: test", 'test_split: test\ndoc_to_choice: "{{{{options}}}}"')
     .replace('until: ["="]', 'until: ["*"]')
 )
+# LAMBADA style: one loglikelihood request per doc, scored by is_greedy (acc) and perplexity
+LL_YAML = """\
+task: mirage_ll
+dataset_path: json
+dataset_kwargs:
+  data_files:
+    test: {data}
+test_split: test
+output_type: loglikelihood
+doc_to_text: "{{{{prompt}}}}"
+doc_to_target: "{{{{target}}}}"
+target_delimiter: ""
+metric_list:
+  - metric: acc
+    aggregation: mean
+    higher_is_better: true
+  - metric: perplexity
+    aggregation: perplexity
+    higher_is_better: false
+"""
 MC_YAML = """\
 task: mirage_mc
 dataset_path: json
@@ -403,6 +424,17 @@ def test_lm_eval_harness_samples_rescore_to_its_own_values(tmp_path, monkeypatch
             for i, p in enumerate(prompts)
         )
     )
+    # continuations: the greedy first token on even rows, another digit on odd rows
+    ll = tmp_path / "ll.jsonl"
+    ll_targets = [
+        a[0] if i % 2 == 0 else ("7" if a[0] != "7" else "8") for i, a in enumerate(long_answers)
+    ]
+    ll.write_text(
+        "".join(
+            json.dumps({"prompt": p, "target": t}) + "\n"
+            for p, t in zip(prompts, ll_targets, strict=True)
+        )
+    )
     mc = tmp_path / "mc.jsonl"
     mc.write_text(
         "".join(
@@ -423,12 +455,13 @@ def test_lm_eval_harness_samples_rescore_to_its_own_values(tmp_path, monkeypatch
     (tasks / "mc.yaml").write_text(MC_YAML.format(data=mc))
     (tasks / "multi.yaml").write_text(MULTI_YAML.format(data=multi))
     (tasks / "gen_choice.yaml").write_text(CHOICE_GEN_YAML.format(data=gen_choice))
+    (tasks / "ll.yaml").write_text(LL_YAML.format(data=ll))
     runs = tmp_path / "runs"
     cmd = [
         sys.executable, "-m", "lm_eval",
         "--model", "hf",
         "--model_args", f"pretrained={model_dir},dtype=float32",
-        "--tasks", "mirage_gen,mirage_mc,mirage_multi,mirage_gen_choice",
+        "--tasks", "mirage_gen,mirage_mc,mirage_multi,mirage_gen_choice,mirage_ll",
         "--include_path", str(tasks),
         "--output_path", str(runs),
         "--log_samples",
@@ -441,7 +474,7 @@ def test_lm_eval_harness_samples_rescore_to_its_own_values(tmp_path, monkeypatch
     results = json.loads(results_file.read_text())
     logged = {
         task: [json.loads(line) for line in next(runs.rglob(f"samples_{task}_*.jsonl")).open()]
-        for task in ("mirage_gen", "mirage_mc", "mirage_multi", "mirage_gen_choice")
+        for task in ("mirage_gen", "mirage_mc", "mirage_multi", "mirage_gen_choice", "mirage_ll")
     }
     # lm-eval logs the choice index as the target of a doc_to_choice generation task
     assert {s["target"] for s in logged["mirage_gen_choice"]} == {"0", "1"}
@@ -463,7 +496,7 @@ def test_lm_eval_harness_samples_rescore_to_its_own_values(tmp_path, monkeypatch
     done = subprocess.run(
         [
             *mirage, "score", str(out),
-            "--metrics", "exact_match,multiple_choice_grade",
+            "--metrics", "exact_match,multiple_choice_grade,greedy_match,continuation_logprob",
             "--no-strip",  # lm-eval compares the raw strings
             "--out", str(scores_path),
         ],
@@ -486,6 +519,7 @@ def test_lm_eval_harness_samples_rescore_to_its_own_values(tmp_path, monkeypatch
         assert target == options[eid][1 - int(eid) % 2]  # the chosen option's text
     for task, ours, theirs in (
         ("mirage_gen_choice", "exact_match", "exact_match"),
+        ("mirage_ll", "greedy_match", "acc"),
         ("mirage_gen", "exact_match", "exact_match"),
         ("mirage_mc", "multiple_choice_grade", "acc"),
         ("mirage_multi", "exact_match", "exact_match"),
@@ -509,6 +543,12 @@ def test_lm_eval_harness_samples_rescore_to_its_own_values(tmp_path, monkeypatch
     )
     assert got[("mirage_multi", "exact_match")] == pytest.approx(
         results["results"]["mirage_multi"]["exact_match,none"], abs=1e-12
+    )
+    ll_results = results["results"]["mirage_ll"]
+    assert got[("mirage_ll", "greedy_match")] == pytest.approx(ll_results["acc,none"], abs=1e-12)
+    # lm-eval's perplexity of a loglikelihood task is exp(-mean log-likelihood)
+    assert got[("mirage_ll", "continuation_logprob")] == pytest.approx(
+        -math.log(ll_results["perplexity,none"]), abs=1e-9
     )
 
 

@@ -40,7 +40,8 @@ def small_bootstrap_limit(monkeypatch):
 
 
 def make_samples(seed: int = 0) -> pd.DataFrame:
-    """Two tasks (answers with token log-probs; multiple choice) over five checkpoints."""
+    """Three tasks (answers with token log-probs; multiple choice; LAMBADA-style totals with
+    is_greedy) over five checkpoints."""
     rng = np.random.default_rng(seed)
     checkpoints = [  # family, model, params, step, examples per task
         ("f", "m0", 1e6, None, 150),
@@ -52,7 +53,7 @@ def make_samples(seed: int = 0) -> pd.DataFrame:
     rows = []
     for family, model, params, step, n in checkpoints:
         skill = math.log10(params) / 8
-        for task in ("arith", "mc"):
+        for task in ("arith", "mc", "lambada"):
             for i in range(n):
                 target = str(rng.integers(0, 10**4))
                 right = rng.random() < skill
@@ -71,6 +72,9 @@ def make_samples(seed: int = 0) -> pd.DataFrame:
                 if task == "arith":
                     lps = -rng.exponential(1 - skill + 0.05, size=len(target))
                     row["target_token_logprobs"] = lps.tolist()
+                elif task == "lambada":
+                    row["continuation_logprob"] = -rng.exponential(2 - skill)
+                    row["continuation_is_greedy"] = bool(right)
                 else:
                     logits = rng.normal(size=4) + np.eye(4)[i % 4] * 2 * skill
                     row["choice_logprobs"] = (logits - np.logaddexp.reduce(logits)).tolist()
@@ -116,8 +120,9 @@ def test_streaming_a_dataset_equals_scoring_it_in_memory(tmp_path):
     streamed = stream_score([tmp_path / "ds"], METRICS, batch_rows=37)
     assert_same_scores(streamed, in_memory)
     assert set(in_memory["ci_method"]) == {"wilson", "bca", "t"}
-    # 3 text metrics on every row, 4 log-prob metrics on one task's half, 2 choice ones on the other
-    assert in_memory["n"].sum() == 3 * len(samples) + (4 + 2) * len(samples) // 2
+    # 3 text metrics on every row; on one third each: 4 log-prob metrics, 2 choice metrics and
+    # the 2 continuation metrics
+    assert in_memory["n"].sum() == 3 * len(samples) + (4 + 2 + 2) * len(samples) // 3
 
 
 def test_streamed_numbers_match_independent_formulas(tmp_path):

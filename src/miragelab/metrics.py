@@ -421,6 +421,14 @@ def per_token_prob(samples: pd.DataFrame, options: MetricOptions, cache: dict) -
     return np.exp(target_logprob_mean(samples, options, cache))
 
 
+def greedy_match(samples: pd.DataFrame, options: MetricOptions, cache: dict) -> np.ndarray:
+    return samples["continuation_is_greedy"].to_numpy(dtype=np.float64, na_value=np.nan)
+
+
+def continuation_logprob(samples: pd.DataFrame, options: MetricOptions, cache: dict) -> np.ndarray:
+    return samples["continuation_logprob"].to_numpy(dtype=np.float64, na_value=np.nan)
+
+
 def cross_entropy(samples: pd.DataFrame, options: MetricOptions, cache: dict) -> np.ndarray:
     return -target_logprob_mean(samples, options, cache)
 
@@ -495,6 +503,22 @@ REGISTRY: dict[str, Metric] = {
             False,
             "-mean target token log-prob (nats/token)",
             cross_entropy,
+        ),
+        Metric(
+            "greedy_match",
+            ("continuation_is_greedy",),
+            True,
+            True,
+            "1 if greedy decoding gives the whole target (lm-eval's acc on LAMBADA-style tasks)",
+            greedy_match,
+        ),
+        Metric(
+            "continuation_logprob",
+            ("continuation_logprob",),
+            False,
+            True,
+            "log-prob of the whole target where only the total is logged (lm-eval loglikelihood)",
+            continuation_logprob,
         ),
     )
 }

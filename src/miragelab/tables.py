@@ -137,6 +137,19 @@ SAMPLES = TableSpec(
             min_len=2,
         ),
         Field("correct_choice", "int", False, "index of the correct choice", nonnegative=True),
+        Field(
+            "continuation_logprob",
+            "float",
+            False,
+            "log-prob of the whole target, where only the total is kept (lm-eval loglikelihood)",
+            logprob=True,
+        ),
+        Field(
+            "continuation_is_greedy",
+            "bool",
+            False,
+            "whether greedy decoding gives the whole target (lm-eval's is_greedy)",
+        ),
     ),
     key=("task", "family", "model", "step", "example_id"),
 )

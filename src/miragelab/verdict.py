@@ -132,6 +132,7 @@ HARSH_METRICS = frozenset(
         "accuracy",
         "exact_str_match",
         "quasi_exact_match",
+        "greedy_match",
         "reconstruction_c*",  # vision: share of images reconstructed within a threshold c
         "subset_accuracy*",  # vision: all K images of a sequence right
     }
@@ -151,6 +152,7 @@ CONTINUOUS_METRICS = frozenset(
         "target_logprob_mean",
         "per_token_prob",
         "cross_entropy",
+        "continuation_logprob",
         "bleu",
         "chrf",
         "f1",

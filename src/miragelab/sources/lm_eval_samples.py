@@ -48,8 +48,9 @@ The request type is read from ``arguments`` (the same for every sample of a task
   ``target_token_logprobs`` stays null, because a one-element list would make
   the per-token metrics (``target_logprob_mean``, ``per_token_prob``,
   ``cross_entropy``) treat a whole continuation as one token. The total goes to
-  the extra column ``continuation_logprob`` and lm-eval's ``is_greedy`` to
-  ``continuation_is_greedy``; ``prompt``/``target`` are the context and the
+  ``continuation_logprob`` and lm-eval's ``is_greedy`` to
+  ``continuation_is_greedy`` (scored by the metrics of the same name and
+  ``greedy_match``); ``prompt``/``target`` are the context and the
   continuation.
 
 Names: ``task`` is the task of the file name, with ``@<K>shot`` when the
@@ -106,7 +107,7 @@ __all__ = [
 
 LIST = pa.list_(pa.float64())
 
-#: the parquet schema of an ingested samples table (the samples columns, then two extras)
+#: the parquet schema of an ingested samples table
 SAMPLES_SCHEMA = pa.schema(
     [
         ("task", pa.large_string()),
