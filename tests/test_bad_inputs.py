@@ -708,7 +708,11 @@ def test_corpus_is_covered_and_listed() -> None:
 
 def test_valid_file_is_scored(tmp_path: Path) -> None:
     samples = tmp_path / "samples.jsonl"
-    whole = {"continuation_logprob": -0.3, "continuation_is_greedy": True}  # every metric applies
+    whole = {  # every metric applies
+        "continuation_logprob": -0.3,
+        "continuation_is_greedy": True,
+        "choice_lengths": [2.0, 5.0],
+    }
     records = [_record(i, **whole) for i in range(1, 6)]
     records += [
         _record(i, model="tiny-2m", params=2e6, prediction="x", **whole) for i in range(1, 6)

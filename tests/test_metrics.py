@@ -152,6 +152,20 @@ def test_logprob_metrics_by_hand() -> None:
     assert got["cross_entropy"].tolist() == [1.5, 0.5, 0.0]
 
 
+def test_length_normalised_grade_worked_by_hand() -> None:
+    # row 1: log-probs -4, -3 over 8 and 2 characters -> -0.5, -1.5: choice 0 wins normalised,
+    # choice 1 raw. Row 2: -2, -2 over 4 and 4 -> a tie, which goes to the first choice.
+    # Row 3: three choices, -6/3 = -2, -1/1 = -1, -9/9 = -1 -> a tie of 1 and 2: choice 1.
+    frame = _samples(
+        choice_logprobs=[[-4.0, -3.0], [-2.0, -2.0], [-6.0, -1.0, -9.0]],
+        choice_lengths=[[8.0, 2.0], [4.0, 4.0], [3.0, 1.0, 9.0]],
+        correct_choice=[0, 0, 2],
+    )
+    got = compute_metrics(frame, ["multiple_choice_grade_norm", "multiple_choice_grade"])
+    assert got["multiple_choice_grade_norm"].tolist() == [1.0, 1.0, 0.0]
+    assert got["multiple_choice_grade"].tolist() == [0.0, 1.0, 0.0]
+
+
 def test_continuation_metrics_read_lm_eval_totals() -> None:
     # LAMBADA-style rows: only the total log-prob and is_greedy of the continuation are known
     frame = _samples(
@@ -265,6 +279,7 @@ def test_metrics_are_invariant_to_row_order(rows, rnd) -> None:
         prediction=[r[2] for r in rows],
         target=[r[3] for r in rows],
         target_token_logprobs=[r[0] for r in rows],
+        choice_lengths=[[1.0 + (j * 7) % 5 for j in range(len(r[0]))] for r in rows],
         continuation_logprob=[sum(r[0]) for r in rows],
         continuation_is_greedy=[r[1] == 0 for r in rows],
     )

@@ -343,6 +343,9 @@ metric_list:
   - metric: acc
     aggregation: mean
     higher_is_better: true
+  - metric: acc_norm
+    aggregation: mean
+    higher_is_better: true
 """
 
 
@@ -441,7 +444,7 @@ def test_lm_eval_harness_samples_rescore_to_its_own_values(tmp_path, monkeypatch
             json.dumps(
                 {
                     "prompt": f"{i}*3=",
-                    "choices": [str(3 * i), str(3 * i + 1), "0", "77"],
+                    "choices": [str(3 * i), str(3 * i + 1), "0", "7" * (i + 2)],
                     "label": i % 4,
                 }
             )
@@ -496,7 +499,7 @@ def test_lm_eval_harness_samples_rescore_to_its_own_values(tmp_path, monkeypatch
     done = subprocess.run(
         [
             *mirage, "score", str(out),
-            "--metrics", "exact_match,multiple_choice_grade,greedy_match,continuation_logprob",
+            "--metrics", "auto",
             "--no-strip",  # lm-eval compares the raw strings
             "--out", str(scores_path),
         ],
@@ -522,6 +525,7 @@ def test_lm_eval_harness_samples_rescore_to_its_own_values(tmp_path, monkeypatch
         ("mirage_ll", "greedy_match", "acc"),
         ("mirage_gen", "exact_match", "exact_match"),
         ("mirage_mc", "multiple_choice_grade", "acc"),
+        ("mirage_mc", "multiple_choice_grade_norm", "acc_norm"),
         ("mirage_multi", "exact_match", "exact_match"),
     ):
         part = samples[samples["task"] == task].reset_index(drop=True)
@@ -531,6 +535,10 @@ def test_lm_eval_harness_samples_rescore_to_its_own_values(tmp_path, monkeypatch
         np.testing.assert_array_equal(values, expected)
         assert 0 < expected.sum() < len(expected)  # both outcomes occur: the check has teeth
 
+    mc_part = samples[samples["task"] == "mirage_mc"]
+    graded = compute_metrics(mc_part, ["multiple_choice_grade", "multiple_choice_grade_norm"])
+    # the long "77..." choice makes per-character scores pick differently on some rows
+    assert (graded["multiple_choice_grade"] != graded["multiple_choice_grade_norm"]).any()
     import pandas as pd
 
     scores = pd.read_csv(scores_path)
@@ -540,6 +548,9 @@ def test_lm_eval_harness_samples_rescore_to_its_own_values(tmp_path, monkeypatch
     )
     assert got[("mirage_mc", "multiple_choice_grade")] == pytest.approx(
         results["results"]["mirage_mc"]["acc,none"], abs=1e-12
+    )
+    assert got[("mirage_mc", "multiple_choice_grade_norm")] == pytest.approx(
+        results["results"]["mirage_mc"]["acc_norm,none"], abs=1e-12
     )
     assert got[("mirage_multi", "exact_match")] == pytest.approx(
         results["results"]["mirage_multi"]["exact_match,none"], abs=1e-12

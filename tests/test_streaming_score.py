@@ -79,6 +79,7 @@ def make_samples(seed: int = 0) -> pd.DataFrame:
                     logits = rng.normal(size=4) + np.eye(4)[i % 4] * 2 * skill
                     row["choice_logprobs"] = (logits - np.logaddexp.reduce(logits)).tolist()
                     row["correct_choice"] = i % 4
+                    row["choice_lengths"] = rng.integers(1, 9, size=4).astype(float).tolist()
                 rows.append(row)
     return validate_frame(pd.DataFrame(rows), SAMPLES)
 
@@ -120,9 +121,9 @@ def test_streaming_a_dataset_equals_scoring_it_in_memory(tmp_path):
     streamed = stream_score([tmp_path / "ds"], METRICS, batch_rows=37)
     assert_same_scores(streamed, in_memory)
     assert set(in_memory["ci_method"]) == {"wilson", "bca", "t"}
-    # 3 text metrics on every row; on one third each: 4 log-prob metrics, 2 choice metrics and
+    # 3 text metrics on every row; on one third each: 4 log-prob metrics, 3 choice metrics and
     # the 2 continuation metrics
-    assert in_memory["n"].sum() == 3 * len(samples) + (4 + 2 + 2) * len(samples) // 3
+    assert in_memory["n"].sum() == 3 * len(samples) + (4 + 3 + 2) * len(samples) // 3
 
 
 def test_streamed_numbers_match_independent_formulas(tmp_path):

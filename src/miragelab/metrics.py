@@ -353,10 +353,10 @@ def _by_choice(values: np.ndarray, offsets: np.ndarray, cache: dict) -> np.ndarr
     return cache["by_choice"]
 
 
-def multiple_choice_grade(samples: pd.DataFrame, options: MetricOptions, cache: dict) -> np.ndarray:
-    """1 when the correct choice has the highest log-prob; ties go to the first maximum."""
-    values, offsets, correct = _choices(samples, cache)
-    columns = _by_choice(values, offsets, cache)
+def _first_argmax_is(
+    values: np.ndarray, offsets: np.ndarray, correct: np.ndarray, columns: np.ndarray | None
+) -> np.ndarray:
+    """1 where the correct choice has the highest score; ties go to the first maximum."""
     if columns is not None:  # np.argmax returns the first maximum
         return (np.argmax(columns, axis=0) == correct).astype(np.float64)
     n = offsets.size - 1
@@ -368,6 +368,22 @@ def multiple_choice_grade(samples: pd.DataFrame, options: MetricOptions, cache: 
     first = np.full(n, never)
     np.minimum.at(first, seg, np.where(values == top[seg], local, never))
     return (first == correct).astype(np.float64)
+
+
+def multiple_choice_grade(samples: pd.DataFrame, options: MetricOptions, cache: dict) -> np.ndarray:
+    """1 when the correct choice has the highest log-prob; ties go to the first maximum."""
+    values, offsets, correct = _choices(samples, cache)
+    return _first_argmax_is(values, offsets, correct, _by_choice(values, offsets, cache))
+
+
+def multiple_choice_grade_norm(
+    samples: pd.DataFrame, options: MetricOptions, cache: dict
+) -> np.ndarray:
+    """lm-eval's ``acc_norm``: the argmax of log-prob / choice length (ties go to the first)."""
+    values, offsets, correct = _choices(samples, cache)
+    lengths, _ = _ragged(samples, "choice_lengths")  # one per choice: validated on input
+    per_char = values / lengths
+    return _first_argmax_is(per_char, offsets, correct, _by_choice(per_char, offsets, {}))
 
 
 def brier_score(samples: pd.DataFrame, options: MetricOptions, cache: dict) -> np.ndarray:
@@ -473,6 +489,14 @@ REGISTRY: dict[str, Metric] = {
             True,
             "1 if the correct choice has the top log-prob",
             multiple_choice_grade,
+        ),
+        Metric(
+            "multiple_choice_grade_norm",
+            ("choice_logprobs", "choice_lengths", "correct_choice"),
+            True,
+            True,
+            "1 if the correct choice has the top log-prob per character (lm-eval's acc_norm)",
+            multiple_choice_grade_norm,
         ),
         Metric(
             "brier_score",

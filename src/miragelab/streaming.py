@@ -244,6 +244,8 @@ def _check_field(arr: pa.Array, f: Field) -> tuple[pa.Array, np.ndarray]:
             item_bad = ~np.isfinite(v)  # a null item is NaN here, and refused as well
             if f.logprob:
                 item_bad |= v > LOGPROB_TOLERANCE
+            if f.positive:
+                item_bad |= v <= 0
         if item_bad.any():
             parents = _numpy(pc.list_parent_indices(out), 0).astype(np.int64)
             bad[parents[item_bad]] = True
@@ -408,6 +410,7 @@ class StreamScorer:
         ids = self._group_ids(table)
         self._check_models(table, ids, path, first_row)
         self._check_choices(table, path, first_row)
+        self._check_choice_lengths(table, path, first_row)
         self._keep_info(table, ids)
         self._hash_rows(table, ids)
         frame, notna = self._frame(table)
@@ -525,6 +528,28 @@ class StreamScorer:
                 path=path,
                 line=first_row + row + 1,
                 field="correct_choice",
+                unit="row",
+            )
+
+    @staticmethod
+    def _check_choice_lengths(table: pa.Table, path: Path, first_row: int) -> None:
+        """One length per choice log-prob, as the in-memory tables check."""
+        lengths = pc.list_value_length(table.column("choice_lengths").combine_chunks())
+        count = _numpy(lengths.cast(pa.float64()))
+        if np.isnan(count).all():
+            return
+        choices = pc.list_value_length(table.column("choice_logprobs").combine_chunks())
+        n_choices = _numpy(choices.cast(pa.float64()))
+        mismatch = ~np.isnan(count) & (count != n_choices)
+        if mismatch.any():
+            row = int(np.flatnonzero(mismatch)[0])
+            raise InputError(
+                f"{int(count[row])} choice length(s) for {n_choices[row]:.0f} choice log-prob(s)"
+                if not np.isnan(n_choices[row])
+                else f"{int(count[row])} choice length(s) but no choice log-probs",
+                path=path,
+                line=first_row + row + 1,
+                field="choice_lengths",
                 unit="row",
             )
 

@@ -138,6 +138,14 @@ SAMPLES = TableSpec(
         ),
         Field("correct_choice", "int", False, "index of the correct choice", nonnegative=True),
         Field(
+            "choice_lengths",
+            "float_list",
+            False,
+            "length of each choice's text, for length-normalised multiple choice (acc_norm)",
+            positive=True,
+            min_len=2,
+        ),
+        Field(
             "continuation_logprob",
             "float",
             False,
@@ -505,6 +513,22 @@ def _check_rows(
                     field="correct_choice",
                     unit=unit,
                 )
+
+    if "choice_lengths" in frame and "choice_logprobs" in frame:
+        lengths = frame["choice_lengths"].list.len().to_numpy(dtype=float, na_value=np.nan)
+        n_choices = frame["choice_logprobs"].list.len().to_numpy(dtype=float, na_value=np.nan)
+        mismatch = ~np.isnan(lengths) & (lengths != n_choices)
+        if mismatch.any():
+            row = np.flatnonzero(mismatch)[0]
+            raise InputError(
+                f"{int(lengths[row])} choice length(s) for {n_choices[row]:.0f} choice log-prob(s)"
+                if not np.isnan(n_choices[row])
+                else f"{int(lengths[row])} choice length(s) but no choice log-probs",
+                path=path,
+                line=int(lines[row]),
+                field="choice_lengths",
+                unit=unit,
+            )
 
     if "ci_low" in frame and "ci_high" in frame:
         lo, hi = frame["ci_low"].to_numpy(), frame["ci_high"].to_numpy()

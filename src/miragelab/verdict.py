@@ -127,6 +127,7 @@ HARSH_METRICS = frozenset(
         "exact_match",
         "em",
         "multiple_choice_grade",
+        "multiple_choice_grade_norm",
         "acc",
         "acc_norm",
         "accuracy",

@@ -125,6 +125,7 @@ SAMPLES_SCHEMA = pa.schema(
         ("target_token_logprobs", LIST),
         ("choice_logprobs", LIST),
         ("correct_choice", pa.int64()),
+        ("choice_lengths", LIST),
         ("continuation_logprob", pa.float64()),
         ("continuation_is_greedy", pa.bool_()),
     ]
@@ -460,6 +461,7 @@ class Parsed:
     prediction: str | None = None
     choice_logprobs: list[float] | None = None
     correct_choice: int | None = None
+    choice_lengths: list[float] | None = None
     continuation_logprob: float | None = None
     continuation_is_greedy: bool | None = None
 
@@ -541,12 +543,24 @@ def parse_lm_eval_record(record: Any, delimiter: str = " ", split_targets: bool 
             raise _Bad("target", "missing: the correct choice")
         index = _correct_index(record["target"], continuations, delimiter)
         out.correct_choice = index
-        chosen = continuations[index]
-        out.target = (
-            chosen[len(delimiter) :] if delimiter and chosen.startswith(delimiter) else chosen
-        )
+        out.target = _undelimited(continuations[index], delimiter)
+        out.choice_lengths = choice_lengths(continuations, delimiter)
     out.choice_logprobs = lls
     return out
+
+
+def _undelimited(continuation: str, delimiter: str) -> str:
+    """A choice's text: its request continuation less the task's target delimiter."""
+    if delimiter and continuation.startswith(delimiter):
+        return continuation[len(delimiter) :]
+    return continuation
+
+
+def choice_lengths(continuations: Sequence[str], delimiter: str) -> list[float] | None:
+    """Characters of each choice's text, as lm-eval's ``acc_norm`` divides by; None when a
+    choice is empty (no per-character score exists)."""
+    lengths = [float(len(_undelimited(c, delimiter))) for c in continuations]
+    return lengths if all(n > 0 for n in lengths) else None
 
 
 # --------------------------------------------------------------------------- reading lines
@@ -703,7 +717,15 @@ class _Seen:
 #: for error messages only
 ROW_COLUMNS = {
     GENERATION: ("example_id", "line", "prompt", "target", "references", "prediction"),
-    CHOICE: ("example_id", "line", "prompt", "target", "choice_logprobs", "correct_choice"),
+    CHOICE: (
+        "example_id",
+        "line",
+        "prompt",
+        "target",
+        "choice_logprobs",
+        "correct_choice",
+        "choice_lengths",
+    ),
     LOGLIKELIHOOD: (
         "example_id",
         "line",
@@ -722,6 +744,7 @@ ROW_COLUMNS = {
         "target_token_logprobs",
         "choice_logprobs",
         "correct_choice",
+        "choice_lengths",
         "continuation_logprob",
         "continuation_is_greedy",
     ),
@@ -1068,11 +1091,12 @@ def _ingest_file(
         cols["prompt"],
         cols["target"],
     )
-    predictions, choices, corrects, references = (
+    predictions, choices, corrects, references, lengths_of = (
         cols["prediction"],
         cols["choice_logprobs"],
         cols["correct_choice"],
         cols["references"],
+        cols["choice_lengths"],
     )
     for line, record, done in _iter_lines(item.path):
         # fast paths for the common kinds of lm-eval >= 0.4.3; anything else is parsed carefully
@@ -1097,13 +1121,17 @@ def _ingest_file(
                 eid, prompt, lls, index, filt = _fast_choice(record, k)
                 if filt != current:
                     raise _Slow
-                target = _choice_text(record, index, delimiter)
-                eids.append(eid)
+                args = record["arguments"]
+                texts = [args[f"gen_args_{i}"]["arg_1"] for i in range(k)]
+                target = _undelimited(texts[index], delimiter)
+                lengths = choice_lengths(texts, delimiter)
+                eids.append(eid)  # every value is ready: the columns stay aligned
                 lines.append(line)
                 prompts.append(prompt)
                 targets.append(target)
                 choices.append(lls)
                 corrects.append(index)
+                lengths_of.append(lengths)
                 if len(eids) >= chunk:
                     writer.flush()
                     if on_bytes is not None:
@@ -1148,6 +1176,7 @@ def _ingest_file(
             prediction=row.prediction,
             choice_logprobs=row.choice_logprobs,
             correct_choice=row.correct_choice,
+            choice_lengths=row.choice_lengths,
             continuation_logprob=row.continuation_logprob,
             continuation_is_greedy=row.continuation_is_greedy,
         )
@@ -1162,11 +1191,6 @@ def _ingest_file(
         summary.tasks[origin.task] = summary.tasks.get(origin.task, 0) + n
         summary.rows += n
     summary.files += 1
-
-
-def _choice_text(record: dict, index: int, delimiter: str) -> str:
-    chosen = record["arguments"][f"gen_args_{index}"]["arg_1"]
-    return chosen[len(delimiter) :] if delimiter and chosen.startswith(delimiter) else chosen
 
 
 def ingest_lm_eval(

@@ -426,6 +426,8 @@ def samples_frame(
     if choice_logprobs is not None:
         frame["choice_logprobs"] = [[min(float(v), 0.0) for v in lp] for lp in choice_logprobs]
         frame["correct_choice"] = [ex.answer for ex in examples]
+        # characters of each choice as scored, for the length-normalised grade (acc_norm)
+        frame["choice_lengths"] = [[float(len(c)) for c in ex.choices or ()] for ex in examples]
     return frame
 
 
