@@ -51,7 +51,14 @@ ALPHABET = "abcdefghijklmnopqrstuvwxyz0123456789 "
 N_CHOICES = 4
 MAX_TOKENS = 8
 #: metrics whose values must agree exactly (0/1 and integer distances)
-EXACT = ("exact_match", "multiple_choice_grade", "token_edit_distance")
+EXACT = (
+    "exact_match",
+    "multiple_choice_grade",
+    "multiple_choice_grade_norm",
+    "token_edit_distance",
+    "greedy_match",
+    "continuation_logprob",
+)
 
 
 # --------------------------------------------------------------------------- synthetic data
@@ -125,6 +132,8 @@ def make_samples(n: int, seed: int) -> pd.DataFrame:
     top = logits.max(axis=1, keepdims=True)
     choice_logprobs = logits - top - np.log(np.exp(logits - top).sum(axis=1, keepdims=True))
     choice_logprobs = np.minimum(choice_logprobs, 0.0)
+    choice_lengths = rng.integers(1, 40, size=(n, N_CHOICES)).astype(float)
+    continuation_logprob = -rng.exponential(3.0, size=n)
 
     sizes = np.geomspace(1e7, 1e10, n_models)
     example = np.arange(n)
@@ -148,6 +157,9 @@ def make_samples(n: int, seed: int) -> pd.DataFrame:
             "target_token_logprobs": _list_column(token_logprobs, n_tokens),
             "choice_logprobs": _list_column(choice_logprobs.ravel(), np.full(n, N_CHOICES)),
             "correct_choice": pd.array(rng.integers(0, N_CHOICES, size=n), dtype="Int64"),
+            "choice_lengths": _list_column(choice_lengths.ravel(), np.full(n, N_CHOICES)),
+            "continuation_logprob": continuation_logprob,
+            "continuation_is_greedy": pd.array(rng.random(n) < 0.4, dtype="boolean"),
         }
     )
 
@@ -161,11 +173,22 @@ def loop_metrics(
     token_logprobs: list[list[float]],
     choice_logprobs: list[list[float]],
     correct: list[int],
+    lengths: list[list[float]],
+    continuation: list[float],
+    greedy: list[bool],
 ) -> dict[str, list[float]]:
     """Every metric of the suite, one sample at a time, in plain Python."""
     out: dict[str, list[float]] = {name: [] for name in REGISTRY}
-    for target, prediction, lps, choices, right in zip(
-        targets, predictions, token_logprobs, choice_logprobs, correct, strict=True
+    for target, prediction, lps, choices, right, chars, total, is_greedy in zip(
+        targets,
+        predictions,
+        token_logprobs,
+        choice_logprobs,
+        correct,
+        lengths,
+        continuation,
+        greedy,
+        strict=True,
     ):
         t, p = target.strip(), prediction.strip()
         out["exact_match"].append(1.0 if p == t else 0.0)
@@ -179,6 +202,13 @@ def loop_metrics(
             if choices[j] > choices[best]:
                 best = j
         out["multiple_choice_grade"].append(1.0 if best == right else 0.0)
+        best_norm = 0
+        for j in range(1, len(choices)):
+            if choices[j] / chars[j] > choices[best_norm] / chars[best_norm]:
+                best_norm = j
+        out["multiple_choice_grade_norm"].append(1.0 if best_norm == right else 0.0)
+        out["greedy_match"].append(1.0 if is_greedy else 0.0)
+        out["continuation_logprob"].append(total)
         top = choices[best]
         weights = [math.exp(c - top) for c in choices]
         total = sum(weights)
@@ -225,6 +255,19 @@ def _multiple_choice_grade(row) -> float:  # noqa: ANN001
     return 1.0 if choices.index(max(choices)) == row.correct_choice else 0.0
 
 
+def _multiple_choice_grade_norm(row) -> float:  # noqa: ANN001
+    per_char = [lp / n for lp, n in zip(row.choice_logprobs, row.choice_lengths, strict=True)]
+    return 1.0 if per_char.index(max(per_char)) == row.correct_choice else 0.0
+
+
+def _greedy_match(row) -> float:  # noqa: ANN001
+    return 1.0 if row.continuation_is_greedy else 0.0
+
+
+def _continuation_logprob(row) -> float:  # noqa: ANN001
+    return float(row.continuation_logprob)
+
+
 def _brier_score(row) -> float:  # noqa: ANN001
     choices = list(row.choice_logprobs)
     top = max(choices)
@@ -257,11 +300,14 @@ PER_SAMPLE = {
     "token_edit_distance": _token_edit_distance,
     "normalized_edit_similarity": _normalized_edit_similarity,
     "multiple_choice_grade": _multiple_choice_grade,
+    "multiple_choice_grade_norm": _multiple_choice_grade_norm,
     "brier_score": _brier_score,
     "target_logprob": _target_logprob,
     "target_logprob_mean": _target_logprob_mean,
     "per_token_prob": _per_token_prob,
     "cross_entropy": _cross_entropy,
+    "greedy_match": _greedy_match,
+    "continuation_logprob": _continuation_logprob,
 }
 
 
@@ -338,6 +384,9 @@ def main(argv: list[str] | None = None) -> int:
             pa.array(sub["target_token_logprobs"]).to_pylist(),
             pa.array(sub["choice_logprobs"]).to_pylist(),
             sub["correct_choice"].astype(int).tolist(),
+            pa.array(sub["choice_lengths"]).to_pylist(),
+            sub["continuation_logprob"].tolist(),
+            sub["continuation_is_greedy"].astype(bool).tolist(),
         )
     )
     loop_s, loop = _timed(lambda: loop_metrics(*inputs), REPEAT)
