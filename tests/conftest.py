@@ -42,3 +42,20 @@ def make_theory_scores() -> pd.DataFrame:
 @pytest.fixture()
 def theory_scores() -> pd.DataFrame:
     return make_theory_scores()
+
+
+def write_hive(frame: pd.DataFrame, root, **options) -> None:  # noqa: ANN001 - a path
+    """``frame`` as another tool writes a dataset: parquet parts under ``task=../model=..``
+    folders, those two columns in the folder names only (pyarrow's ``write_dataset``)."""
+    import pyarrow.dataset as pads
+
+    from miragelab.tables import to_arrow
+
+    pads.write_dataset(
+        to_arrow(frame),
+        root,
+        format="parquet",
+        partitioning=["task", "model"],
+        partitioning_flavor="hive",
+        **options,
+    )

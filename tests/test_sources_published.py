@@ -495,21 +495,14 @@ def test_a_hive_scores_dataset_keeps_its_keys_in_folder_names(tmp_path):
     import subprocess
     import sys
 
-    import pyarrow.dataset as pads
     import pyarrow.parquet as pq
-    from conftest import make_theory_scores
+    from conftest import make_theory_scores, write_hive
 
-    from miragelab.tables import to_arrow, write_table
+    from miragelab.tables import write_table
 
     scores = make_theory_scores()
     root = tmp_path / "runs"
-    pads.write_dataset(
-        to_arrow(scores),
-        root / "scores",
-        format="parquet",
-        partitioning=["task", "model"],
-        partitioning_flavor="hive",
-    )
+    write_hive(scores, root / "scores")
     part = next((root / "scores").rglob("*.parquet"))
     assert not {"task", "model"} & set(pq.read_schema(part).names)
     extra = scores.iloc[:1].assign(task="other")

@@ -15,9 +15,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pyarrow as pa
-import pyarrow.dataset as pads
 import pyarrow.parquet as pq
 import pytest
+from conftest import write_hive
 from scipy import stats as sps
 
 from miragelab import scoring
@@ -176,15 +176,7 @@ def test_a_big_single_file_streams_by_row_group(tmp_path):
 def test_a_hive_dataset_from_another_tool_reads_the_same(tmp_path):
     """pyarrow's write_dataset keeps the partition columns in folder names only."""
     samples = make_samples(seed=2)
-    pads.write_dataset(
-        to_arrow(samples),
-        tmp_path / "hive",
-        format="parquet",
-        partitioning=["task", "model"],
-        partitioning_flavor="hive",
-        max_rows_per_file=80,
-        max_rows_per_group=80,
-    )
+    write_hive(samples, tmp_path / "hive", max_rows_per_file=80, max_rows_per_group=80)
     first = next((tmp_path / "hive").rglob("*.parquet"))
     assert "task" not in pq.read_schema(first).names
     whole = read_table(tmp_path / "hive", SAMPLES)
