@@ -71,6 +71,9 @@ def test_current_format_maps_every_kind_of_request(tmp_path):
     assert mc["prediction"] is None
     mc_text = rows[("mcq", "1")]  # target "green": the choice " green" (delimiter " ")
     assert (mc_text["correct_choice"], mc_text["choice_logprobs"]) == (1, [-2.0, -0.5, -4.0])
+    # " red", " green", " blue" less the delimiter: what lm-eval's acc_norm divides by; line 1
+    # takes the fast path (an index target), line 2 the careful one (a text target)
+    assert mc["choice_lengths"] == mc_text["choice_lengths"] == [3.0, 5.0, 4.0]
 
     ll = rows[("lambada_mini", "0")]  # one loglikelihood request: a total, not per token
     assert ll["target_token_logprobs"] is None

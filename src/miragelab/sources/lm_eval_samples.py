@@ -86,6 +86,7 @@ from typing import Any
 import numpy as np
 import orjson
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from miragelab.errors import InputError
@@ -461,7 +462,7 @@ class Parsed:
     prediction: str | None = None
     choice_logprobs: list[float] | None = None
     correct_choice: int | None = None
-    choice_lengths: list[float] | None = None
+    choice_texts: list[str] | None = None  # request continuations, delimiter included
     continuation_logprob: float | None = None
     continuation_is_greedy: bool | None = None
 
@@ -544,7 +545,7 @@ def parse_lm_eval_record(record: Any, delimiter: str = " ", split_targets: bool 
         index = _correct_index(record["target"], continuations, delimiter)
         out.correct_choice = index
         out.target = _undelimited(continuations[index], delimiter)
-        out.choice_lengths = choice_lengths(continuations, delimiter)
+        out.choice_texts = continuations
     out.choice_logprobs = lls
     return out
 
@@ -556,11 +557,28 @@ def _undelimited(continuation: str, delimiter: str) -> str:
     return continuation
 
 
-def choice_lengths(continuations: Sequence[str], delimiter: str) -> list[float] | None:
-    """Characters of each choice's text, as lm-eval's ``acc_norm`` divides by; None when a
-    choice is empty (no per-character score exists)."""
-    lengths = [float(len(_undelimited(c, delimiter))) for c in continuations]
-    return lengths if all(n > 0 for n in lengths) else None
+def choice_lengths(texts: pa.Array, delimiters: Sequence[tuple[int, int, str]]) -> pa.Array:
+    """Characters of each choice's text, as lm-eval's ``acc_norm`` divides by.
+
+    ``texts`` holds each row's request continuations (list<string>);
+    ``delimiters`` gives ``(first row, end row, target delimiter)`` runs, the
+    delimiter being cut from the front of the continuations that start with it.
+    A row with an empty choice (no per-character score exists) or no texts is null.
+    """
+    flat = pc.list_flatten(texts)
+    lengths = pc.utf8_length(flat).to_numpy(zero_copy_only=False).astype(np.float64)
+    parents = pc.list_parent_indices(texts).to_numpy(zero_copy_only=False)
+    for lo, hi, delimiter in delimiters:
+        if not delimiter:
+            continue
+        starts = pc.starts_with(flat, delimiter).to_numpy(zero_copy_only=False)
+        lengths -= len(delimiter) * (starts & (parents >= lo) & (parents < hi))
+    valid = texts.is_valid().to_numpy(zero_copy_only=False).astype(bool)
+    empty = np.zeros(len(texts), dtype=bool)
+    empty[parents[lengths <= 0]] = True
+    return pa.ListArray.from_arrays(
+        texts.offsets, pa.array(lengths, pa.float64()), mask=pa.array(~valid | empty)
+    )
 
 
 # --------------------------------------------------------------------------- reading lines
@@ -672,6 +690,7 @@ class Origin:
     recheck: Callable[[int], None] | None = None  # re-parses one line to name a fault
     locate: Callable[[int], int] | None = None  # stored 'line' value -> line in the file
     id_field: str = "doc_id"  # the source's name for the example id
+    delimiter: str = ""  # the task's target delimiter, cut from choice texts
 
 
 class _Seen:
@@ -724,7 +743,7 @@ ROW_COLUMNS = {
         "target",
         "choice_logprobs",
         "correct_choice",
-        "choice_lengths",
+        "choice_texts",
     ),
     LOGLIKELIHOOD: (
         "example_id",
@@ -744,7 +763,7 @@ ROW_COLUMNS = {
         "target_token_logprobs",
         "choice_logprobs",
         "correct_choice",
-        "choice_lengths",
+        "choice_texts",
         "continuation_logprob",
         "continuation_is_greedy",
     ),
@@ -905,7 +924,15 @@ class SamplesWriter:
             return
         arrays: dict[str, pa.Array] = {}
         for name in ROW_COLUMNS[self._kind]:
-            if name != "line":
+            if name == "choice_texts":
+                texts = pa.array(self.columns[name], pa.list_(pa.large_string()))
+                starts = [start for start, _ in self._runs] + [n]
+                runs = [
+                    (lo, hi, origin.delimiter)
+                    for (lo, origin), hi in zip(self._runs, starts[1:], strict=True)
+                ]
+                arrays["choice_lengths"] = choice_lengths(texts, runs)
+            elif name != "line":
                 arrays[name] = pa.array(self.columns[name], SAMPLES_SCHEMA.field(name).type)
         for name in ("choice_logprobs", "target_token_logprobs"):
             if name in arrays:
@@ -1091,13 +1118,14 @@ def _ingest_file(
         cols["prompt"],
         cols["target"],
     )
-    predictions, choices, corrects, references, lengths_of = (
+    predictions, choices, corrects, references, texts_of = (
         cols["prediction"],
         cols["choice_logprobs"],
         cols["correct_choice"],
         cols["references"],
-        cols["choice_lengths"],
+        cols["choice_texts"],
     )
+    arg_keys = [f"gen_args_{i}" for i in range(64)]
     for line, record, done in _iter_lines(item.path):
         # fast paths for the common kinds of lm-eval >= 0.4.3; anything else is parsed carefully
         try:
@@ -1122,16 +1150,15 @@ def _ingest_file(
                 if filt != current:
                     raise _Slow
                 args = record["arguments"]
-                texts = [args[f"gen_args_{i}"]["arg_1"] for i in range(k)]
+                texts = [args[key]["arg_1"] for key in arg_keys[:k]]
                 target = _undelimited(texts[index], delimiter)
-                lengths = choice_lengths(texts, delimiter)
                 eids.append(eid)  # every value is ready: the columns stay aligned
                 lines.append(line)
                 prompts.append(prompt)
                 targets.append(target)
                 choices.append(lls)
                 corrects.append(index)
-                lengths_of.append(lengths)
+                texts_of.append(texts)  # lengths are taken at flush, vectorised
                 if len(eids) >= chunk:
                     writer.flush()
                     if on_bytes is not None:
@@ -1165,7 +1192,7 @@ def _ingest_file(
             current = row.filter
             if current not in origins:
                 task = base if current == "none" else f"{base}[{current}]"
-                origins[current] = Origin(task, meta, item.path, recheck)
+                origins[current] = Origin(task, meta, item.path, recheck, delimiter=delimiter)
             writer.start(origins[current], kind)
         writer.add(
             example_id=row.example_id,
@@ -1176,7 +1203,7 @@ def _ingest_file(
             prediction=row.prediction,
             choice_logprobs=row.choice_logprobs,
             correct_choice=row.correct_choice,
-            choice_lengths=row.choice_lengths,
+            choice_texts=row.choice_texts,
             continuation_logprob=row.continuation_logprob,
             continuation_is_greedy=row.continuation_is_greedy,
         )
