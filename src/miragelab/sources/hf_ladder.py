@@ -36,7 +36,8 @@ from miragelab.errors import InputError
 from miragelab.sources.task_format import (
     EvalTask,
     Example,
-    argmax_first,
+    continuations,
+    gather_scores,
     load_task_ref,
     samples_frame,
 )
@@ -503,7 +504,7 @@ def score_examples(
     pairs: list[tuple[int, list[int], int]] = []  # (example, sequence, start)
     conts: list[str] = []
     for k, ex in enumerate(examples):
-        for cont in ex.choices if ex.choices is not None else (ex.target,):
+        for cont in continuations(ex):
             try:
                 ctx, tail = lm.encode_pair(ex.prompt, cont)
             except Exception as exc:  # noqa: BLE001 - tokenizers raise bare Exception
@@ -518,17 +519,10 @@ def score_examples(
         scored = lm.score([p[1] for p in pairs], [p[2] for p in pairs], batch_size)
     except ValueError as exc:
         raise InputError(f"{exc}", path=task.ref.get("path"), field="prompt") from None
-    per_example: list[list[list[float]]] = [[] for _ in examples]
-    for (k, _, _), (lp, _, _) in zip(pairs, scored, strict=True):
-        per_example[k].append(lp.tolist())
-    if task.kind == "choice":
-        choice_lps = [[float(sum(c)) for c in lists] for lists in per_example]
-        target_lps = [lists[ex.answer] for ex, lists in zip(examples, per_example, strict=True)]
-        predictions: list[str | None] = [
-            ex.choices[argmax_first(c)] for ex, c in zip(examples, choice_lps, strict=True)
-        ]
+    by_pair = [(k, lp.tolist()) for (k, _, _), (lp, _, _) in zip(pairs, scored, strict=True)]
+    predictions, target_lps, choice_lps = gather_scores(examples, by_pair, task.kind)
+    if predictions is not None:
         return predictions, target_lps, choice_lps
-    target_lps = [lists[0] for lists in per_example]
     prompts = [lm.encode(ex.prompt) for ex in examples]
     generated = lm.generate(prompts, task.max_tokens, task.stop, batch_size)
     return [g.text for g in generated], target_lps, None

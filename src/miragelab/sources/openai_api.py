@@ -39,7 +39,8 @@ from miragelab.errors import InputError
 from miragelab.sources.task_format import (
     EvalTask,
     Example,
-    argmax_first,
+    continuations,
+    gather_scores,
     load_task_ref,
     samples_frame,
 )
@@ -331,22 +332,19 @@ def score_examples(
     """Predictions, target-token log-probs and (multiple choice) choice log-probs."""
     pairs: list[tuple[int, str, str]] = []
     for k, ex in enumerate(examples):
-        for cont in ex.choices if ex.choices is not None else (ex.target,):
+        for cont in continuations(ex):
             context, tail = split_pair(ex.prompt, cont)
             pairs.append((k, context, tail))
-    bodies = [logprob_body(model, ex.prompt, c) for ex in examples for c in _conts(ex)]
+    bodies = [logprob_body(model, ex.prompt, c) for ex in examples for c in continuations(ex)]
     if task.kind == "generate":
         bodies += [generate_body(model, ex.prompt, task.max_tokens, task.stop) for ex in examples]
     answers = client.post_many(bodies)
-    per_example: list[list[list[float]]] = [[] for _ in examples]
-    for (k, context, tail), answer in zip(pairs, answers, strict=False):
-        per_example[k].append(continuation_logprobs(answer, context, tail))
-    if task.kind == "choice":
-        choice_lps = [[float(sum(c)) for c in lists] for lists in per_example]
-        target_lps = [lists[ex.answer] for ex, lists in zip(examples, per_example, strict=True)]
-        predictions: list[str | None] = [
-            ex.choices[argmax_first(c)] for ex, c in zip(examples, choice_lps, strict=True)
-        ]
+    by_pair = [
+        (k, continuation_logprobs(answer, context, tail))
+        for (k, context, tail), answer in zip(pairs, answers, strict=False)
+    ]
+    predictions, target_lps, choice_lps = gather_scores(examples, by_pair, task.kind)
+    if predictions is not None:
         return predictions, target_lps, choice_lps
     texts = []
     for answer in answers[len(pairs) :]:
@@ -355,11 +353,7 @@ def score_examples(
         except (KeyError, IndexError, TypeError):
             raise ApiError("a generation answer has no choices[0].text") from None
         texts.append(cut_at_stop(str(text), task.stop))
-    return texts, [lists[0] for lists in per_example], None
-
-
-def _conts(ex: Example) -> tuple[str, ...]:
-    return ex.choices if ex.choices is not None else (ex.target,)
+    return texts, target_lps, None
 
 
 def evaluate_unit(unit: Unit) -> pd.DataFrame:

@@ -431,6 +431,34 @@ def samples_frame(
     return frame
 
 
+def continuations(ex: Example) -> tuple[str, ...]:
+    """What is scored after an example's prompt: each choice, or the target."""
+    return ex.choices if ex.choices is not None else (ex.target,)
+
+
+def gather_scores(
+    examples: Sequence[Example], scored: Sequence[tuple[int, list[float]]], kind: Kind
+) -> tuple[list[str | None] | None, list[list[float]], list[list[float]] | None]:
+    """Token log-probs of ``(example index, continuation)`` pairs -> the samples' values.
+
+    Returns ``(predictions, target log-probs, choice log-probs)``. Multiple choice:
+    each choice scores its summed log-probs, the prediction is the best choice
+    and the target log-probs are the right choice's. Generation: the target's
+    log-probs, no choice log-probs, and predictions None (the backend generates them).
+    """
+    per_example: list[list[list[float]]] = [[] for _ in examples]
+    for k, logprobs in scored:
+        per_example[k].append(logprobs)
+    if kind == "generate":
+        return None, [lists[0] for lists in per_example], None
+    choice_lps = [[float(sum(c)) for c in lists] for lists in per_example]
+    target_lps = [lists[ex.answer] for ex, lists in zip(examples, per_example, strict=True)]
+    predictions: list[str | None] = [
+        ex.choices[argmax_first(c)] for ex, c in zip(examples, choice_lps, strict=True)
+    ]
+    return predictions, target_lps, choice_lps
+
+
 def argmax_first(values: Sequence[float]) -> int:
     """Index of the largest value; ties go to the first (as ``multiple_choice_grade``)."""
     best = 0
