@@ -14,6 +14,7 @@ recorded per row (``ci_method``):
 
 from __future__ import annotations
 
+import os
 from collections.abc import Sequence
 
 import numpy as np
@@ -77,15 +78,28 @@ def applicable_rows(samples: pd.DataFrame, metric: Metric) -> np.ndarray:
         row = int(np.flatnonzero((tasks == task) & ~present)[0])
         path, line, unit = _line_of(samples, row)
         lacking = next(c for c in metric.needs if pd.isna(samples[c].iloc[row]))
-        raise InputError(
-            f"task {task!r}: metric {metric.name!r} needs {lacking!r}, which this sample "
-            f"lacks while other samples of the task have it",
-            path=path,
-            line=line,
-            field=lacking,
-            unit=unit,
-        )
+        raise mixed_task_error(task, metric.name, lacking, path, line, unit)
     return present
+
+
+def mixed_task_error(
+    task: str,
+    metric: str,
+    lacking: str,
+    path: str | os.PathLike[str] | None,
+    line: int | None,
+    unit: str,
+) -> InputError:
+    """A sample lacks a column its metric needs while other samples of its task have it:
+    a broken sample, not a task the metric does not apply to."""
+    return InputError(
+        f"task {task!r}: metric {metric!r} needs {lacking!r}, which this sample "
+        f"lacks while other samples of the task have it",
+        path=path,
+        line=line,
+        field=lacking,
+        unit=unit,
+    )
 
 
 NO_METRIC_APPLIES = (

@@ -49,12 +49,14 @@ from miragelab.scoring import (
     NO_METRIC_APPLIES,
     _resolve,
     assemble_scores,
+    mixed_task_error,
 )
 from miragelab.stats import bca_mean_interval, wilson_interval
 from miragelab.tables import (
     LOGPROB_TOLERANCE,
     SAMPLES,
     Field,
+    choice_length_mismatch,
     read_table,
     to_arrow,
 )
@@ -148,6 +150,11 @@ def _batches(source: _File, batch_rows: int) -> Iterator[pa.Table]:
 
 
 # --------------------------------------------------------------------------- validation
+
+
+def _row_error(message: str, path: Path, row: int, field: str | None) -> InputError:
+    """A bad value at ``row`` (counted from 0 across the file's batches) of ``path``."""
+    return InputError(message, path=path, line=row + 1, field=field, unit="row")
 
 
 def _numpy(arr: pa.Array, fill: Any = np.nan) -> np.ndarray:
@@ -286,12 +293,11 @@ def _validate(table: pa.Table, path: Path, first_row: int) -> pa.Table:
     if worst is not None:
         row, order, original = worst
         f = SAMPLES.fields[order]
-        raise InputError(
+        raise _row_error(
             _message(original[row].as_py(), f),
-            path=path,
-            line=first_row + row + 1,
-            field=f.name,
-            unit="row",
+            path,
+            first_row + row,
+            f.name,
         )
     return pa.table(columns)
 
@@ -425,12 +431,11 @@ class StreamScorer:
             finite = np.isfinite(vals)
             if not finite.all():
                 row = int(np.flatnonzero(present)[np.flatnonzero(~finite)[0]])
-                raise InputError(
+                raise _row_error(
                     f"metric {metric.name!r} is not finite for this sample",
-                    path=path,
-                    line=first_row + row + 1,
-                    field=metric.name,
-                    unit="row",
+                    path,
+                    first_row + row,
+                    metric.name,
                 )
             self.moments[metric.name].add(ids[present], vals, len(self.keys))
         self.rows += raw.num_rows
@@ -492,23 +497,21 @@ class StreamScorer:
                 self.size_of[ident] = (p, path, first_row + row + 1)
                 other = self.model_of_size.setdefault((family, p, step), model)
                 if other != model:
-                    raise InputError(
+                    raise _row_error(
                         f"models {other!r} and {model!r} of family {family!r} both have "
                         f"params={p:g}; sizes must be distinct within a family "
                         f"(give them different families or steps)",
-                        path=path,
-                        line=first_row + row + 1,
-                        field="params",
-                        unit="row",
+                        path,
+                        first_row + row,
+                        "params",
                     )
             elif known[0] != p:
-                raise InputError(
+                raise _row_error(
                     f"model {model!r} has more than one params value "
                     f"(another row gives a different size for the same checkpoint)",
-                    path=path,
-                    line=first_row + row + 1,
-                    field="params",
-                    unit="row",
+                    path,
+                    first_row + row,
+                    "params",
                 )
 
     @staticmethod
@@ -522,36 +525,27 @@ class StreamScorer:
         out_of_range = has & (correct >= n_choices)
         if out_of_range.any():
             row = int(np.flatnonzero(out_of_range)[0])
-            raise InputError(
+            raise _row_error(
                 f"correct_choice={int(correct[row])} but the example has "
                 f"{int(n_choices[row])} choice log-prob(s)",
-                path=path,
-                line=first_row + row + 1,
-                field="correct_choice",
-                unit="row",
+                path,
+                first_row + row,
+                "correct_choice",
             )
 
     @staticmethod
     def _check_choice_lengths(table: pa.Table, path: Path, first_row: int) -> None:
         """One length per choice log-prob, as the in-memory tables check."""
-        lengths = pc.list_value_length(table.column("choice_lengths").combine_chunks())
-        count = _numpy(lengths.cast(pa.float64()))
-        if np.isnan(count).all():
-            return
-        choices = pc.list_value_length(table.column("choice_logprobs").combine_chunks())
-        n_choices = _numpy(choices.cast(pa.float64()))
-        mismatch = ~np.isnan(count) & (count != n_choices)
-        if mismatch.any():
-            row = int(np.flatnonzero(mismatch)[0])
-            raise InputError(
-                f"{int(count[row])} choice length(s) for {n_choices[row]:.0f} choice log-prob(s)"
-                if not np.isnan(n_choices[row])
-                else f"{int(count[row])} choice length(s) but no choice log-probs",
-                path=path,
-                line=first_row + row + 1,
-                field="choice_lengths",
-                unit="row",
-            )
+
+        def list_lengths(name: str) -> np.ndarray:
+            lengths = pc.list_value_length(table.column(name).combine_chunks())
+            return _numpy(lengths.cast(pa.float64()))
+
+        counts = list_lengths("choice_lengths"), list_lengths("choice_logprobs")
+        bad = choice_length_mismatch(*counts)
+        if bad is not None:
+            row, message = bad
+            raise _row_error(message, path, first_row + row, "choice_lengths")
 
     def _keep_info(self, table: pa.Table, ids: np.ndarray) -> None:
         """The first non-null params / compute / tokens of each group (``groupby.first``)."""
@@ -615,14 +609,7 @@ class StreamScorer:
             if mixed:
                 task = mixed[0]  # as in memory: the first mixed task by name
                 path, line, lacking = state.first_absent[task]
-                raise InputError(
-                    f"task {task!r}: metric {metric.name!r} needs {lacking!r}, which this sample "
-                    f"lacks while other samples of the task have it",
-                    path=path,
-                    line=line,
-                    field=lacking,
-                    unit="row",
-                )
+                raise mixed_task_error(task, metric.name, lacking, path, line, "row")
         self._check_duplicates()
 
     def _check_duplicates(self) -> None:

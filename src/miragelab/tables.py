@@ -515,19 +515,14 @@ def _check_rows(
                 )
 
     if "choice_lengths" in frame and "choice_logprobs" in frame:
-        lengths = frame["choice_lengths"].list.len().to_numpy(dtype=float, na_value=np.nan)
-        n_choices = frame["choice_logprobs"].list.len().to_numpy(dtype=float, na_value=np.nan)
-        mismatch = ~np.isnan(lengths) & (lengths != n_choices)
-        if mismatch.any():
-            row = np.flatnonzero(mismatch)[0]
+        bad = choice_length_mismatch(
+            frame["choice_lengths"].list.len().to_numpy(dtype=float, na_value=np.nan),
+            frame["choice_logprobs"].list.len().to_numpy(dtype=float, na_value=np.nan),
+        )
+        if bad is not None:
+            row, message = bad
             raise InputError(
-                f"{int(lengths[row])} choice length(s) for {n_choices[row]:.0f} choice log-prob(s)"
-                if not np.isnan(n_choices[row])
-                else f"{int(lengths[row])} choice length(s) but no choice log-probs",
-                path=path,
-                line=int(lines[row]),
-                field="choice_lengths",
-                unit=unit,
+                message, path=path, line=int(lines[row]), field="choice_lengths", unit=unit
             )
 
     if "ci_low" in frame and "ci_high" in frame:
@@ -541,6 +536,18 @@ def _check_rows(
                 field="ci_low",
                 unit=unit,
             )
+
+
+def choice_length_mismatch(lengths: np.ndarray, n_choices: np.ndarray) -> tuple[int, str] | None:
+    """The first row whose count of choice lengths differs from its count of choice
+    log-probs, and what to say; both arrays hold list lengths, NaN where null."""
+    mismatch = ~np.isnan(lengths) & (lengths != n_choices)
+    if not mismatch.any():
+        return None
+    row = int(np.flatnonzero(mismatch)[0])
+    if np.isnan(n_choices[row]):
+        return row, f"{int(lengths[row])} choice length(s) but no choice log-probs"
+    return row, f"{int(lengths[row])} choice length(s) for {n_choices[row]:.0f} choice log-prob(s)"
 
 
 def validate_frame(
