@@ -147,14 +147,7 @@ def _references(samples: pd.DataFrame, options: MetricOptions, cache: dict) -> P
         return cache["pairs"]
     pairs = None
     if "references" in samples.columns and samples["references"].notna().any():
-        series = samples["references"]
-        if isinstance(series.dtype, pd.ArrowDtype):
-            refs = pa.chunked_array(series.array._pa_array).combine_chunks()
-        else:
-            refs = pa.array(
-                series.to_numpy(dtype=object), type=pa.list_(pa.string()), from_pandas=True
-            )
-        refs = _whole(refs).cast(pa.large_list(pa.large_string()))
+        refs = _list_column(samples, "references", pa.string())
         pred = _whole(_strings(samples, "prediction", options, cache))
         target = _whole(_strings(samples, "target", options, cache))
         parents = pc.list_parent_indices(refs).to_numpy(zero_copy_only=False).astype(np.int64)
@@ -167,16 +160,20 @@ def _references(samples: pd.DataFrame, options: MetricOptions, cache: dict) -> P
     return pairs
 
 
-def _ragged(samples: pd.DataFrame, column: str) -> tuple[np.ndarray, np.ndarray]:
-    """Flat float values and row offsets of a list<float> column (null rows are empty)."""
+def _list_column(samples: pd.DataFrame, column: str, item: pa.DataType) -> pa.Array:
+    """A list column as one Arrow ``large_list<item>`` array (Arrow-backed: no copy per row)."""
     series = samples[column]
     if isinstance(series.dtype, pd.ArrowDtype):
         arr = pa.chunked_array(series.array._pa_array).combine_chunks()
     else:
-        arr = pa.array(series.to_numpy(dtype=object), type=pa.list_(pa.float64()), from_pandas=True)
-    if isinstance(arr, pa.ChunkedArray):
-        arr = arr.combine_chunks()
-    arr = arr.cast(pa.large_list(pa.float64()))
+        arr = pa.array(series.to_numpy(dtype=object), type=pa.list_(item), from_pandas=True)
+    large = pa.large_string() if pa.types.is_string(item) else item
+    return _whole(arr).cast(pa.large_list(large))
+
+
+def _ragged(samples: pd.DataFrame, column: str) -> tuple[np.ndarray, np.ndarray]:
+    """Flat float values and row offsets of a list<float> column (null rows are empty)."""
+    arr = _list_column(samples, column, pa.float64())
     arr = pc.fill_null(arr, pa.scalar([], type=arr.type)) if arr.null_count else arr
     offsets = arr.offsets.to_numpy()
     base = offsets[0]
