@@ -300,3 +300,27 @@ def test_segment_sums_with_empty_rows_anywhere() -> None:
     # rows: [], [1], [], [2, 3], [] -> 0, 1, 0, 5, 0
     assert _segment_sum(values, np.array([0, 0, 1, 1, 3, 3])).tolist() == [0, 1, 0, 5, 0]
     assert _segment_sum(values, np.array([0, 3, 3])).tolist() == [6.0, 0.0]
+
+
+def test_choice_lengths_must_match_the_choices_in_memory_and_streaming(tmp_path) -> None:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from miragelab.streaming import stream_score
+    from miragelab.tables import SAMPLES, validate_frame
+
+    frame = _samples(
+        choice_logprobs=[[-1.0, -2.0], [-1.0, -2.0]],
+        choice_lengths=[[3.0, 4.0], [3.0, 4.0, 5.0]],
+        correct_choice=[0, 0],
+    )
+    with pytest.raises(InputError) as info:
+        validate_frame(frame, SAMPLES)
+    assert (info.value.line, info.value.field) == (2, "choice_lengths")
+    assert info.value.message == "3 choice length(s) for 2 choice log-prob(s)"
+    path = tmp_path / "s.parquet"
+    pq.write_table(pa.Table.from_pandas(frame, preserve_index=False), path)
+    with pytest.raises(InputError) as info:
+        stream_score([path], ["multiple_choice_grade_norm"])
+    assert (info.value.line, info.value.field) == (2, "choice_lengths")
+    assert info.value.message == "3 choice length(s) for 2 choice log-prob(s)"
