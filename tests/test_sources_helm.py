@@ -165,3 +165,222 @@ def test_several_correct_references_become_references(tmp_path):
     assert rows["id1"]["references"] is None  # one correct reference: the target says it all
     samples = read_samples(out).set_index("example_id")
     assert compute_metrics(samples, ["exact_match"])["exact_match"]["id0"] == 1.0
+
+
+# --------------------------------------------------------------------------- perturbations
+
+BASE = "synthetic_arith:task=add,data_augmentation=canonical"
+TYPOS = {"name": "typos", "robustness": True, "fairness": False, "prob": 0.1}
+DIALECT = {
+    "name": "dialect",
+    "robustness": False,
+    "fairness": True,
+    "prob": 1.0,
+    "source_class": "SAE",
+    "target_class": "AAVE",
+    "mapping_file_path": None,
+}
+LOWER = {"name": "lowercase", "robustness": True, "fairness": False}
+
+
+def _state(instance_id: str, text: str, target: str, answer: str, perturbation=None) -> dict:
+    instance = {
+        "input": {"text": text},
+        "references": [{"output": {"text": target}, "tags": ["correct"]}],
+        "split": "test",
+        "id": instance_id,
+    }
+    if perturbation is not None:
+        instance["perturbation"] = {"computed_on": "perturbed", "seed": None, **perturbation}
+    return {
+        "instance": instance,
+        "train_trial_index": 0,
+        "request": {"prompt": text, "max_tokens": 2},
+        "result": {"success": True, "completions": [{"text": answer, "logprob": -1.0}]},
+    }
+
+
+def _stat(mean: float, count: int, perturbation=None) -> dict:
+    name = {"name": "exact_match", "split": "test"}
+    if perturbation is not None:
+        name["perturbation"] = perturbation
+    return {"name": name, "count": count, "sum": mean * count, "mean": mean}
+
+
+def _perturbed_run(folder: Path, stats: list[dict] | None = None, per_instance=None) -> Path:
+    """A generation run with HELM's robustness and fairness copies of its two instances."""
+    import json
+
+    folder.mkdir()
+    states = [
+        _state("id0", "2+2=", "4", " 4"),
+        _state("id1", "7+3=", "10", " 11"),
+        _state("id0", "2+2 =", "4", " 4", TYPOS),
+        _state("id1", "7+3 =", "10", " 10", TYPOS),
+        _state("id0", "2 +2=", "4", " 5", {**TYPOS, "seed": 1}),  # a second seed of typos
+        _state("id0", "2+2=", "4", " 4", DIALECT),
+        _state("id1", "7+3=", "10", " 11", LOWER),
+    ]
+    spec = {
+        "name": f"{BASE},model=acme/tiny-gpt-1m",
+        "adapter_spec": {"method": "generation", "model": "acme/tiny-gpt-1m"},
+    }
+    (folder / "run_spec.json").write_text(json.dumps(spec, indent=2))
+    (folder / "scenario_state.json").write_text(json.dumps({"request_states": states}, indent=2))
+    if stats is not None:
+        (folder / "stats.json").write_text(json.dumps(stats, indent=2))
+    if per_instance is not None:
+        (folder / "per_instance_stats.json").write_text(json.dumps(per_instance, indent=2))
+    return folder
+
+
+def _typos(on: str, seed=None) -> dict:
+    return {**TYPOS, "computed_on": on, "seed": seed}
+
+
+# the statistics HELM derives for the run above, worked by hand from its answers:
+# originals id0 right, id1 wrong; typos (seed none) both right; typos seed 1 id0 wrong
+HELM_STATS = [
+    _stat(0.5, 2),
+    _stat(1.0, 2, _typos("perturbed")),
+    _stat(0.0, 1, _typos("perturbed", seed=1)),
+    _stat(0.5, 2, _typos("original")),
+    # worst over the original and every robustness copy: id0 min(1, 1, 0, -), id1 min(0, ...)
+    _stat(0.0, 2, {"name": "robustness", "robustness": True, "computed_on": "worst"}),
+    # fairness: id0 min(1 original, 1 dialect) = 1; id1 has only its original, 0
+    _stat(0.5, 2, {"name": "fairness", "fairness": True, "computed_on": "worst"}),
+]
+
+
+def test_perturbations_are_skipped_by_default_and_counted(tmp_path):
+    run = _perturbed_run(tmp_path / "run", HELM_STATS)
+    out, scores_out = tmp_path / "s.parquet", tmp_path / "scores.csv"
+    summary = ingest_helm([run], out, scores_out=scores_out)
+    assert summary.skipped_perturbed == 5
+    assert {(r["task"], r["example_id"]) for r in pq.read_table(out).to_pylist()} == {
+        (BASE, "id0"),
+        (BASE, "id1"),
+    }
+    scores = pd.read_csv(scores_out)
+    assert [(r.task, r.metric, r.value, r.n) for r in scores.itertuples()] == [
+        (BASE, "exact_match", 0.5, 2)
+    ]
+
+
+def test_perturbations_become_tasks_of_their_own(tmp_path):
+    run = _perturbed_run(tmp_path / "run", HELM_STATS)
+    out, scores_out = tmp_path / "s.parquet", tmp_path / "scores.csv"
+    summary = ingest_helm([run], out, scores_out=scores_out, perturbations=True)
+    assert summary.skipped_perturbed == 0
+    typos = f"{BASE}[perturbation=typos(prob=0.1)]"
+    dialect = f"{BASE}[perturbation=dialect(prob=1.0,source_class=SAE,target_class=AAVE)]"
+    lower = f"{BASE}[perturbation=lowercase]"
+    got = {(r["task"], r["example_id"]): r for r in pq.read_table(out).to_pylist()}
+    assert set(got) == {
+        (BASE, "id0"),
+        (BASE, "id1"),
+        (typos, "id0"),
+        (typos, "id1"),
+        (typos, "id0@seed1"),
+        (dialect, "id0"),
+        (lower, "id1"),
+    }
+    assert (got[(typos, "id0@seed1")]["prompt"], got[(typos, "id0@seed1")]["prediction"]) == (
+        "2 +2=",
+        " 5",
+    )
+
+    scores = pd.read_csv(scores_out)
+    stats = {(r.task, r.metric): (round(r.value, 6), r.n) for r in scores.itertuples()}
+    assert stats == {
+        (BASE, "exact_match"): (0.5, 2),
+        # both seeds of typos pooled: (2 x 1.0 + 1 x 0.0) / 3, like the task's three samples
+        (typos, "exact_match"): (round(2 / 3, 6), 3),
+        (typos, "exact_match[original]"): (0.5, 2),
+        (f"{BASE}[perturbation=robustness]", "exact_match[worst]"): (0.0, 2),
+        (f"{BASE}[perturbation=fairness]", "exact_match[worst]"): (0.5, 2),
+    }
+
+    # the samples give the same perturbed exact match as HELM's pooled statistic
+    from miragelab.scoring import score_samples
+    from miragelab.tables import read_samples
+
+    scored = score_samples(read_samples(out), ["exact_match"])
+    mine = {r.task: r.value for r in scored.itertuples()}
+    assert mine[typos] == pytest.approx(2 / 3)
+    assert mine[BASE] == 0.5 and mine[dialect] == 1.0 and mine[lower] == 0.0
+
+
+def test_older_helm_perturbation_forms(tmp_path):
+    """``includes_perturbed``/``includes_identity`` and per-instance stats of perturbed entries."""
+    old_typos = {**TYPOS, "includes_perturbed": True, "includes_identity": False}
+    both = {"name": "robustness", "robustness": True}
+    both |= {"includes_perturbed": True, "includes_identity": True}
+    run = _perturbed_run(tmp_path / "stats", [_stat(0.5, 2), _stat(0.0, 2, both)])
+    scores_out = tmp_path / "a.csv"
+    ingest_helm([run], tmp_path / "a.parquet", scores_out=scores_out, perturbations=True)
+    got = {(r.task, r.metric) for r in pd.read_csv(scores_out).itertuples()}
+    assert got == {
+        (BASE, "exact_match"),
+        (f"{BASE}[perturbation=robustness]", "exact_match[worst]"),
+    }
+
+    def entry(instance_id: str, mean: float, own=None, in_name=None) -> dict:
+        e = {"instance_id": instance_id, "train_trial_index": 0, "stats": [_stat(mean, 1, in_name)]}
+        if own is not None:
+            e["perturbation"] = own
+        return e
+
+    per = [
+        entry("id0", 1.0),
+        entry("id1", 0.0),
+        entry("id0", 1.0, own=old_typos),  # the perturbation beside the stats only
+        entry("id1", 0.0, own=old_typos, in_name=old_typos),  # and in the stat's name too
+    ]
+    run = _perturbed_run(tmp_path / "per", per_instance=per)
+    scores_out = tmp_path / "b.csv"
+    ingest_helm([run], tmp_path / "b.parquet", scores_out=scores_out, perturbations=True)
+    got = {(r.task, r.metric): (r.value, r.n) for r in pd.read_csv(scores_out).itertuples()}
+    assert got == {
+        (BASE, "exact_match"): (0.5, 2),
+        (f"{BASE}[perturbation=typos(prob=0.1)]", "exact_match"): (0.5, 2),
+    }
+    scores_out = tmp_path / "c.csv"
+    ingest_helm([run], tmp_path / "c.parquet", scores_out=scores_out)  # skipped by default
+    assert len(pd.read_csv(scores_out)) == 1
+
+
+def test_perturbations_cli_and_a_nameless_perturbation(tmp_path):
+    import json
+
+    run = _perturbed_run(tmp_path / "run", HELM_STATS)
+    cmd = [sys.executable, "-m", "miragelab", "ingest", "helm", str(run)]
+    done = subprocess.run(
+        [*cmd, "--out", str(tmp_path / "a.parquet")], capture_output=True, text=True
+    )
+    assert done.returncode == 0, done.stderr
+    assert "skipped 5 request(s) of perturbed instances" in done.stderr
+    done = subprocess.run(
+        [*cmd, "--out", str(tmp_path / "b.parquet"), "--perturbations"],
+        capture_output=True,
+        text=True,
+    )
+    assert done.returncode == 0, done.stderr
+    assert "skipped" not in done.stderr
+    assert len(pq.read_table(tmp_path / "b.parquet")) == 7
+
+    state_path = run / "scenario_state.json"
+    state = json.loads(state_path.read_text())
+    del state["request_states"][3]["instance"]["perturbation"]["name"]
+    text = json.dumps(state, indent=2)
+    state_path.write_text(text)
+    # the object that lacks the name: the second "perturbation" of the file (state 3)
+    starts = [i for i, line in enumerate(text.splitlines(), 1) if '"perturbation": {' in line]
+    out = tmp_path / "c.parquet"
+    done = subprocess.run(
+        [*cmd, "--out", str(out), "--perturbations"], capture_output=True, text=True
+    )
+    assert done.returncode == 2
+    field = "request_states[3].instance.perturbation.name"
+    assert done.stderr.startswith(f"error: {state_path}, line {starts[1]}, field '{field}': ")
+    assert len(done.stderr.splitlines()) == 1 and not out.exists()

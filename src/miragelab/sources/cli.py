@@ -100,15 +100,34 @@ def helm(
     model: ModelOption = None,
     family: FamilyOption = None,
     params: ParamsOption = None,
+    perturbations: Annotated[
+        bool,
+        typer.Option(
+            "--perturbations",
+            help="Keep perturbed instances (robustness, fairness) and their statistics, each "
+            "perturbation as its own task: TASK\\[perturbation=NAME].",
+        ),
+    ] = False,
 ) -> None:
     """HELM run folders -> samples table (and, with --scores-out, their statistics)."""
     from miragelab.sources.helm import ingest_helm
 
     with _err.status(f"reading {len(run_dirs)} HELM run(s)"):
         summary = ingest_helm(
-            run_dirs, out, scores_out=scores_out, model=model, family=family, params=params
+            run_dirs,
+            out,
+            scores_out=scores_out,
+            model=model,
+            family=family,
+            params=params,
+            perturbations=perturbations,
         )
     _print_tasks(summary.tasks)
+    if summary.skipped_perturbed:
+        _err.print(
+            f"skipped {summary.skipped_perturbed:,} request(s) of perturbed instances "
+            "(robustness, fairness); --perturbations keeps them as tasks of their own"
+        )
     _out.print(f"wrote {summary.rows:,} samples from {summary.runs} run(s) to {summary.out}")
     if summary.scores_out is not None:
         _out.print(f"wrote {summary.score_rows:,} score rows to {summary.scores_out}")

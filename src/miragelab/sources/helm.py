@@ -51,13 +51,32 @@ Samples, by the adapter's ``method`` (following HELM's adapters and ``BasicMetri
 arguments (``mmlu:subject=anatomy,method=multiple_choice_joint``), with
 ``[<split>]`` appended for instances not in the ``test`` split; ``example_id``
 is the instance ``id`` (``@trial<i>`` appended for train trials after the
-first). Perturbed instances (robustness and fairness copies) are skipped.
+first).
 
-Scores: each unperturbed statistic of ``stats.json`` gives one row, ``metric`` =
+Perturbations (HELM's robustness and fairness copies of an instance, which
+keep its ``id``) are skipped unless asked for (``perturbations=True``, CLI
+``--perturbations``). Then each perturbation is a task of its own,
+``<task>[perturbation=<label>]``, so a perturbed copy never collides with its
+original and the analysis can compare the two curves. The label is the
+perturbation's ``name``, with its other settings in brackets when it has any
+(``typos(prob=0.1)``), so two settings of one perturbation stay apart; a copy
+made with a non-default ``seed`` gets ``@seed<k>`` appended to its example id.
+
+Scores: each statistic of ``stats.json`` gives one row, ``metric`` =
 ``name.name`` (``[<sub_split>]`` appended when present), ``value`` = ``mean``,
 ``n`` = ``count``, and the split as in the samples' task names. Without
 ``stats.json``, the per-instance means of ``per_instance_stats.json`` are
 averaged. HELM publishes no interval, so ``ci_low``/``ci_high`` stay null.
+Statistics of perturbations are skipped unless asked for; then they go to the
+perturbation's task, and a statistic HELM derives from both versions of an
+instance names what it was computed on: ``exact_match[worst]`` (the worse of
+the original and its perturbed copies, per instance: HELM's robustness and
+fairness scores, whose tasks are ``[perturbation=robustness]`` and
+``[perturbation=fairness]``) or ``exact_match[original]`` (the originals of
+the perturbed instances). Older HELM versions said this with
+``includes_perturbed``/``includes_identity``; both forms are read. HELM keeps
+the copies made with other seeds as statistics of their own; they are pooled
+(weighted by count), as their samples share the perturbation's task.
 
 ``model`` is ``adapter_spec.model`` (else ``model_deployment``); ``params``
 and ``family`` come from the name (:mod:`~miragelab.sources.sizes`) unless
@@ -262,6 +281,7 @@ class HelmRun:
     state_file: _Json
     rows: list[_Row] = field(default_factory=list)
     scores: pd.DataFrame | None = None
+    skipped_perturbed: int = 0  # request states of perturbed instances left out
 
 
 _MODEL_ARG = re.compile(r"(^|,)(model|model_deployment)=[^,]*")
@@ -279,6 +299,47 @@ def _task(base: str, split: Any) -> str:
     return base if split in (None, "test") else f"{base}[{split}]"
 
 
+# what a PerturbationDescription says about where a statistic was computed, not which
+# perturbation it is: left out of the label
+_NOT_SETTINGS = {"name", "robustness", "fairness", "computed_on", "seed"}
+_NOT_SETTINGS |= {"includes_perturbed", "includes_identity"}
+
+
+def _setting(value: Any) -> str:
+    if isinstance(value, str):
+        return value
+    return json.dumps(value, separators=(",", ":"), sort_keys=True)
+
+
+def perturbation_label(description: Any, where: Path_) -> str:
+    """``name``, or ``name(key=value,...)`` with the perturbation's own settings."""
+    if not isinstance(description, dict):
+        raise _Bad(where, f"expected an object, got {type(description).__name__}")
+    name = _get(description, "name", where, str)
+    settings = [
+        f"{key}={_setting(value)}"
+        for key, value in sorted(description.items())
+        if key not in _NOT_SETTINGS and value is not None
+    ]
+    return f"{name}({','.join(settings)})" if settings else name
+
+
+def _computed_on(description: dict) -> str:
+    """``perturbed``, ``original`` or ``worst``, from either HELM form."""
+    on = description.get("computed_on")
+    if isinstance(on, str):
+        return on
+    perturbed = description.get("includes_perturbed", True)
+    identity = description.get("includes_identity", False)
+    if perturbed and identity:
+        return "worst"
+    return "original" if identity else "perturbed"
+
+
+def _perturbed_task(task: str, label: str) -> str:
+    return f"{task}[perturbation={label}]"
+
+
 def _instance_rows(state: dict, i: int) -> tuple[dict, str, list[dict]]:
     where: Path_ = ["request_states", i]
     instance = _get(state, "instance", where, dict)
@@ -292,6 +353,11 @@ def _instance_rows(state: dict, i: int) -> tuple[dict, str, list[dict]]:
     trial = state.get("train_trial_index", 0)
     trial = trial if isinstance(trial, int) and not isinstance(trial, bool) else 0
     example = f"{instance_id}@trial{trial}" if trial else str(instance_id)
+    perturbation = instance.get("perturbation")
+    if isinstance(perturbation, dict):
+        seed = perturbation.get("seed")
+        if isinstance(seed, int) and not isinstance(seed, bool):
+            example += f"@seed{seed}"
     return instance, example, refs
 
 
@@ -360,19 +426,25 @@ def _letter_logprobs(token: dict, letters: list[str]) -> list[float] | None:
     return out
 
 
-def _rows(states: list[Any], method: str, base: str) -> list[_Row]:
+def _rows(states: list[Any], method: str, base: str, perturbations: bool) -> tuple[list[_Row], int]:
+    """The samples rows of a run, and how many perturbed request states were skipped."""
     rows: list[_Row] = []
     groups: dict[tuple[str, str], dict[str, Any]] = {}  # separate MC: per instance
     lm: dict[tuple[str, str], _Row] = {}  # language modeling: per instance
     joint_complete = True
+    skipped = 0
     for i, state in enumerate(states):
         where: Path_ = ["request_states", i]
         if not isinstance(state, dict):
             raise _Bad(where, f"expected an object, got {type(state).__name__}")
         instance, example, refs = _instance_rows(state, i)
-        if instance.get("perturbation"):
-            continue
         task = _task(base, instance.get("split"))
+        if instance.get("perturbation"):
+            if not perturbations:
+                skipped += 1
+                continue
+            at = where + ["instance", "perturbation"]
+            task = _perturbed_task(task, perturbation_label(instance["perturbation"], at))
         request = _get(state, "request", where, dict)
         prompt = _get(request, "prompt", where + ["request"], str)
         completion, tokens = _completion(state, where)
@@ -449,7 +521,7 @@ def _rows(states: list[Any], method: str, base: str) -> list[_Row]:
             row.choice_logprobs = None
         if row.choice_logprobs is None:
             row.correct_choice = None
-    return rows
+    return rows, skipped
 
 
 def _model_name(spec: dict) -> str | None:
@@ -469,8 +541,13 @@ def read_helm_run(
     model: str | None = None,
     family: str | None = None,
     params: float | str | None = None,
+    perturbations: bool = False,
 ) -> HelmRun:
-    """Read one HELM run folder: its samples rows and its scores table."""
+    """Read one HELM run folder: its samples rows and its scores table.
+
+    ``perturbations``: keep perturbed instances and statistics, each
+    perturbation as a task of its own (see the module docstring).
+    """
     run = Path(folder)
     if not run.is_dir():
         raise InputError("not a HELM run folder (expected a folder)", path=run)
@@ -500,22 +577,32 @@ def read_helm_run(
     if not states:
         raise state.error(["request_states"], "no request states")
     try:
-        rows = _rows(states, str(method), base)
+        rows, skipped = _rows(states, str(method), base, perturbations)
     except _Bad as bad:
         raise state.error(bad.where, bad.message) from None
-    result = HelmRun(run, meta, str(method), state, rows)
-    result.scores = _scores(run, base, meta)
+    result = HelmRun(run, meta, str(method), state, rows, skipped_perturbed=skipped)
+    result.scores = _scores(run, base, meta, perturbations)
     return result
 
 
 # --------------------------------------------------------------------------- scores
 
 
-def _stat_value(stat: Any, where: Path_) -> tuple[str, Any, float, int] | None:
-    """(metric, split, mean, count) of one statistic; None for perturbed or empty ones."""
+def _stat_value(
+    stat: Any, where: Path_, perturbations: bool, perturbation: Any = None
+) -> tuple[str, str, float, int] | None:
+    """(task suffix, metric, mean, count) of one statistic; None for skipped or empty ones.
+
+    ``perturbation`` is the entry's own (``per_instance_stats.json`` puts it
+    beside the statistics); a statistic's name may carry one too.
+    """
     name = _get(stat, "name", where, dict)
     metric = _get(name, "name", where + ["name"], str)
-    if name.get("perturbation"):
+    at: Path_ = where + ["name", "perturbation"]
+    if name.get("perturbation") is None and perturbation is not None:
+        at = where[:-2] + ["perturbation"]  # the entry's, beside its "stats" list
+    perturbation = name.get("perturbation") or perturbation
+    if perturbation and not perturbations:
         return None
     count = _get(stat, "count", where, int)
     if count == 0:
@@ -528,10 +615,26 @@ def _stat_value(stat: Any, where: Path_) -> tuple[str, Any, float, int] | None:
         raise _Bad(where + ["mean"], f"expected a finite number, got {mean!r}")
     if name.get("sub_split"):
         metric = f"{metric}[{name['sub_split']}]"
-    return metric, name.get("split"), float(mean), count
+    task = _task("", name.get("split"))
+    if perturbation:
+        task = _perturbed_task(task, perturbation_label(perturbation, at))
+        on = _computed_on(perturbation)
+        if on != "perturbed":
+            metric = f"{metric}[{on}]"
+    return task, metric, float(mean), count
 
 
-def _scores(run: Path, base: str, meta: ModelMeta) -> pd.DataFrame | None:
+def _pool(records: dict, key: tuple[str, str], mean: float, count: int) -> None:
+    """Add a statistic; one met again (a perturbation's other seeds) is pooled by count."""
+    if key in records:
+        seen = records[key]
+        total = seen["n"] + count
+        mean = (seen["value"] * seen["n"] + mean * count) / total
+        count = total
+    records[key] = {"value": mean, "n": count}
+
+
+def _scores(run: Path, base: str, meta: ModelMeta, perturbations: bool) -> pd.DataFrame | None:
     records: dict[tuple[str, str], dict[str, Any]] = {}
     stats_path, per_path = run / "stats.json", run / "per_instance_stats.json"
     if stats_path.is_file():
@@ -540,12 +643,12 @@ def _scores(run: Path, base: str, meta: ModelMeta) -> pd.DataFrame | None:
             raise stats.error([], "expected a list of statistics")
         for i, stat in enumerate(stats.data):
             try:
-                got = _stat_value(stat, [i])
+                got = _stat_value(stat, [i], perturbations)
             except _Bad as bad:
                 raise stats.error(bad.where, bad.message) from None
             if got is not None:
-                metric, split, mean, count = got
-                records[(_task(base, split), metric)] = {"value": mean, "n": count}
+                suffix, metric, mean, count = got
+                _pool(records, (base + suffix, metric), mean, count)
     elif per_path.is_file():
         per = _read(per_path)
         if not isinstance(per.data, list):
@@ -553,13 +656,12 @@ def _scores(run: Path, base: str, meta: ModelMeta) -> pd.DataFrame | None:
         sums: dict[tuple[str, str], list[float]] = {}
         for i, entry in enumerate(per.data):
             try:
-                if isinstance(entry, dict) and entry.get("perturbation"):
-                    continue
+                own = entry.get("perturbation") if isinstance(entry, dict) else None
                 for j, stat in enumerate(_get(entry, "stats", [i], list)):
-                    got = _stat_value(stat, [i, "stats", j])
+                    got = _stat_value(stat, [i, "stats", j], perturbations, own)
                     if got is not None:
-                        metric, split, mean, _ = got
-                        sums.setdefault((_task(base, split), metric), []).append(mean)
+                        suffix, metric, mean, _ = got
+                        sums.setdefault((base + suffix, metric), []).append(mean)
             except _Bad as bad:
                 raise per.error(bad.where, bad.message) from None
         for key, values in sums.items():
@@ -599,6 +701,7 @@ class HelmSummary:
     scores_out: Path | None = None
     score_rows: int = 0
     tasks: dict[str, int] = field(default_factory=dict)
+    skipped_perturbed: int = 0
 
 
 def ingest_helm(
@@ -609,16 +712,21 @@ def ingest_helm(
     model: str | None = None,
     family: str | None = None,
     params: float | str | None = None,
+    perturbations: bool = False,
 ) -> HelmSummary:
     """Read HELM run folders into one samples parquet file (and a scores table).
 
     Every input is read and checked before anything is written; on bad input
     :class:`InputError` names the file, line and JSON path, and neither output
-    is written.
+    is written. ``perturbations`` keeps perturbed instances and statistics as
+    tasks of their own.
     """
     if not run_dirs:
         raise InputError("no HELM run folders given")
-    runs = [read_helm_run(d, model=model, family=family, params=params) for d in run_dirs]
+    runs = [
+        read_helm_run(d, model=model, family=family, params=params, perturbations=perturbations)
+        for d in run_dirs
+    ]
     scores = [r.scores for r in runs if r.scores is not None]
     score_table = None
     if scores_out is not None:
@@ -629,7 +737,7 @@ def ingest_helm(
                 field="scores-out",
             )
         score_table = validate_frame(pd.concat(scores, ignore_index=True), SCORES)
-    summary = HelmSummary(Path(out))
+    summary = HelmSummary(Path(out), skipped_perturbed=sum(r.skipped_perturbed for r in runs))
     with SamplesWriter(out) as writer:
         for run in runs:
             writer.check_model(run.meta, run.state_file.path)
