@@ -384,3 +384,41 @@ def test_perturbations_cli_and_a_nameless_perturbation(tmp_path):
     field = "request_states[3].instance.perturbation.name"
     assert done.stderr.startswith(f"error: {state_path}, line {starts[1]}, field '{field}': ")
     assert len(done.stderr.splitlines()) == 1 and not out.exists()
+
+
+def test_several_correct_choices_are_flagged(tmp_path):
+    """HELM counts the best correct reference: letters and spans flag every correct choice."""
+    import json
+    import shutil
+
+    from miragelab.metrics import compute_metrics
+    from miragelab.tables import read_samples
+
+    joint = tmp_path / "joint"
+    shutil.copytree(HELM / "joint", joint)
+    state_path = joint / "scenario_state.json"
+    state = json.loads(state_path.read_text())
+    # id10 answers B (bone) with top log-prob on B; make nerve (A) correct too, and first
+    state["request_states"][0]["instance"]["references"][0]["tags"] = ["correct"]
+    state_path.write_text(json.dumps(state))
+    separate = tmp_path / "separate"
+    shutil.copytree(HELM / "separate", separate)
+    state_path = separate / "scenario_state.json"
+    state = json.loads(state_path.read_text())
+    for request in state["request_states"]:  # "is blue" (-2.5) correct too
+        request["instance"]["references"][1]["tags"] = ["correct"]
+    state_path.write_text(json.dumps(state))
+
+    out = tmp_path / "s.parquet"
+    ingest_helm([joint, separate], out)
+    rows = _rows(out)
+    a = rows["id10"]
+    assert (a["correct_choice"], a["choice_is_correct"]) == (0, [1.0, 1.0, 0.0])
+    assert (a["target"], a["references"], a["prediction"]) == ("nerve", ["nerve", "bone"], "bone")
+    assert rows["id11"]["choice_is_correct"] is None  # one correct reference
+    assert rows["id7"]["choice_is_correct"] == [1.0, 1.0]
+    samples = read_samples(out).set_index("example_id")
+    values = compute_metrics(samples, ["exact_match", "multiple_choice_grade"])
+    # bone is right both ways: as an answer text among the golds, and as the top choice
+    assert values.loc["id10"].tolist() == [1.0, 1.0]
+    assert values.loc["id7", "multiple_choice_grade"] == 1.0  # top choice "is red" is correct

@@ -222,11 +222,30 @@ def test_mutual_info_keeps_the_conditional_half_and_multiple_input_uses_acc():
     assert (row.choice_logprobs, row.correct_choice) == ([-4.0, -3.0], 0)
 
 
+def test_multi_target_choices_flag_every_gold():
+    # lm-eval's multi-target multiple choice: right when the top choice is any gold; its log
+    # gives the golds as a list, or (>= 0.4.3) as their str()
+    for target in ([1, 0], ["1", "0"], "[1, 0]", [" b", "a"]):
+        row = parse_lm_eval_record({**STRINGIFIED_MC, "target": target})
+        assert (row.correct_choice, row.choice_is_correct, row.target) == (1, [1.0, 1.0], "b")
+    row = parse_lm_eval_record({**STRINGIFIED_MC, "target": [1, 1]})  # one gold, twice
+    assert (row.correct_choice, row.choice_is_correct) == (1, None)
+    # a choice whose text looks like a list is a choice, not a list of golds
+    odd = {**STRINGIFIED_MC, "target": "[0]"}
+    odd["arguments"] = {
+        "gen_args_0": {"arg_0": "Q", "arg_1": " [0]"},
+        "gen_args_1": {"arg_0": "Q", "arg_1": " [1]"},
+    }
+    assert parse_lm_eval_record(odd).correct_choice == 0
+
+
 @pytest.mark.parametrize(
     ("change", "field"),
     [
         ({"target": "5"}, "target"),  # index 5 of 2 choices, and no choice is "5"
-        ({"target": ["0", "1"]}, "target"),
+        ({"target": ["0", "7"]}, "target[1]"),  # the second gold is no choice
+        ({"target": "[1, 2]"}, "target[1]"),  # lm-eval's str() of the golds, one out of range
+        ({"target": []}, "target"),
         ({"filtered_resps": [["-1.5", "False"], ["oops", "True"]]}, "filtered_resps[1][0]"),
         ({"filtered_resps": [["-1.5", "False"], ["0.5", "True"]]}, "filtered_resps[1][0]"),
         ({"filtered_resps": [["-1.5", "False"]]}, "filtered_resps"),
@@ -350,6 +369,10 @@ metric_list:
     aggregation: mean
     higher_is_better: true
 """
+# multi-target multiple choice: lm-eval counts the top choice right when it is any gold
+MC_MULTI_YAML = MC_YAML.replace("mirage_mc", "mirage_mc_multi").replace(
+    'doc_to_target: "{{{{label}}}}"', 'doc_to_target: "{{{{golds}}}}"'
+)
 
 
 def _greedy_answers(model_dir: Path, prompts: list[str], stop: str = "=") -> list[str]:
@@ -455,8 +478,17 @@ def test_lm_eval_harness_samples_rescore_to_its_own_values(tmp_path, monkeypatch
             for i in range(8)
         )
     )
+    # the same questions with two golds each: the labelled choice and the next one
+    mc_multi = tmp_path / "mc_multi.jsonl"
+    mc_multi.write_text(
+        "".join(
+            json.dumps({**json.loads(line), "golds": [i % 4, (i + 1) % 4]}) + "\n"
+            for i, line in enumerate(mc.read_text().splitlines())
+        )
+    )
     tasks = tmp_path / "tasks"
     tasks.mkdir()
+    (tasks / "mc_multi.yaml").write_text(MC_MULTI_YAML.format(data=mc_multi))
     (tasks / "gen.yaml").write_text(GEN_YAML.format(data=gen))
     (tasks / "mc.yaml").write_text(MC_YAML.format(data=mc))
     (tasks / "multi.yaml").write_text(MULTI_YAML.format(data=multi))
@@ -467,7 +499,7 @@ def test_lm_eval_harness_samples_rescore_to_its_own_values(tmp_path, monkeypatch
         sys.executable, "-m", "lm_eval",
         "--model", "hf",
         "--model_args", f"pretrained={model_dir},dtype=float32",
-        "--tasks", "mirage_gen,mirage_mc,mirage_multi,mirage_gen_choice,mirage_ll",
+        "--tasks", "mirage_gen,mirage_mc,mirage_multi,mirage_gen_choice,mirage_ll,mirage_mc_multi",
         "--include_path", str(tasks),
         "--output_path", str(runs),
         "--log_samples",
@@ -480,7 +512,14 @@ def test_lm_eval_harness_samples_rescore_to_its_own_values(tmp_path, monkeypatch
     results = json.loads(results_file.read_text())
     logged = {
         task: [json.loads(line) for line in next(runs.rglob(f"samples_{task}_*.jsonl")).open()]
-        for task in ("mirage_gen", "mirage_mc", "mirage_multi", "mirage_gen_choice", "mirage_ll")
+        for task in (
+            "mirage_gen",
+            "mirage_mc",
+            "mirage_multi",
+            "mirage_gen_choice",
+            "mirage_ll",
+            "mirage_mc_multi",
+        )
     }
     # lm-eval logs the choice index as the target of a doc_to_choice generation task
     assert {s["target"] for s in logged["mirage_gen_choice"]} == {"0", "1"}
@@ -530,6 +569,8 @@ def test_lm_eval_harness_samples_rescore_to_its_own_values(tmp_path, monkeypatch
         ("mirage_mc", "multiple_choice_grade", "acc"),
         ("mirage_mc", "multiple_choice_grade_norm", "acc_norm"),
         ("mirage_multi", "exact_match", "exact_match"),
+        ("mirage_mc_multi", "multiple_choice_grade", "acc"),
+        ("mirage_mc_multi", "multiple_choice_grade_norm", "acc_norm"),
     ):
         part = samples[samples["task"] == task].reset_index(drop=True)
         values = compute_metrics(part, [ours], MetricOptions(strip=False))[ours].to_numpy()
@@ -538,6 +579,14 @@ def test_lm_eval_harness_samples_rescore_to_its_own_values(tmp_path, monkeypatch
         np.testing.assert_array_equal(values, expected)
         assert 0 < expected.sum() < len(expected)  # both outcomes occur: the check has teeth
 
+    multi_mc = samples[samples["task"] == "mirage_mc_multi"]
+    assert multi_mc["choice_is_correct"].notna().all()
+    first_gold_only = compute_metrics(
+        multi_mc.drop(columns="choice_is_correct"), ["multiple_choice_grade"]
+    )
+    with_all = compute_metrics(multi_mc, ["multiple_choice_grade"])
+    # the second gold is the top choice somewhere: the flags, not the first gold, match lm-eval
+    assert (first_gold_only["multiple_choice_grade"] < with_all["multiple_choice_grade"]).any()
     mc_part = samples[samples["task"] == "mirage_mc"]
     graded = compute_metrics(mc_part, ["multiple_choice_grade", "multiple_choice_grade_norm"])
     # the long "77..." choice makes per-character scores pick differently on some rows

@@ -58,6 +58,39 @@ def test_multiple_choice_file_keeps_choices_and_the_right_answer(tmp_path: Path)
     assert ex.choices == (" red", " blue", " green") and ex.answer == 1 and ex.target == " blue"
 
 
+def test_several_correct_choices_are_kept_and_flagged(tmp_path: Path) -> None:
+    path = _write(
+        tmp_path / "mc.jsonl",
+        [
+            '{"id": "a", "prompt": "Even:", "choices": [" 1", " 2", " 4"], "answer": [2, 1, 2]}',
+            '{"id": "b", "prompt": "Odd:", "choices": [" 1", " 2"], "answer": 0}',
+        ],
+    )
+    task = load_task(str(path))
+    a, b = task.examples
+    assert (a.answer, a.answers, a.target, a.references) == (2, (2, 1), " 4", (" 4", " 2"))
+    assert (b.answer, b.answers, b.references) == (0, None, None)
+    again = load_task(str(export_task(task, tmp_path / "again.jsonl")))
+    assert again.examples == task.examples
+    entry = {"family": "f", "model": "m", "params": 1e6}
+    # the model's top choice for "a" is " 2": right, as the second correct choice
+    frame = samples_frame(
+        task,
+        task.examples,
+        entry,
+        [" 2", " 1"],
+        [[-1.0], [-0.5]],
+        [[-3.0, -0.5, -1.0], [-0.1, -2.0]],
+    )
+    table = validate_frame(frame, SAMPLES)
+    assert table["choice_is_correct"].tolist()[0] == [0.0, 1.0, 1.0]
+    assert table["choice_is_correct"].isna().tolist() == [False, True]
+    from miragelab.metrics import compute_metrics
+
+    values = compute_metrics(table, ["multiple_choice_grade", "exact_match"])
+    assert values.to_numpy().tolist() == [[1.0, 1.0], [1.0, 1.0]]
+
+
 def test_builtin_task_has_the_prompts_targets_and_ids_of_ladder_eval() -> None:
     task = load_task("add3", limit=50, seed=3)
     a, b = heldout_pairs(get_task("add3"), 50, 3)
@@ -144,6 +177,9 @@ def test_samples_rows_validate_and_carry_the_ladder_columns() -> None:
         (['{"prompt": "a", "target": "b"}', '{"prompt": "c"}'], 2, "target"),
         (['{"prompt": "a", "choices": ["x", "y"]}'], 1, "answer"),
         (['{"prompt": "a", "choices": ["x", ""], "answer": 0}'], 1, "choices"),
+        (['{"prompt": "a", "choices": ["x", "y"], "answer": []}'], 1, "answer"),
+        (['{"prompt": "a", "choices": ["x", "y"], "answer": [0, 2]}'], 1, "answer[1]"),
+        (['{"prompt": "a", "choices": ["x", "y"], "answer": [0, true]}'], 1, "answer[1]"),
         (['{"prompt": "a", "target": "b", "id": ""}'], 1, "id"),
         (['{"prompt": 3, "target": "b"}'], 1, "prompt"),
         (['{"prompt": "a", "target": NaN}'], 1, None),

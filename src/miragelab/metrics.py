@@ -335,6 +335,24 @@ def _choices(samples: pd.DataFrame, cache: dict) -> tuple[np.ndarray, np.ndarray
     return cache["choices"]
 
 
+def _correct_flags(samples: pd.DataFrame, cache: dict) -> np.ndarray | None:
+    """Where some examples have several correct choices: a flat 0/1 array aligned with
+    the choice log-probs, 1 at every correct choice (``choice_is_correct`` where given,
+    ``correct_choice`` elsewhere). None when every example has one correct choice."""
+    if "flags" not in cache:
+        flags = None
+        column = samples.get("choice_is_correct")
+        if column is not None and column.notna().any():
+            values, offsets, correct = _choices(samples, cache)
+            seg = _segment_ids(offsets)
+            flags = ((np.arange(values.size) - offsets[seg]) == correct[seg]).astype(np.float64)
+            given, given_offsets = _ragged(samples, "choice_is_correct")
+            # rows with flags have one per choice (validated on input), in the same order
+            flags[(np.diff(given_offsets) > 0)[seg]] = given
+        cache["flags"] = flags
+    return cache["flags"]
+
+
 def _by_choice(values: np.ndarray, offsets: np.ndarray, cache: dict) -> np.ndarray | None:
     """A (k, n) array, one contiguous row per choice, when every example has k choices.
 
@@ -350,12 +368,12 @@ def _by_choice(values: np.ndarray, offsets: np.ndarray, cache: dict) -> np.ndarr
     return cache["by_choice"]
 
 
-def _first_argmax_is(
-    values: np.ndarray, offsets: np.ndarray, correct: np.ndarray, columns: np.ndarray | None
+def _first_argmax(
+    values: np.ndarray, offsets: np.ndarray, columns: np.ndarray | None
 ) -> np.ndarray:
-    """1 where the correct choice has the highest score; ties go to the first maximum."""
+    """Each example's index of its highest score; ties go to the first maximum."""
     if columns is not None:  # np.argmax returns the first maximum
-        return (np.argmax(columns, axis=0) == correct).astype(np.float64)
+        return np.argmax(columns, axis=0)
     n = offsets.size - 1
     seg = _segment_ids(offsets)
     local = np.arange(values.size) - offsets[seg]
@@ -364,36 +382,54 @@ def _first_argmax_is(
     never = np.iinfo(np.int64).max
     first = np.full(n, never)
     np.minimum.at(first, seg, np.where(values == top[seg], local, never))
-    return (first == correct).astype(np.float64)
+    return first
+
+
+def _grade(
+    samples: pd.DataFrame, scores: np.ndarray, columns: np.ndarray | None, cache: dict
+) -> np.ndarray:
+    """1 where the top-scoring choice is a correct one (lm-eval: ``pred in gold``)."""
+    _, offsets, correct = _choices(samples, cache)
+    top = _first_argmax(scores, offsets, columns)
+    flags = _correct_flags(samples, cache)
+    if flags is None:
+        return (top == correct).astype(np.float64)
+    valid = top < np.diff(offsets)  # an example with no choices has no top choice
+    out = np.full(top.size, np.nan)
+    out[valid] = flags[offsets[:-1][valid] + top[valid]]
+    return out
 
 
 def multiple_choice_grade(samples: pd.DataFrame, options: MetricOptions, cache: dict) -> np.ndarray:
-    """1 when the correct choice has the highest log-prob; ties go to the first maximum."""
-    values, offsets, correct = _choices(samples, cache)
-    return _first_argmax_is(values, offsets, correct, _by_choice(values, offsets, cache))
+    """1 when a correct choice has the highest log-prob; ties go to the first maximum."""
+    values, offsets, _ = _choices(samples, cache)
+    return _grade(samples, values, _by_choice(values, offsets, cache), cache)
 
 
 def multiple_choice_grade_norm(
     samples: pd.DataFrame, options: MetricOptions, cache: dict
 ) -> np.ndarray:
     """lm-eval's ``acc_norm``: the argmax of log-prob / choice length (ties go to the first)."""
-    values, offsets, correct = _choices(samples, cache)
+    values, offsets, _ = _choices(samples, cache)
     lengths, _ = _ragged(samples, "choice_lengths")  # one per choice: validated on input
     per_char = values / lengths
-    return _first_argmax_is(per_char, offsets, correct, _by_choice(per_char, offsets, {}))
+    return _grade(samples, per_char, _by_choice(per_char, offsets, {}), cache)
 
 
 def brier_score(samples: pd.DataFrame, options: MetricOptions, cache: dict) -> np.ndarray:
-    """Mean over the k choices of (softmax(choice log-probs) - one-hot target)**2.
+    """Mean over the k choices of (softmax(choice log-probs) - target)**2.
 
-    This is BIG-bench's ``calibration_multiple_choice_brier_score``: it feeds
-    every (example, choice) pair to ``sklearn.metrics.brier_score_loss``, so its
-    task score is the mean of these per-example values whenever all examples
-    have the same number of choices.
+    The target is 1 at the correct choice (at every correct one, where several
+    are) and 0 elsewhere. This is BIG-bench's
+    ``calibration_multiple_choice_brier_score``: it feeds every (example,
+    choice) pair to ``sklearn.metrics.brier_score_loss``, so its task score is
+    the mean of these per-example values whenever all examples have the same
+    number of choices.
     """
     values, offsets, correct = _choices(samples, cache)
     columns = _by_choice(values, offsets, cache)
-    if columns is not None:
+    flags = _correct_flags(samples, cache)
+    if columns is not None and flags is None:
         # sum_j (p_j - [j = c])**2 = sum_j p_j**2 - 2 p_c + 1, without a one-hot array
         probs = np.subtract(columns, columns.max(axis=0))
         np.exp(probs, out=probs)
@@ -405,8 +441,9 @@ def brier_score(samples: pd.DataFrame, options: MetricOptions, cache: dict) -> n
     np.maximum.at(top, seg, values)
     weights = np.exp(values - top[seg])
     probs = weights / _segment_sum(weights, offsets)[seg]
-    onehot = (np.arange(values.size) - offsets[seg]) == correct[seg]
-    return _segment_sum((probs - onehot) ** 2, offsets) / np.maximum(np.diff(offsets), 1)
+    if flags is None:
+        flags = ((np.arange(values.size) - offsets[seg]) == correct[seg]).astype(np.float64)
+    return _segment_sum((probs - flags) ** 2, offsets) / np.maximum(np.diff(offsets), 1)
 
 
 # --------------------------------------------------------------------------- log-prob metrics
@@ -484,7 +521,7 @@ REGISTRY: dict[str, Metric] = {
             _CHOICE,
             True,
             True,
-            "1 if the correct choice has the top log-prob",
+            "1 if a correct choice has the top log-prob",
             multiple_choice_grade,
         ),
         Metric(
@@ -492,7 +529,7 @@ REGISTRY: dict[str, Metric] = {
             ("choice_logprobs", "choice_lengths", "correct_choice"),
             True,
             True,
-            "1 if the correct choice has the top log-prob per character (lm-eval's acc_norm)",
+            "1 if a correct choice has the top log-prob per character (lm-eval's acc_norm)",
             multiple_choice_grade_norm,
         ),
         Metric(

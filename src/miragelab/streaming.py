@@ -57,6 +57,7 @@ from miragelab.tables import (
     SAMPLES,
     Field,
     choice_length_mismatch,
+    correct_choices_problem,
     read_table,
     to_arrow,
 )
@@ -417,6 +418,7 @@ class StreamScorer:
         self._check_models(table, ids, path, first_row)
         self._check_choices(table, path, first_row)
         self._check_choice_lengths(table, path, first_row)
+        self._check_correct_choices(table, path, first_row)
         self._keep_info(table, ids)
         self._hash_rows(table, ids)
         frame, notna = self._frame(table)
@@ -454,6 +456,10 @@ class StreamScorer:
         if "target" in needed and "references" in table.column_names:
             # other acceptable answers: read by the string metrics, needed by none
             data["references"] = pd.arrays.ArrowExtensionArray(table.column("references"))
+        if "correct_choice" in needed:
+            # other correct choices: read by the choice metrics, needed by none
+            flags = table.column("choice_is_correct")
+            data["choice_is_correct"] = pd.arrays.ArrowExtensionArray(flags)
         return pd.DataFrame(data), notna
 
     def _group_ids(self, table: pa.Table) -> np.ndarray:
@@ -546,6 +552,19 @@ class StreamScorer:
         if bad is not None:
             row, message = bad
             raise _row_error(message, path, first_row + row, "choice_lengths")
+
+    @staticmethod
+    def _check_correct_choices(table: pa.Table, path: Path, first_row: int) -> None:
+        """The rules of several correct choices, as the in-memory tables check them."""
+        flags = table.column("choice_is_correct").combine_chunks()
+        if flags.null_count == len(flags):
+            return
+        lengths = pc.list_value_length(table.column("choice_logprobs").combine_chunks())
+        correct = table.column("correct_choice").combine_chunks().cast(pa.float64())
+        bad = correct_choices_problem(flags, _numpy(lengths.cast(pa.float64())), _numpy(correct))
+        if bad is not None:
+            row, message = bad
+            raise _row_error(message, path, first_row + row, "choice_is_correct")
 
     def _keep_info(self, table: pa.Table, ids: np.ndarray) -> None:
         """The first non-null params / compute / tokens of each group (``groupby.first``)."""

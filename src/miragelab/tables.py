@@ -47,6 +47,7 @@ import numpy as np
 import orjson
 import pandas as pd
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from miragelab.atomic import atomic_path
@@ -136,7 +137,22 @@ SAMPLES = TableSpec(
             logprob=True,
             min_len=2,
         ),
-        Field("correct_choice", "int", False, "index of the correct choice", nonnegative=True),
+        Field(
+            "correct_choice",
+            "int",
+            False,
+            "index of the correct choice (the first one, where several are correct)",
+            nonnegative=True,
+        ),
+        Field(
+            "choice_is_correct",
+            "float_list",
+            False,
+            "1 for each correct choice, 0 for the others, where several choices are correct "
+            "(lm-eval multi-target, HELM); correct_choice must be one of them",
+            nonnegative=True,
+            min_len=2,
+        ),
         Field(
             "choice_lengths",
             "float_list",
@@ -514,6 +530,20 @@ def _check_rows(
                     unit=unit,
                 )
 
+    if "choice_is_correct" in frame and "choice_logprobs" in frame:
+        bad = correct_choices_problem(
+            arrow_column(frame["choice_is_correct"]),
+            frame["choice_logprobs"].list.len().to_numpy(dtype=float, na_value=np.nan),
+            frame["correct_choice"].to_numpy(dtype=float, na_value=np.nan)
+            if "correct_choice" in frame
+            else np.full(len(frame), np.nan),
+        )
+        if bad is not None:
+            row, message = bad
+            raise InputError(
+                message, path=path, line=int(lines[row]), field="choice_is_correct", unit=unit
+            )
+
     if "choice_lengths" in frame and "choice_logprobs" in frame:
         bad = choice_length_mismatch(
             frame["choice_lengths"].list.len().to_numpy(dtype=float, na_value=np.nan),
@@ -548,6 +578,55 @@ def choice_length_mismatch(lengths: np.ndarray, n_choices: np.ndarray) -> tuple[
     if np.isnan(n_choices[row]):
         return row, f"{int(lengths[row])} choice length(s) but no choice log-probs"
     return row, f"{int(lengths[row])} choice length(s) for {n_choices[row]:.0f} choice log-prob(s)"
+
+
+def arrow_column(series: pd.Series) -> pa.Array:
+    """An Arrow-backed column as one Arrow array, without a copy per row."""
+    return pa.chunked_array(series.array._pa_array).combine_chunks()
+
+
+def correct_choices_problem(
+    flags: pa.Array, n_choices: np.ndarray, correct: np.ndarray
+) -> tuple[int, str] | None:
+    """The first row whose ``choice_is_correct`` breaks a rule, and what to say.
+
+    ``flags`` is the list column; ``n_choices`` the count of choice log-probs
+    and ``correct`` the ``correct_choice`` of each row (NaN where null). A row
+    gives one flag per choice, each 0 or 1, at least one 1, and its
+    ``correct_choice`` (when given) must be one of the correct choices.
+    """
+    lengths = pc.list_value_length(flags).to_numpy(zero_copy_only=False)
+    lengths = np.asarray(lengths, dtype=float)  # NaN for null rows
+    mismatch = ~np.isnan(lengths) & (lengths != n_choices)
+    if mismatch.any():
+        row = int(np.flatnonzero(mismatch)[0])
+        if np.isnan(n_choices[row]):
+            return row, f"{int(lengths[row])} correctness flag(s) but no choice log-probs"
+        return row, (
+            f"{int(lengths[row])} correctness flag(s) for {n_choices[row]:.0f} choice log-prob(s)"
+        )
+    values = np.asarray(pc.list_flatten(flags).to_numpy(zero_copy_only=False), dtype=float)
+    rows = np.asarray(pc.list_parent_indices(flags).to_numpy(zero_copy_only=False))
+    starts = np.concatenate([[0], np.cumsum(np.nan_to_num(lengths))[:-1]]).astype(np.int64)
+    not_flag = (values != 0) & (values != 1)
+    if not_flag.any():
+        at = int(np.flatnonzero(not_flag)[0])
+        row = int(rows[at])
+        return row, f"item {at - starts[row]}: must be 0 or 1, got {float(values[at])!r}"
+    any_correct = np.zeros(len(lengths), dtype=bool)
+    any_correct[rows[values == 1]] = True
+    none = ~np.isnan(lengths) & ~any_correct
+    if none.any():
+        return int(np.flatnonzero(none)[0]), "no choice is flagged correct (1)"
+    has = ~np.isnan(lengths) & ~np.isnan(correct) & (correct < np.nan_to_num(lengths))
+    flagged = np.zeros(len(lengths), dtype=bool)
+    idx = np.flatnonzero(has)
+    flagged[idx] = values[starts[idx] + correct[idx].astype(np.int64)] == 1
+    wrong = has & ~flagged
+    if wrong.any():
+        row = int(np.flatnonzero(wrong)[0])
+        return row, f"correct_choice={int(correct[row])} is not flagged correct here"
+    return None
 
 
 def validate_frame(

@@ -28,7 +28,9 @@ Samples, by the adapter's ``method`` (following HELM's adapters and ``BasicMetri
   generation, with the letter mapped through ``output_mapping`` to its
   answer text (HELM's ``output_mapping.get(text.strip())``; an unmapped letter is
   kept as is and matches no target). ``correct_choice`` = index of the first
-  correct reference. ``choice_logprobs`` = the first generated token's
+  correct reference; where several are correct, ``references`` = their texts
+  and ``choice_is_correct`` flags each (HELM scores the best correct
+  reference). ``choice_logprobs`` = the first generated token's
   ``top_logprobs`` of each letter (``"A"`` or ``" A"``), when the run kept
   them for every letter of every instance; otherwise null for the whole run
   (newer HELM versions store no top log-probs).
@@ -41,7 +43,8 @@ Samples, by the adapter's ``method`` (following HELM's adapters and ``BasicMetri
   subtracts the ``calibration`` request, so its ``exact_match`` can differ from
   ``multiple_choice_grade``); ``target_token_logprobs`` = the correct
   reference's tokens; ``prompt`` = the correct request's prompt without the
-  reference; ``target`` = the correct reference; ``prediction`` stays null.
+  reference; ``target`` = the correct reference; ``prediction`` stays null;
+  several correct references are flagged in ``choice_is_correct``.
 * ``language_modeling``: scoring requests over windows of the input;
   ``target_token_logprobs`` = every window's tokens after its
   ``num_conditioning_tokens`` (the empty first token HELM drops is dropped),
@@ -269,6 +272,7 @@ class _Row:
     choice_logprobs: list[float] | None = None
     correct_choice: int | None = None
     references: list[str] | None = None
+    choice_is_correct: list[float] | None = None
 
 
 @dataclass
@@ -368,6 +372,13 @@ def _all_correct(refs: list[dict]) -> list[str]:
         for ref in refs
         if isinstance(ref.get("tags"), list) and "correct" in ref["tags"]
     ]
+
+
+def _flags(refs: list[dict]) -> list[float] | None:
+    """1 per reference tagged correct, 0 per other one, when several are correct."""
+    correct = {id(ref) for ref in refs if isinstance(ref.get("tags"), list)}
+    flags = [1.0 if id(ref) in correct and "correct" in ref["tags"] else 0.0 for ref in refs]
+    return flags if sum(flags) > 1 else None
 
 
 def _correct(refs: list[dict]) -> tuple[int | None, str | None]:
@@ -478,7 +489,8 @@ def _rows(states: list[Any], method: str, base: str, perturbations: bool) -> tup
             reference = _text(refs[ref_index]["output"], [])
             span = _span(tokens, reference, where + ["result", "completions", 0, "tokens"])
             group = groups.setdefault(
-                (task, example), {"state": i, "n": len(refs), "sums": {}, "row": None}
+                (task, example),
+                {"state": i, "n": len(refs), "sums": {}, "row": None, "flags": _flags(refs)},
             )
             group["sums"][ref_index] = sum(span)
             if ref_index == index:
@@ -497,9 +509,10 @@ def _rows(states: list[Any], method: str, base: str, perturbations: bool) -> tup
             else:
                 prediction = text
             row = _Row(i, task, example, prompt, target, prediction, None, choices, index)
-            if choices is None and not mapping:  # generation: HELM takes the best correct one
-                golds = _all_correct(refs)
-                row.references = golds if len(golds) > 1 else None
+            golds = _all_correct(refs)  # HELM's exact match takes the best correct reference
+            row.references = golds if len(golds) > 1 else None
+            if choices is not None:
+                row.choice_is_correct = _flags(refs)
             rows.append(row)
     for (_, example), group in groups.items():
         n = group["n"]
@@ -511,6 +524,7 @@ def _rows(states: list[Any], method: str, base: str, perturbations: bool) -> tup
         if row is None:
             raise _Bad(where + ["instance", "references"], "no reference is tagged 'correct'")
         row.choice_logprobs = [group["sums"][j] for j in range(n)]
+        row.choice_is_correct = group["flags"]
         rows.append(row)
     rows.sort(key=lambda r: r.state)
     if not joint_complete:  # a column filled on some rows only would mislead the scorer
@@ -521,6 +535,7 @@ def _rows(states: list[Any], method: str, base: str, perturbations: bool) -> tup
             row.choice_logprobs = None
         if row.choice_logprobs is None:
             row.correct_choice = None
+            row.choice_is_correct = None
     return rows, skipped
 
 
@@ -763,6 +778,7 @@ def ingest_helm(
                     target_token_logprobs=row.target_token_logprobs,
                     choice_logprobs=row.choice_logprobs,
                     correct_choice=row.correct_choice,
+                    choice_is_correct=row.choice_is_correct,
                 )
                 summary.tasks[row.task] = summary.tasks.get(row.task, 0) + 1
             summary.runs += 1

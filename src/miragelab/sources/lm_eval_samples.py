@@ -38,6 +38,8 @@ The request type is read from ``arguments`` (the same for every sample of a task
   = the text of the correct choice. The target is an index when it is an
   integer (or a digit string below the number of choices), otherwise the
   choice whose continuation equals it (with the task's ``target_delimiter``).
+  A multi-target task (a list of golds, or its ``str()``) gives the first
+  gold as ``correct_choice`` and a 1 per gold in ``choice_is_correct``.
   Tasks with ``acc_mutual_info`` keep only the conditional half of the
   requests. Multiple-input tasks (Winogrande style: one continuation, several
   contexts) log the continuation as target, not the index; with two choices the
@@ -126,6 +128,7 @@ SAMPLES_SCHEMA = pa.schema(
         ("target_token_logprobs", LIST),
         ("choice_logprobs", LIST),
         ("correct_choice", pa.int64()),
+        ("choice_is_correct", LIST),
         ("choice_lengths", LIST),
         ("continuation_logprob", pa.float64()),
         ("continuation_is_greedy", pa.bool_()),
@@ -429,6 +432,45 @@ def _generation_targets(value: Any, split_targets: bool = True) -> tuple[str, li
     return golds[0], golds
 
 
+def _correct_choices(
+    target: Any, continuations: list[str], delimiter: str
+) -> tuple[int, list[float] | None]:
+    """The correct choice, and where several are (a multi-target task), a flag per choice.
+
+    lm-eval counts such a question right when the top choice is any gold
+    (``acc = pred in gold``); its log (>= 0.4.3) writes the gold list through
+    ``str()``, so ``"[0, 2]"`` is read back as the list unless it is a choice.
+    """
+    if (
+        isinstance(target, str)
+        and target.startswith("[")
+        and target.endswith("]")
+        and target not in continuations
+        and delimiter + target not in continuations
+    ):
+        try:
+            value = ast.literal_eval(target)
+        except (ValueError, SyntaxError, MemoryError, RecursionError):
+            value = None
+        target = value if isinstance(value, list) else target
+    if not isinstance(target, list):
+        return _correct_index(target, continuations, delimiter), None
+    if not target:
+        raise _Bad("target", "an empty list of correct choices")
+    indices = []
+    for i, gold in enumerate(target):
+        try:
+            indices.append(_correct_index(gold, continuations, delimiter))
+        except _Bad as bad:
+            raise _Bad(f"target[{i}]", bad.message) from None
+    if len(set(indices)) == 1:
+        return indices[0], None
+    flags = [0.0] * len(continuations)
+    for index in indices:
+        flags[index] = 1.0
+    return indices[0], flags
+
+
 def _correct_index(target: Any, continuations: list[str], delimiter: str) -> int:
     k = len(continuations)
     if isinstance(target, int) and not isinstance(target, bool):
@@ -440,8 +482,6 @@ def _correct_index(target: Any, continuations: list[str], delimiter: str) -> int
             if cont in (target, delimiter + target) or cont.strip() == target.strip():
                 return i
         raise _Bad("target", f"{_short(target)} is neither a choice index nor one of the choices")
-    elif isinstance(target, list):
-        raise _Bad("target", "several correct choices; the samples table holds one")
     else:
         raise _Bad("target", f"expected a choice index, got {type(target).__name__}")
     if not 0 <= index < k:
@@ -462,6 +502,7 @@ class Parsed:
     prediction: str | None = None
     choice_logprobs: list[float] | None = None
     correct_choice: int | None = None
+    choice_is_correct: list[float] | None = None  # where several choices are correct
     choice_texts: list[str] | None = None  # request continuations, delimiter included
     continuation_logprob: float | None = None
     continuation_is_greedy: bool | None = None
@@ -542,7 +583,7 @@ def parse_lm_eval_record(record: Any, delimiter: str = " ", split_targets: bool 
         out.prompt = _text(contexts[0], "arguments")
         if "target" not in record:
             raise _Bad("target", "missing: the correct choice")
-        index = _correct_index(record["target"], continuations, delimiter)
+        index, out.choice_is_correct = _correct_choices(record["target"], continuations, delimiter)
         out.correct_choice = index
         out.target = _undelimited(continuations[index], delimiter)
         out.choice_texts = continuations
@@ -743,6 +784,7 @@ ROW_COLUMNS = {
         "target",
         "choice_logprobs",
         "correct_choice",
+        "choice_is_correct",
         "choice_texts",
     ),
     LOGLIKELIHOOD: (
@@ -763,6 +805,7 @@ ROW_COLUMNS = {
         "target_token_logprobs",
         "choice_logprobs",
         "correct_choice",
+        "choice_is_correct",
         "choice_texts",
         "continuation_logprob",
         "continuation_is_greedy",
@@ -1118,12 +1161,13 @@ def _ingest_file(
         cols["prompt"],
         cols["target"],
     )
-    predictions, choices, corrects, references, texts_of = (
+    predictions, choices, corrects, references, texts_of, flags_of = (
         cols["prediction"],
         cols["choice_logprobs"],
         cols["correct_choice"],
         cols["references"],
         cols["choice_texts"],
+        cols["choice_is_correct"],
     )
     arg_keys = [f"gen_args_{i}" for i in range(64)]
     for line, record, done in _iter_lines(item.path):
@@ -1158,6 +1202,7 @@ def _ingest_file(
                 targets.append(target)
                 choices.append(lls)
                 corrects.append(index)
+                flags_of.append(None)
                 texts_of.append(texts)  # lengths are taken at flush, vectorised
                 if len(eids) >= chunk:
                     writer.flush()
@@ -1203,6 +1248,7 @@ def _ingest_file(
             prediction=row.prediction,
             choice_logprobs=row.choice_logprobs,
             correct_choice=row.correct_choice,
+            choice_is_correct=row.choice_is_correct,
             choice_texts=row.choice_texts,
             continuation_logprob=row.continuation_logprob,
             continuation_is_greedy=row.continuation_is_greedy,

@@ -11,6 +11,9 @@ One JSON object per line (blank lines are skipped), every line of the same kind:
   answers, matched by the string metrics;
 * multiple choice: ``{"id"?, "prompt", "choices": [...], "answer": int}``;
   each choice is scored by the summed log-prob of its tokens after ``prompt``.
+  Where several choices are correct, ``answer`` lists their indices: the
+  first is ``correct_choice`` and all are flagged in ``choice_is_correct`` (and
+  their texts are ``references``), so the top choice counts when it is any.
 
 Prompt and continuation are joined as they are (``prompt + target``,
 ``prompt + choice``), so a space between them belongs to one of the two
@@ -61,8 +64,11 @@ class Example:
     target: str
     choices: tuple[str, ...] | None = None
     answer: int | None = None
-    #: every acceptable answer of a multi-reference generation example
+    #: every acceptable answer of a multi-reference example (for multiple choice: the
+    #: texts of the correct choices, where several are)
     references: tuple[str, ...] | None = None
+    #: every correct choice, where several are (``answer`` is the first)
+    answers: tuple[int, ...] | None = None
     #: line of the task file it came from (None for built-in tasks)
     line: int | None = field(default=None, compare=False)
 
@@ -184,22 +190,41 @@ def _example_from(
         raise InputError(
             "must be a list of at least 2 non-empty strings", path=path, line=line, field="choices"
         )
-    answer = obj["answer"]
-    if isinstance(answer, bool) or not isinstance(answer, int):
-        raise InputError(
-            f"must be an integer index into 'choices', got {answer!r}",
-            path=path,
-            line=line,
-            field="answer",
-        )
-    if not 0 <= answer < len(choices):
-        raise InputError(
-            f"{answer} is out of range for {len(choices)} choices (0-based)",
-            path=path,
-            line=line,
-            field="answer",
-        )
-    return Example(example_id, prompt, choices[answer], tuple(choices), answer, line=line)
+    given = obj["answer"]
+    if isinstance(given, list) and not given:
+        raise InputError("an empty list of correct choices", path=path, line=line, field="answer")
+    indices = []
+    for i, answer in enumerate(given if isinstance(given, list) else [given]):
+        at = f"answer[{i}]" if isinstance(given, list) else "answer"
+        if isinstance(answer, bool) or not isinstance(answer, int):
+            raise InputError(
+                f"must be an integer index into 'choices' (or a list of them), got {answer!r}",
+                path=path,
+                line=line,
+                field=at,
+            )
+        if not 0 <= answer < len(choices):
+            raise InputError(
+                f"{answer} is out of range for {len(choices)} choices (0-based)",
+                path=path,
+                line=line,
+                field=at,
+            )
+        if answer not in indices:
+            indices.append(answer)
+    first = indices[0]
+    several = tuple(indices) if len(indices) > 1 else None
+    refs = None if several is None else tuple(choices[i] for i in several)
+    return Example(
+        example_id,
+        prompt,
+        choices[first],
+        tuple(choices),
+        first,
+        references=refs,
+        answers=several,
+        line=line,
+    )
 
 
 def read_task_jsonl(path: str | os.PathLike[str]) -> tuple[Kind, list[Example], str]:
@@ -380,7 +405,7 @@ def export_task(task: EvalTask, path: str | os.PathLike[str]) -> Path:
                 record["references"] = list(ex.references)
         else:
             record["choices"] = list(ex.choices)
-            record["answer"] = ex.answer
+            record["answer"] = ex.answer if ex.answers is None else list(ex.answers)
         lines.append(json.dumps(record, ensure_ascii=False))
     opener = gzip.open if target.suffix == ".gz" else open
     with atomic_path(target) as tmp, opener(tmp, "wt", encoding="utf-8") as fh:
@@ -426,6 +451,13 @@ def samples_frame(
     if choice_logprobs is not None:
         frame["choice_logprobs"] = [[min(float(v), 0.0) for v in lp] for lp in choice_logprobs]
         frame["correct_choice"] = [ex.answer for ex in examples]
+        if any(ex.answers is not None for ex in examples):
+            frame["choice_is_correct"] = [
+                None
+                if ex.answers is None
+                else [float(j in ex.answers) for j in range(len(ex.choices or ()))]
+                for ex in examples
+            ]
         # characters of each choice as scored, for the length-normalised grade (acc_norm)
         frame["choice_lengths"] = [[float(len(c)) for c in ex.choices or ()] for ex in examples]
     return frame
