@@ -307,3 +307,33 @@ def test_without_ray_the_ray_executor_is_one_line_and_the_rest_works(tmp_path, t
         timeout=60,
     )
     assert check.stdout.strip() == "False"  # the module imports Ray only when built
+
+
+def test_the_request_rate_limit_holds_for_all_ray_workers_together(tmp_path, ray_cluster):
+    """``--rps`` is one budget for the run: two units sending at once share it."""
+    from test_eval_hf import build_llama, write_jsonl, write_ladder
+    from test_eval_openai import Gate
+
+    from miragelab.serve import create_app, running
+    from miragelab.sources.hf_ladder import HFModel
+
+    gate = Gate(create_app(HFModel(build_llama(tmp_path / "llama")), "llama"))
+    ladder = write_ladder(tmp_path / "api.csv", [("toy", "llama", None, 1e5)])
+    rows = [
+        {"id": str(i), "prompt": f"{i}. The capital of France is", "target": " Paris"}
+        for i in range(20)
+    ]  # distinct prompts: the response cache would answer a repeated request
+    task = write_jsonl(tmp_path / "gen.jsonl", rows)  # 2 requests each: 2 units of 20
+    rps = 10.0
+    with running(gate) as url:
+        _invoke(
+            "eval", "--model", "openai", "--base-url", url, "--ladder", str(ladder),
+            "--task", str(task), "--out", str(tmp_path / "s.parquet"), "--max-tokens", "3",
+            "--rps", str(rps), "--concurrency", "4", "--shard-size", "10", "--executor", "ray",
+        )  # fmt: skip
+    times = np.sort([t for t, _ in gate.log])
+    assert len(times) == 40
+    # one shared budget: never two starts closer than the interval (less arrival jitter),
+    # where two workers each holding the whole rate would interleave at half of it
+    assert np.diff(times).min() >= 0.8 / rps, np.diff(times)
+    assert times[-1] - times[0] >= 39 / rps * 0.95

@@ -85,7 +85,11 @@ def eval_command(
         str, typer.Option(help="openai: environment variable holding the API key.")
     ] = "OPENAI_API_KEY",
     rps: Annotated[
-        float | None, typer.Option(help="openai: at most this many requests per second.")
+        float | None,
+        typer.Option(
+            help="openai: at most this many requests per second, for the whole run "
+            "(all Ray workers together)."
+        ),
     ] = None,
     concurrency: Annotated[int, typer.Option(help="openai: requests in flight at once.")] = 4,
     max_retries: Annotated[

@@ -11,7 +11,8 @@ Two requests per generation example, one per choice for multiple choice:
   task's stop strings.
 
 Every request goes through :class:`CompletionsClient`: a rate limit (requests
-per second, per process), a bounded number in flight, retries with
+per second, shared by every process of a Ray job: :class:`SharedRateLimiter`),
+a bounded number in flight, retries with
 exponential backoff on 429, 5xx and connection errors (``Retry-After`` is
 honoured), and an on-disk sqlite cache keyed by the base URL, the model and
 the canonical JSON body, so a rerun after an interruption repeats no request
@@ -27,6 +28,7 @@ import json
 import os
 import random
 import sqlite3
+import sys
 import threading
 import time
 from collections.abc import Sequence
@@ -135,14 +137,77 @@ class RateLimiter:
             time.sleep(slot - now)
 
 
-_LIMITERS: dict[tuple[str, float | None], RateLimiter] = {}
+class _Slots:
+    """The send times of one endpoint's requests, handed out to every process of a Ray job."""
+
+    def __init__(self, interval: float) -> None:
+        self.interval = interval
+        self.next = 0.0
+
+    def take(self) -> float:
+        now = time.time()  # wall clock: comparable across the job's processes and nodes
+        slot = max(now, self.next)
+        self.next = slot + self.interval
+        return slot
+
+
+class SharedRateLimiter:
+    """At most ``rps`` request starts per second across all the processes of a Ray job.
+
+    Under ``--executor ray`` each unit runs in a worker process of its own, so a
+    per-process limit would let ``k`` workers send ``k`` times the rate. The
+    budget lives in one small named actor (no CPU reserved) that hands out
+    evenly spaced send times; a worker sleeps until its slot. The actor is
+    fate-shared with the worker that created it: when that worker is gone, the
+    next request makes a new one.
+    """
+
+    def __init__(self, ray: Any, name: str, rps: float) -> None:
+        self.ray, self.name, self.interval = ray, name, 1.0 / rps
+        self._actor = self._connect()
+
+    def _connect(self) -> Any:
+        actor = self.ray.remote(num_cpus=0)(_Slots)
+        return actor.options(name=self.name, namespace="miragelab", get_if_exists=True).remote(
+            self.interval
+        )
+
+    def wait(self) -> None:
+        try:
+            slot = self.ray.get(self._actor.take.remote())
+        except self.ray.exceptions.RayActorError:
+            self._actor = self._connect()
+            slot = self.ray.get(self._actor.take.remote())
+        delay = slot - time.time()
+        if delay > 0:
+            time.sleep(delay)
+
+
+def _ray_job() -> tuple[Any, str] | None:
+    """Ray and this process's job id when the process is part of a Ray job, else None."""
+    ray = sys.modules.get("ray")
+    if ray is None or not ray.is_initialized():
+        return None
+    return ray, ray.get_runtime_context().get_job_id()
+
+
+_LIMITERS: dict[tuple[str, float | None, str | None], RateLimiter | SharedRateLimiter] = {}
 _LIMITERS_LOCK = threading.Lock()
 
 
-def _limiter(url: str, rps: float | None) -> RateLimiter:
-    # one limiter per endpoint and process, so consecutive units share the budget
+def _limiter(url: str, rps: float | None) -> RateLimiter | SharedRateLimiter:
+    """One limiter per endpoint and process, so consecutive units share the budget; in a
+    Ray job (the workers of ``--executor ray``), one per endpoint for the whole job."""
+    job = _ray_job() if rps else None
+    key = (url, rps, None if job is None else job[1])
     with _LIMITERS_LOCK:
-        return _LIMITERS.setdefault((url, rps), RateLimiter(rps))
+        if key not in _LIMITERS:
+            if job is None:
+                _LIMITERS[key] = RateLimiter(rps)
+            else:
+                ray, job_id = job
+                _LIMITERS[key] = SharedRateLimiter(ray, f"rate|{job_id}|{url}|{rps:g}", rps)
+        return _LIMITERS[key]
 
 
 class CompletionsClient:
