@@ -510,8 +510,9 @@ def test_lm_eval_harness_samples_rescore_to_its_own_values(tmp_path, monkeypatch
     assert done.returncode == 0, done.stderr[-3000:]
     (results_file,) = runs.rglob("results_*.json")
     results = json.loads(results_file.read_text())
+    # the date follows the task name: "samples_mirage_mc_*" would also match mirage_mc_multi's
     logged = {
-        task: [json.loads(line) for line in next(runs.rglob(f"samples_{task}_*.jsonl")).open()]
+        task: [json.loads(line) for line in next(runs.rglob(f"samples_{task}_[0-9]*.jsonl")).open()]
         for task in (
             "mirage_gen",
             "mirage_mc",
