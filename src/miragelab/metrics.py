@@ -35,6 +35,7 @@ from rapidfuzz import process
 from rapidfuzz.distance import Levenshtein
 
 from miragelab.errors import InputError
+from miragelab.tables import arrow_column
 
 __all__ = [
     "REGISTRY",
@@ -164,7 +165,7 @@ def _list_column(samples: pd.DataFrame, column: str, item: pa.DataType) -> pa.Ar
     """A list column as one Arrow ``large_list<item>`` array (Arrow-backed: no copy per row)."""
     series = samples[column]
     if isinstance(series.dtype, pd.ArrowDtype):
-        arr = pa.chunked_array(series.array._pa_array).combine_chunks()
+        arr = arrow_column(series)
     else:
         arr = pa.array(series.to_numpy(dtype=object), type=pa.list_(item), from_pandas=True)
     large = pa.large_string() if pa.types.is_string(item) else item
@@ -335,6 +336,12 @@ def _choices(samples: pd.DataFrame, cache: dict) -> tuple[np.ndarray, np.ndarray
     return cache["choices"]
 
 
+def _one_hot(offsets: np.ndarray, correct: np.ndarray) -> np.ndarray:
+    """A flat 0/1 array aligned with the choice log-probs: 1 at each ``correct_choice``."""
+    seg = _segment_ids(offsets)
+    return ((np.arange(offsets[-1]) - offsets[seg]) == correct[seg]).astype(np.float64)
+
+
 def _correct_flags(samples: pd.DataFrame, cache: dict) -> np.ndarray | None:
     """Where some examples have several correct choices: a flat 0/1 array aligned with
     the choice log-probs, 1 at every correct choice (``choice_is_correct`` where given,
@@ -343,12 +350,11 @@ def _correct_flags(samples: pd.DataFrame, cache: dict) -> np.ndarray | None:
         flags = None
         column = samples.get("choice_is_correct")
         if column is not None and column.notna().any():
-            values, offsets, correct = _choices(samples, cache)
-            seg = _segment_ids(offsets)
-            flags = ((np.arange(values.size) - offsets[seg]) == correct[seg]).astype(np.float64)
+            _, offsets, correct = _choices(samples, cache)
+            flags = _one_hot(offsets, correct)
             given, given_offsets = _ragged(samples, "choice_is_correct")
             # rows with flags have one per choice (validated on input), in the same order
-            flags[(np.diff(given_offsets) > 0)[seg]] = given
+            flags[np.repeat(np.diff(given_offsets) > 0, np.diff(offsets))] = given
         cache["flags"] = flags
     return cache["flags"]
 
@@ -442,7 +448,7 @@ def brier_score(samples: pd.DataFrame, options: MetricOptions, cache: dict) -> n
     weights = np.exp(values - top[seg])
     probs = weights / _segment_sum(weights, offsets)[seg]
     if flags is None:
-        flags = ((np.arange(values.size) - offsets[seg]) == correct[seg]).astype(np.float64)
+        flags = _one_hot(offsets, correct)
     return _segment_sum((probs - flags) ** 2, offsets) / np.maximum(np.diff(offsets), 1)
 
 

@@ -162,6 +162,12 @@ def _numpy(arr: pa.Array, fill: Any = np.nan) -> np.ndarray:
     return arr.fill_null(fill).to_numpy(zero_copy_only=False)
 
 
+def _list_lengths(table: pa.Table, name: str) -> np.ndarray:
+    """Each row's count of items in a list column, NaN where the list is null."""
+    lengths = pc.list_value_length(table.column(name).combine_chunks())
+    return _numpy(lengths.cast(pa.float64()))
+
+
 def _is_number_type(t: pa.DataType) -> bool:
     return pa.types.is_integer(t) or pa.types.is_floating(t)
 
@@ -526,8 +532,7 @@ class StreamScorer:
         has = ~np.isnan(correct)
         if not has.any():
             return
-        lengths = pc.list_value_length(table.column("choice_logprobs").combine_chunks())
-        n_choices = _numpy(lengths.cast(pa.float64()), 0.0)
+        n_choices = np.nan_to_num(_list_lengths(table, "choice_logprobs"))
         out_of_range = has & (correct >= n_choices)
         if out_of_range.any():
             row = int(np.flatnonzero(out_of_range)[0])
@@ -542,12 +547,7 @@ class StreamScorer:
     @staticmethod
     def _check_choice_lengths(table: pa.Table, path: Path, first_row: int) -> None:
         """One length per choice log-prob, as the in-memory tables check."""
-
-        def list_lengths(name: str) -> np.ndarray:
-            lengths = pc.list_value_length(table.column(name).combine_chunks())
-            return _numpy(lengths.cast(pa.float64()))
-
-        counts = list_lengths("choice_lengths"), list_lengths("choice_logprobs")
+        counts = _list_lengths(table, "choice_lengths"), _list_lengths(table, "choice_logprobs")
         bad = choice_length_mismatch(*counts)
         if bad is not None:
             row, message = bad
@@ -559,9 +559,9 @@ class StreamScorer:
         flags = table.column("choice_is_correct").combine_chunks()
         if flags.null_count == len(flags):
             return
-        lengths = pc.list_value_length(table.column("choice_logprobs").combine_chunks())
         correct = table.column("correct_choice").combine_chunks().cast(pa.float64())
-        bad = correct_choices_problem(flags, _numpy(lengths.cast(pa.float64())), _numpy(correct))
+        n_choices = _list_lengths(table, "choice_logprobs")
+        bad = correct_choices_problem(flags, n_choices, _numpy(correct))
         if bad is not None:
             row, message = bad
             raise _row_error(message, path, first_row + row, "choice_is_correct")

@@ -530,13 +530,11 @@ def _check_rows(
                     unit=unit,
                 )
 
-    if "choice_is_correct" in frame and "choice_logprobs" in frame:
+    if "choice_is_correct" in frame:  # a samples table: its choice columns are all here
         bad = correct_choices_problem(
             arrow_column(frame["choice_is_correct"]),
             frame["choice_logprobs"].list.len().to_numpy(dtype=float, na_value=np.nan),
-            frame["correct_choice"].to_numpy(dtype=float, na_value=np.nan)
-            if "correct_choice" in frame
-            else np.full(len(frame), np.nan),
+            frame["correct_choice"].to_numpy(dtype=float, na_value=np.nan),
         )
         if bad is not None:
             row, message = bad

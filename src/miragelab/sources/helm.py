@@ -365,26 +365,25 @@ def _instance_rows(state: dict, i: int) -> tuple[dict, str, list[dict]]:
     return instance, example, refs
 
 
+def _is_correct(ref: dict) -> bool:
+    tags = ref.get("tags")
+    return isinstance(tags, list) and "correct" in tags
+
+
 def _all_correct(refs: list[dict]) -> list[str]:
     """Texts of every reference tagged correct (HELM's ``golds``)."""
-    return [
-        _text(ref["output"], [])
-        for ref in refs
-        if isinstance(ref.get("tags"), list) and "correct" in ref["tags"]
-    ]
+    return [_text(ref["output"], []) for ref in refs if _is_correct(ref)]
 
 
 def _flags(refs: list[dict]) -> list[float] | None:
     """1 per reference tagged correct, 0 per other one, when several are correct."""
-    correct = {id(ref) for ref in refs if isinstance(ref.get("tags"), list)}
-    flags = [1.0 if id(ref) in correct and "correct" in ref["tags"] else 0.0 for ref in refs]
+    flags = [float(_is_correct(ref)) for ref in refs]
     return flags if sum(flags) > 1 else None
 
 
 def _correct(refs: list[dict]) -> tuple[int | None, str | None]:
     for j, ref in enumerate(refs):
-        tags = ref.get("tags") or []
-        if isinstance(tags, list) and "correct" in tags:
+        if _is_correct(ref):
             return j, _text(ref["output"], [])
     return None, None
 
@@ -613,10 +612,10 @@ def _stat_value(
     """
     name = _get(stat, "name", where, dict)
     metric = _get(name, "name", where + ["name"], str)
-    at: Path_ = where + ["name", "perturbation"]
-    if name.get("perturbation") is None and perturbation is not None:
+    if name.get("perturbation"):
+        perturbation, at = name["perturbation"], where + ["name", "perturbation"]
+    else:
         at = where[:-2] + ["perturbation"]  # the entry's, beside its "stats" list
-    perturbation = name.get("perturbation") or perturbation
     if perturbation and not perturbations:
         return None
     count = _get(stat, "count", where, int)
@@ -640,7 +639,8 @@ def _stat_value(
 
 
 def _pool(records: dict, key: tuple[str, str], mean: float, count: int) -> None:
-    """Add a statistic; one met again (a perturbation's other seeds) is pooled by count."""
+    """Add a statistic; one met again (another seed of a perturbation, another instance)
+    is pooled with it, weighted by count."""
     if key in records:
         seen = records[key]
         total = seen["n"] + count
@@ -668,19 +668,16 @@ def _scores(run: Path, base: str, meta: ModelMeta, perturbations: bool) -> pd.Da
         per = _read(per_path)
         if not isinstance(per.data, list):
             raise per.error([], "expected a list of per-instance statistics")
-        sums: dict[tuple[str, str], list[float]] = {}
         for i, entry in enumerate(per.data):
             try:
                 own = entry.get("perturbation") if isinstance(entry, dict) else None
                 for j, stat in enumerate(_get(entry, "stats", [i], list)):
                     got = _stat_value(stat, [i, "stats", j], perturbations, own)
-                    if got is not None:
+                    if got is not None:  # one instance's mean: an instance counts once
                         suffix, metric, mean, _ = got
-                        sums.setdefault((base + suffix, metric), []).append(mean)
+                        _pool(records, (base + suffix, metric), mean, 1)
             except _Bad as bad:
                 raise per.error(bad.where, bad.message) from None
-        for key, values in sums.items():
-            records[key] = {"value": sum(values) / len(values), "n": len(values)}
     else:
         return None
     if not records:

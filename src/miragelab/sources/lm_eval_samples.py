@@ -395,6 +395,17 @@ def _target_text(value: Any, where: str = "target") -> str:
     raise _Bad(where, f"expected a string, got {type(value).__name__} {_short(value)}")
 
 
+def _literal_list(text: str) -> list | None:
+    """The list a ``str(list)`` spells (Python literals only), else None."""
+    if not (text.startswith("[") and text.endswith("]")):
+        return None
+    try:
+        value = ast.literal_eval(text)
+    except (ValueError, SyntaxError, MemoryError, RecursionError):
+        return None
+    return value if isinstance(value, list) else None
+
+
 def listed_golds(text: str) -> list[str] | None:
     """The golds of a target that lm-eval >= 0.4.3 logged as ``str(list_of_golds)``.
 
@@ -404,13 +415,10 @@ def listed_golds(text: str) -> list[str] | None:
     of strings; a target like ``"[1, 2]"`` (BIG-bench list_functions) stays
     one string.
     """
-    if not (text.startswith("['") or text.startswith('["')) or not text.endswith("]"):
+    if not (text.startswith("['") or text.startswith('["')):
         return None
-    try:
-        value = ast.literal_eval(text)
-    except (ValueError, SyntaxError, MemoryError, RecursionError):
-        return None
-    if not isinstance(value, list) or not value or not all(isinstance(v, str) for v in value):
+    value = _literal_list(text)
+    if value is None or not value or not all(isinstance(v, str) for v in value):
         return None
     return value if str(value) == text else None
 
@@ -443,16 +451,11 @@ def _correct_choices(
     """
     if (
         isinstance(target, str)
-        and target.startswith("[")
-        and target.endswith("]")
         and target not in continuations
         and delimiter + target not in continuations
     ):
-        try:
-            value = ast.literal_eval(target)
-        except (ValueError, SyntaxError, MemoryError, RecursionError):
-            value = None
-        target = value if isinstance(value, list) else target
+        listed = _literal_list(target)
+        target = target if listed is None else listed
     if not isinstance(target, list):
         return _correct_index(target, continuations, delimiter), None
     if not target:
