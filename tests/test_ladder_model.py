@@ -8,7 +8,13 @@ import torch
 
 from miragelab.ladder.evaluate import predict
 from miragelab.ladder.hf import export_hf, load_hf, tokenizer_json
-from miragelab.ladder.model import GPTConfig, TinyGPT, greedy_decode, param_count
+from miragelab.ladder.model import (
+    GPTConfig,
+    TinyGPT,
+    greedy_decode,
+    greedy_with_reference,
+    param_count,
+)
 from miragelab.ladder.tasks import EOS_ID, encode_examples, encode_text, get_task, heldout_pairs
 
 
@@ -53,6 +59,43 @@ def test_kv_cache_decoding_equals_full_recompute():
         ref = model(torch.cat([prompts, cached[:, :1]], dim=1))
     torch.testing.assert_close(step0, ref[:, 9], rtol=0, atol=1e-5)
     torch.testing.assert_close(step1, ref[:, 10], rtol=0, atol=1e-5)
+
+
+def test_the_reference_pass_gives_plain_greedy_answers_wherever_they_depart():
+    # references that follow the plain greedy answer for k tokens, then end (A) or take
+    # another token and end (B): whatever k, the answers must be the plain ones
+    cfg = GPTConfig(n_layer=2, n_head=2, n_embd=16)
+    model = _sharp_model(cfg, seed=3)
+    prompt_len, new = 6, 5
+    prompts = torch.randint(2, 15, (48, prompt_len), generator=torch.Generator().manual_seed(1))
+    free = greedy_decode(model, prompts, new, eos_id=-1, use_cache=False)
+    eos = int(free[:, 1].mode().values)  # an end token that some rows reach early
+    plain = greedy_decode(model, prompts, new, eos_id=eos, use_cache=False)
+    assert 0 < int((plain[:, 1] == eos).sum()) < len(plain)
+    references = []
+    for k in range(new):
+        a = torch.full((len(plain), new), 0)
+        a[:, :k], a[:, k] = plain[:, :k], eos
+        references.append(a)
+        if k + 1 < new:
+            b = a.clone()
+            b[:, k] = torch.where(plain[:, k] == 2, 3, 2)  # any token but the greedy one
+            b[:, k + 1] = eos
+            references.append(b)
+    for ref in references:
+        tokens = torch.cat([prompts, ref], dim=1)
+        out, logprobs = greedy_with_reference(model, tokens, prompt_len, eos)
+        assert torch.equal(out, plain)
+        with torch.no_grad():
+            logp = torch.log_softmax(model(tokens).double(), dim=-1)
+        expected = logp[:, prompt_len - 1 : -1].gather(-1, ref[..., None])[..., 0]
+        torch.testing.assert_close(logprobs, expected, rtol=0, atol=1e-5)
+
+
+def test_a_reference_without_an_end_token_is_refused():
+    model = TinyGPT(GPTConfig(n_layer=1, n_head=2, n_embd=8))
+    with pytest.raises(ValueError, match="end token"):
+        greedy_with_reference(model, torch.full((2, 6), 3), 3, eos_id=1)
 
 
 def test_cached_prefill_must_start_at_position_zero():

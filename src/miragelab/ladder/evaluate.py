@@ -4,7 +4,9 @@ For every finished model of a ladder folder, on the first ``n_test`` test
 pairs of its task (the same examples for every model):
 
 * ``prediction``: greedy decoding (batched, key/value cache) until ``<eos>``
-  or ``max_answer_len + 1`` new tokens;
+  or ``max_answer_len + 1`` new tokens; the teacher-forced pass below tells
+  where greedy decoding would follow the target, so only what departs from
+  it is decoded step by step (:func:`~miragelab.ladder.model.greedy_with_reference`);
 * ``target_token_logprobs``: the teacher-forced natural-log probability of
   each *answer digit* given the prompt and the previous answer digits (the
   end token is not part of ``target``, so its probability is not listed).
@@ -26,7 +28,7 @@ import torch
 
 from miragelab.errors import InputError
 from miragelab.ladder.hf import WEIGHTS, load_hf
-from miragelab.ladder.model import TinyGPT, greedy_decode, target_logprobs
+from miragelab.ladder.model import TinyGPT, greedy_with_reference
 from miragelab.ladder.tasks import (
     EOS_ID,
     Task,
@@ -55,10 +57,9 @@ def predict(
     predictions: list[str] = []
     logprobs: list[list[float]] = []
     for lo in range(0, len(tokens), batch):
-        chunk = tokens[lo : lo + batch]
-        out = greedy_decode(model, chunk[:, :p], task.max_answer_len + 1, EOS_ID)
+        out, lp = greedy_with_reference(model, tokens[lo : lo + batch], p, EOS_ID)
         predictions.extend(decode_tokens(row) for row in out.tolist())
-        lp = target_logprobs(model, chunk, p).cpu().numpy()
+        lp = lp.cpu().numpy()
         for row, n in zip(lp, lengths[lo : lo + batch], strict=True):
             logprobs.append(np.minimum(row[:n], 0.0).tolist())
     return predictions, logprobs

@@ -16,8 +16,9 @@ per layer: two LayerNorms (4 d), ``c_attn`` (3 d^2 + 3 d), ``c_proj``
 LayerNorm (2 d). The output head is tied to ``wte`` and adds nothing.
 
 Decoding: :func:`greedy_decode` runs batched greedy decoding with a
-preallocated key/value cache; :func:`target_logprobs` computes teacher-forced
-log-probabilities of target tokens.
+preallocated key/value cache; :func:`greedy_with_reference` gives the same
+answers together with the teacher-forced log-probabilities of reference
+answers, decoding step by step only where the model leaves its reference.
 """
 
 from __future__ import annotations
@@ -66,6 +67,25 @@ class Conv1D(nn.Module):
     def forward(self, x: Tensor) -> Tensor:
         shape = x.shape[:-1] + (self.weight.shape[1],)
         return torch.addmm(self.bias, x.reshape(-1, x.shape[-1]), self.weight).view(shape)
+
+
+def _attention(q: Tensor, k: Tensor, v: Tensor, causal: bool) -> Tensor:
+    """Attention of the cached decoder: ``softmax(q k^T / sqrt(d)) v``, causal or not.
+
+    On a CUDA device it is written out as two batched products: decoding asks
+    for one query (or a prompt's few) per row, and the fused kernels behind
+    ``scaled_dot_product_attention`` tile 64 queries, wasting most of each
+    tile (on an H200 they took two thirds of a decoding step at batch 2000).
+    On a CPU the fused kernel is the faster one.
+    """
+    if not q.is_cuda:
+        return F.scaled_dot_product_attention(q, k, v, is_causal=causal)
+    scores = torch.matmul(q, k.transpose(-1, -2)).mul_(1.0 / math.sqrt(q.shape[-1]))
+    if causal:
+        t = q.shape[-2]
+        future = torch.ones(t, t, dtype=torch.bool, device=q.device).triu_(1)
+        scores.masked_fill_(future, float("-inf"))
+    return torch.matmul(torch.softmax(scores, dim=-1), v)
 
 
 class Attention(nn.Module):
@@ -228,11 +248,11 @@ class TinyGPT(nn.Module):
             kv[:, :, :, :t] = qkv[1:].transpose(0, 1)
             keys, values = kv[:, 0, :, :t], kv[:, 1, :, :t]
             if i == last_layer:
-                y = F.scaled_dot_product_attention(qkv[0, :, :, -1:], keys, values)
+                y = _attention(qkv[0, :, :, -1:], keys, values, causal=False)
                 x = x.view(batch, t, d)[:, -1]
                 y = y.reshape(batch, d)
             else:
-                y = F.scaled_dot_product_attention(qkv[0], keys, values, is_causal=True)
+                y = _attention(qkv[0], keys, values, causal=True)
                 y = y.transpose(1, 2).reshape(-1, d)
             x = x + torch.addmm(o_b, y, o_w)
             m = F.layer_norm(x, (d,), ln2_w, ln2_b, eps)
@@ -257,7 +277,7 @@ class TinyGPT(nn.Module):
             qkv = torch.mm(a, qkv_w).add_(qkv_b).view(batch, 3, h, 1, d // h)
             kv.narrow(3, pos, 1).copy_(qkv.narrow(1, 1, 2))
             seen = kv.narrow(3, 0, end)
-            y = F.scaled_dot_product_attention(qkv.select(1, 0), seen[:, 0], seen[:, 1])
+            y = _attention(qkv.select(1, 0), seen[:, 0], seen[:, 1], causal=False)
             x = x + torch.mm(y.view(batch, d), o_w).add_(o_b)
             m = F.layer_norm(x, (d,), ln2_w, ln2_b, eps)
             m = F.gelu(torch.mm(m, fc_w).add_(fc_b), approximate="tanh")
@@ -293,7 +313,12 @@ class TinyGPT(nn.Module):
 
 @torch.inference_mode()
 def greedy_decode(
-    model: TinyGPT, prompts: Tensor, max_new_tokens: int, eos_id: int, use_cache: bool = True
+    model: TinyGPT,
+    prompts: Tensor,
+    max_new_tokens: int,
+    eos_id: int,
+    use_cache: bool = True,
+    graph: bool | None = None,
 ) -> Tensor:
     """Greedy continuation of equal-length ``prompts`` (``(batch, P)`` ids).
 
@@ -301,6 +326,13 @@ def greedy_decode(
     repeats ``eos_id``. Decoding stops early when every row has ended. With
     ``use_cache=False`` every step reruns the full prefix (the reference the
     cache is tested against).
+
+    ``graph`` (default: on a CUDA device) replays the whole cached decoding
+    as one CUDA graph, captured once per model and shape (batch rounded up to
+    a power of two): a tiny model's step is a few dozen kernels of
+    microseconds each, so launching them one by one costs more than running
+    them. A graph has no early stop; it runs every step, and the answers are
+    the same.
     """
     batch, length = prompts.shape
     if length + max_new_tokens > model.config.block_size + 1:
@@ -308,6 +340,14 @@ def greedy_decode(
             f"prompt {length} + {max_new_tokens} new tokens exceed block size "
             f"{model.config.block_size}"
         )
+    if graph is None:
+        graph = prompts.device.type == "cuda"
+    if use_cache and graph:
+        # batch sizes are rounded up to a power of two, so few graphs serve any batch
+        rows = 1 << (batch - 1).bit_length()
+        padded = torch.cat([prompts, prompts[:1].expand(rows - batch, length)])
+        decode = _decode_graph(model, rows, length, max_new_tokens, eos_id, prompts.device)
+        return decode(padded)[:batch]
     done = torch.zeros(batch, dtype=torch.bool, device=prompts.device)
     if use_cache:
         cache = model.new_cache(batch, length + max_new_tokens)
@@ -336,14 +376,106 @@ def greedy_decode(
     return out
 
 
-@torch.inference_mode()
-def target_logprobs(model: TinyGPT, tokens: Tensor, prompt_len: int) -> Tensor:
-    """Teacher-forced log-probs of positions ``prompt_len..`` of ``tokens``.
+#: captured decoding graphs kept per model (each holds its own cache and buffers)
+GRAPHS_PER_MODEL = 8
 
-    ``tokens`` is ``(batch, T)`` (prompt followed by target ids, any padding
-    after); returns ``(batch, T - prompt_len)`` natural-log probabilities of
-    each token given everything before it.
+
+class _GraphedDecode:
+    """Cached greedy decoding of one shape, captured as a CUDA graph and replayed."""
+
+    def __init__(
+        self, model: TinyGPT, batch: int, length: int, new: int, eos_id: int, device: torch.device
+    ) -> None:
+        self.prompts = torch.zeros((batch, length), dtype=torch.long, device=device)
+        self._args = (model, length, new, eos_id)
+        side = torch.cuda.Stream(device)
+        side.wait_stream(torch.cuda.current_stream(device))
+        with torch.cuda.stream(side):  # warm-up: kernels picked, workspaces allocated
+            self._decode()
+        torch.cuda.current_stream(device).wait_stream(side)
+        self.graph = torch.cuda.CUDAGraph()
+        with torch.cuda.graph(self.graph):
+            self.out = self._decode()
+
+    def _decode(self) -> Tensor:
+        model, length, new, eos_id = self._args
+        cache = model.new_cache(self.prompts.shape[0], length + new)
+        weights = model.flat_weights()
+        logits = model.forward_cached(self.prompts, cache, 0, weights)
+        steps = []
+        for step in range(new):
+            steps.append(logits.argmax(dim=-1))
+            if step + 1 < new:
+                logits = model.forward_cached(steps[-1][:, None], cache, length + step, weights)
+        out = torch.stack(steps, dim=1)
+        return out.masked_fill_((out == eos_id).cumsum(dim=1) > 0, eos_id)
+
+    def __call__(self, prompts: Tensor) -> Tensor:
+        self.prompts.copy_(prompts)
+        self.graph.replay()
+        return self.out.clone()
+
+
+def _decode_graph(
+    model: TinyGPT, batch: int, length: int, new: int, eos_id: int, device: torch.device
+) -> _GraphedDecode:
+    # a graph reads the weights from where they were at capture: moved weights need a new one
+    where = tuple(p.data_ptr() for p in model.parameters())
+    graphs: dict = model.__dict__.setdefault("_decode_graphs", {})
+    key = (batch, length, new, eos_id, str(device), where)
+    if key not in graphs:
+        if len(graphs) >= GRAPHS_PER_MODEL:
+            graphs.pop(next(iter(graphs)))
+        graphs[key] = _GraphedDecode(model, batch, length, new, eos_id, device)
+    return graphs[key]
+
+
+@torch.inference_mode()
+def greedy_with_reference(
+    model: TinyGPT, tokens: Tensor, prompt_len: int, eos_id: int
+) -> tuple[Tensor, Tensor]:
+    """Greedy continuations and teacher-forced reference log-probs, from one shared pass.
+
+    ``tokens`` is ``(batch, T)``: prompt, reference answer, ``eos_id``, any
+    padding; a continuation has up to ``T - prompt_len`` tokens. Returns the
+    answers :func:`greedy_decode` gives (``T - prompt_len`` new tokens) and
+    the natural-log probability of every reference token given all before it
+    (``(batch, T - prompt_len)``, in float64).
+
+    Why one pass serves both: greedy decoding follows the reference for as
+    long as the teacher-forced argmax equals the reference token (the check
+    behind lm-eval's ``is_greedy``; the reference is the draft of speculative
+    decoding). So the pass that gives the log-probs also gives, per row, the
+    first position where greedy decoding leaves the reference and the token it
+    takes there. Only rows that leave it for a token other than the end token
+    are decoded step by step, all together from the prompt (the answers of
+    :func:`greedy_decode` itself). A model that answers most examples right is
+    then decoded almost for free.
     """
+    batch, length = tokens.shape
+    new = length - prompt_len
     logits = model(tokens[:, :-1])[:, prompt_len - 1 :]
     logp = torch.log_softmax(logits.double(), dim=-1)
-    return logp.gather(-1, tokens[:, prompt_len:, None])[..., 0]
+    reference = tokens[:, prompt_len:]
+    logprobs = logp.gather(-1, reference[..., None])[..., 0]
+    guess = logits.argmax(dim=-1)
+    ends = reference == eos_id
+    if not bool(ends.any(dim=1).all()):
+        raise ValueError("every reference must end with the end token within the sequence")
+    # positions up to and including the reference's first end token
+    inside = ends.cumsum(dim=1).sub_(ends.long()) == 0
+    differs = (guess != reference) & inside
+    steps = torch.arange(new, device=tokens.device).expand(batch, new)
+    first = torch.where(differs, steps, new).amin(dim=1)  # == new: follows to the end token
+    out = torch.where(steps < first[:, None], reference, eos_id)
+    left = first < new
+    rows = left.nonzero()[:, 0]
+    out[rows, first[rows]] = guess[rows, first[rows]]
+    # rows that leave the reference for a token other than the end token are decoded
+    # again from the prompt, all in one call (one shape: a CUDA graph serves it)
+    going = (left & (guess.gather(1, first.clamp(max=new - 1)[:, None])[:, 0] != eos_id)).nonzero()
+    if len(going):
+        going = going[:, 0]
+        out[going] = greedy_decode(model, tokens[going, :prompt_len], new, eos_id)
+    out.masked_fill_((out == eos_id).cumsum(dim=1) > 0, eos_id)
+    return out, logprobs
