@@ -1,7 +1,7 @@
 """Benchmark of the tiny-GPT ladder (issue 4): wall time, training and decoding throughput.
 
     python benchmarks/bench_ladder.py [--task add4] [--preset cpu] [--out DIR] [--n-test 10000]
-        [--summary PATH]
+        [--device cpu] [--all-sizes] [--summary PATH]
 
 1. Trains the preset's ladder and evaluates it (``--n-test`` examples per
    model), printing the wall time of each phase and every model's exact match.
@@ -12,6 +12,17 @@
    transformers' ``generate`` on the same exported model and the same prompts
    (ratio, medians of alternating runs), with the share of identical answers
    and the ceiling on the ratio that the matrix products alone impose.
+4. The work of ``ladder eval``: greedy answers *and* the targets' log-probs.
+   Ours finds both in one teacher-forced pass and decodes step by step only
+   the rows that leave their target
+   (:func:`~miragelab.ladder.model.greedy_with_reference`); transformers does
+   the same work the plain way, ``generate`` plus one forward pass. Its
+   ``generate`` alone is printed too: our answers-and-log-probs against its
+   answers only.
+
+``--device cuda`` times steps 2-4 on a GPU (synchronised clocks); with
+``--all-sizes`` step 2 runs for every size and projects the preset's
+training time from it.
 
 Not a test: numbers depend on the machine and on what else runs on it.
 """
@@ -36,38 +47,57 @@ TARGET_FLOPS_SHARE = 0.40
 TARGET_DECODE_SPEEDUP = 5.0
 
 
-def matmul_flops(n: int = 1024, repeats: int = 10) -> float:
-    a, b = torch.randn(n, n), torch.randn(n, n)
+DEVICE = "cpu"
+
+
+def clock() -> float:
+    """Wall time after every queued kernel has run (a GPU runs asynchronously)."""
+    if DEVICE.startswith("cuda"):
+        torch.cuda.synchronize()
+    return time.perf_counter()
+
+
+def matmul_flops(n: int | None = None, repeats: int = 10) -> float:
+    """FLOP/s of one fp32 ``n x n`` product: 1024 on a CPU, 8192 on a GPU (smaller ones
+    leave a GPU idle between launches and would understate its rate)."""
+    n = n or (8192 if DEVICE.startswith("cuda") else 1024)
+    a, b = torch.randn(n, n, device=DEVICE), torch.randn(n, n, device=DEVICE)
     for _ in range(3):
         a @ b
     times = []
     for _ in range(repeats):
-        t = time.perf_counter()
+        t = clock()
         a @ b
-        times.append(time.perf_counter() - t)
+        times.append(clock() - t)
     return 2 * n**3 / statistics.median(times)
 
 
-def train_throughput(task_name: str, preset_name: str, steps: int = 20) -> tuple[float, float, int]:
+def train_throughput(
+    task_name: str, preset_name: str, size_index: int = -1, steps: int = 20
+) -> tuple[float, float, int, float]:
+    """Tokens/s, FLOP/s (6 N per token), parameters and steps/s of one size's training."""
     from miragelab.ladder.model import TinyGPT, param_count
     from miragelab.ladder.presets import get_preset
     from miragelab.ladder.tasks import get_task
     from miragelab.ladder.train import batch_at, make_optimizer, model_config, train_step
 
     preset, task = get_preset(preset_name), get_task(task_name)
-    size = preset.sizes[-1]
+    size = preset.sizes[size_index]
     cfg = model_config(preset, size)
-    model = TinyGPT(cfg, seed=0)
+    model = TinyGPT(cfg, seed=0).to(DEVICE)
     opt = make_optimizer(model, preset, size.lr)
-    batches = [batch_at(task, s, preset.batch_size, 0) for s in range(steps + 3)]
+    batches = [
+        tuple(t.to(DEVICE) for t in batch_at(task, s, preset.batch_size, 0))
+        for s in range(steps + 3)
+    ]
     for x, y in batches[:3]:
         train_step(model, opt, x, y, preset.grad_clip)
-    t = time.perf_counter()
+    t = clock()
     for x, y in batches[3:]:
         train_step(model, opt, x, y, preset.grad_clip)
-    dt = time.perf_counter() - t
+    dt = clock() - t
     tokens = steps * preset.batch_size * (task.seq_len - 1)
-    return tokens / dt, 6 * param_count(cfg) * tokens / dt, param_count(cfg)
+    return tokens / dt, 6 * param_count(cfg) * tokens / dt, param_count(cfg), steps / dt
 
 
 def matmul_floor(cfg, batch: int, prompt_len: int, steps: int, repeats: int = 3) -> float:
@@ -94,13 +124,15 @@ def matmul_floor(cfg, batch: int, prompt_len: int, steps: int, repeats: int = 3)
         for _ in range(L):
             shapes += [(batch, d, 3 * d), *block(batch)]
         shapes.append((batch, d, V))
-    operands = [(torch.randn(m, k), torch.randn(k, n)) for m, k, n in shapes]
+    operands = [
+        (torch.randn(m, k, device=DEVICE), torch.randn(k, n, device=DEVICE)) for m, k, n in shapes
+    ]
     times = []
     for _ in range(repeats + 1):
-        t = time.perf_counter()
+        t = clock()
         for x, w in operands:
             torch.mm(x, w)
-        times.append(time.perf_counter() - t)
+        times.append(clock() - t)
     return min(times[1:])
 
 
@@ -123,14 +155,17 @@ def decode_throughput(
 
     task = get_task(task_name)
     a, b = heldout_pairs(task, n, seed=0)
-    prompts = torch.from_numpy(encode_examples(task, a, b)[0][:, : task.prompt_len])
+    prompts = torch.from_numpy(encode_examples(task, a, b)[0][:, : task.prompt_len]).to(DEVICE)
     new = task.max_answer_len + 1
-    ours_model = load_hf(model_dir)
-    hf = AutoModelForCausalLM.from_pretrained(model_dir).eval()
+    ours_model = load_hf(model_dir).to(DEVICE)
+    hf = AutoModelForCausalLM.from_pretrained(model_dir).eval().to(DEVICE)
     kwargs = dict(max_new_tokens=new, do_sample=False, eos_token_id=EOS_ID, pad_token_id=EOS_ID)
 
     def run_ours(batch: torch.Tensor) -> torch.Tensor:
         return greedy_decode(ours_model, batch, new, EOS_ID)
+
+    def run_eager(batch: torch.Tensor) -> torch.Tensor:
+        return greedy_decode(ours_model, batch, new, EOS_ID, graph=False)
 
     def run_hf(batch: torch.Tensor) -> torch.Tensor:
         with torch.inference_mode():
@@ -148,14 +183,18 @@ def decode_throughput(
     results = []
     for batch_size, count in ((1, 100), (16, 320), (128, 1024), (n, n)):
         chunks = [prompts[i : i + batch_size] for i in range(0, count, batch_size)]
-        run_ours(chunks[0]), run_hf(chunks[0])  # warm up
-        times: dict[str, list[float]] = {"ours": [], "hf": []}
+        runners = [("ours", run_ours), ("hf", run_hf)]
+        if DEVICE.startswith("cuda"):  # ours without CUDA graphs, for the record
+            runners.append(("eager", run_eager))
+        for _, fn in runners:  # warm up (and capture the graph of this shape)
+            fn(chunks[0])
+        times: dict[str, list[float]] = {name: [] for name, _ in runners}
         outs: dict[str, list[torch.Tensor]] = {}
         for _ in range(repeats):
-            for name, fn in (("ours", run_ours), ("hf", run_hf)):
-                t = time.perf_counter()
+            for name, fn in runners:
+                t = clock()
                 outs[name] = [fn(c) for c in chunks]
-                times[name].append(time.perf_counter() - t)
+                times[name].append(clock() - t)
         ours_s, hf_s = statistics.median(times["ours"]), statistics.median(times["hf"])
         same = sum(
             int((o[:, : h.shape[1]] == h).all(dim=1).sum())
@@ -168,15 +207,109 @@ def decode_throughput(
             for c, s in zip(chunks, steps, strict=True)
         )
         ceiling = hf_s / floor
+        eager = ""
+        if "eager" in times:
+            eager_s = statistics.median(times["eager"])
+            eager = f"   without graph {count / eager_s:,.0f}/s ({hf_s / eager_s:.1f}x)"
         print(
             f"  {batch_size:5d} {count:8d} {count / ours_s:16,.0f} "
             f"{count / hf_s:20,.0f} {hf_s / ours_s:9.1f}x {same / count:13.1%}"
-            f" {floor * 1e3:11.1f} ms {ceiling:8.1f}x"
+            f" {floor * 1e3:11.1f} ms {ceiling:8.1f}x{eager}"
         )
         results.append((batch_size, count, count / ours_s, count / hf_s, same / count, ceiling))
     print(
         "  ceiling: generate's time over the matmul floor (our decoder's matrix products alone);"
         " no exact fp32 decoder doing these products beats it"
+        + (
+            " one launch at a time (a CUDA graph, which launches them all at once, can)"
+            if DEVICE.startswith("cuda")
+            else ""
+        )
+    )
+    return results
+
+
+def eval_throughput(
+    model_dir: Path, task_name: str, n: int = 2000, repeats: int = 5
+) -> list[tuple]:
+    """The work of ``ladder eval`` (answers and target log-probs), ours against transformers.
+
+    Ours: :func:`~miragelab.ladder.model.greedy_with_reference`. Transformers:
+    ``generate`` for the answers, then one forward pass over prompt and
+    target for the log-probs; ``generate`` alone is timed as well. Medians of
+    alternating runs. Returns ``(batch, prompts, exact match, ours answers/s,
+    transformers answers/s, generate-alone answers/s, share identical, largest
+    log-prob difference)`` rows.
+    """
+    from transformers import AutoModelForCausalLM
+
+    from miragelab.ladder.hf import load_hf
+    from miragelab.ladder.model import greedy_with_reference
+    from miragelab.ladder.tasks import EOS_ID, encode_examples, get_task, heldout_pairs
+
+    task = get_task(task_name)
+    p, new = task.prompt_len, task.max_answer_len + 1
+    a, b = heldout_pairs(task, n, seed=0)
+    tokens = torch.from_numpy(encode_examples(task, a, b)[0]).to(DEVICE)
+    ours_model = load_hf(model_dir).to(DEVICE)
+    hf = AutoModelForCausalLM.from_pretrained(model_dir).eval().to(DEVICE)
+    kwargs = dict(max_new_tokens=new, do_sample=False, eos_token_id=EOS_ID, pad_token_id=EOS_ID)
+
+    def run_ours(batch: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        return greedy_with_reference(ours_model, batch, p, EOS_ID)
+
+    def run_generate(batch: torch.Tensor) -> torch.Tensor:
+        with torch.inference_mode():
+            prompts = batch[:, :p]
+            return hf.generate(prompts, attention_mask=torch.ones_like(prompts), **kwargs)[:, p:]
+
+    def run_hf(batch: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        answers = run_generate(batch)
+        with torch.inference_mode():
+            logits = hf(batch[:, :-1]).logits[:, p - 1 :]
+            logp = torch.log_softmax(logits.double(), dim=-1)
+        return answers, logp.gather(-1, batch[:, p:, None])[..., 0]
+
+    print(
+        f"answers and target log-probs (the work of `ladder eval`): {model_dir.name}; "
+        f"median of {repeats} alternating runs"
+    )
+    print(
+        "  batch  prompts  exact match   ours answers/s   transformers answers/s   speed-up"
+        "   generate alone   speed-up   same answers   max |d logp|"
+    )
+    results = []
+    for batch_size, count in ((1, 100), (16, 320), (128, 1024), (n, n)):
+        chunks = [tokens[i : i + batch_size] for i in range(0, count, batch_size)]
+        run_ours(chunks[0]), run_hf(chunks[0])  # warm up
+        times: dict[str, list[float]] = {"ours": [], "hf": [], "generate": []}
+        outs: dict[str, list] = {}
+        for _ in range(repeats):
+            for name, fn in (("ours", run_ours), ("hf", run_hf), ("generate", run_generate)):
+                t = clock()
+                outs[name] = [fn(c) for c in chunks]
+                times[name].append(clock() - t)
+        ours_s, hf_s, gen_s = (statistics.median(times[k]) for k in ("ours", "hf", "generate"))
+        same, exact, gap = 0, 0, 0.0
+        for (o, olp), (h, hlp), c in zip(outs["ours"], outs["hf"], chunks, strict=True):
+            same += int((o[:, : h.shape[1]] == h).all(dim=1).sum())
+            target = torch.where(c[:, p:] == 0, EOS_ID, c[:, p:])  # padding after <eos>
+            exact += int((o == target).all(dim=1).sum())
+            ends = c[:, p:] == EOS_ID
+            digits = ends.cumsum(dim=1) == 0
+            gap = max(gap, float((olp - hlp).abs()[digits].max()))
+        print(
+            f"  {batch_size:5d} {count:8d} {exact / count:12.1%} {count / ours_s:16,.0f}"
+            f" {count / hf_s:24,.0f} {hf_s / ours_s:9.1f}x {count / gen_s:16,.0f}"
+            f" {gen_s / ours_s:9.1f}x {same / count:13.1%} {gap:14.1e}"
+        )
+        results.append(
+            (batch_size, count, exact / count, count / ours_s, count / hf_s, count / gen_s,
+             same / count, gap)
+        )  # fmt: skip
+    print(
+        "  the model's own exact match sets how much is left to decode step by step: "
+        "a row that follows its target costs no decoding step"
     )
     return results
 
@@ -189,12 +322,20 @@ def main() -> None:
     parser.add_argument("--n-test", type=int, default=10_000)
     parser.add_argument("--threads", type=int, default=None)
     parser.add_argument("--skip-ladder", action="store_true", help="reuse --out, train nothing")
+    parser.add_argument("--device", default="cpu", help="torch device of steps 2-4")
+    parser.add_argument(
+        "--all-sizes", action="store_true", help="training throughput of every size of the preset"
+    )
     parser.add_argument("--summary", type=Path, default=None, help="write the figures as JSON")
     args = parser.parse_args()
+    global DEVICE
+    DEVICE = args.device
     rows: list[dict] = []
     if args.threads:
         torch.set_num_threads(args.threads)
-    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads")
+    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, device {DEVICE}")
+    if DEVICE.startswith("cuda"):
+        print(f"  {torch.cuda.get_device_name(DEVICE)}")
     out = args.out or Path(tempfile.mkdtemp(prefix="ladder-"))
 
     from miragelab.ladder.evaluate import evaluate_ladder
@@ -232,9 +373,11 @@ def main() -> None:
             f"  ladder training: {flops:.3g} FLOPs (6ND) in {t1 - t0:.0f} s "
             f"= {flops / (t1 - t0) / 1e9:.1f} GFLOP/s"
         )
+    where = "" if DEVICE == "cpu" else f", {DEVICE}"
     peak = matmul_flops()
-    tps, fps, n = train_throughput(args.task, args.preset)
-    print(f"matmul 1024^3 fp32: {peak / 1e9:.1f} GFLOP/s")
+    tps, fps, n, _ = train_throughput(args.task, args.preset)
+    side = 8192 if DEVICE.startswith("cuda") else 1024
+    print(f"matmul {side}^3 fp32: {peak / 1e9:.1f} GFLOP/s")
     print(
         f"training, largest size ({n:,} params): {tps:,.0f} tokens/s, {fps / 1e9:.1f} GFLOP/s "
         f"= {fps / peak:.1%} of matmul (target >= 40%)"
@@ -242,25 +385,44 @@ def main() -> None:
     rows.append(
         row(
             NAME,
-            f"training FLOP/s, largest size ({n:,} params)",
+            f"training FLOP/s, largest size ({n:,} params){where}",
             fps / 1e9,
             "GFLOP/s",
             baseline=peak / 1e9,
-            baseline_name="1024^3 fp32 matmul, same threads",
+            baseline_name=f"{side}^3 fp32 matmul, same threads",
             ratio=fps / peak,
             target=f">= {TARGET_FLOPS_SHARE:.0%} of matmul",
             met=fps / peak >= TARGET_FLOPS_SHARE,
         )
     )
+    if args.all_sizes:
+        from miragelab.ladder.presets import get_preset
+
+        preset = get_preset(args.preset)
+        total = 0.0
+        print(f"training throughput of every size of {args.preset} ({preset.steps:,} steps each)")
+        for i, size in enumerate(preset.sizes):
+            tps, fps, n, steps_per_s = train_throughput(args.task, args.preset, i)
+            total += preset.steps / steps_per_s
+            print(
+                f"  {size.name:10s} {n:>12,} params {tps:>14,.0f} tokens/s "
+                f"{fps / 1e12:8.2f} TFLOP/s ({fps / peak:6.1%} of matmul) "
+                f"{preset.steps / steps_per_s:8.1f} s"
+            )
+        print(f"  projected training time of the preset: {total:.0f} s ({total / 60:.1f} min)")
+        rows.append(
+            row(NAME, f"projected training time of the {args.preset} preset{where}", total, "s")
+        )
     manifest = read_manifest(out)
     if manifest["models"]:
-        decoded = decode_throughput(out / manifest["models"][-1]["path"], manifest["task"])
+        model_dir = out / manifest["models"][-1]["path"]
+        decoded = decode_throughput(model_dir, manifest["task"])
         for batch_size, count, ours, hf, same, ceiling in decoded:
             rows.append(
                 row(
                     NAME,
                     f"greedy decoding, batch {batch_size} ({count} prompts, {same:.0%} identical; "
-                    f"matmul-floor ceiling {ceiling:.1f}x)",
+                    f"matmul-floor ceiling {ceiling:.1f}x){where}",
                     ours,
                     "answers/s",
                     baseline=hf,
@@ -268,6 +430,36 @@ def main() -> None:
                     ratio=ours / hf,
                     target=f">= {TARGET_DECODE_SPEEDUP:g}x",
                     met=ours / hf >= TARGET_DECODE_SPEEDUP,
+                )
+            )
+        for batch_size, count, exact, ours, hf, gen, same, gap in eval_throughput(
+            model_dir, manifest["task"]
+        ):
+            rows.append(
+                row(
+                    NAME,
+                    f"answers + target log-probs (ladder eval), batch {batch_size} "
+                    f"({count} prompts, exact match {exact:.0%}, {same:.0%} identical, "
+                    f"log-probs within {gap:.0e}){where}",
+                    ours,
+                    "answers/s",
+                    baseline=hf,
+                    baseline_name="transformers generate + one forward pass",
+                    ratio=ours / hf,
+                    target=f">= {TARGET_DECODE_SPEEDUP:g}x",
+                    met=ours / hf >= TARGET_DECODE_SPEEDUP,
+                )
+            )
+            rows.append(
+                row(
+                    NAME,
+                    f"answers + target log-probs (ladder eval) against generate's answers alone, "
+                    f"batch {batch_size}{where}",
+                    ours,
+                    "answers/s",
+                    baseline=gen,
+                    baseline_name="transformers generate alone",
+                    ratio=ours / gen,
                 )
             )
     write_summary(args.summary, rows)
