@@ -24,6 +24,16 @@ pytestmark = [
 ]
 
 
+def _sharp_cuda_model(seed: int) -> TinyGPT:
+    """A random model on the GPU with large weights, so greedy choices are far from ties."""
+    model = TinyGPT(GPTConfig(n_layer=2, n_head=2, n_embd=32), seed=seed)
+    with torch.no_grad():
+        for p in model.parameters():
+            if p.dim() == 2:
+                p.mul_(10.0)
+    return model.to("cuda").eval()
+
+
 def test_the_gpu_preset_trains_on_cuda_and_evaluates_as_on_the_cpu(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -63,13 +73,7 @@ def test_the_gpu_preset_trains_on_cuda_and_evaluates_as_on_the_cpu(
 
 
 def test_the_reference_pass_equals_plain_greedy_decoding_on_cuda() -> None:
-    cfg = GPTConfig(n_layer=2, n_head=2, n_embd=32)
-    model = TinyGPT(cfg, seed=5)
-    with torch.no_grad():
-        for p in model.parameters():
-            if p.dim() == 2:
-                p.mul_(10.0)  # sharp choices, far from ties
-    model = model.to("cuda").eval()
+    model = _sharp_cuda_model(seed=5)
     prompts = torch.randint(2, 15, (256, 6), generator=torch.Generator().manual_seed(2))
     prompts = prompts.to("cuda")
     plain = greedy_decode(model, prompts, 5, EOS_ID, use_cache=False)
@@ -83,13 +87,7 @@ def test_the_reference_pass_equals_plain_greedy_decoding_on_cuda() -> None:
 
 
 def test_graph_replays_give_the_eager_answers_for_every_batch_and_follow_moved_weights() -> None:
-    cfg = GPTConfig(n_layer=2, n_head=2, n_embd=32)
-    model = TinyGPT(cfg, seed=7)
-    with torch.no_grad():
-        for p in model.parameters():
-            if p.dim() == 2:
-                p.mul_(10.0)
-    model = model.to("cuda").eval()
+    model = _sharp_cuda_model(seed=7)
     gen = torch.Generator().manual_seed(3)
     for batch in (1, 16, 16, 128, 1, 16):  # repeated shapes replay a captured graph
         prompts = torch.randint(2, 15, (batch, 8), generator=gen).to("cuda")
