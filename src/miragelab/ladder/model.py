@@ -348,32 +348,43 @@ def greedy_decode(
         padded = torch.cat([prompts, prompts[:1].expand(rows - batch, length)])
         decode = _decode_graph(model, rows, length, max_new_tokens, eos_id, prompts.device)
         return decode(padded)[:batch]
+    return _decode(model, prompts, max_new_tokens, eos_id, use_cache, stop_early=True)
+
+
+def _decode(
+    model: TinyGPT, prompts: Tensor, new: int, eos_id: int, use_cache: bool, stop_early: bool
+) -> Tensor:
+    """The decoding loop of :func:`greedy_decode`; a CUDA graph captures it without
+    ``stop_early`` (checking whether every row has ended waits for the device)."""
+    batch, length = prompts.shape
     done = torch.zeros(batch, dtype=torch.bool, device=prompts.device)
     if use_cache:
-        cache = model.new_cache(batch, length + max_new_tokens)
+        cache = model.new_cache(batch, length + new)
         weights = model.flat_weights()
         logits = model.forward_cached(prompts, cache, 0, weights)
     else:
         seq = prompts
         logits = model(seq)[:, -1]
     steps = []
-    for step in range(max_new_tokens):
+    for step in range(new):
         nxt = logits.argmax(dim=-1)
         steps.append(nxt)
-        done |= nxt == eos_id
-        if step + 1 == max_new_tokens or bool(done.all()):
+        if step + 1 == new:
             break
+        if stop_early:
+            done |= nxt == eos_id
+            if bool(done.all()):
+                break
         if use_cache:
             logits = model.forward_cached(nxt[:, None], cache, length + step, weights)
         else:
             seq = torch.cat([seq, nxt[:, None]], dim=1)
             logits = model(seq)[:, -1]
-    out = torch.full((batch, max_new_tokens), eos_id, dtype=torch.long, device=prompts.device)
+    out = torch.full((batch, new), eos_id, dtype=torch.long, device=prompts.device)
     out[:, : len(steps)] = torch.stack(steps, dim=1)
     # rows are independent, so a finished row's later tokens were computed and are dropped
     # here, in one pass, instead of being masked at every step
-    out.masked_fill_((out == eos_id).cumsum(dim=1) > 0, eos_id)
-    return out
+    return out.masked_fill_((out == eos_id).cumsum(dim=1) > 0, eos_id)
 
 
 #: captured decoding graphs kept per model (each holds its own cache and buffers)
@@ -387,7 +398,7 @@ class _GraphedDecode:
         self, model: TinyGPT, batch: int, length: int, new: int, eos_id: int, device: torch.device
     ) -> None:
         self.prompts = torch.zeros((batch, length), dtype=torch.long, device=device)
-        self._args = (model, length, new, eos_id)
+        self._args = (model, new, eos_id)
         side = torch.cuda.Stream(device)
         side.wait_stream(torch.cuda.current_stream(device))
         with torch.cuda.stream(side):  # warm-up: kernels picked, workspaces allocated
@@ -398,17 +409,8 @@ class _GraphedDecode:
             self.out = self._decode()
 
     def _decode(self) -> Tensor:
-        model, length, new, eos_id = self._args
-        cache = model.new_cache(self.prompts.shape[0], length + new)
-        weights = model.flat_weights()
-        logits = model.forward_cached(self.prompts, cache, 0, weights)
-        steps = []
-        for step in range(new):
-            steps.append(logits.argmax(dim=-1))
-            if step + 1 < new:
-                logits = model.forward_cached(steps[-1][:, None], cache, length + step, weights)
-        out = torch.stack(steps, dim=1)
-        return out.masked_fill_((out == eos_id).cumsum(dim=1) > 0, eos_id)
+        model, new, eos_id = self._args
+        return _decode(model, self.prompts, new, eos_id, use_cache=True, stop_early=False)
 
     def __call__(self, prompts: Tensor) -> Tensor:
         self.prompts.copy_(prompts)
@@ -467,15 +469,14 @@ def greedy_with_reference(
     differs = (guess != reference) & inside
     steps = torch.arange(new, device=tokens.device).expand(batch, new)
     first = torch.where(differs, steps, new).amin(dim=1)  # == new: follows to the end token
-    out = torch.where(steps < first[:, None], reference, eos_id)
-    left = first < new
-    rows = left.nonzero()[:, 0]
-    out[rows, first[rows]] = guess[rows, first[rows]]
+    # the reference up to the first departure, the model's token there, then nothing
+    after = torch.where(steps == first[:, None], guess, eos_id)
+    out = torch.where(steps < first[:, None], reference, after)
+    taken = out.gather(1, first.clamp(max=new - 1)[:, None])[:, 0]
     # rows that leave the reference for a token other than the end token are decoded
     # again from the prompt, all in one call (one shape: a CUDA graph serves it)
-    going = (left & (guess.gather(1, first.clamp(max=new - 1)[:, None])[:, 0] != eos_id)).nonzero()
+    going = ((first < new) & (taken != eos_id)).nonzero()[:, 0]
     if len(going):
-        going = going[:, 0]
         out[going] = greedy_decode(model, tokens[going, :prompt_len], new, eos_id)
     out.masked_fill_((out == eos_id).cumsum(dim=1) > 0, eos_id)
     return out, logprobs
