@@ -136,6 +136,29 @@ def matmul_floor(cfg, batch: int, prompt_len: int, steps: int, repeats: int = 3)
     return min(times[1:])
 
 
+#: (batch size, prompts) of each row of the decoding tables
+BATCHES = ((1, 100), (16, 320), (128, 1024))
+
+
+def alternate(runners: list, chunks: list, repeats: int) -> tuple[dict, dict]:
+    """Median seconds and last outputs of each ``(name, fn)`` over ``chunks``.
+
+    After one warm-up call each (which also captures a CUDA graph of the
+    shape), the runners take turns ``repeats`` times, so a burst of load on
+    the machine hits all of them rather than one.
+    """
+    for _, fn in runners:
+        fn(chunks[0])
+    times: dict[str, list[float]] = {name: [] for name, _ in runners}
+    outs: dict[str, list] = {}
+    for _ in range(repeats):
+        for name, fn in runners:
+            t = clock()
+            outs[name] = [fn(c) for c in chunks]
+            times[name].append(clock() - t)
+    return {name: statistics.median(ts) for name, ts in times.items()}, outs
+
+
 def decode_throughput(
     model_dir: Path, task_name: str, n: int = 2000, repeats: int = 5
 ) -> list[tuple]:
@@ -181,21 +204,13 @@ def decode_throughput(
         "   matmul floor   ceiling"
     )
     results = []
-    for batch_size, count in ((1, 100), (16, 320), (128, 1024), (n, n)):
+    for batch_size, count in (*BATCHES, (n, n)):
         chunks = [prompts[i : i + batch_size] for i in range(0, count, batch_size)]
         runners = [("ours", run_ours), ("hf", run_hf)]
         if DEVICE.startswith("cuda"):  # ours without CUDA graphs, for the record
             runners.append(("eager", run_eager))
-        for _, fn in runners:  # warm up (and capture the graph of this shape)
-            fn(chunks[0])
-        times: dict[str, list[float]] = {name: [] for name, _ in runners}
-        outs: dict[str, list[torch.Tensor]] = {}
-        for _ in range(repeats):
-            for name, fn in runners:
-                t = clock()
-                outs[name] = [fn(c) for c in chunks]
-                times[name].append(clock() - t)
-        ours_s, hf_s = statistics.median(times["ours"]), statistics.median(times["hf"])
+        medians, outs = alternate(runners, chunks, repeats)
+        ours_s, hf_s = medians["ours"], medians["hf"]
         same = sum(
             int((o[:, : h.shape[1]] == h).all(dim=1).sum())
             for o, h in zip(outs["ours"], outs["hf"], strict=True)
@@ -208,8 +223,8 @@ def decode_throughput(
         )
         ceiling = hf_s / floor
         eager = ""
-        if "eager" in times:
-            eager_s = statistics.median(times["eager"])
+        if "eager" in medians:
+            eager_s = medians["eager"]
             eager = f"   without graph {count / eager_s:,.0f}/s ({hf_s / eager_s:.1f}x)"
         print(
             f"  {batch_size:5d} {count:8d} {count / ours_s:16,.0f} "
@@ -279,17 +294,11 @@ def eval_throughput(
         "   generate alone   speed-up   same answers   max |d logp|"
     )
     results = []
-    for batch_size, count in ((1, 100), (16, 320), (128, 1024), (n, n)):
+    for batch_size, count in (*BATCHES, (n, n)):
         chunks = [tokens[i : i + batch_size] for i in range(0, count, batch_size)]
-        run_ours(chunks[0]), run_hf(chunks[0])  # warm up
-        times: dict[str, list[float]] = {"ours": [], "hf": [], "generate": []}
-        outs: dict[str, list] = {}
-        for _ in range(repeats):
-            for name, fn in (("ours", run_ours), ("hf", run_hf), ("generate", run_generate)):
-                t = clock()
-                outs[name] = [fn(c) for c in chunks]
-                times[name].append(clock() - t)
-        ours_s, hf_s, gen_s = (statistics.median(times[k]) for k in ("ours", "hf", "generate"))
+        runners = [("ours", run_ours), ("hf", run_hf), ("generate", run_generate)]
+        medians, outs = alternate(runners, chunks, repeats)
+        ours_s, hf_s, gen_s = (medians[k] for k in ("ours", "hf", "generate"))
         same, exact, gap = 0, 0, 0.0
         for (o, olp), (h, hlp), c in zip(outs["ours"], outs["hf"], chunks, strict=True):
             same += int((o[:, : h.shape[1]] == h).all(dim=1).sum())
