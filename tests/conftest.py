@@ -59,3 +59,14 @@ def write_hive(frame: pd.DataFrame, root, **options) -> None:  # noqa: ANN001 - 
         partitioning_flavor="hive",
         **options,
     )
+
+
+def assert_refused(call, path, line: int, field: str, message: str) -> None:  # noqa: ANN001
+    """``call()`` raises an InputError that names ``path``, ``line`` and ``field`` and says
+    ``message``."""
+    from miragelab.errors import InputError
+
+    with pytest.raises(InputError) as info:
+        call()
+    text = str(info.value)
+    assert f"{path}, line {line}, field '{field}'" in text and message in text

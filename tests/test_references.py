@@ -7,6 +7,7 @@ import json
 import numpy as np
 import pandas as pd
 import pytest
+from conftest import assert_refused
 
 from miragelab.errors import InputError
 from miragelab.metrics import MetricOptions, compute_metrics
@@ -111,10 +112,7 @@ def test_bad_references_name_line_and_field(tmp_path, value, message):
     ]
     path = tmp_path / "s.jsonl"
     path.write_text("\n".join(lines) + "\n")
-    with pytest.raises(InputError) as info:
-        read_samples(path)
-    text = str(info.value)
-    assert f"{path}, line 2, field 'references'" in text and message in text
+    assert_refused(lambda: read_samples(path), path, 2, "references", message)
 
 
 def test_bad_references_in_parquet_are_refused_by_both_scorers(tmp_path):
