@@ -41,6 +41,8 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _summary import row, write_summary  # noqa: E402
 
+from miragelab.costs import matmul_flops  # noqa: E402
+
 NAME = "ladder"
 TARGET_LADDER_S = 15 * 60.0
 TARGET_FLOPS_SHARE = 0.40
@@ -55,21 +57,6 @@ def clock() -> float:
     if DEVICE.startswith("cuda"):
         torch.cuda.synchronize()
     return time.perf_counter()
-
-
-def matmul_flops(n: int | None = None, repeats: int = 10) -> float:
-    """FLOP/s of one fp32 ``n x n`` product: 1024 on a CPU, 8192 on a GPU (smaller ones
-    leave a GPU idle between launches and would understate its rate)."""
-    n = n or (8192 if DEVICE.startswith("cuda") else 1024)
-    a, b = torch.randn(n, n, device=DEVICE), torch.randn(n, n, device=DEVICE)
-    for _ in range(3):
-        a @ b
-    times = []
-    for _ in range(repeats):
-        t = clock()
-        a @ b
-        times.append(clock() - t)
-    return 2 * n**3 / statistics.median(times)
 
 
 def train_throughput(
@@ -383,9 +370,10 @@ def main() -> None:
             f"= {flops / (t1 - t0) / 1e9:.1f} GFLOP/s"
         )
     where = "" if DEVICE == "cpu" else f", {DEVICE}"
-    peak = matmul_flops()
-    tps, fps, n, _ = train_throughput(args.task, args.preset)
+    # a GPU needs a large product to reach its rate: at 1024^3 an H200 idles between launches
     side = 8192 if DEVICE.startswith("cuda") else 1024
+    peak = matmul_flops(DEVICE, side)
+    tps, fps, n, _ = train_throughput(args.task, args.preset)
     print(f"matmul {side}^3 fp32: {peak / 1e9:.1f} GFLOP/s")
     print(
         f"training, largest size ({n:,} params): {tps:,.0f} tokens/s, {fps / 1e9:.1f} GFLOP/s "
