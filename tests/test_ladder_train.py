@@ -224,3 +224,28 @@ def test_eval_writes_a_valid_samples_table(tmp_path):
         np.concatenate(back["target_token_logprobs"].tolist()),
         np.concatenate(samples["target_token_logprobs"].tolist()),
     )
+
+
+@pytest.mark.parametrize(
+    ("device", "message"),
+    [("bogus", "not a torch device: 'bogus'"), ("cuda", "CUDA is not available on this machine")],
+)
+def test_a_device_this_machine_cannot_use_is_refused_before_any_work(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], device: str, message: str
+) -> None:
+    from miragelab.cli import main
+
+    if device == "cuda" and torch.cuda.is_available():
+        pytest.skip("this machine has CUDA")
+    ladder = tmp_path / "ladder"
+    train_ladder(ladder, "add2", TINY)
+    for args in (
+        ["ladder", "train", "--preset", "tiny", "--task", "add2", "--out", tmp_path / "new"],
+        ["ladder", "eval", ladder, "--n-test", "5", "--out", tmp_path / "s.parquet"],
+    ):
+        capsys.readouterr()
+        with pytest.raises(SystemExit) as exit_info:
+            main([str(a) for a in [*args, "--device", device]])
+        assert exit_info.value.code == 2
+        assert capsys.readouterr().err.strip() == f"error: field 'device': {message}"
+    assert not (tmp_path / "new").exists() and not (tmp_path / "s.parquet").exists()

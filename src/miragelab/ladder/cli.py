@@ -92,7 +92,7 @@ def train(
     threads: Annotated[
         int | None, typer.Option(help="Torch CPU threads (default: torch's choice).")
     ] = None,
-    device: Annotated[str, typer.Option(help="Torch device: cpu, cuda, cuda:1 ...")] = "cpu",
+    device: Annotated[str, typer.Option(help="Torch device: cpu, cuda, cuda:1, auto ...")] = "cpu",
     executor: ExecutorOption = "local",
     ray_address: RayAddressOption = None,
     num_cpus_per_unit: CpusPerUnitOption = None,
@@ -107,8 +107,10 @@ def train(
 
     from miragelab.ladder.presets import get_preset
     from miragelab.ladder.train import MANIFEST, read_manifest, train_ladder
+    from miragelab.sources.hf_ladder import resolve_device
     from miragelab.units import LocalExecutor, executor_from_options
 
+    device = resolve_device(device, local=executor == "local")
     if checkpoint_minutes <= 0:
         raise InputError(f"must be > 0, got {checkpoint_minutes}", field="checkpoint-minutes")
     if threads is not None:
@@ -161,7 +163,7 @@ def eval_(
     threads: Annotated[
         int | None, typer.Option(help="Torch CPU threads (per unit, wherever it runs).")
     ] = None,
-    device: Annotated[str, typer.Option(help="Torch device: cpu, cuda ...")] = "cpu",
+    device: Annotated[str, typer.Option(help="Torch device: cpu, cuda, auto ...")] = "cpu",
     executor: ExecutorOption = "local",
     ray_address: RayAddressOption = None,
     num_cpus_per_unit: CpusPerUnitOption = None,
@@ -176,8 +178,10 @@ def eval_(
     import torch
 
     from miragelab.ladder.evaluate import evaluate_ladder, ladder_units
+    from miragelab.sources.hf_ladder import resolve_device
     from miragelab.units import executor_from_options, finish_output, work_dir_for
 
+    device = resolve_device(device, local=executor == "local")
     if threads is not None:
         if threads < 1:
             raise InputError(f"must be >= 1, got {threads}", field="threads")

@@ -149,7 +149,7 @@ def eval_command(
             torch.set_num_threads(threads)
         backend = {
             "kind": "hf",
-            "device": resolve_device(device),
+            "device": resolve_device(device, local=executor == "local"),
             "dtype": dtype,
             "batch_size": batch_size,
             "add_bos": add_bos,

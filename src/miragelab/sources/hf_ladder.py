@@ -231,8 +231,12 @@ class Generated:
     finish_reason: str
 
 
-def resolve_device(device: str) -> str:
-    """``auto`` -> ``cuda`` when present else ``cpu``; anything torch cannot use is an error."""
+def resolve_device(device: str, local: bool = True) -> str:
+    """``auto`` -> ``cuda`` when present else ``cpu``; anything torch cannot use is an error.
+
+    ``local=False``: the work runs on other machines (``--executor ray``), whose
+    GPUs this one need not have, so only the name is checked.
+    """
     import torch
 
     if device == "auto":
@@ -241,7 +245,7 @@ def resolve_device(device: str) -> str:
         dev = torch.device(device)
     except (RuntimeError, ValueError):
         raise InputError(f"not a torch device: {device!r}", field="device") from None
-    if dev.type == "cuda" and not torch.cuda.is_available():
+    if local and dev.type == "cuda" and not torch.cuda.is_available():
         raise InputError("CUDA is not available on this machine", field="device")
     return device
 
