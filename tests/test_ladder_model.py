@@ -44,21 +44,40 @@ def test_state_dict_has_gpt2_names_and_shapes():
     assert "lm_head.weight" not in sd  # tied to wte
 
 
-def test_kv_cache_decoding_equals_full_recompute():
+@pytest.mark.parametrize("batch", [3, 64])  # prompts attended by the fused kernel, and not
+def test_kv_cache_decoding_equals_full_recompute(batch):
     cfg = GPTConfig(n_layer=2, n_head=2, n_embd=16)
     model = _sharp_model(cfg)
-    prompts = torch.randint(2, 15, (64, 10), generator=torch.Generator().manual_seed(0))
+    prompts = torch.randint(2, 15, (batch, 10), generator=torch.Generator().manual_seed(0))
     cached = greedy_decode(model, prompts, 8, eos_id=-1, use_cache=True)
     full = greedy_decode(model, prompts, 8, eos_id=-1, use_cache=False)
     assert torch.equal(cached, full)
     # and the cached logits equal the full forward pass's
-    cache = model.new_cache(64, 12)
+    cache = model.new_cache(batch, 12)
     with torch.no_grad():
         step0 = model.forward_cached(prompts, cache, 0)
         step1 = model.forward_cached(cached[:, :1], cache, 10)
         ref = model(torch.cat([prompts, cached[:, :1]], dim=1))
     torch.testing.assert_close(step0, ref[:, 9], rtol=0, atol=1e-5)
     torch.testing.assert_close(step1, ref[:, 10], rtol=0, atol=1e-5)
+
+
+def test_flat_weights_are_the_gpt2_parameters_in_the_documented_order():
+    model = TinyGPT(GPTConfig(n_layer=2, n_head=2, n_embd=8))
+    params = dict(model.named_parameters())
+    wte, wpe, layers, (lnf_w, lnf_b) = model.flat_weights()
+    for tensor, name in [(wte, "wte.weight"), (wpe, "wpe.weight"), (lnf_w, "ln_f.weight"),
+                         (lnf_b, "ln_f.bias")]:  # fmt: skip
+        assert tensor is params[f"transformer.{name}"]
+    order = (
+        "ln_1.weight ln_1.bias attn.c_attn.bias attn.c_attn.weight attn.c_proj.bias "
+        "attn.c_proj.weight ln_2.weight ln_2.bias mlp.c_fc.bias mlp.c_fc.weight "
+        "mlp.c_proj.bias mlp.c_proj.weight"
+    ).split()
+    assert len(layers) == 2
+    for i, layer in enumerate(layers):
+        for tensor, name in zip(layer, order, strict=True):
+            assert tensor is params[f"transformer.h.{i}.{name}"], name
 
 
 def test_the_reference_pass_gives_plain_greedy_answers_wherever_they_depart():

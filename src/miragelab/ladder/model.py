@@ -72,20 +72,49 @@ class Conv1D(nn.Module):
 def _attention(q: Tensor, k: Tensor, v: Tensor, causal: bool) -> Tensor:
     """Attention of the cached decoder: ``softmax(q k^T / sqrt(d)) v``, causal or not.
 
-    On a CUDA device it is written out as two batched products: decoding asks
-    for one query (or a prompt's few) per row, and the fused kernels behind
-    ``scaled_dot_product_attention`` tile 64 queries, wasting most of each
-    tile (on an H200 they took two thirds of a decoding step at batch 2000).
-    On a CPU the fused kernel is the faster one.
+    ``k`` and ``v`` are ``(batch, heads, length, head_dim)`` slices of the
+    cache, whose layout lets batch and heads merge into one dimension without
+    a copy. Which form is faster depends on the device and the shape:
+
+    - On a CUDA device it is always written out as two batched products:
+      decoding asks for one query (or a prompt's few) per row, and the fused
+      kernels behind ``scaled_dot_product_attention`` tile 64 queries,
+      wasting most of each tile (on an H200 they took two thirds of a
+      decoding step at batch 2000).
+    - On a CPU the fused kernel is the faster one for one query per row (a
+      decoding step) and for the prompts of a small batch, but the written-out
+      form is twice as fast on the prompts of a large batch (10-token prompts,
+      batch 2000, 2 cores: 13.5 against 24.4 ms per layer).
     """
-    if not q.is_cuda:
+    batch, heads, t, hd = q.shape
+    if not q.is_cuda and (not causal or batch < FUSED_PREFILL_BELOW):
         return F.scaled_dot_product_attention(q, k, v, is_causal=causal)
-    scores = torch.matmul(q, k.transpose(-1, -2)).mul_(1.0 / math.sqrt(q.shape[-1]))
+    # scaling q also gathers it from the fused projection's layout
+    q3 = q.mul(1.0 / math.sqrt(hd)).reshape(batch * heads, t, hd)
+    length = k.shape[-2]
+    scores = torch.bmm(q3, k.reshape(batch * heads, length, hd).transpose(1, 2))
     if causal:
-        t = q.shape[-2]
-        future = torch.ones(t, t, dtype=torch.bool, device=q.device).triu_(1)
+        future = torch.ones(t, length, dtype=torch.bool, device=q.device).triu_(1)
         scores.masked_fill_(future, float("-inf"))
-    return torch.matmul(torch.softmax(scores, dim=-1), v)
+    probs = torch.softmax(scores, dim=-1)
+    return torch.bmm(probs, v.reshape(batch * heads, length, hd)).view(batch, heads, t, hd)
+
+
+#: on a CPU, prompts of batches this large or larger are attended without the fused kernel
+FUSED_PREFILL_BELOW = 16
+
+
+def _add_projection(x: Tensor, y: Tensor, weight: Tensor, bias: Tensor) -> Tensor:
+    """``x + y @ weight + bias``, a residual connection, in the fewest passes per device.
+
+    On a CPU the residual is the product's accumulator (``addmm`` with
+    ``beta=1``) and the bias follows in place: two passes instead of three.
+    On a CUDA device the bias rides in the product's epilogue (cuBLASLt), so
+    a product and one add make it: two kernels instead of three.
+    """
+    if y.is_cuda:
+        return x + torch.addmm(bias, y, weight)
+    return torch.addmm(x, y, weight).add_(bias)
 
 
 class Attention(nn.Module):
@@ -181,14 +210,16 @@ class TinyGPT(nn.Module):
         return self._head(x)
 
     def new_cache(self, batch: int, length: int) -> list[Tensor]:
-        """One ``(batch, 2, heads, length, head_dim)`` key/value buffer per layer.
+        """One ``(2, batch, heads, length, head_dim)`` key/value buffer per layer.
 
         Keys and values of a layer share one buffer, so a decoding step stores
-        both with a single copy straight out of the fused ``c_attn`` output.
+        both with a single copy straight out of the fused ``c_attn`` output;
+        keys and values each stay ``(batch, heads, ...)``-contiguous, so
+        attention reads them as one batch of ``batch * heads`` matrices.
         """
         cfg = self.config
         w = self.transformer.wte.weight
-        shape = (batch, 2, cfg.n_head, length, cfg.n_embd // cfg.n_head)
+        shape = (2, batch, cfg.n_head, length, cfg.n_embd // cfg.n_head)
         return [torch.empty(shape, dtype=w.dtype, device=w.device) for _ in range(cfg.n_layer)]
 
     def forward_cached(
@@ -245,8 +276,8 @@ class TinyGPT(nn.Module):
             a = F.layer_norm(x, (d,), ln1_w, ln1_b, eps)
             # (3, batch, heads, t, head_dim)
             qkv = torch.addmm(qkv_b, a, qkv_w).view(batch, t, 3, h, d // h).permute(2, 0, 3, 1, 4)
-            kv[:, :, :, :t] = qkv[1:].transpose(0, 1)
-            keys, values = kv[:, 0, :, :t], kv[:, 1, :, :t]
+            kv[:, :, :, :t] = qkv[1:]
+            keys, values = kv[0, :, :, :t], kv[1, :, :, :t]
             if i == last_layer:
                 y = _attention(qkv[0, :, :, -1:], keys, values, causal=False)
                 x = x.view(batch, t, d)[:, -1]
@@ -254,9 +285,9 @@ class TinyGPT(nn.Module):
             else:
                 y = _attention(qkv[0], keys, values, causal=True)
                 y = y.transpose(1, 2).reshape(-1, d)
-            x = x + torch.addmm(o_b, y, o_w)
+            x = _add_projection(x, y, o_w, o_b)
             m = F.layer_norm(x, (d,), ln2_w, ln2_b, eps)
-            x = x + torch.addmm(p_b, F.gelu(torch.addmm(fc_b, m, fc_w), approximate="tanh"), p_w)
+            x = _add_projection(x, F.gelu(torch.addmm(fc_b, m, fc_w), approximate="tanh"), p_w, p_b)
         return x
 
     def _step(self, x: Tensor, layers: tuple, cache: list[Tensor], pos: int) -> Tensor:
@@ -264,8 +295,8 @@ class TinyGPT(nn.Module):
 
         Written for few ops: one token's ``(batch, 3 d)`` projection is already
         ``(batch, 3, heads, 1, head_dim)``, so keys and values go to the cache
-        in one copy; biases are added in place after ``mm`` (on a few rows,
-        addmm's broadcast copy of the bias costs more than the product).
+        in one copy, and every projection is one ``addmm``
+        (:func:`_add_projection` for the two on the residual stream).
         """
         cfg = self.config
         d, h, eps = cfg.n_embd, cfg.n_head, cfg.layer_norm_epsilon
@@ -274,14 +305,14 @@ class TinyGPT(nn.Module):
             layers, cache, strict=True
         ):
             a = F.layer_norm(x, (d,), ln1_w, ln1_b, eps)
-            qkv = torch.mm(a, qkv_w).add_(qkv_b).view(batch, 3, h, 1, d // h)
-            kv.narrow(3, pos, 1).copy_(qkv.narrow(1, 1, 2))
+            qkv = torch.addmm(qkv_b, a, qkv_w).view(batch, 3, h, 1, d // h)
+            kv.narrow(3, pos, 1).copy_(qkv.narrow(1, 1, 2).transpose(0, 1))
             seen = kv.narrow(3, 0, end)
-            y = _attention(qkv.select(1, 0), seen[:, 0], seen[:, 1], causal=False)
-            x = x + torch.mm(y.view(batch, d), o_w).add_(o_b)
+            y = _attention(qkv.select(1, 0), seen[0], seen[1], causal=False)
+            x = _add_projection(x, y.view(batch, d), o_w, o_b)
             m = F.layer_norm(x, (d,), ln2_w, ln2_b, eps)
-            m = F.gelu(torch.mm(m, fc_w).add_(fc_b), approximate="tanh")
-            x = x + torch.mm(m, p_w).add_(p_b)
+            m = F.gelu(torch.addmm(fc_b, m, fc_w), approximate="tanh")
+            x = _add_projection(x, m, p_w, p_b)
         return x
 
     def flat_weights(self) -> tuple:
@@ -290,25 +321,27 @@ class TinyGPT(nn.Module):
         Looking a parameter up through ``nn.Module.__getattr__`` costs more than
         a small decoding step's arithmetic, so a decoding loop fetches them once.
         """
-        tr = self.transformer
-        layers = tuple(
-            (
-                b.ln_1.weight,
-                b.ln_1.bias,
-                b.attn.c_attn.bias,
-                b.attn.c_attn.weight,
-                b.attn.c_proj.bias,
-                b.attn.c_proj.weight,
-                b.ln_2.weight,
-                b.ln_2.bias,
-                b.mlp.c_fc.bias,
-                b.mlp.c_fc.weight,
-                b.mlp.c_proj.bias,
-                b.mlp.c_proj.weight,
+        # plain dictionary reads: ``module.attr`` goes through ``nn.Module.__getattr__``,
+        # and this model's 40 parameters took 70 us that way, a twentieth of a batch-1 decode
+        tr = self.transformer._modules
+
+        def params(module: nn.Module) -> tuple[Tensor, Tensor]:
+            return module._parameters["bias"], module._parameters["weight"]
+
+        layers = []
+        for block in tr["h"]._modules.values():
+            sub = block._modules
+            attn, mlp = sub["attn"]._modules, sub["mlp"]._modules
+            ln1_b, ln1_w = params(sub["ln_1"])
+            ln2_b, ln2_w = params(sub["ln_2"])
+            layers.append(
+                (ln1_w, ln1_b, *params(attn["c_attn"]), *params(attn["c_proj"]), ln2_w, ln2_b)
+                + params(mlp["c_fc"])
+                + params(mlp["c_proj"])
             )
-            for b in tr.h
-        )
-        return (tr.wte.weight, tr.wpe.weight, layers, (tr.ln_f.weight, tr.ln_f.bias))
+        lnf_b, lnf_w = params(tr["ln_f"])
+        wte, wpe = (tr[k]._parameters["weight"] for k in ("wte", "wpe"))
+        return (wte, wpe, tuple(layers), (lnf_w, lnf_b))
 
 
 @torch.inference_mode()
@@ -422,7 +455,8 @@ def _decode_graph(
     model: TinyGPT, batch: int, length: int, new: int, eos_id: int, device: torch.device
 ) -> _GraphedDecode:
     # a graph reads the weights from where they were at capture: moved weights need a new one
-    where = tuple(p.data_ptr() for p in model.parameters())
+    wte, wpe, layers, final = model.flat_weights()
+    where = tuple(w.data_ptr() for w in (wte, wpe, *final, *(w for ws in layers for w in ws)))
     graphs: dict = model.__dict__.setdefault("_decode_graphs", {})
     key = (batch, length, new, eos_id, str(device), where)
     if key not in graphs:
