@@ -77,12 +77,20 @@ def test_the_reference_pass_equals_plain_greedy_decoding_on_cuda() -> None:
     prompts = torch.randint(2, 15, (256, 6), generator=torch.Generator().manual_seed(2))
     prompts = prompts.to("cuda")
     plain = greedy_decode(model, prompts, 5, EOS_ID, use_cache=False)
-    # references: the greedy answer's first k tokens, then the end token
+    # references: the greedy answer's first k tokens, then the end token; each k replays
+    # the captured pass on new references, and 100 rows replay it padded to 128
     for k in range(5):
         ref = torch.zeros_like(plain)
         ref[:, :k], ref[:, k] = plain[:, :k], EOS_ID
-        out, _ = greedy_with_reference(model, torch.cat([prompts, ref], dim=1), 6, EOS_ID)
-        assert torch.equal(out, plain)
+        tokens = torch.cat([prompts, ref], dim=1)
+        for rows in (slice(None), slice(0, 100)):
+            out, logprobs = greedy_with_reference(model, tokens[rows], 6, EOS_ID)
+            assert torch.equal(out, plain[rows])
+            eager_out, eager_logprobs = greedy_with_reference(
+                model, tokens[rows], 6, EOS_ID, graph=False
+            )
+            assert torch.equal(eager_out, out)
+            torch.testing.assert_close(logprobs, eager_logprobs, rtol=0, atol=1e-6)
     assert torch.equal(greedy_decode(model, prompts, 5, EOS_ID), plain)
 
 
@@ -94,7 +102,7 @@ def test_graph_replays_give_the_eager_answers_for_every_batch_and_follow_moved_w
         eager = greedy_decode(model, prompts, 6, EOS_ID, graph=False)
         assert torch.equal(greedy_decode(model, prompts, 6, EOS_ID, graph=True), eager)
         assert torch.equal(greedy_decode(model, prompts, 6, EOS_ID, use_cache=False), eager)
-    assert len(model.__dict__["_decode_graphs"]) == 3
+    assert len(model.__dict__["_graphs"]) == 3
     # weights moved to new memory: the old graphs would read freed memory; new ones are made
     before = greedy_decode(model, prompts, 6, EOS_ID)
     model = model.cpu()

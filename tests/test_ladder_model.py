@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 import torch
 
+from miragelab.ladder import model as model_module
 from miragelab.ladder.evaluate import predict
 from miragelab.ladder.hf import export_hf, load_hf, tokenizer_json
 from miragelab.ladder.model import (
@@ -109,6 +110,46 @@ def test_the_reference_pass_gives_plain_greedy_answers_wherever_they_depart():
             logp = torch.log_softmax(model(tokens).double(), dim=-1)
         expected = logp[:, prompt_len - 1 : -1].gather(-1, ref[..., None])[..., 0]
         torch.testing.assert_close(logprobs, expected, rtol=0, atol=1e-5)
+
+
+def test_graph_replay_pads_batches_to_a_power_of_two_and_captures_each_shape_once(monkeypatch):
+    # the CUDA graph itself needs a GPU (tests/test_ladder_gpu.py); the padding, slicing
+    # and per-shape reuse around it are checked here with an eager stand-in
+    captured = []
+
+    class EagerGraph:
+        def __init__(self, fn, example):
+            captured.append(tuple(example.shape))
+            self.fn = fn
+
+        def __call__(self, x):
+            return tuple(o.clone() for o in self.fn(x))
+
+    monkeypatch.setattr(model_module, "_Graphed", EagerGraph)
+    model = _sharp_model(GPTConfig(n_layer=2, n_head=2, n_embd=16), seed=3)
+    gen = torch.Generator().manual_seed(4)
+    prompts = torch.randint(2, 15, (100, 6), generator=gen)
+    plain = greedy_decode(model, prompts, 5, eos_id=1, use_cache=False)
+    reference = torch.cat([plain[:, :2], torch.ones(100, 3, dtype=torch.long)], dim=1)
+    reference[::3, 1] = torch.where(plain[::3, 1] == 2, 3, 2)  # a third leave at step 2
+    tokens = torch.cat([prompts, reference], dim=1)
+    expected = greedy_with_reference(model, tokens, 6, eos_id=1, graph=False)
+    for _ in range(2):
+        got = greedy_with_reference(model, tokens, 6, eos_id=1, graph=True)
+        assert torch.equal(got[0], expected[0])
+        torch.testing.assert_close(got[1], expected[1], rtol=0, atol=1e-12)
+    assert got[0].shape == (100, 5)
+    # rows decoded again: their greedy answer leaves the reference for a token other than
+    # the end token (a row-by-row reading of the rule, independent of the vectorised one)
+    leaving = 0
+    for answer, ref in zip(plain.tolist(), reference.tolist(), strict=True):
+        ref = ref[: ref.index(1) + 1]
+        gap = next((j for j, (a, r) in enumerate(zip(answer, ref, strict=False)) if a != r), None)
+        leaving += gap is not None and answer[gap] != 1
+    assert 0 < leaving < 100
+    # one capture per shape: the reference pass padded to 128 rows, then the decoding of
+    # the leaving rows padded to a power of two; the second call replays both
+    assert captured == [(128, 11), (1 << (leaving - 1).bit_length(), 6)]
 
 
 def test_a_reference_without_an_end_token_is_refused():

@@ -24,6 +24,7 @@ answers, decoding step by step only where the model leaves its reference.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 
 import torch
@@ -376,11 +377,12 @@ def greedy_decode(
     if graph is None:
         graph = prompts.device.type == "cuda"
     if use_cache and graph:
-        # batch sizes are rounded up to a power of two, so few graphs serve any batch
-        rows = 1 << (batch - 1).bit_length()
-        padded = torch.cat([prompts, prompts[:1].expand(rows - batch, length)])
-        decode = _decode_graph(model, rows, length, max_new_tokens, eos_id, prompts.device)
-        return decode(padded)[:batch]
+
+        def decode(rows: Tensor) -> Tensor:
+            return _decode(model, rows, max_new_tokens, eos_id, use_cache=True, stop_early=False)
+
+        (out,) = _replay(model, ("decode", max_new_tokens, eos_id), decode, prompts)
+        return out
     return _decode(model, prompts, max_new_tokens, eos_id, use_cache, stop_early=True)
 
 
@@ -420,55 +422,62 @@ def _decode(
     return out.masked_fill_((out == eos_id).cumsum(dim=1) > 0, eos_id)
 
 
-#: captured decoding graphs kept per model (each holds its own cache and buffers)
+#: captured graphs kept per model (each holds its own buffers)
 GRAPHS_PER_MODEL = 8
 
 
-class _GraphedDecode:
-    """Cached greedy decoding of one shape, captured as a CUDA graph and replayed."""
+class _Graphed:
+    """A function of one fixed-shape tensor, captured as a CUDA graph and replayed."""
 
-    def __init__(
-        self, model: TinyGPT, batch: int, length: int, new: int, eos_id: int, device: torch.device
-    ) -> None:
-        self.prompts = torch.zeros((batch, length), dtype=torch.long, device=device)
-        self._args = (model, new, eos_id)
+    def __init__(self, fn: Callable[[Tensor], tuple[Tensor, ...]], example: Tensor) -> None:
+        device = example.device
+        self.input = example.clone()
         side = torch.cuda.Stream(device)
         side.wait_stream(torch.cuda.current_stream(device))
         with torch.cuda.stream(side):  # warm-up: kernels picked, workspaces allocated
-            self._decode()
+            fn(self.input)
         torch.cuda.current_stream(device).wait_stream(side)
         self.graph = torch.cuda.CUDAGraph()
         with torch.cuda.graph(self.graph):
-            self.out = self._decode()
+            self.out = fn(self.input)
 
-    def _decode(self) -> Tensor:
-        model, new, eos_id = self._args
-        return _decode(model, self.prompts, new, eos_id, use_cache=True, stop_early=False)
-
-    def __call__(self, prompts: Tensor) -> Tensor:
-        self.prompts.copy_(prompts)
+    def __call__(self, x: Tensor) -> tuple[Tensor, ...]:
+        self.input.copy_(x)
         self.graph.replay()
-        return self.out.clone()
+        return tuple(o.clone() for o in self.out)
 
 
-def _decode_graph(
-    model: TinyGPT, batch: int, length: int, new: int, eos_id: int, device: torch.device
-) -> _GraphedDecode:
+def _replay(
+    model: TinyGPT, kind: tuple, fn: Callable[[Tensor], Tensor | tuple[Tensor, ...]], rows: Tensor
+) -> tuple[Tensor, ...]:
+    """``fn(rows)`` as a replayed CUDA graph, captured on first use for ``kind`` and the shape.
+
+    The batch is rounded up to a power of two (padded with copies of the first
+    row, whose results are dropped), so a few graphs serve any batch size.
+    """
+    batch = rows.shape[0]
+    padded = 1 << (batch - 1).bit_length()
+    rows = torch.cat([rows, rows[:1].expand(padded - batch, *rows.shape[1:])])
     # a graph reads the weights from where they were at capture: moved weights need a new one
     wte, wpe, layers, final = model.flat_weights()
     where = tuple(w.data_ptr() for w in (wte, wpe, *final, *(w for ws in layers for w in ws)))
-    graphs: dict = model.__dict__.setdefault("_decode_graphs", {})
-    key = (batch, length, new, eos_id, str(device), where)
+    graphs: dict = model.__dict__.setdefault("_graphs", {})
+    key = (kind, tuple(rows.shape), str(rows.device), where)
     if key not in graphs:
         if len(graphs) >= GRAPHS_PER_MODEL:
             graphs.pop(next(iter(graphs)))
-        graphs[key] = _GraphedDecode(model, batch, length, new, eos_id, device)
-    return graphs[key]
+
+        def as_tuple(x: Tensor) -> tuple[Tensor, ...]:
+            out = fn(x)
+            return out if isinstance(out, tuple) else (out,)
+
+        graphs[key] = _Graphed(as_tuple, rows)
+    return tuple(o[:batch] for o in graphs[key](rows))
 
 
 @torch.inference_mode()
 def greedy_with_reference(
-    model: TinyGPT, tokens: Tensor, prompt_len: int, eos_id: int
+    model: TinyGPT, tokens: Tensor, prompt_len: int, eos_id: int, graph: bool | None = None
 ) -> tuple[Tensor, Tensor]:
     """Greedy continuations and teacher-forced reference log-probs, from one shared pass.
 
@@ -487,6 +496,42 @@ def greedy_with_reference(
     are decoded step by step, all together from the prompt (the answers of
     :func:`greedy_decode` itself). A model that answers most examples right is
     then decoded almost for free.
+
+    ``graph`` (default: on a CUDA device) replays the teacher-forced pass as a
+    CUDA graph too, captured once per model and shape like
+    :func:`greedy_decode`'s: at a tiny model's sizes, launching its hundred
+    kernels one by one takes longer than running them.
+    """
+    new = tokens.shape[1] - prompt_len
+    if not bool((tokens[:, prompt_len:] == eos_id).any(dim=1).all()):
+        raise ValueError("every reference must end with the end token within the sequence")
+    if graph is None:
+        graph = tokens.device.type == "cuda"
+
+    def follow(rows: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+        return _follow_reference(model, rows, prompt_len, eos_id)
+
+    if graph:
+        out, logprobs, redo = _replay(model, ("reference", prompt_len, eos_id), follow, tokens)
+    else:
+        out, logprobs, redo = follow(tokens)
+    # rows that leave the reference for a token other than the end token are decoded
+    # again from the prompt, all in one call (one shape: a CUDA graph serves it)
+    going = redo.nonzero()[:, 0]
+    if len(going):
+        out[going] = greedy_decode(model, tokens[going, :prompt_len], new, eos_id, graph=graph)
+    out.masked_fill_((out == eos_id).cumsum(dim=1) > 0, eos_id)
+    return out, logprobs
+
+
+def _follow_reference(
+    model: TinyGPT, tokens: Tensor, prompt_len: int, eos_id: int
+) -> tuple[Tensor, Tensor, Tensor]:
+    """The one teacher-forced pass of :func:`greedy_with_reference`, with no host sync.
+
+    Returns the answers up to each row's first departure from its reference
+    (the model's token there, then end tokens), the reference log-probs, and
+    which rows must be decoded again (they left for a token other than the end).
     """
     batch, length = tokens.shape
     new = length - prompt_len
@@ -496,8 +541,6 @@ def greedy_with_reference(
     logprobs = logp.gather(-1, reference[..., None])[..., 0]
     guess = logits.argmax(dim=-1)
     ends = reference == eos_id
-    if not bool(ends.any(dim=1).all()):
-        raise ValueError("every reference must end with the end token within the sequence")
     # positions up to and including the reference's first end token
     inside = ends.cumsum(dim=1).sub_(ends.long()) == 0
     differs = (guess != reference) & inside
@@ -507,10 +550,4 @@ def greedy_with_reference(
     after = torch.where(steps == first[:, None], guess, eos_id)
     out = torch.where(steps < first[:, None], reference, after)
     taken = out.gather(1, first.clamp(max=new - 1)[:, None])[:, 0]
-    # rows that leave the reference for a token other than the end token are decoded
-    # again from the prompt, all in one call (one shape: a CUDA graph serves it)
-    going = ((first < new) & (taken != eos_id)).nonzero()[:, 0]
-    if len(going):
-        out[going] = greedy_decode(model, tokens[going, :prompt_len], new, eos_id)
-    out.masked_fill_((out == eos_id).cumsum(dim=1) > 0, eos_id)
-    return out, logprobs
+    return out, logprobs, (first < new) & (taken != eos_id)
