@@ -150,6 +150,11 @@ def test_graph_replay_pads_batches_to_a_power_of_two_and_captures_each_shape_onc
     # one capture per shape: the reference pass padded to 128 rows, then the decoding of
     # the leaving rows padded to a power of two; the second call replays both
     assert captured == [(128, 11), (1 << (leaving - 1).bit_length(), 6)]
+    # an empty batch captures nothing and gives empty answers
+    out, logprobs = greedy_with_reference(model, tokens[:0], 6, eos_id=1, graph=True)
+    assert out.shape == (0, 5) and logprobs.shape == (0, 5)
+    assert greedy_decode(model, prompts[:0], 5, eos_id=1, graph=True).shape == (0, 5)
+    assert len(captured) == 2
 
 
 def test_a_reference_without_an_end_token_is_refused():

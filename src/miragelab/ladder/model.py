@@ -374,6 +374,8 @@ def greedy_decode(
             f"prompt {length} + {max_new_tokens} new tokens exceed block size "
             f"{model.config.block_size}"
         )
+    if batch == 0:
+        return torch.empty((0, max_new_tokens), dtype=torch.long, device=prompts.device)
     if graph is None:
         graph = prompts.device.type == "cuda"
     if use_cache and graph:
@@ -456,6 +458,9 @@ def _replay(
     row, whose results are dropped), so a few graphs serve any batch size.
     """
     batch = rows.shape[0]
+    if batch == 0:  # nothing to capture
+        out = fn(rows)
+        return out if isinstance(out, tuple) else (out,)
     padded = 1 << (batch - 1).bit_length()
     rows = torch.cat([rows, rows[:1].expand(padded - batch, *rows.shape[1:])])
     # a graph reads the weights from where they were at capture: moved weights need a new one
