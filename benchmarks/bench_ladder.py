@@ -146,6 +146,39 @@ def alternate(runners: list, chunks: list, repeats: int) -> tuple[dict, dict]:
     return {name: statistics.median(ts) for name, ts in times.items()}, outs
 
 
+def _models_and_examples(model_dir: Path, task_name: str, n: int) -> tuple:
+    """What both decoding tables start from, on ``DEVICE``.
+
+    The task, its first ``n`` held-out examples as ``(n, seq_len)`` ids
+    (prompt, target, end token, padding), our model and transformers' loaded
+    from the same export, and ``generate`` on a batch of prompts (greedy,
+    the same maximum of new tokens as ours) returning the new tokens only.
+    """
+    from transformers import AutoModelForCausalLM
+
+    from miragelab.ladder.hf import load_hf
+    from miragelab.ladder.tasks import EOS_ID, encode_examples, get_task, heldout_pairs
+
+    task = get_task(task_name)
+    a, b = heldout_pairs(task, n, seed=0)
+    tokens = torch.from_numpy(encode_examples(task, a, b)[0]).to(DEVICE)
+    ours = load_hf(model_dir).to(DEVICE)
+    hf = AutoModelForCausalLM.from_pretrained(model_dir).eval().to(DEVICE)
+    kwargs = dict(
+        max_new_tokens=task.max_answer_len + 1,
+        do_sample=False,
+        eos_token_id=EOS_ID,
+        pad_token_id=EOS_ID,
+    )
+
+    def generate(prompts: torch.Tensor) -> torch.Tensor:
+        with torch.inference_mode():
+            out = hf.generate(prompts, attention_mask=torch.ones_like(prompts), **kwargs)
+        return out[:, task.prompt_len :]
+
+    return task, tokens, ours, hf, generate
+
+
 def decode_throughput(
     model_dir: Path, task_name: str, n: int = 2000, repeats: int = 5
 ) -> list[tuple]:
@@ -157,30 +190,18 @@ def decode_throughput(
     answers/s, generate answers/s, share identical, ceiling)`` rows, where the
     ceiling is ``generate``'s time over :func:`matmul_floor`'s.
     """
-    from transformers import AutoModelForCausalLM
-
-    from miragelab.ladder.hf import load_hf
     from miragelab.ladder.model import greedy_decode
-    from miragelab.ladder.tasks import EOS_ID, encode_examples, get_task, heldout_pairs
+    from miragelab.ladder.tasks import EOS_ID
 
-    task = get_task(task_name)
-    a, b = heldout_pairs(task, n, seed=0)
-    prompts = torch.from_numpy(encode_examples(task, a, b)[0][:, : task.prompt_len]).to(DEVICE)
+    task, tokens, ours_model, _, run_hf = _models_and_examples(model_dir, task_name, n)
+    prompts = tokens[:, : task.prompt_len]
     new = task.max_answer_len + 1
-    ours_model = load_hf(model_dir).to(DEVICE)
-    hf = AutoModelForCausalLM.from_pretrained(model_dir).eval().to(DEVICE)
-    kwargs = dict(max_new_tokens=new, do_sample=False, eos_token_id=EOS_ID, pad_token_id=EOS_ID)
 
     def run_ours(batch: torch.Tensor) -> torch.Tensor:
         return greedy_decode(ours_model, batch, new, EOS_ID)
 
     def run_eager(batch: torch.Tensor) -> torch.Tensor:
         return greedy_decode(ours_model, batch, new, EOS_ID, graph=False)
-
-    def run_hf(batch: torch.Tensor) -> torch.Tensor:
-        with torch.inference_mode():
-            mask = torch.ones_like(batch)
-            return hf.generate(batch, attention_mask=mask, **kwargs)[:, task.prompt_len :]
 
     print(
         f"decoding: {model_dir.name}, prompts of {task.prompt_len} tokens, <= {new} new tokens; "
@@ -243,27 +264,17 @@ def eval_throughput(
     transformers answers/s, generate-alone answers/s, share identical, largest
     log-prob difference)`` rows.
     """
-    from transformers import AutoModelForCausalLM
-
-    from miragelab.ladder.hf import load_hf
     from miragelab.ladder.model import greedy_with_reference
-    from miragelab.ladder.tasks import EOS_ID, encode_examples, get_task, heldout_pairs
+    from miragelab.ladder.tasks import EOS_ID
 
-    task = get_task(task_name)
-    p, new = task.prompt_len, task.max_answer_len + 1
-    a, b = heldout_pairs(task, n, seed=0)
-    tokens = torch.from_numpy(encode_examples(task, a, b)[0]).to(DEVICE)
-    ours_model = load_hf(model_dir).to(DEVICE)
-    hf = AutoModelForCausalLM.from_pretrained(model_dir).eval().to(DEVICE)
-    kwargs = dict(max_new_tokens=new, do_sample=False, eos_token_id=EOS_ID, pad_token_id=EOS_ID)
+    task, tokens, ours_model, hf, generate = _models_and_examples(model_dir, task_name, n)
+    p = task.prompt_len
 
     def run_ours(batch: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         return greedy_with_reference(ours_model, batch, p, EOS_ID)
 
     def run_generate(batch: torch.Tensor) -> torch.Tensor:
-        with torch.inference_mode():
-            prompts = batch[:, :p]
-            return hf.generate(prompts, attention_mask=torch.ones_like(prompts), **kwargs)[:, p:]
+        return generate(batch[:, :p])
 
     def run_hf(batch: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         answers = run_generate(batch)

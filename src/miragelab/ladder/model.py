@@ -70,6 +70,10 @@ class Conv1D(nn.Module):
         return torch.addmm(self.bias, x.reshape(-1, x.shape[-1]), self.weight).view(shape)
 
 
+#: on a CPU, prompts of batches this large or larger are attended without the fused kernel
+FUSED_PREFILL_BELOW = 16
+
+
 def _attention(q: Tensor, k: Tensor, v: Tensor, causal: bool) -> Tensor:
     """Attention of the cached decoder: ``softmax(q k^T / sqrt(d)) v``, causal or not.
 
@@ -99,10 +103,6 @@ def _attention(q: Tensor, k: Tensor, v: Tensor, causal: bool) -> Tensor:
         scores.masked_fill_(future, float("-inf"))
     probs = torch.softmax(scores, dim=-1)
     return torch.bmm(probs, v.reshape(batch * heads, length, hd)).view(batch, heads, t, hd)
-
-
-#: on a CPU, prompts of batches this large or larger are attended without the fused kernel
-FUSED_PREFILL_BELOW = 16
 
 
 def _add_projection(x: Tensor, y: Tensor, weight: Tensor, bias: Tensor) -> Tensor:
@@ -380,8 +380,8 @@ def greedy_decode(
         graph = prompts.device.type == "cuda"
     if use_cache and graph:
 
-        def decode(rows: Tensor) -> Tensor:
-            return _decode(model, rows, max_new_tokens, eos_id, use_cache=True, stop_early=False)
+        def decode(rows: Tensor) -> tuple[Tensor]:
+            return (_decode(model, rows, max_new_tokens, eos_id, use_cache=True, stop_early=False),)
 
         (out,) = _replay(model, ("decode", max_new_tokens, eos_id), decode, prompts)
         return out
@@ -421,6 +421,11 @@ def _decode(
     out[:, : len(steps)] = torch.stack(steps, dim=1)
     # rows are independent, so a finished row's later tokens were computed and are dropped
     # here, in one pass, instead of being masked at every step
+    return _end_at_first_eos(out, eos_id)
+
+
+def _end_at_first_eos(out: Tensor, eos_id: int) -> Tensor:
+    """``out`` (in place) with every token after a row's first ``eos_id`` set to ``eos_id``."""
     return out.masked_fill_((out == eos_id).cumsum(dim=1) > 0, eos_id)
 
 
@@ -450,17 +455,17 @@ class _Graphed:
 
 
 def _replay(
-    model: TinyGPT, kind: tuple, fn: Callable[[Tensor], Tensor | tuple[Tensor, ...]], rows: Tensor
+    model: TinyGPT, kind: tuple, fn: Callable[[Tensor], tuple[Tensor, ...]], rows: Tensor
 ) -> tuple[Tensor, ...]:
-    """``fn(rows)`` as a replayed CUDA graph, captured on first use for ``kind`` and the shape.
+    """``fn(rows)``, a tuple of tensors, as a replayed CUDA graph captured on first use for
+    ``kind`` and the shape.
 
     The batch is rounded up to a power of two (padded with copies of the first
     row, whose results are dropped), so a few graphs serve any batch size.
     """
     batch = rows.shape[0]
     if batch == 0:  # nothing to capture
-        out = fn(rows)
-        return out if isinstance(out, tuple) else (out,)
+        return fn(rows)
     padded = 1 << (batch - 1).bit_length()
     rows = torch.cat([rows, rows[:1].expand(padded - batch, *rows.shape[1:])])
     # a graph reads the weights from where they were at capture: moved weights need a new one
@@ -471,12 +476,7 @@ def _replay(
     if key not in graphs:
         if len(graphs) >= GRAPHS_PER_MODEL:
             graphs.pop(next(iter(graphs)))
-
-        def as_tuple(x: Tensor) -> tuple[Tensor, ...]:
-            out = fn(x)
-            return out if isinstance(out, tuple) else (out,)
-
-        graphs[key] = _Graphed(as_tuple, rows)
+        graphs[key] = _Graphed(fn, rows)
     return tuple(o[:batch] for o in graphs[key](rows))
 
 
@@ -523,10 +523,8 @@ def greedy_with_reference(
     # rows that leave the reference for a token other than the end token are decoded
     # again from the prompt, all in one call (one shape: a CUDA graph serves it)
     going = redo.nonzero()[:, 0]
-    if len(going):
-        out[going] = greedy_decode(model, tokens[going, :prompt_len], new, eos_id, graph=graph)
-    out.masked_fill_((out == eos_id).cumsum(dim=1) > 0, eos_id)
-    return out, logprobs
+    out[going] = greedy_decode(model, tokens[going, :prompt_len], new, eos_id, graph=graph)
+    return _end_at_first_eos(out, eos_id), logprobs
 
 
 def _follow_reference(
