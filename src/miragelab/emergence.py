@@ -50,9 +50,10 @@ Conventions for degenerate curves (the same in every function):
   formula. No clipping.
 
 :func:`measures_table` applies the measures to every curve of a scores table,
-after orienting lower-is-better metrics (``higher_is_better`` False) by
-negating them, so that improvement is positive: a perplexity that falls with
-size gets a positive emergence score, as an accuracy that rises does.
+after orienting lower-is-better metrics (``higher_is_better`` False, else the
+metric's direction in :mod:`miragelab.metric_facts`) by negating them, so that
+improvement is positive: a perplexity that falls with size gets a positive
+emergence score, as an accuracy that rises does.
 """
 
 from __future__ import annotations
@@ -65,6 +66,7 @@ import pandas as pd
 from numpy.typing import ArrayLike, NDArray
 
 from miragelab.errors import InputError
+from miragelab.metric_facts import metric_direction
 from miragelab.tables import without_attrs
 
 __all__ = [
@@ -221,15 +223,26 @@ def curve_measures(x: ArrayLike, y: ArrayLike, higher_is_better: bool = True) ->
 
 
 def curve_direction(rows: pd.DataFrame) -> bool:
-    """A curve's direction: ``higher_is_better`` of its rows, True when absent."""
-    if "higher_is_better" not in rows.columns:
-        return True
-    flags = rows["higher_is_better"].dropna().unique()
-    if len(flags) > 1:
-        raise InputError(
-            "rows of one metric disagree on higher_is_better", field="higher_is_better"
-        )
-    return bool(flags[0]) if len(flags) else True
+    """A curve's direction: the ``higher_is_better`` of its rows where they give one,
+    else the metric's (:func:`miragelab.metric_facts.metric_direction`).
+
+    Raises
+    ------
+    InputError
+        If the rows disagree, or give no direction for a metric whose direction is
+        not known.
+    """
+    if "higher_is_better" in rows.columns:
+        flags = rows["higher_is_better"].dropna().unique()
+        if len(flags) > 1:
+            raise InputError(
+                "rows of one metric disagree on higher_is_better", field="higher_is_better"
+            )
+        if len(flags):
+            return bool(flags[0])
+    if "metric" not in rows.columns or rows.empty:
+        raise InputError("no higher_is_better and no metric to tell it", field="higher_is_better")
+    return metric_direction(str(rows["metric"].iloc[0]))
 
 
 def _curve_row(

@@ -8,15 +8,17 @@ but the largest ``holdout`` models, predicts their accuracy as ``p ** L``, and
 sets the error beside that of a sigmoid fitted to accuracy directly
 (:func:`miragelab.scaling.backtest`).
 
-Continuous metrics are converted to cross-entropy (nats per token) by name:
+Continuous metrics are converted to cross-entropy (nats per token) by their
+:attr:`~miragelab.metric_facts.MetricFact.to_loss` in :mod:`miragelab.metric_facts`:
 
-============================================  ======================
-perplexity (``ppl``, ``perplexity``, ...)     ``log(value)``
-``cross_entropy``, ``loss``, ``nll``          ``value``
-``target_logprob_mean``, ``logprob``          ``-value``
-``per_token_prob``                            ``-log(value)``
-``bits_per_byte``, ``bits_per_token``         ``value * log(2)``
-============================================  ======================
+* ``loss`` (``cross_entropy``, ``loss``, ``nll``): ``value``; in bits
+  (``bits_per_byte``, ``bpb``, ``bits_per_token``): ``value * log(2)``;
+* ``log`` (perplexities: ``ppl``, ``perplexity``, ...): ``log(value)``;
+* ``neg`` (log-probabilities: ``target_logprob_mean``, ``logprob``, ...): ``-value``;
+* ``neg_log`` (``per_token_prob``): ``-log(value)``.
+
+A summed log-probability (``target_logprob``, ``continuation_logprob``) is the
+loss of the whole answer: use ``L = 1`` (or ``"auto"``) with it.
 
 ``L`` is the answer length in the loss's tokens. For lm-eval's LAMBADA the
 perplexity is per *target* (the last word), so ``L = 1``. ``L="auto"`` fits an
@@ -36,38 +38,33 @@ import pandas as pd
 
 from miragelab.emergence import size_curve
 from miragelab.errors import InputError
+from miragelab.metric_facts import FACTS, LOSSES_IN_BITS, fact_of
 from miragelab.scaling import PowerLawFit, backtest, fit_power_law
 from miragelab.tables import without_attrs
 
 __all__ = ["Forecast", "forecast_task", "to_cross_entropy"]
 
 _TRANSFORMS = {
-    "log": ("ppl", "perplexity", "word_perplexity", "byte_perplexity", "token_perplexity"),
-    "identity": ("cross_entropy", "loss", "nll"),
-    "negate": ("target_logprob_mean", "logprob", "mean_logprob"),
-    "neg_log": ("per_token_prob",),
-    "bits": ("bits_per_byte", "bits_per_token"),
+    "log": np.log,
+    "loss": lambda v: v,
+    "neg": np.negative,
+    "neg_log": lambda v: -np.log(v),
 }
 
 
 def to_cross_entropy(metric: str, values: np.ndarray) -> np.ndarray:
-    """Per-token cross-entropy (nats) from a continuous metric, by the metric's name."""
+    """Per-token cross-entropy (nats) from a continuous metric, by the metric's
+    :attr:`~miragelab.metric_facts.MetricFact.to_loss` (losses in bits times ``log 2``)."""
     v = np.asarray(values, dtype=float)
-    base = metric.split("[")[0]
-    for kind, names in _TRANSFORMS.items():
-        if base in names:
-            with np.errstate(divide="ignore", invalid="ignore"):
-                return {
-                    "log": lambda: np.log(v),
-                    "identity": lambda: v,
-                    "negate": lambda: -v,
-                    "neg_log": lambda: -np.log(v),
-                    "bits": lambda: v * math.log(2),
-                }[kind]()
-    known = ", ".join(n for names in _TRANSFORMS.values() for n in names)
-    raise InputError(
-        f"cannot turn metric {metric!r} into a cross-entropy; known: {known}", field="soft"
-    )
+    fact = fact_of(metric)
+    if fact is None or fact.to_loss is None:
+        known = ", ".join(sorted(n for n, f in FACTS.items() if f.to_loss is not None))
+        raise InputError(
+            f"cannot turn metric {metric!r} into a cross-entropy; known: {known}", field="soft"
+        )
+    with np.errstate(divide="ignore", invalid="ignore"):
+        ce = _TRANSFORMS[fact.to_loss](v)
+    return ce * math.log(2) if fact.name in LOSSES_IN_BITS else ce
 
 
 @dataclass

@@ -35,6 +35,7 @@ from rapidfuzz import process
 from rapidfuzz.distance import Levenshtein
 
 from miragelab.errors import InputError
+from miragelab.metric_facts import FACTS, fact_of
 from miragelab.tables import arrow_column
 
 __all__ = [
@@ -45,6 +46,7 @@ __all__ = [
     "compute_metrics",
     "get_metric",
     "parse_metric_list",
+    "register",
 ]
 
 Tokens = Literal["char", "word"] | Callable[[str], Sequence]
@@ -495,97 +497,111 @@ _TEXT = ("prediction", "target")
 _CHOICE = ("choice_logprobs", "correct_choice")
 _LOGP = ("target_token_logprobs",)
 
+
+def _builtin(
+    name: str,
+    needs: tuple[str, ...],
+    binary: bool,
+    doc: str,
+    fn: Callable[[pd.DataFrame, MetricOptions, dict], np.ndarray],
+) -> Metric:
+    """A built-in metric, its direction from :mod:`miragelab.metric_facts`."""
+    fact = FACTS[name]
+    return Metric(name, needs, binary, fact.higher_is_better, doc, fn)
+
+
 REGISTRY: dict[str, Metric] = {
     m.name: m
     for m in (
-        Metric(
+        _builtin(
             "exact_match",
             _TEXT,
-            True,
             True,
             "1 if prediction == target (or any reference) after normalisation",
             exact_match,
         ),
-        Metric(
+        _builtin(
             "token_edit_distance",
             _TEXT,
-            False,
             False,
             "Levenshtein distance over tokens (to the closest reference)",
             token_edit_distance,
         ),
-        Metric(
+        _builtin(
             "normalized_edit_similarity",
             _TEXT,
             False,
-            True,
             "partial credit: 1 - distance / longer token length",
             normalized_edit_similarity,
         ),
-        Metric(
+        _builtin(
             "multiple_choice_grade",
             _CHOICE,
-            True,
             True,
             "1 if a correct choice has the top log-prob",
             multiple_choice_grade,
         ),
-        Metric(
+        _builtin(
             "multiple_choice_grade_norm",
             ("choice_logprobs", "choice_lengths", "correct_choice"),
-            True,
             True,
             "1 if a correct choice has the top log-prob per character (lm-eval's acc_norm)",
             multiple_choice_grade_norm,
         ),
-        Metric(
+        _builtin(
             "brier_score",
             _CHOICE,
-            False,
             False,
             "BIG-bench multi-class Brier score of softmax(choice log-probs)",
             brier_score,
         ),
-        Metric(
-            "target_logprob", _LOGP, False, True, "sum of target token log-probs", target_logprob
+        _builtin("target_logprob", _LOGP, False, "sum of target token log-probs", target_logprob),
+        _builtin(
+            "target_logprob_mean", _LOGP, False, "mean target token log-prob", target_logprob_mean
         ),
-        Metric(
-            "target_logprob_mean",
-            _LOGP,
-            False,
-            True,
-            "mean target token log-prob",
-            target_logprob_mean,
+        _builtin("per_token_prob", _LOGP, False, "exp(mean target token log-prob)", per_token_prob),
+        _builtin(
+            "cross_entropy", _LOGP, False, "-mean target token log-prob (nats/token)", cross_entropy
         ),
-        Metric(
-            "per_token_prob", _LOGP, False, True, "exp(mean target token log-prob)", per_token_prob
-        ),
-        Metric(
-            "cross_entropy",
-            _LOGP,
-            False,
-            False,
-            "-mean target token log-prob (nats/token)",
-            cross_entropy,
-        ),
-        Metric(
+        _builtin(
             "greedy_match",
             ("continuation_is_greedy",),
-            True,
             True,
             "1 if greedy decoding gives the whole target (lm-eval's acc on LAMBADA-style tasks)",
             greedy_match,
         ),
-        Metric(
+        _builtin(
             "continuation_logprob",
             ("continuation_logprob",),
             False,
-            True,
             "log-prob of the whole target where only the total is logged (lm-eval loglikelihood)",
             continuation_logprob,
         ),
     )
 }
+
+
+def register(metric: Metric, *, replace: bool = False) -> Metric:
+    """Add a user metric to :data:`REGISTRY`, so ``mirage score``-style code can use it
+    and :func:`miragelab.metric_facts.fact_of` knows its direction.
+
+    A name already registered needs ``replace=True``; a metric whose direction
+    contradicts the facts table (:data:`miragelab.metric_facts.FACTS`) is refused.
+    """
+    if metric.name in REGISTRY and not replace:
+        raise ValueError(f"metric {metric.name!r} is already registered")
+    known = fact_of(metric.name)
+    if (
+        known is not None
+        and known.name in FACTS
+        and known.higher_is_better != (metric.higher_is_better)
+    ):
+        raise ValueError(
+            f"metric {metric.name!r}: higher_is_better={metric.higher_is_better} contradicts "
+            f"the facts table ({known.higher_is_better})"
+        )
+    REGISTRY[metric.name] = metric
+    return metric
 
 
 def available_metrics() -> list[str]:

@@ -24,9 +24,10 @@ Mapping
 * ``params`` = ``total_params`` by default (the scores table's convention is
   total parameters); ``params_field="non_embedding_params"`` or
   ``"flop_matched_non_embedding_params"`` picks BIG-bench's own x-axes instead.
-* ``higher_is_better``: false for ``expected_calibration_error`` and
-  ``calibration_multiple_choice_brier_score``, true otherwise
-  (:func:`~miragelab.sources.lm_eval_results.default_higher_is_better`).
+* ``higher_is_better``: the files do not state it, so it is the metric's direction
+  in :mod:`miragelab.metric_facts` (false for ``expected_calibration_error`` and
+  ``calibration_multiple_choice_brier_score``, true for ``multiple_choice_grade``,
+  ``exact_str_match``, ``bleu``, ...); null for a metric not known there.
 * ``n``, ``stderr`` and intervals are null: score files hold aggregates only.
 
 ``tasks.csv.gz`` is task metadata, not scores; :func:`load_bigbench_task_list` reads it.
@@ -42,8 +43,9 @@ from typing import Any
 import pandas as pd
 
 from miragelab.errors import InputError
+from miragelab.metric_facts import fact_of
 from miragelab.sources.jsonpos import json_error
-from miragelab.sources.lm_eval_results import default_higher_is_better, read_json
+from miragelab.sources.lm_eval_results import read_json
 from miragelab.tables import SCORES, validate_frame
 
 __all__ = [
@@ -137,6 +139,7 @@ def bigbench_records(
                 )
             if not math.isfinite(value):
                 continue  # BIG-bench writes NaN for metrics it could not compute
+            fact = fact_of(metric)
             records.append(
                 {
                     "task": label,
@@ -153,7 +156,7 @@ def bigbench_records(
                     "n": None,
                     "ci_method": None,
                     "stderr": None,
-                    "higher_is_better": default_higher_is_better(metric),
+                    "higher_is_better": None if fact is None else fact.higher_is_better,
                 }
             )
     if not records:

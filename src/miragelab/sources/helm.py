@@ -69,7 +69,11 @@ Scores: each statistic of ``stats.json`` gives one row, ``metric`` =
 ``name.name`` (``[<sub_split>]`` appended when present), ``value`` = ``mean``,
 ``n`` = ``count``, and the split as in the samples' task names. Without
 ``stats.json``, the per-instance means of ``per_instance_stats.json`` are
-averaged. HELM publishes no interval, so ``ci_low``/``ci_high`` stay null.
+averaged. HELM publishes no interval, so ``ci_low``/``ci_high`` stay null,
+and no direction: ``higher_is_better`` is the metric's direction in
+:mod:`miragelab.metric_facts` (``exact_match``, ``f1_score``, ``rouge_l``: true;
+``ece_10_bin``, ``perplexity``, ``bits_per_byte``: false), null for a statistic not
+known there (``num_prompt_tokens``, ``inference_runtime``).
 Statistics of perturbations are skipped unless asked for; then they go to the
 perturbation's task, and a statistic HELM derives from both versions of an
 instance names what it was computed on: ``exact_match[worst]`` (the worse of
@@ -103,7 +107,7 @@ import orjson
 import pandas as pd
 
 from miragelab.errors import InputError
-from miragelab.sources.lm_eval_results import default_higher_is_better
+from miragelab.metric_facts import fact_of
 from miragelab.sources.lm_eval_samples import (
     ModelMeta,
     Origin,
@@ -649,6 +653,12 @@ def _pool(records: dict, key: tuple[str, str], mean: float, count: int) -> None:
     records[key] = {"value": mean, "n": count}
 
 
+def _direction(metric: str) -> bool | None:
+    """HELM's statistics state no direction: the metric's fact, else null."""
+    fact = fact_of(metric)
+    return None if fact is None else fact.higher_is_better
+
+
 def _scores(run: Path, base: str, meta: ModelMeta, perturbations: bool) -> pd.DataFrame | None:
     records: dict[tuple[str, str], dict[str, Any]] = {}
     stats_path, per_path = run / "stats.json", run / "per_instance_stats.json"
@@ -691,7 +701,7 @@ def _scores(run: Path, base: str, meta: ModelMeta, perturbations: bool) -> pd.Da
                 "params": meta.params,
                 "step": meta.step,
                 "metric": metric,
-                "higher_is_better": default_higher_is_better(metric),
+                "higher_is_better": _direction(metric),
                 **values,
             }
             for (task, metric), values in records.items()

@@ -39,8 +39,10 @@ Naming
 * ``tokens_trained``: step x tokens per step for families that publish it
   (Pythia: 2,097,152); null otherwise and at step 0. ``compute_flops`` is left
   null: the files do not give it.
-* ``higher_is_better``: the file's own ``higher_is_better`` when present, else
-  :func:`default_higher_is_better`. ``n``: ``n-samples[task].effective`` when present.
+* ``higher_is_better``: the file's own ``higher_is_better`` when present, else the
+  metric's direction in :mod:`miragelab.metric_facts` when it is known there, else
+  null (never a guess: the analysis then asks for it). ``n``:
+  ``n-samples[task].effective`` when present.
 """
 
 from __future__ import annotations
@@ -56,6 +58,7 @@ from typing import Any
 import pandas as pd
 
 from miragelab.errors import InputError
+from miragelab.metric_facts import fact_of
 from miragelab.sources.jsonpos import json_error, read_json_document
 from miragelab.sources.sizes import (
     family_from_name,
@@ -68,9 +71,7 @@ from miragelab.sources.sizes import (
 from miragelab.tables import SCORES, validate_frame
 
 __all__ = [
-    "LOWER_IS_BETTER",
     "NORMAL_CI",
-    "default_higher_is_better",
     "is_lm_eval_results",
     "load_lm_eval_results",
     "read_json",
@@ -79,31 +80,6 @@ __all__ = [
 #: z for a two-sided 95% normal interval
 Z95 = 1.959963984540054
 NORMAL_CI = "normal (published stderr)"
-
-#: Metrics where a lower value is better. Perplexities and bits per byte by
-#: definition; crows_pairs' ``likelihood_difference`` and ``pct_stereotype``
-#: as declared by lm-evaluation-harness itself (``crowspairs.py``:
-#: "For all metrics lower is better"); BIG-bench's calibration errors.
-LOWER_IS_BETTER = frozenset(
-    {
-        "ppl",
-        "perplexity",
-        "word_perplexity",
-        "byte_perplexity",
-        "bits_per_byte",
-        "likelihood_difference",
-        "pct_stereotype",
-        "expected_calibration_error",
-        "calibration_multiple_choice_brier_score",
-        "brier_score",
-    }
-)
-
-
-def default_higher_is_better(metric: str) -> bool:
-    """Direction of a metric when the source does not state it: see :data:`LOWER_IS_BETTER`."""
-    base = metric.split("[", 1)[0].split(",", 1)[0]
-    return base not in LOWER_IS_BETTER
 
 
 def read_json(path: str | os.PathLike[str]) -> Any:
@@ -358,7 +334,8 @@ def lm_eval_records(
             err = stderrs.get((base, filt))
             higher = hib.get(base)
             if not isinstance(higher, bool):
-                higher = default_higher_is_better(base)
+                fact = fact_of(base)
+                higher = None if fact is None else fact.higher_is_better
             records.append(
                 {
                     "task": task_name,

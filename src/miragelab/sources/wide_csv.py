@@ -49,7 +49,10 @@ A column without a known metric suffix is task ``<column>``, metric ``score``
 (ObsScaling's ``MMLU``, ``GSM8K``: the file does not say which metric).
 ``metric_cols`` may instead map columns to ``(task, metric)`` pairs. Values
 are stored as published (BLEU on 0-100, the rest 0-1). ``n``, ``stderr`` and
-intervals are null: the files have none.
+intervals are null: the files have none. The files state no direction either:
+``higher_is_better`` is the metric's direction in :mod:`miragelab.metric_facts`
+(``exact_match``, ``bleu``, ``acc``, ``score``: true), null for a metric not known
+there (never a guess: the analysis then asks for it).
 
 Missing data
 ------------
@@ -75,7 +78,7 @@ from typing import Any
 import pandas as pd
 
 from miragelab.errors import InputError
-from miragelab.sources.lm_eval_results import default_higher_is_better
+from miragelab.metric_facts import fact_of
 from miragelab.sources.sizes import family_from_name, parse_size, short_name, size_from_name
 from miragelab.tables import SCORES, iter_csv_rows, validate_frame
 
@@ -488,7 +491,8 @@ def wide_records(
     records: list[dict[str, Any]] = []
     models = frame[model_col].str.strip().tolist()
     for column, (task, metric) in mapping.items():
-        higher = default_higher_is_better(metric)
+        fact = fact_of(metric)
+        higher = None if fact is None else fact.higher_is_better
         cells = frame[column].tolist()
         for offset, (model, cell) in enumerate(zip(models, cells, strict=True)):
             entry = info[model]
