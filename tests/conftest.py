@@ -70,3 +70,37 @@ def assert_refused(call, path, line: int, field: str, message: str) -> None:  # 
         call()
     text = str(info.value)
     assert f"{path}, line {line}, field '{field}'" in text and message in text
+
+
+def make_noisy_theory_scores(n: int = 20_000, seed: int = 0) -> pd.DataFrame:
+    """The closed-form model measured on ``n`` test examples, with each point's error:
+    exact match ``Binomial(n, p**L) / n``, token edit distance over the ``n L`` tokens,
+    and the mean per-token cross-entropy with a coefficient of variation of 0.8 per
+    example."""
+    rng = np.random.default_rng(seed)
+    p = theory.per_token_prob(SIZES, C, ALPHA)
+    ce = theory.cross_entropy(SIZES, C, ALPHA)
+    em = rng.binomial(n, p**LENGTH) / n
+    wrong = rng.binomial(n * LENGTH, 1 - p)
+    q = (wrong + 0.5) / (n * LENGTH + 1)
+    curves = {
+        "exact_match": (em, np.sqrt(np.clip(em * (1 - em), 0.5 / n, None) / n), True),
+        "token_edit_distance": (wrong / n, LENGTH * np.sqrt(q * (1 - q) / (n * LENGTH)), False),
+        "cross_entropy": (
+            ce * (1 + 0.8 / np.sqrt(n) * rng.standard_normal(SIZES.size)),
+            0.8 * ce / np.sqrt(n),
+            False,
+        ),
+    }
+    rows = [
+        {"task": "add", "family": "law", "model": f"m{i}", "params": size, "metric": metric,
+         "value": float(values[i]), "stderr": float(se[i]), "higher_is_better": higher}
+        for metric, (values, se, higher) in curves.items()
+        for i, size in enumerate(SIZES)
+    ]  # fmt: skip
+    return validate_frame(pd.DataFrame(rows), SCORES)
+
+
+@pytest.fixture()
+def noisy_theory_scores() -> pd.DataFrame:
+    return make_noisy_theory_scores()

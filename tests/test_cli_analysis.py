@@ -48,12 +48,20 @@ def scores_file(tmp_path: Path, theory_scores: pd.DataFrame) -> Path:
     return write_table(theory_scores, tmp_path / "scores.parquet")
 
 
-def test_meta_writes_tables_and_figures(scores_file: Path, tmp_path: Path) -> None:
+@pytest.fixture()
+def noisy_scores_file(tmp_path: Path, noisy_theory_scores: pd.DataFrame) -> Path:
+    return write_table(noisy_theory_scores, tmp_path / "noisy.parquet")
+
+
+def test_meta_writes_tables_and_figures(noisy_scores_file: Path, tmp_path: Path) -> None:
     out = tmp_path / "meta"
-    result = mirage("meta", str(scores_file), "--out", str(out), "--n-resamples", "200")
+    result = mirage("meta", str(noisy_scores_file), "--out", str(out), "--n-resamples", "200")
     assert result.returncode == 0, result.stderr
     verdicts = pd.read_csv(out / "meta_verdicts.csv")
-    assert set(verdicts["verdict"]) == {"mirage"}
+    assert verdicts["verdict"].tolist() == ["mirage"]
+    evidence = pd.read_csv(out / "meta_verdict_evidence.csv")
+    assert set(evidence["soft_metric"]) == {"cross_entropy", "token_edit_distance"}
+    assert len(list((out / "verdicts").glob("*.png"))) == 1
     measures = pd.read_parquet(out / "meta_measures.parquet")
     assert len(measures) == 3
     for name in ("emergence_by_metric", "top_curves", "verdict_pairs"):

@@ -75,7 +75,7 @@ def test_theory_and_resolution_stages_for_real(tmp_path: Path) -> None:
     assert (tmp_path / "theory" / "theory.png").exists()
     verdicts = (tmp_path / "theory" / "theory_verdicts.csv").read_text().splitlines()
     assert verdicts[0].startswith("length,") and len(verdicts) == 7
-    # exact match on a 12-model ladder: mirage by L = 10 (see the verdict module's calibration)
+    # exact match of 1,000 examples on a 12-model ladder: a mirage by L = 10
     assert theory["headline"]["L = 10"].endswith("mirage")
     assert "2,995" in records["resolution"]["headline"]["examples needed for accuracy 1e-3 (95%)"]
     saved = json.loads((tmp_path / "theory" / "stage.json").read_text())

@@ -496,11 +496,11 @@ def test_a_hive_scores_dataset_keeps_its_keys_in_folder_names(tmp_path):
     import sys
 
     import pyarrow.parquet as pq
-    from conftest import make_theory_scores, write_hive
+    from conftest import make_noisy_theory_scores, write_hive
 
     from miragelab.tables import write_table
 
-    scores = make_theory_scores()
+    scores = make_noisy_theory_scores()
     root = tmp_path / "runs"
     write_hive(scores, root / "scores")
     part = next((root / "scores").rglob("*.parquet"))
@@ -526,4 +526,4 @@ def test_a_hive_scores_dataset_keeps_its_keys_in_folder_names(tmp_path):
     # the closed-form ladder, read through its folder names: exact match is a mirage
     assert set(verdicts["task"]) == set(scores["task"])
     soft = verdicts.set_index("soft_metric")["verdict"]
-    assert soft["token_edit_distance"] == "mirage"
+    assert soft["cross_entropy"] == "mirage"

@@ -8,13 +8,14 @@ import pytest
 from scipy import stats
 
 from miragelab import theory
-from miragelab.transitions.apply import combined_verdict, rise_step, transitions_table
+from miragelab.transitions.apply import rise_step, transitions_table
 from miragelab.transitions.detect import (
     MIN_POINTS,
     detect_transition,
     genuine_transition,
     simulate_curves,
 )
+from miragelab.verdict import classify
 
 
 def _planted(seed: int = 1, where: float = 500.0, jump: float = -1.0, sd: float = 0.05):
@@ -113,22 +114,31 @@ def _ladder(p: np.ndarray, x: np.ndarray, length: int, seed: int):
     return em, ted
 
 
-def test_combined_verdict_genuine_needs_an_abrupt_continuous_change():
+def _se(values: np.ndarray, n: int) -> np.ndarray:
+    return np.sqrt(np.clip(values * (1 - values), 1e-6, None) / n)
+
+
+def test_the_verdict_runs_this_detector_where_the_harsh_metric_jumps():
     x = np.geomspace(1e8, 1e11, 30)
     p = np.where(np.arange(30) < 15, 0.4, 0.95) + np.linspace(0, 0.02, 30)
     em, ted = _ladder(p, x, 5, seed=4)
-    result = combined_verdict(x, em, x, ted, soft_higher_is_better=False, n_boot=199)
-    assert result.verdict.label == "genuine"
-    assert result.transition.detected
+    ted_se = np.sqrt(5 * np.clip(ted / 5 * (1 - ted / 5), 1e-6, None) / 2000)
+    result = classify(x, em, x, ted, harsh_se=_se(em, 2000), soft_se=ted_se,
+                      soft_higher_is_better=False, soft_metric="token_edit_distance",
+                      n_boot=199)  # fmt: skip
     assert result.label == "genuine"
-    assert result.transition.span_low <= x[15] and x[14] <= result.transition.span_high
+    assert result.test.p_value <= 0.05
+    assert result.test.span_low <= x[15] and x[14] <= result.test.span_high
 
 
-def test_combined_verdict_smooth_law_is_never_genuine():
+def test_a_smooth_law_is_never_genuine():
     x = np.geomspace(1e8, 1e11, 30)
     p = theory.per_token_prob(x, 1e8, -0.4)
     em, ted = _ladder(p, x, 10, seed=5)
-    result = combined_verdict(x, em, x, ted, soft_higher_is_better=False, n_boot=199)
+    ted_se = np.sqrt(10 * np.clip(ted / 10 * (1 - ted / 10), 1e-6, None) / 2000)
+    result = classify(x, em, x, ted, harsh_se=_se(em, 2000), soft_se=ted_se,
+                      soft_higher_is_better=False, soft_metric="token_edit_distance",
+                      n_boot=199)  # fmt: skip
     assert result.label != "genuine"
 
 
@@ -145,16 +155,23 @@ def test_transitions_table_over_a_scores_table():
     assert row["axis"] == "step" and bool(row["detected"]) and bool(row["improving"])
 
 
-def test_arithmetic_ladder_has_no_transition_in_its_continuous_metrics() -> None:
-    """The mirage case: exact match jumps, edit distance and log-probs do not."""
+def test_arithmetic_ladder_continuous_metrics_with_and_without_their_noise() -> None:
+    """Six sizes: with the noise estimated, only exact match's jump is found; with each
+    point's own error, the per-token probability's jump (0.44 -> 0.98 in one 2.6x step,
+    a loss 45 times lower) is found too, while edit distance stays unresolved."""
     from pathlib import Path
 
     from miragelab.tables import read_scores
     from miragelab.transitions.apply import transitions_table
 
     scores = read_scores(Path(__file__).parent / "fixtures" / "ladder" / "add4_cpu_scores.csv")
-    table, _ = transitions_table(scores, axis="params", n_boot=499, seed=0)
+    table, _ = transitions_table(scores, axis="params", weighted=False, n_boot=499, seed=0)
     found = dict(zip(table["metric"], table["detected"], strict=True))
     assert not found["token_edit_distance"]
     assert not found["per_token_prob"] and not found["target_logprob_mean"]
     assert found["exact_match"]
+    table, _ = transitions_table(scores, axis="params", n_boot=499, seed=0)
+    assert (table["noise"] == "known").all()
+    found = dict(zip(table["metric"], table["detected"], strict=True))
+    assert found["per_token_prob"] and found["exact_match"]
+    assert not found["token_edit_distance"]

@@ -127,11 +127,11 @@ def test_quick_command_writes_tables_and_figures(tmp_path, command, figure, smoo
     verdicts = pd.read_csv(out / "verdicts.csv")
     assert sorted(verdicts["harsh_metric"]) == sharp
     assert set(verdicts["soft_metric"]) == {smooth}
-    assert set(verdicts["verdict"]) <= {"smooth", "mirage", "genuine", "insufficient"}
+    assert set(verdicts["verdict"]) <= {"smooth", "mirage", "genuine", "inconclusive"}
     emergence = pd.read_csv(out / "emergence.csv")
     assert set(emergence["metric"]) == set(scores["metric"])
     # the table is an ordinary scores table: the meta-analysis reads it
-    assert len(meta_analysis(scores, n_resamples=100, n_stability=10).measures) == len(emergence)
+    assert len(meta_analysis(scores, n_resamples=100, n_boot=99).measures) == len(emergence)
 
 
 def test_cli_rejects_half_an_mnist_pair(tmp_path):

@@ -187,6 +187,32 @@ def _load_scores(paths: list[Path], shipped: bool):  # noqa: ANN202 - a scores D
         return load_scores_or_shipped(paths, shipped)
 
 
+#: the repeatable ``--higher-is-better METRIC=true|false`` option of the analysis commands
+HigherIsBetter = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--higher-is-better",
+        metavar="METRIC=true|false",
+        help="Direction of a metric, over the table's and the built-in one (repeatable).",
+    ),
+]
+
+
+def _direction_items(items: list[str] | None) -> dict[str, bool]:
+    """``--higher-is-better`` items, parsed before anything is loaded."""
+    from miragelab.metric_facts import parse_direction_overrides
+
+    return parse_direction_overrides(items or [])
+
+
+def _with_directions(scores, overrides: dict[str, bool]):  # noqa: ANN001, ANN202 - DataFrames
+    """The scores with a direction on every row: ``--higher-is-better`` > table > facts;
+    a metric with none -> one error line (exit 2)."""
+    from miragelab.metric_facts import resolve_directions
+
+    return resolve_directions(scores, overrides)
+
+
 def _check_interval_options(confidence: float, n_resamples: int) -> None:
     if not 0 < confidence < 1:
         raise InputError(f"must be in (0, 1), got {confidence}", field="confidence")
@@ -209,13 +235,15 @@ def meta(
     confidence: Annotated[float, typer.Option(help="Confidence level of the intervals.")] = 0.95,
     n_resamples: Annotated[int, typer.Option(help="Resamples for score intervals.")] = 1000,
     seed: Annotated[int, typer.Option(help="Seed of the resampling.")] = 0,
+    higher_is_better: HigherIsBetter = None,
 ) -> None:
     """Emergence of every (task, family, metric) curve, shares per metric, and verdicts."""
     from miragelab.meta import meta_analysis
     from miragelab.report.meta_figures import write_meta_outputs
 
     _check_interval_options(confidence, n_resamples)
-    table = _load_scores(scores or [], shipped)
+    overrides = _direction_items(higher_is_better)
+    table = _with_directions(_load_scores(scores or [], shipped), overrides)
     with err.status(f"measuring {len(table):,} scores"):
         result = meta_analysis(table, confidence=confidence, n_resamples=n_resamples, seed=seed)
     paths = write_meta_outputs(result, table, out_dir)
@@ -231,18 +259,28 @@ def meta(
             f"{row.median_emergence_score:.3g}",
         )
     out.print(shares)
-    verdicts = Table("task", "family", "harsh", "continuous", "points", "verdict", "stability")
-    for row in result.verdicts.itertuples(index=False):
+    counts = result.verdicts["verdict"].value_counts()
+    out.print(
+        f"{len(result.verdicts)} verdicts (one per curve): "
+        + ", ".join(f"{n} {label}" for label, n in counts.items())
+    )
+    shown = result.verdicts[result.verdicts["verdict"] != "smooth"].head(40)
+    verdicts = Table("task", "family", "curve", "harsh", "continuous", "points", "verdict", "p")
+    for row in shown.itertuples(index=False):
+        curve = row.axis if not isinstance(row.model, str) else f"{row.axis}: {row.model}"
         verdicts.add_row(
             row.task,
             row.family,
+            curve,
             row.harsh_metric,
-            row.soft_metric,
+            row.soft_metric or "-",
             str(row.n_points),
             row.verdict,
-            "n/a" if row.stability != row.stability else f"{row.stability:.0%}",
+            "-" if row.p_value != row.p_value else f"{row.p_value:.2g}",
         )
-    out.print(verdicts)
+    if len(shown):
+        out.print(verdicts)
+    out.print("reasons and evidence: meta_verdicts.csv, meta_verdict_evidence.csv, verdicts/")
     out.print(f"wrote {len(paths)} files to {out_dir}")
 
 
@@ -263,6 +301,7 @@ def fit(
         "mirage-fit"
     ),
     shipped: Annotated[bool, typer.Option(help="Use the shipped published results.")] = False,
+    higher_is_better: HigherIsBetter = None,
 ) -> None:
     """Back-test: forecast the largest models' accuracy from the smaller ones' loss."""
     from miragelab.forecast import forecast_task
@@ -277,7 +316,8 @@ def fit(
             raise InputError(
                 f"expected a number or 'auto', got {length!r}", field="length"
             ) from None
-    table = _load_scores(scores or [], shipped)
+    overrides = _direction_items(higher_is_better)
+    table = _with_directions(_load_scores(scores or [], shipped), overrides)
     result = forecast_task(
         table, task, family, harsh, soft, length if length == "auto" else float(length), holdout
     )
@@ -520,13 +560,19 @@ def reproduce(
     device: Annotated[str, typer.Option(help="cpu or cuda, for the parts that train models.")] = (
         "cpu"
     ),
+    seed: Annotated[
+        int, typer.Option(help="Seed of every random part (simulated test sets, training).")
+    ] = 0,
 ) -> None:
     """The whole paper on the shipped data and models: one report.html with every figure."""
     from miragelab.reproduce import default_stages
 
     if device not in ("cpu", "cuda"):
         raise InputError(f"expected 'cpu' or 'cuda', got {device!r}", field="device")
-    _run_and_report(default_stages(quick=quick, device=device), out_dir, "miragelab reproduction")
+    if seed < 0:
+        raise InputError(f"--seed must be >= 0, got {seed}", field="--seed")
+    stages = default_stages(quick=quick, device=device, seed=seed)
+    _run_and_report(stages, out_dir, "miragelab reproduction")
 
 
 @app.command()
@@ -538,11 +584,13 @@ def report(
         "mirage-report"
     ),
     n_resamples: Annotated[int, typer.Option(help="Resamples for score intervals.")] = 1000,
+    higher_is_better: HigherIsBetter = None,
 ) -> None:
     """The report page for your own scores: emergence per curve, verdicts, figures."""
     from miragelab.reproduce import meta_stage
 
-    table = _load_scores(scores, shipped=False)
+    overrides = _direction_items(higher_is_better)
+    table = _with_directions(_load_scores(scores, shipped=False), overrides)
     files = [p for p in scores if p.is_file()] + [
         f for p in scores if p.is_dir() for f in sorted(p.rglob("*")) if f.is_file()
     ]

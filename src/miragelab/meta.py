@@ -17,58 +17,43 @@ The interval says how far the score moves under that noise. It need not
 contain the point estimate: a curve that is flat to many decimals at small
 scale has a tiny typical step, and any noise on the flat part raises it, so
 redrawn curves score lower than a noise-free one.
-Each verdict carries a ``stability``: the share of redraws of both curves
-from the same per-point noise that give the same verdict.
+The verdicts are :func:`miragelab.verdict.verdict_table`'s: one row per curve
+(task, family, axis, model, harsh metric), from a break test of the continuous
+metrics where the harsh one jumps; the evidence per continuous metric goes to
+``MetaResult.evidence``.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
 
 import numpy as np
 import pandas as pd
-from scipy import stats as sps
 
-from miragelab.emergence import curve_direction, iter_curves, measures_table, size_curve
-from miragelab.stats import emergence_score_interval_from_summary
+from miragelab.emergence import curve_direction, iter_curves, measures_table
+from miragelab.metric_facts import resolve_directions
+from miragelab.stats import emergence_score_interval_from_summary, point_stderr
 from miragelab.tables import without_attrs
-from miragelab.verdict import SHARP_BELOW, classify, verdict_table
+from miragelab.verdict import PairVerdict, verdict_table
 
-__all__ = ["MetaResult", "meta_analysis", "point_stderr"]
+__all__ = ["MetaResult", "meta_analysis"]
 
 #: curves need this many points for an emergence score
 MIN_POINTS = 3
+#: a curve whose change is concentrated in fewer steps than this share looks emergent
+EMERGENT_SMOOTHNESS = 0.5
 
 
 @dataclass
 class MetaResult:
-    """The three tables of a meta-analysis."""
+    """The tables of a meta-analysis, and the evidence behind each verdict (for figures)."""
 
     measures: pd.DataFrame
     shares: pd.DataFrame
     verdicts: pd.DataFrame
     notes: list[str] = field(default_factory=list)
-
-
-def point_stderr(rows: pd.DataFrame, confidence: float = 0.95) -> np.ndarray:
-    """Standard error of each score: reported, else from its interval, else binomial."""
-    n_rows = len(rows)
-
-    def column(name: str) -> np.ndarray:
-        if name not in rows.columns:
-            return np.full(n_rows, np.nan)
-        return pd.to_numeric(rows[name], errors="coerce").to_numpy(dtype=float, na_value=np.nan)
-
-    stderr = column("stderr")
-    z = sps.norm.ppf(0.5 + confidence / 2)
-    from_ci = (column("ci_high") - column("ci_low")) / (2 * z)
-    value, n = column("value"), column("n")
-    proportion = (value >= 0) & (value <= 1) & (n > 0)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        binomial = np.where(proportion, np.sqrt(value * (1 - value) / n), np.nan)
-    out = np.where(np.isfinite(stderr), stderr, from_ci)
-    return np.where(np.isfinite(out), out, binomial)
+    evidence: pd.DataFrame = field(default_factory=pd.DataFrame)
+    details: dict[tuple, PairVerdict] = field(default_factory=dict)
 
 
 #: the largest step must sit at least this far up the ladder (0 = first step, 1 = last)
@@ -85,14 +70,15 @@ def jump_position(x: np.ndarray, y: np.ndarray, higher_is_better: bool) -> float
 
 
 def _is_emergent_looking(measures: pd.DataFrame) -> pd.Series:
-    """Concentrated change (the verdict's smoothness test) that improves, arriving late.
+    """Concentrated change (smoothness below :data:`EMERGENT_SMOOTHNESS`) that improves,
+    arriving late.
 
     A loss that falls fastest between the two smallest models is concentrated
     too, but that is saturation, not emergence: the jump must sit at least
     :data:`LATE_JUMP_FROM` of the way up the ladder.
     """
     return (
-        (measures["smoothness"] < SHARP_BELOW)
+        (measures["smoothness"] < EMERGENT_SMOOTHNESS)
         & (measures["emergence_score"] > 0)
         & (measures["jump_position"] >= LATE_JUMP_FROM)
     )
@@ -103,12 +89,16 @@ def meta_analysis(
     *,
     confidence: float = 0.95,
     n_resamples: int = 1000,
-    n_stability: int = 200,
+    n_boot: int = 499,
     seed: int = 0,
 ) -> MetaResult:
-    """Measures with intervals for every curve, shares per metric, verdicts per task."""
+    """Measures with intervals for every curve, shares per metric, one verdict per curve.
+
+    ``n_resamples`` draws give the emergence scores' intervals; ``n_boot``
+    replicates calibrate each verdict's break test.
+    """
     rng = np.random.default_rng(seed)
-    scores = without_attrs(scores)
+    scores = resolve_directions(without_attrs(scores))
     measures = measures_table(scores)
     lows, highs, fixed, positions = [], [], [], []
     for curve in iter_curves(scores):
@@ -160,47 +150,12 @@ def meta_analysis(
     shares["share_emergent_looking"] = shares["emergent_looking"] / shares["curves"]
     shares = shares.sort_values(["share_emergent_looking", "curves"], ascending=[False, False])
 
-    verdicts = verdict_table(scores)
-    verdicts = verdicts[verdicts["n_points"] >= MIN_POINTS].reset_index(drop=True)
-    verdicts["stability"] = [
-        verdict_stability(scores, row, confidence, n_stability, rng)
-        for row in verdicts.itertuples(index=False)
-    ]
-    return MetaResult(measures, shares.reset_index(drop=True), verdicts, notes)
-
-
-def verdict_stability(
-    scores: pd.DataFrame,
-    verdict: Any,
-    confidence: float,
-    n_resamples: int,
-    rng: np.random.Generator,
-) -> float:
-    """Share of parametric redraws of both curves that give the same verdict.
-
-    Each point is redrawn from ``Normal(value, stderr)`` (see
-    :func:`point_stderr`); a verdict that flips under its own noise is reported
-    with a low stability rather than taken at face value. NaN when some point's
-    uncertainty is unknown (no stderr, interval or n): stability cannot be judged.
-    """
-    harsh = size_curve(scores, verdict.task, verdict.family, verdict.harsh_metric)
-    soft = size_curve(scores, verdict.task, verdict.family, verdict.soft_metric)
-    draws = []
-    for rows in (harsh, soft):
-        mean = rows["value"].to_numpy(dtype=float)
-        se = point_stderr(rows, confidence)
-        if not np.isfinite(se).all():
-            return float("nan")
-        draws.append(mean + se * rng.standard_normal((n_resamples, mean.size)))
-    same = 0
-    for h, s in zip(draws[0], draws[1], strict=True):
-        label = classify(
-            harsh["params"],
-            h,
-            soft["params"],
-            s,
-            harsh_higher_is_better=curve_direction(harsh),
-            soft_higher_is_better=curve_direction(soft),
-        ).label
-        same += label == verdict.verdict
-    return same / n_resamples
+    found = verdict_table(scores, confidence=confidence, n_boot=n_boot, seed=seed)
+    return MetaResult(
+        measures,
+        shares.reset_index(drop=True),
+        found.verdicts,
+        notes,
+        found.evidence,
+        found.details,
+    )

@@ -165,61 +165,94 @@ def machine_info() -> dict[str, str]:
 # --------------------------------------------------------------------------- the stages
 
 
-def _theory_run(folder: Path) -> StageResult:
-    """The six panels, and the verdict on a 12-model ladder for growing answer length."""
-    from miragelab import theory
-    from miragelab.report.theory_figure import write_theory_outputs
-    from miragelab.tables import write_table
-    from miragelab.verdict import classify
+def theory_scores(
+    c: float, alpha: float, lengths: Iterable[int], n: int, seed: int
+) -> pd.DataFrame:
+    """The closed-form model on a 12-model ladder, measured as a test set of ``n`` would be.
 
-    c, alpha = 2e9, -0.5
-    write_theory_outputs(folder, c=c, alpha=alpha, lengths=[1, 2, 3, 4, 5], n_min=1e7, n_max=1e12)
+    Per answer length ``L`` (one task each): exact match ``Binomial(n, p**L) / n``,
+    and from the same answers' ``n L`` tokens, token edit distance
+    ``Binomial(n L, 1 - p) / n`` and the per-token probability ``1 - TED / L``,
+    each with its binomial standard error.
+    """
+    from miragelab import theory
+
+    rng = np.random.default_rng(seed)
     ladder = np.geomspace(1e7, 1e12, 12)  # the figure's range, as a 12-model ladder
+    p = theory.per_token_prob(ladder, c, alpha)
     rows = []
-    for length in (1, 2, 3, 5, 10, 20):
-        em = theory.exact_match(ladder, c, alpha, length)
-        ted = theory.token_edit_distance(ladder, c, alpha, length)
-        v = classify(ladder, em, ladder, ted, soft_higher_is_better=False)
-        rows.append(
-            {
-                "length": length,
-                "exact_match_emergence_score": v.harsh_score,
-                "exact_match_smoothness": v.harsh_smoothness,
-                "edit_distance_emergence_score": v.soft_score,
-                "edit_distance_smoothness": v.soft_smoothness,
-                "co_jump_share": v.co_jump_share,
-                "verdict": v.label,
-            }
-        )
-    table = pd.DataFrame(rows)
+    for length in lengths:
+        exact = rng.binomial(n, p**length) / n
+        wrong = rng.binomial(n * length, 1 - p)
+        ted, prob = wrong / n, 1 - wrong / (n * length)
+        tokens = n * length
+        shrunk = (prob * tokens + 0.5) / (tokens + 1)
+        em_shrunk = (exact * n + 0.5) / (n + 1)
+        curves = {
+            "exact_match": (exact, np.sqrt(em_shrunk * (1 - em_shrunk) / n)),
+            "token_edit_distance": (ted, length * np.sqrt(shrunk * (1 - shrunk) / tokens)),
+            "per_token_prob": (prob, np.sqrt(shrunk * (1 - shrunk) / tokens)),
+        }
+        for metric, (values, se) in curves.items():
+            for size, value, err in zip(ladder, values, se, strict=True):
+                rows.append(
+                    {"task": f"L = {length}", "family": "closed-form", "model": f"N={size:.3g}",
+                     "params": size, "metric": metric, "value": float(value),
+                     "stderr": float(err), "n": n}
+                )  # fmt: skip
+    return pd.DataFrame(rows)
+
+
+def _theory_run(folder: Path, seed: int) -> StageResult:
+    """The six panels, and the verdict on a noisy 12-model ladder for growing answer length."""
+    from miragelab.report.theory_figure import write_theory_outputs
+    from miragelab.report.verdict_figures import write_verdict_figures
+    from miragelab.tables import write_table
+    from miragelab.verdict import verdict_table
+
+    c, alpha, n = 2e9, -0.5, 1000
+    write_theory_outputs(folder, c=c, alpha=alpha, lengths=[1, 2, 3, 4, 5], n_min=1e7, n_max=1e12)
+    scores = theory_scores(c, alpha, (1, 2, 3, 5, 10, 20), n, seed)
+    found = verdict_table(scores, seed=seed)
+    table = found.verdicts.assign(length=found.verdicts["task"].str.slice(4).astype(int))
+    table = table[["length", *found.verdicts.columns]].sort_values("length")
+    table = table.reset_index(drop=True)
     write_table(table, folder / "theory_verdicts.csv")
+    write_table(found.evidence, folder / "theory_verdict_evidence.csv")
+    write_verdict_figures(table, found.details, folder / "verdicts")
     headline = {
-        f"L = {r.length}": f"exact match score {r.exact_match_emergence_score:.3g} "
-        f"(smoothness {r.exact_match_smoothness:.2f}), edit distance "
-        f"{r.edit_distance_emergence_score:.3g} ({r.edit_distance_smoothness:.2f}): {r.verdict}"
+        f"L = {r.length}": f"exact match {r.shape}, against {r.soft_metric or 'no continuous metric'}"
+        + (f" (break test p = {r.p_value:.2g})" if np.isfinite(r.p_value) else "")
+        + f": {r.verdict}"
         for r in table.itertuples(index=False)
     }
-    first_mirage = table.loc[table["verdict"] == "mirage", "length"]
+    mirage = table.loc[table["verdict"] == "mirage", "length"]
     verdict = (
-        f"one smooth loss: exact match gets sharper as answers get longer and reads as a "
-        f"mirage from L = {first_mirage.iloc[0]}, while token edit distance stays smooth"
-        if len(first_mirage)
-        else "one smooth loss: no answer length makes exact match look emergent on this ladder"
+        f"one smooth loss, measured on {n:,} examples: exact match turns sharp as answers get "
+        f"longer and reads as a mirage for L = {', '.join(map(str, mirage))}, while the "
+        "per-token probability and edit distance show no break"
+        if len(mirage)
+        else "one smooth loss: no answer length gives a mirage verdict on this ladder"
     )
     return StageResult(
         verdict=verdict,
         figures=["theory/theory"],
-        tables=["theory/theory_verdicts.csv"],
-        headline={"law": f"L_CE(N) = (N / {c:g}) ** {alpha:g}, 12 models from 1e7 to 1e12"}
+        tables=["theory/theory_verdicts.csv", "theory/theory_verdict_evidence.csv"],
+        headline={
+            "law": f"L_CE(N) = (N / {c:g}) ** {alpha:g}, 12 models from 1e7 to 1e12, "
+            f"binomial noise of {n:,} examples (seed {seed})"
+        }
         | headline,
     )
 
 
-def _meta_result(folder: Path, scores: pd.DataFrame, n_resamples: int) -> StageResult:
+def _meta_result(
+    folder: Path, scores: pd.DataFrame, n_resamples: int, seed: int = 0
+) -> StageResult:
     from miragelab.meta import meta_analysis
     from miragelab.report.meta_figures import write_meta_outputs
 
-    result = meta_analysis(scores, n_resamples=n_resamples)
+    result = meta_analysis(scores, n_resamples=n_resamples, seed=seed)
     write_meta_outputs(result, scores, folder)
     counts = result.verdicts["verdict"].value_counts()
     sized = result.measures[result.measures["axis"] == "params"]
@@ -240,7 +273,11 @@ def _meta_result(folder: Path, scores: pd.DataFrame, n_resamples: int) -> StageR
     return StageResult(
         verdict=f"verdicts where a task has a harsh and a continuous metric: {summary}",
         figures=figures,
-        tables=[f"{folder.name}/meta_verdicts.csv", f"{folder.name}/meta_shares.csv"],
+        tables=[
+            f"{folder.name}/meta_verdicts.csv",
+            f"{folder.name}/meta_verdict_evidence.csv",
+            f"{folder.name}/meta_shares.csv",
+        ],
         headline=headline,
         notes=result.notes,
     )
@@ -250,13 +287,14 @@ def meta_stage(
     scores_loader: Callable[[], pd.DataFrame],
     inputs: Callable[[], Iterable[Path]],
     n_resamples: int = 1000,
+    seed: int = 0,
 ) -> Stage:
     """The meta-analysis of any scores (the shipped published results by default)."""
     return Stage(
         name="meta",
         title="Meta-analysis of published results",
-        run=lambda folder: _meta_result(folder, scores_loader(), n_resamples),
-        settings={"n_resamples": n_resamples},
+        run=lambda folder: _meta_result(folder, scores_loader(), n_resamples, seed),
+        settings={"n_resamples": n_resamples, "seed": seed},
         inputs=inputs,
     )
 
@@ -314,7 +352,7 @@ def _resolution_run(folder: Path) -> StageResult:
     )
 
 
-def _ladder_run(folder: Path, quick: bool, device: str) -> StageResult:
+def _ladder_run(folder: Path, quick: bool, device: str, seed: int = 0) -> StageResult:
     """Train the arithmetic ladder (resuming a killed run), evaluate it, test the predictions."""
     from miragelab.ladder.evaluate import evaluate_ladder
     from miragelab.ladder.predictions import run_predictions
@@ -322,17 +360,17 @@ def _ladder_run(folder: Path, quick: bool, device: str) -> StageResult:
     from miragelab.tables import write_table
 
     preset = "cpu-quick" if quick else "cpu"
-    models = folder / f"models-{preset}"  # a killed run resumes here; presets never mix
+    models = folder / f"models-{preset}-seed{seed}"  # a killed run resumes here; never mixed
     progress = STAGE_PROGRESS.get()
     reporter = None
     if progress is not None:
         from miragelab.ladder.cli import RichReporter
 
         reporter = RichReporter(progress)
-    train_ladder(models, "add4", preset, seed=0, resume=True, device=device, reporter=reporter)
-    samples = evaluate_ladder(models, n_test=2_000 if quick else 10_000, seed=0, device=device)
+    train_ladder(models, "add4", preset, seed=seed, resume=True, device=device, reporter=reporter)
+    samples = evaluate_ladder(models, n_test=2_000 if quick else 10_000, seed=seed, device=device)
     write_table(samples, folder / "samples.parquet")
-    run_predictions(samples, folder, small_n=100, seed=0)
+    run_predictions(samples, folder, small_n=100, seed=seed)
     by_model = samples.groupby("model", sort=False)
     examples = by_model.head(2)[["model", "prompt", "target", "prediction"]]
     write_table(examples.reset_index(drop=True), folder / "examples.csv")
@@ -362,15 +400,21 @@ def _ladder_run(folder: Path, quick: bool, device: str) -> StageResult:
         )
     verdict = metric["verdict_vs_exact_match"].dropna()
     summary = ", ".join(f"{name}: {v}" for name, v in verdict.items())
+    final = pd.read_csv(folder / "pred1_verdict.csv").iloc[0]
+    headline["verdict (one per curve)"] = f"{final['verdict']}: {final['reason']}"
     return StageResult(
-        verdict=f"exact match emergence score {em['emergence_score']:.3g} on the same outputs "
-        f"where {summary}",
+        verdict=f"exact match (emergence score {em['emergence_score']:.3g}) reads "
+        f"{final['verdict']} against the continuous metrics of the same outputs ({summary})",
         figures=[
             f"{folder.name}/pred1_metric",
             f"{folder.name}/pred2_resolution",
             f"{folder.name}/pred3_length",
         ],
-        tables=[f"{folder.name}/pred1_metric.csv", f"{folder.name}/examples.csv"],
+        tables=[
+            f"{folder.name}/pred1_metric.csv",
+            f"{folder.name}/pred1_verdict.csv",
+            f"{folder.name}/examples.csv",
+        ],
         headline=headline,
     )
 
@@ -467,14 +511,23 @@ def _shipped_inputs() -> list[Path]:
     return files
 
 
-def default_stages(quick: bool = False, device: str = "cpu") -> list[Stage]:
-    """The reproduction, in the paper's order; ``quick`` trades resamples for time."""
+def default_stages(quick: bool = False, device: str = "cpu", seed: int = 0) -> list[Stage]:
+    """The reproduction, in the paper's order; ``quick`` trades resamples for time.
+
+    ``seed`` seeds every random part: the simulated test sets of Part I, the
+    resampling of the meta-analysis, and the training of the ladders.
+    """
     from miragelab.sources.published import load_shipped
 
     n_resamples = 200 if quick else 1000
     return [
-        Stage("theory", "Part I: the closed-form model", _theory_run),
-        meta_stage(load_shipped, _shipped_inputs, n_resamples),
+        Stage(
+            "theory",
+            "Part I: the closed-form model",
+            lambda folder: _theory_run(folder, seed),
+            settings={"seed": seed},
+        ),
+        meta_stage(load_shipped, _shipped_inputs, n_resamples, seed),
         Stage(
             "fit", "Prediction from the loss: back-test on Pythia", _fit_run, inputs=_shipped_inputs
         ),
@@ -486,8 +539,8 @@ def default_stages(quick: bool = False, device: str = "cpu") -> list[Stage]:
         Stage(
             "ladder",
             "Part II: a model ladder trained here (arithmetic)",
-            lambda folder: _ladder_run(folder, quick, device),
-            settings={"quick": quick, "device": device},
+            lambda folder: _ladder_run(folder, quick, device, seed),
+            settings={"quick": quick, "device": device, "seed": seed},
         ),
         Stage(
             "vision",

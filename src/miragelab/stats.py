@@ -17,6 +17,7 @@ import math
 from typing import Literal
 
 import numpy as np
+import pandas as pd
 from scipy import stats as sps
 
 from miragelab.emergence import emergence_scores_sorted, sort_curve
@@ -378,3 +379,32 @@ def emergence_score_interval_from_summary(
     draws = mu + se * rng.standard_normal((n_resamples, mu.size))
     sign = 1.0 if higher_is_better else -1.0
     return _percentile_interval(emergence_scores_sorted(sign * draws), confidence)
+
+
+def point_stderr(rows: pd.DataFrame, confidence: float = 0.95) -> np.ndarray:
+    """Standard error of each score: reported, else from its interval, else binomial.
+
+    At 0 or ``n`` successes the binomial error of a proportion uses ``(v n + 0.5) /
+    (n + 1)`` in place of ``v``, so that 0 of ``n`` has an error of about
+    ``0.7 / n`` rather than none; a reported error of 0 on a proportion is
+    replaced by the binomial one too. NaN where nothing tells the error.
+    """
+    n_rows = len(rows)
+
+    def column(name: str) -> np.ndarray:
+        if name not in rows.columns:
+            return np.full(n_rows, np.nan)
+        return pd.to_numeric(rows[name], errors="coerce").to_numpy(dtype=float, na_value=np.nan)
+
+    stderr = column("stderr")
+    z = sps.norm.ppf(0.5 + confidence / 2)
+    from_ci = (column("ci_high") - column("ci_low")) / (2 * z)
+    value, n = column("value"), column("n")
+    proportion = (value >= 0) & (value <= 1) & (n > 0)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        edge = (value == 0) | (value == 1)
+        shrunk = np.where(edge, (value * n + 0.5) / (n + 1), value)
+        binomial = np.where(proportion, np.sqrt(shrunk * (1 - shrunk) / n), np.nan)
+    out = np.where(np.isfinite(stderr), stderr, from_ci)
+    out = np.where(np.isfinite(out) & ~((out == 0) & proportion), out, binomial)
+    return out

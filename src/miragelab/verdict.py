@@ -1,201 +1,213 @@
-"""The verdict per (task, family): is the emergence real, or made by the metric?
+"""The verdict per curve: is an emergent-looking jump real, or made by the metric?
 
-Given one *harsh* metric (exact match, multiple-choice grade: discontinuous or
-nonlinear in the per-token probability) and one *continuous* metric computed
-on the same outputs, :func:`classify` returns one of
+A *curve* is one harsh metric (exact match, accuracy, multiple-choice grade:
+discontinuous in the per-token probability) of one model family on one task,
+over model size (``axis='params'``) or over the training steps of one model
+(``axis='step'``, ``model`` set), with the continuous metrics computed on the
+same outputs (per-token log-probability, cross-entropy, perplexity, Brier
+score, edit distance, ...). :func:`verdict_table` gives exactly one row per
+(task, family, axis, model, harsh metric), with one of four labels:
 
 ``smooth``
-    the harsh curve does not look emergent: its change is spread over the
-    ladder (or it does not improve at all);
+    the harsh curve does not look emergent (its rise is spread over the ladder,
+    within its noise, or absent; its ``shape`` says which);
 ``mirage``
-    the harsh curve looks emergent, but the continuous metric does not jump
-    where the harsh one does -- the sharpness comes from the metric;
+    the harsh curve jumps, and the continuous metric shows no break where it
+    jumps although the test could have found one: the sharpness is the metric's;
 ``genuine``
-    both jump, at the same step of the ladder;
-``insufficient``
-    fewer than 3 sizes shared by the two curves, or a missing value.
+    the continuous metric itself breaks, in the improving direction, where the
+    harsh metric jumps;
+``inconclusive``
+    the data cannot decide (too few rungs, too much noise, a jump inside a wide
+    gap of the ladder, continuous metrics that disagree); ``reason`` says what
+    would decide it.
 
-The rule
+The test
 --------
-Both curves are oriented so that improvement is positive. Then
+*Mirage hypothesis* (the null): the continuous metric follows a smooth scaling
+law in ``log10 x`` and the harsh metric is a fixed monotone function of it.
+*Genuine alternative*: the continuous metric has a localised break -- a step or a
+ramp in ``log10 x`` -- inside the harsh metric's jump.
 
-1. the harsh curve *looks emergent* when its ``smoothness`` (see
-   :mod:`miragelab.emergence`: 0 when one step carries all the change, 1
-   when every step carries the same share) is below :data:`SHARP_BELOW` and
-   it improves overall (emergence score > 0);
-2. its *jump* is the step with the largest improvement, widened to the
-   neighbouring steps that improve by at least half as much (a fast rise on a
-   dense ladder spans two or three steps);
-3. the *co-jump share* is the continuous metric's improvement over those same
-   steps divided by its total variation ``sum |d_i|``, and the *co-jump
-   ratio* divides it by the harsh metric's own share of its change in those
-   steps (so two identical curves have ratio 1: a metric is always as sharp
-   as itself). The verdict is ``genuine`` when the co-jump ratio is at least
-   :data:`CO_JUMP_MIN`, else ``mirage``.
+1. **The harsh curve** (oriented so that improvement is positive, on the true
+   spacing ``u = log10 x``). Its *jump* is the largest improving step, widened
+   over neighbouring steps that improve by at least half as much. It *looks
+   emergent* when the curve improves beyond its noise (2 standard errors from
+   first to last point), the jump carries at least :data:`JUMP_SHARE` of the
+   total rise in at most half of the ladder's steps, the jump itself exceeds 2
+   standard errors, and its rate per decade is at least :data:`RATE_RATIO` times
+   the ladder's average. A jump over several steps at an ordinary rate is a rise
+   spread over the decades (``smooth``). A one-step jump in a gap so wide that
+   its rate is ordinary is *not* called sharp: what happens inside the gap is
+   unknown, so the label can be ``genuine`` (the continuous metric breaks there)
+   but never ``mirage``; else ``inconclusive`` with the sizes to add in the gap.
+2. **The continuous metric** is put on the scale where a power law in size is a
+   straight line in ``u`` (:func:`loss_scale`: ``log`` of the cross-entropy for
+   losses, perplexities, per-token probabilities and log-likelihoods, ``log`` of
+   the distance to the best value for Brier score, edit distance and other
+   bounded metrics), its standard errors carried over by the delta method. The
+   break test is :func:`miragelab.transitions.detect.detect_transition`, the one
+   detector of the package (``mirage transitions detect`` runs it alone), with
+   the candidate breaks restricted to the harsh jump: a weighted fit of a smooth
+   regression spline in ``u`` against the same plus a ramp, a likelihood ratio
+   with the noise known from each point's standard error (the data may be
+   noisier, never less noisy: the variance factor is profiled at ``>= 1``),
+   calibrated by a parametric bootstrap from the smooth fit.
+3. **Labels per continuous metric**: ``genuine`` when ``p <= alpha`` and the
+   break improves the metric; ``inconclusive`` when it worsens it. Otherwise
+   ``mirage`` only if the data *exclude* an improving break of
+   :data:`RESOLVE_SE` standard errors of the continuous metric in the harsh
+   metric's largest step: the one-sided :data:`EXCLUDE_CONFIDENCE` upper bound
+   of a break fitted there (an equivalence test; ``resolvable_se`` is that bound
+   in standard errors of the metric at the jump) is below it, for a step and
+   for every ramp of the jump that spans that step. Else ``inconclusive``,
+   saying which break size the ladder excludes.
+4. **One answer per curve**: continuous metrics are taken in the facts table's
+   order of preference (:attr:`miragelab.metric_facts.MetricFact.preference`:
+   per-token log-prob / cross-entropy first, then Brier, edit distance, BLEU
+   ...). One says ``genuine`` and another ``mirage``: ``inconclusive``
+   (``metrics_agree`` False). Otherwise the first decisive one decides.
+5. **Link check**: the harsh metric predicted from the continuous metric's
+   smooth fit through a two-parameter monotone link (``exp(-exp(a + b z))``, the
+   form of ``p ** L``, or a logistic), fitted to all points; ``link_residual`` is
+   the observed harsh jump minus the predicted one, in standard errors of the
+   observed jump. It is evidence shown beside the label, not part of the rule.
 
-Both measures are invariant to affine changes of either metric's scale, so
-the thresholds do not depend on units, direction or answer length; both use
-the order of the models, not the spacing of their sizes. The co-jump share
-asks where the continuous metric moves, not only how concentrated it is: a
-per-token loss in its power-law tail concentrates its change at the *small*
-end of a ladder, which is no evidence that the harsh metric's late jump is
-real.
-
-Calibration (:func:`calibrate_thresholds`)
-------------------------------------------
-Curves simulated from :mod:`miragelab.theory` with binomial noise for
-``n = 1000`` examples (per token for token edit distance), over ladders of
-6, 8, 10 and 12 log-spaced sizes spanning 2, 3 and 4 decades, ``alpha`` in
-{-0.3, -0.5, -0.7} and answer lengths ``L`` in {5, 10, 20}:
-
-* *mirage*: the smooth law, ``c`` set so that exact match reaches 0.3 or 0.6
-  at the largest model; harsh = exact match ``p ** L``, continuous = token
-  edit distance ``L * (1 - p)``;
-* *genuine*: ``p`` steps from ``p_lo`` in {0.2, 0.5} to ``p_hi`` in
-  {0.9, 0.97} between two adjacent sizes (a third, half or two thirds up the
-  ladder), with a drift of 0.01 across the ladder (kept small because
-  ``p ** L`` multiplies a relative drift in ``p`` by ``L``); both metrics
-  computed from that ``p``, on 6 to 12 sizes and ``L`` in {5, 10, 20}.
-
-Quantiles over the 216 mirage and 144 genuine settings (seed 0); the co-jump
-share is shown for the settings whose harsh curve looks emergent
-(smoothness < 0.5: 136 mirage, all 144 genuine)::
-
-                                   min     5%    25%    50%    75%    95%    max
-    mirage   harsh smoothness     0.02   0.09   0.24   0.38   0.63   0.85   0.98
-    genuine  harsh smoothness     0.01   0.02   0.02   0.04   0.07   0.19   0.38
-    mirage   co-jump share        0.02   0.06   0.12   0.18   0.27   0.39   0.51
-    genuine  co-jump share        0.80   0.90   0.94   0.96   0.98   0.99   0.99
-
-The co-jump *ratio* (share over the harsh curve's own share, which is what
-the rule uses) separates the cases further: mirage at most 0.52 (median
-0.23), genuine at least 0.93 (median 1.08). ``CO_JUMP_MIN = 0.7`` sits in
-that empty gap; every verdict of the genuine case is ``genuine`` with none
-of the mirage case ``genuine``. Dividing by the harsh curve's own share
-matters when the harsh jump is spread over a few steps: with the plain share,
-a continuous metric identical to the harsh one could fall short of the
-threshold and be called a mirage of itself.
-
-``SHARP_BELOW = 0.5`` reads "half of the ladder's steps or fewer carry the
-change" as emergent-looking: it keeps every genuine step (largest
-smoothness 0.38) and flags 136 of 216 mirage settings; the other 80 are
-exact-match curves that already rise gradually across the ladder, mostly on
-short ladders (2 decades) or shallow laws (``alpha = -0.3``; e.g. exact match
-from 0.07 to 0.3 over 2 decades), which are honestly ``smooth``. A straight
-line scores 1. Result at seed 0: 144/144 genuine settings ``genuine``; 136
-mirage settings ``mirage`` and 80 ``smooth``, none ``genuine``. Rerun
-:func:`calibrate_thresholds` to reproduce the table.
+Error rates of the rule are measured, on simulations separate from the tests,
+by ``benchmarks/bench_verdict.py``; the thresholds above were chosen there.
 """
 
 from __future__ import annotations
 
-import itertools
+import warnings
+import zlib
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
-from numpy.typing import ArrayLike
+from numpy.typing import ArrayLike, NDArray
+from scipy import optimize
 
-from miragelab import theory
-from miragelab.emergence import curve_direction, emergence_scores_sorted, smoothness, sort_curve
+from miragelab.emergence import iter_curves, sort_curve
+from miragelab.errors import InputError
+from miragelab.metric_facts import fact_of, is_continuous, is_harsh, resolve_directions
+from miragelab.stats import point_stderr
 from miragelab.tables import without_attrs
+from miragelab.transitions.detect import Transition, detect_transition
 
 __all__ = [
-    "CONTINUOUS_METRICS",
-    "CO_JUMP_MIN",
-    "HARSH_METRICS",
-    "SHARP_BELOW",
+    "EVIDENCE_COLUMNS",
+    "HarshProfile",
+    "PairVerdict",
     "VERDICT_COLUMNS",
-    "Verdict",
-    "calibrate_thresholds",
+    "VerdictResult",
     "classify",
-    "co_jump_share",
+    "harsh_profile",
+    "loss_scale",
     "verdict_table",
+    "verdicts",
 ]
 
-#: a harsh curve with smoothness below this looks emergent
-SHARP_BELOW = 0.5
-#: a continuous metric moving in the harsh jump at least this much, relative to the harsh
-#: metric itself (the co-jump ratio), makes the jump genuine
-CO_JUMP_MIN = 0.7
+FloatArray = NDArray[np.float64]
 
-#: metrics read as harsh (discontinuous in the per-token probability); pass your own set.
-#: A name ending in ``*`` matches every metric that starts with it.
-HARSH_METRICS = frozenset(
-    {
-        "exact_match",
-        "em",
-        "multiple_choice_grade",
-        "multiple_choice_grade_norm",
-        "acc",
-        "acc_norm",
-        "accuracy",
-        "exact_str_match",
-        "quasi_exact_match",
-        "greedy_match",
-        "reconstruction_c*",  # vision: share of images reconstructed within a threshold c
-        "subset_accuracy*",  # vision: all K images of a sequence right
-    }
-)
-#: metrics read as continuous; pass your own set
-CONTINUOUS_METRICS = frozenset(
-    {
-        "perplexity",
-        "ppl",
-        "word_perplexity",
-        "byte_perplexity",
-        "bits_per_byte",
-        "brier_score",
-        "token_edit_distance",
-        "normalized_edit_similarity",
-        "target_logprob",
-        "target_logprob_mean",
-        "per_token_prob",
-        "cross_entropy",
-        "continuation_logprob",
-        "bleu",
-        "chrf",
-        "f1",
-        "mse",
-        "per_image_accuracy",
-    }
-)
+#: test level of the break test
+ALPHA = 0.05
+#: a mirage needs the data to exclude an improving break of this many standard errors
+RESOLVE_SE = 5.0
+#: one-sided confidence of that exclusion
+EXCLUDE_CONFIDENCE = 0.95
+#: the harsh jump carries at least this share of the curve's total rise
+JUMP_SHARE = 0.5
+#: and rises at least this many times faster per decade than the ladder on average
+RATE_RATIO = 2.0
+#: a change counts when it exceeds this many standard errors
+SIGNIFICANT_SE = 2.0
 
-#: columns of the table returned by :func:`verdict_table`, in order
+#: columns of the verdict table (one row per curve)
 VERDICT_COLUMNS = (
     "task",
     "family",
+    "axis",
+    "model",
     "harsh_metric",
     "soft_metric",
     "n_points",
-    "harsh_score",
-    "soft_score",
-    "harsh_smoothness",
-    "soft_smoothness",
-    "co_jump_share",
-    "co_jump_ratio",
     "verdict",
+    "shape",
+    "p_value",
+    "break_at",
+    "break_low",
+    "break_high",
+    "break_size",
+    "break_ci_low",
+    "break_ci_high",
+    "resolvable_se",
+    "link_residual",
+    "metrics_agree",
+    "jump_from",
+    "jump_to",
+    "reason",
+)
+#: columns of the evidence table (one row per curve and continuous metric)
+EVIDENCE_COLUMNS = (
+    "task",
+    "family",
+    "axis",
+    "model",
+    "harsh_metric",
+    "soft_metric",
+    "preference",
+    "scale",
+    "n_points",
+    "label",
+    "p_value",
+    "statistic",
+    "break_at",
+    "break_low",
+    "break_high",
+    "break_size",
+    "break_ci_low",
+    "break_ci_high",
+    "excluded",
+    "resolvable_se",
+    "noise",
+    "noise_scale",
+    "link",
+    "link_residual",
     "reason",
 )
 
 
+# --------------------------------------------------------------------------- the harsh curve
+
+
 @dataclass(frozen=True)
-class Verdict:
-    """The label with the numbers behind it (scores are emergence scores, oriented)."""
+class HarshProfile:
+    """What the harsh curve looks like: its shape, its jump, and whether it is sharp.
 
-    label: str
+    ``status`` is ``emergent`` (sharp jump), ``wide_gap`` (the jump carries the
+    rise but its rate per decade is ordinary) or ``smooth``; ``jump`` the
+    indices ``(i0, i1)`` of the points bounding the jump (sorted by ``x``).
+    """
+
+    shape: str
+    status: str
     reason: str
-    n_points: int
-    harsh_score: float
-    soft_score: float
-    harsh_smoothness: float
-    soft_smoothness: float
-    co_jump_share: float
-    co_jump_ratio: float = float("nan")
+    jump: tuple[int, int]
+    rate_ratio: float
 
 
-def _jump_steps(increments: np.ndarray) -> slice:
+def _diff_se(se: FloatArray, i: int, j: int) -> float:
+    return float(np.hypot(se[i], se[j]))
+
+
+def _exceeds(value: float, se: float) -> bool:
+    """``value`` is positive beyond noise (beyond 0 where the noise is unknown)."""
+    return bool(value > SIGNIFICANT_SE * se) if np.isfinite(se) else bool(value > 0)
+
+
+def _jump_steps(increments: FloatArray) -> tuple[int, int]:
     """The largest improving step, widened over neighbours improving by >= half as much."""
     top = int(np.argmax(increments))
     half = increments[top] / 2.0
@@ -204,24 +216,240 @@ def _jump_steps(increments: np.ndarray) -> slice:
         first -= 1
     while last + 1 < increments.size and increments[last + 1] >= half:
         last += 1
-    return slice(first, last + 1)
+    return first, last + 1
 
 
-def co_jump_share(harsh: ArrayLike, soft: ArrayLike) -> float:
-    """Share of the soft curve's total variation gained in the harsh curve's jump.
+def _shape(y: FloatArray, se: FloatArray) -> str:
+    steps = np.diff(y)
+    step_se = np.hypot(se[1:], se[:-1])
+    known = np.isfinite(step_se)
+    tol = np.where(known, SIGNIFICANT_SE * step_se, 1e-12 * max(np.ptp(y), 1e-300))
+    net_se = _diff_se(se, 0, -1)
+    if np.ptp(y) == 0 or (known.all() and np.all(np.abs(steps) <= tol)):
+        return "flat"
+    up, down = bool(np.any(steps > tol)), bool(np.any(steps < -tol))
+    net = y[-1] - y[0]
+    if not down and net > 0:
+        return "increasing"
+    if not up and net < 0:
+        return "inverse"
+    if up and down:
+        return "non-monotone"
+    return "increasing" if _exceeds(net, net_se) else "flat"
 
-    Both curves oriented (improvement positive) and sorted on the same ``x``.
-    The jump is the harsh curve's largest improving step with neighbours that
-    improve by at least half as much; the share is the soft curve's signed
-    change over those steps divided by ``sum |d_i|`` of the soft curve (0.0
-    when the soft curve is flat), so it lies in [-1, 1].
+
+def _fmt(x: float) -> str:
+    return f"{x:.3g}"
+
+
+def harsh_profile(x: ArrayLike, y: ArrayLike, se: ArrayLike) -> HarshProfile:
+    """Shape, jump and sharpness of an oriented harsh curve (improvement positive).
+
+    ``x`` sorted ascending and distinct, ``se`` the standard error of each point
+    (NaN where unknown). See the module docstring for the rule.
     """
-    h = np.diff(np.asarray(harsh, dtype=float))
-    s = np.diff(np.asarray(soft, dtype=float))
-    total = np.abs(s).sum()
-    if h.size == 0 or total == 0:
-        return 0.0
-    return float(s[_jump_steps(h)].sum() / total)
+    xs, ys, ses = (np.asarray(a, dtype=float) for a in (x, y, se))
+    shape = _shape(ys, ses)
+    steps = np.diff(ys)
+    i0, i1 = _jump_steps(steps) if steps.size else (0, 0)
+    rise = float(np.clip(steps, 0, None).sum())
+    if shape in ("flat", "inverse") or not _exceeds(ys[-1] - ys[0], _diff_se(ses, 0, -1)):
+        reason = (
+            "harsh metric flat within its noise"
+            if shape == "flat"
+            else ("harsh metric does not improve")
+        )
+        return HarshProfile(shape, "smooth", reason, (i0, i1), float("nan"))
+    u = np.log10(xs)
+    share = float((ys[i1] - ys[i0]) / rise)
+    log_share = float((u[i1] - u[i0]) / (u[-1] - u[0]))
+    ratio = share / log_share
+    if share < JUMP_SHARE or (i1 - i0) > steps.size / 2:
+        reason = (
+            f"harsh rise spread over the ladder: its largest rise carries {share:.0%} of it "
+            f"over {i1 - i0} of {steps.size} steps"
+        )
+        return HarshProfile(shape, "smooth", reason, (i0, i1), ratio)
+    if not _exceeds(ys[i1] - ys[i0], _diff_se(ses, i0, i1)):
+        reason = "harsh jump within its noise (under 2 standard errors)"
+        return HarshProfile(shape, "smooth", reason, (i0, i1), ratio)
+    if ratio < RATE_RATIO and i1 - i0 > 1:
+        reason = (
+            f"harsh rise spread over the log range: its steepest stretch carries {share:.0%} "
+            f"of it over {log_share:.0%} of the decades"
+        )
+        return HarshProfile(shape, "smooth", reason, (i0, i1), ratio)
+    if ratio < RATE_RATIO:
+        gap = xs[i1] / xs[i0]
+        reason = (
+            f"the harsh jump ({share:.0%} of its rise) falls in a {gap:.3g}x gap, "
+            f"{log_share:.0%} of the ladder's log range: add sizes between "
+            f"{_fmt(xs[i0])} and {_fmt(xs[i1])}"
+        )
+        return HarshProfile(shape, "wide_gap", reason, (i0, i1), ratio)
+    reason = (
+        f"harsh jump from {_fmt(xs[i0])} to {_fmt(xs[i1])} carries {share:.0%} of its rise "
+        f"in {log_share:.0%} of the log range"
+    )
+    return HarshProfile(shape, "emergent", reason, (i0, i1), ratio)
+
+
+# --------------------------------------------------------------------------- the continuous metric
+
+
+def loss_scale(
+    metric: str, y: ArrayLike, se: ArrayLike, higher_is_better: bool, log: bool = True
+) -> tuple[FloatArray, FloatArray, str, bool]:
+    """The continuous metric on the scale where a power law in size is straight.
+
+    Returns ``(z, se_z, scale, improves_up)``: ``log`` of the per-token
+    cross-entropy where the metric is one or converts to one
+    (:attr:`~miragelab.metric_facts.MetricFact.to_loss`; with ``log=False`` the
+    cross-entropy itself), else ``log`` of the distance to the metric's best
+    value (:attr:`~miragelab.metric_facts.MetricFact.perfect`), else the values
+    as given; ``improves_up`` says whether a larger ``z`` is better.
+    The standard errors follow by the delta method. A value on the transform's
+    edge (a probability of 0 or 1, a loss of 0) is moved half its standard error
+    inside; a transform that still does not apply to every point falls back to
+    the values as given.
+    """
+    ys, ses = np.asarray(y, dtype=float), np.asarray(se, dtype=float)
+    fact = fact_of(metric)
+    kind = fact.to_loss if fact is not None else None
+    half = np.where(np.isfinite(ses), ses / 2, 0.0)  # how far an edge value is moved inside
+    with np.errstate(divide="ignore", invalid="ignore"):
+        loss, slope, name = None, None, ""
+        if kind == "loss":
+            loss, slope, name = np.maximum(ys, half), np.ones_like(ys), "log cross-entropy"
+        elif kind == "log":
+            v = np.maximum(ys, 1 + half)
+            loss, slope, name = np.log(v), 1.0 / v, "log cross-entropy (log of log perplexity)"
+        elif kind == "neg_log":
+            v = np.clip(ys, half, 1 - half)
+            loss, slope, name = -np.log(v), 1.0 / v, "log cross-entropy (-log probability)"
+        elif kind == "neg":
+            loss, slope, name = (
+                np.maximum(-ys, half),
+                np.ones_like(ys),
+                "log negative log-likelihood",
+            )
+        elif fact is not None and fact.perfect is not None:
+            loss = np.maximum(np.abs(ys - fact.perfect), half)
+            slope, name = np.ones_like(ys), "log distance to the best value"
+        if loss is not None and np.all(np.isfinite(loss)) and np.all(loss > 0):
+            if not log and kind is not None:
+                return loss, ses * np.abs(slope), name.removeprefix("log "), False
+            return np.log(loss), ses * np.abs(slope) / loss, name, False
+    return ys, ses, "as given", higher_is_better
+
+
+def _fill_unknown(se: FloatArray) -> FloatArray:
+    """Unknown or zero errors become the curve's largest known one (NaN when none is known)."""
+    good = np.isfinite(se) & (se > 0)
+    if not good.any():
+        return np.full(se.shape, np.nan)
+    return np.where(good, se, se[good].max())
+
+
+# --------------------------------------------------------------------------- the link
+
+
+def _gumbel(v: FloatArray) -> FloatArray:
+    return np.exp(-np.exp(np.clip(v, -50, 50)))
+
+
+def _logistic(v: FloatArray) -> FloatArray:
+    return 1.0 / (1.0 + np.exp(-np.clip(v, -50, 50)))
+
+
+_LINKS = {"exp(-exp(a + b z))": _gumbel, "logistic(a + b z)": _logistic}
+
+
+def _fit_link(h: FloatArray, se: FloatArray, z: FloatArray):
+    """The better of the two links for harsh ``h`` in [0, 1] against ``z``; None if none fits."""
+    best = None
+    sigma = np.where(np.isfinite(se) & (se > 0), se, 0.01)
+    sigma = np.maximum(sigma, 1e-4)
+    zc = (z - z.mean()) / (z.std() or 1.0)
+    for name, link in _LINKS.items():
+        for slope in (-3.0, 3.0):
+            try:
+                with warnings.catch_warnings():
+                    warnings.simplefilter("ignore", optimize.OptimizeWarning)
+                    coef, _ = optimize.curve_fit(
+                        lambda v, a, b, link=link: link(a + b * v),
+                        zc,
+                        h,
+                        p0=(0.0, slope),
+                        sigma=sigma,
+                        maxfev=2000,
+                    )
+            except (RuntimeError, ValueError, optimize.OptimizeWarning):
+                continue
+            rss = float(np.sum(((link(coef[0] + coef[1] * zc) - h) / sigma) ** 2))
+            if best is None or rss < best[0]:
+                best = (rss, name, link, coef)
+    if best is None:
+        return None
+    _, name, link, coef = best
+
+    def predict(values: FloatArray) -> FloatArray:
+        return link(coef[0] + coef[1] * (values - z.mean()) / (z.std() or 1.0))
+
+    return name, predict
+
+
+# --------------------------------------------------------------------------- one pair
+
+
+@dataclass(frozen=True)
+class PairVerdict:
+    """The label of one (harsh, continuous) pair with the evidence behind it.
+
+    ``test`` is the break test of the continuous metric (None when it did not
+    run); the arrays are for figures: ``x``, the harsh values ``harsh`` (as given)
+    with ``harsh_se``, the continuous metric on its ``scale`` (``z``, ``z_se``),
+    and the harsh values predicted from the continuous smooth fit
+    (``harsh_pred`` with its band ``harsh_pred_low``/``harsh_pred_high``; as given,
+    not oriented).
+    """
+
+    label: str
+    reason: str
+    profile: HarshProfile
+    scale: str = ""
+    test: Transition | None = None
+    resolvable_se: float = float("nan")
+    excluded: float = float("nan")
+    link: str = ""
+    link_residual: float = float("nan")
+    break_size: float = float("nan")
+    break_ci: tuple[float, float] = (float("nan"), float("nan"))
+    x: FloatArray = field(repr=False, default_factory=lambda: np.empty(0))
+    harsh: FloatArray = field(repr=False, default_factory=lambda: np.empty(0))
+    harsh_se: FloatArray = field(repr=False, default_factory=lambda: np.empty(0))
+    z: FloatArray = field(repr=False, default_factory=lambda: np.empty(0))
+    z_se: FloatArray = field(repr=False, default_factory=lambda: np.empty(0))
+    harsh_pred: FloatArray = field(repr=False, default_factory=lambda: np.empty(0))
+    harsh_pred_low: FloatArray = field(repr=False, default_factory=lambda: np.empty(0))
+    harsh_pred_high: FloatArray = field(repr=False, default_factory=lambda: np.empty(0))
+
+
+def _common(x1, y1, s1, x2, y2, s2):  # noqa: ANN001, ANN202 - arrays
+    """The two curves on the x values they share, sorted."""
+    common = np.intersect1d(x1, x2)
+    a, b = np.isin(x1, common), np.isin(x2, common)
+    return common, y1[a], s1[a], y2[b], s2[b]
+
+
+def _as_arrays(x: ArrayLike, y: ArrayLike, se: ArrayLike | None) -> tuple[FloatArray, ...]:
+    xs = np.asarray(x, dtype=float).ravel()
+    ses = np.full(xs.size, np.nan) if se is None else np.asarray(se, dtype=float).ravel()
+    if ses.size != xs.size:
+        raise InputError(f"{ses.size} standard errors for {xs.size} points", field="stderr")
+    order = np.argsort(xs, kind="stable")
+    sx, sy = sort_curve(x, y)
+    return sx, sy, ses[order]
 
 
 def classify(
@@ -229,183 +457,376 @@ def classify(
     harsh_y: ArrayLike,
     soft_x: ArrayLike,
     soft_y: ArrayLike,
+    *,
+    harsh_se: ArrayLike | None = None,
+    soft_se: ArrayLike | None = None,
     harsh_higher_is_better: bool = True,
     soft_higher_is_better: bool = True,
-    sharp_below: float = SHARP_BELOW,
-    co_jump_min: float = CO_JUMP_MIN,
-) -> Verdict:
-    """Mirage, genuine, smooth or insufficient; see the module docstring for the rule.
+    soft_metric: str = "",
+    law: bool | None = None,
+    alpha: float = ALPHA,
+    resolve_se: float = RESOLVE_SE,
+    exclude_confidence: float = EXCLUDE_CONFIDENCE,
+    n_boot: int = 499,
+    seed: int = 0,
+) -> PairVerdict:
+    """Smooth, mirage, genuine or inconclusive for one harsh and one continuous curve.
 
-    The two curves are compared on the sizes they share. Token edit distance,
-    perplexity and the Brier score are lower-is-better: pass
-    ``soft_higher_is_better=False``.
+    Parameters
+    ----------
+    harsh_x, harsh_y, soft_x, soft_y
+        The two curves (any order); they are compared on the ``x`` they share.
+    harsh_se, soft_se
+        Standard error of each point (NaN where unknown; an unknown or zero one
+        is taken as the curve's largest known one). Without any for the
+        continuous metric its noise is estimated from the fit, which needs
+        :data:`~miragelab.transitions.detect.MIN_POINTS` points.
+    harsh_higher_is_better, soft_higher_is_better
+        Directions of the two metrics.
+    soft_metric
+        Name of the continuous metric: chooses its scale (:func:`loss_scale`).
+    law
+        Test the cross-entropy against a scaling law ``E + A exp(-r log x)``
+        (:func:`~miragelab.transitions.detect.detect_transition`'s ``law``)
+        rather than a regression spline of its logarithm. Default: when the
+        continuous metric converts to a cross-entropy; pass False for curves
+        over training steps, whose early plateau no such law follows.
+    alpha, resolve_se, exclude_confidence, n_boot, seed
+        Test level, the break a mirage must exclude (standard errors of the
+        continuous metric) and the one-sided confidence of the exclusion,
+        bootstrap size and seed.
     """
-    hx = np.asarray(harsh_x, dtype=float).ravel()
-    hy = np.asarray(harsh_y, dtype=float).ravel()
-    sx = np.asarray(soft_x, dtype=float).ravel()
-    sy = np.asarray(soft_y, dtype=float).ravel()
-    nan = float("nan")
-    if not (np.all(np.isfinite(hy)) and np.all(np.isfinite(sy))):
-        return Verdict("insufficient", "a value is missing (NaN)", 0, nan, nan, nan, nan, nan)
-    hx, hy = sort_curve(hx, hy)
-    sx, sy = sort_curve(sx, sy)
-    common = np.intersect1d(hx, sx)
-    n = int(common.size)
-    if n < 3:
-        reason = f"{n} sizes shared by both metrics; need 3"
-        return Verdict("insufficient", reason, n, nan, nan, nan, nan, nan)
-    harsh = hy[np.isin(hx, common)] * (1.0 if harsh_higher_is_better else -1.0)
-    soft = sy[np.isin(sx, common)] * (1.0 if soft_higher_is_better else -1.0)
-    harsh_score = float(emergence_scores_sorted(harsh))
-    soft_score = float(emergence_scores_sorted(soft))
-    harsh_smooth = smoothness(common, harsh)
-    soft_smooth = smoothness(common, soft)
-    share = co_jump_share(harsh, soft)
-    own = co_jump_share(harsh, harsh)
-    ratio = share / own if own > 0 else float("nan")
-    numbers = (n, harsh_score, soft_score, harsh_smooth, soft_smooth, share, ratio)
-    if not harsh_score > 0:
-        reason = "harsh metric flat" if harsh_score == 0 else "harsh metric does not improve"
-        return Verdict("smooth", reason, *numbers)
-    if harsh_smooth >= sharp_below:
-        reason = f"harsh change spread over the ladder (smoothness {harsh_smooth:.2f})"
-        return Verdict("smooth", reason, *numbers)
-    if ratio >= co_jump_min:
-        reason = (
-            f"harsh jump (smoothness {harsh_smooth:.2f}) matched by the continuous "
-            f"metric ({share:.0%} of its change in the same step, {own:.0%} for the harsh one)"
-        )
-        return Verdict("genuine", reason, *numbers)
-    reason = (
-        f"harsh jump (smoothness {harsh_smooth:.2f}) not matched by the continuous "
-        f"metric (only {share:.0%} of its change in the same step, {own:.0%} for the harsh one)"
+    hx, hy, hs = _as_arrays(harsh_x, harsh_y, harsh_se)
+    sx, sy, ss = _as_arrays(soft_x, soft_y, soft_se)
+    x, hy, hs, sy, ss = _common(hx, hy, hs, sx, sy, ss)
+    positive = x > 0  # a log axis: a training step 0 (the initialisation) has no place on it
+    x, hy, hs, sy, ss = x[positive], hy[positive], hs[positive], sy[positive], ss[positive]
+    hs, ss = _fill_unknown(hs), _fill_unknown(ss)
+    oriented = hy if harsh_higher_is_better else -hy
+    if x.size < 3:
+        profile = HarshProfile("", "smooth", "", (0, 0), float("nan"))
+        reason = f"{x.size} sizes shared by the harsh and the continuous metric; need 3"
+        return PairVerdict("inconclusive", reason, profile, x=x, harsh=hy, harsh_se=hs)
+    profile = harsh_profile(x, oriented, hs)
+    base = {"profile": profile, "x": x, "harsh": hy, "harsh_se": hs}
+    if profile.status == "smooth":
+        return PairVerdict("smooth", profile.reason, **base)
+    fact = fact_of(soft_metric)
+    if law is None:  # the law's three parameters need five points to leave a test
+        law = fact is not None and fact.to_loss is not None and x.size >= 5
+    z, zs, scale, up = loss_scale(soft_metric, sy, ss, soft_higher_is_better, log=not law)
+    law = law and scale != "as given"
+    i0, i1 = profile.jump
+    top = int(np.argmax(np.diff(oriented)))  # the harsh metric's largest step
+    test = detect_transition(
+        x,
+        z,
+        stderr=zs if np.all(np.isfinite(zs)) else None,
+        window=(x[i0], x[i1]),
+        focus=float(np.sqrt(x[top] * x[top + 1])),
+        law=law,
+        max_width=1.0,
+        min_effect=0.0,
+        alpha=alpha,
+        confidence=exclude_confidence,
+        n_boot=n_boot,
+        seed=seed,
     )
-    return Verdict("mirage", reason, *numbers)
+    base |= {"scale": scale, "test": test, "z": z, "z_se": zs}
+    base |= _link_evidence(hy, hs, test, profile.jump, log_fit=law)
+    if not np.isfinite(test.p_value):
+        reason = f"{profile.reason}; the break test cannot run: {test.reason}"
+        return PairVerdict("inconclusive", reason, **base)
+    local = float(np.mean(zs[[i0, i1]])) if np.all(np.isfinite(zs)) else np.sqrt(test.noise_scale)
+    excluded = test.exclude_up if up else test.exclude_down
+    resolvable = excluded / local
+    base |= {
+        "resolvable_se": resolvable,
+        "excluded": excluded,
+        "break_size": test.jump,
+        "break_ci": (test.jump_low, test.jump_high),
+    }
+    where = f"between {_fmt(x[i0])} and {_fmt(x[i1])}"
+    if test.p_value <= alpha:
+        improving = (test.jump > 0) == up
+        size = f"{test.jump:+.3g} in {scale} (p = {test.p_value:.3g})"
+        if improving and profile.status in ("emergent", "wide_gap"):
+            reason = f"{profile.reason}; the continuous metric breaks there too: {size}"
+            return PairVerdict("genuine", reason, **base)
+        reason = f"{profile.reason}; the continuous metric worsens {where}: {size}"
+        return PairVerdict("inconclusive", reason, **base)
+    if profile.status == "wide_gap":
+        reason = (
+            f"{profile.reason}; no break found in the continuous metric (p = {test.p_value:.2g})"
+        )
+        return PairVerdict("inconclusive", reason, **base)
+    if resolvable <= resolve_se:
+        reason = (
+            f"{profile.reason}; the continuous metric has no break there (p = "
+            f"{test.p_value:.2g}): an improving break above {resolvable:.1f} standard errors "
+            f"is excluded at {exclude_confidence:.0%}"
+        )
+        return PairVerdict("mirage", reason, **base)
+    reason = (
+        f"{profile.reason}; no break found in the continuous metric (p = {test.p_value:.2g}), "
+        f"but the data exclude only breaks above {excluded:.2g} in {scale} "
+        f"({resolvable:.1f} standard errors; {resolve_se:g} needed): add models {where} "
+        "or around it, or examples"
+    )
+    return PairVerdict("inconclusive", reason, **base)
 
 
-# --------------------------------------------------------------------------- table
+def _link_evidence(
+    h: FloatArray, se: FloatArray, test: Transition, jump: tuple[int, int], log_fit: bool
+):
+    """Harsh values predicted from the continuous smooth fit, and the jump's residual.
+
+    The links take the log cross-entropy (``p ** L = exp(-exp(log L + log CE))``):
+    a fit of the cross-entropy itself (``log_fit``) is logged first.
+    """
+    if not (np.all((h >= 0) & (h <= 1)) and test.fit_smooth.size == h.size):
+        return {}
+    fit, band = test.fit_smooth, test.smooth_band
+    if log_fit:
+        if not np.all(fit > 0):
+            return {}
+        fit, band = np.log(fit), band / fit
+    if not np.all(np.isfinite(fit)):
+        return {}
+    found = _fit_link(h, se, fit)
+    if found is None:
+        return {}
+    name, predict = found
+    band = band if np.all(np.isfinite(band)) else np.zeros_like(fit)
+    pred = predict(fit)
+    ends = predict(fit - 1.96 * band), predict(fit + 1.96 * band)
+    i0, i1 = jump
+    observed, predicted = h[i1] - h[i0], pred[i1] - pred[i0]
+    jump_se = _diff_se(se, i0, i1)
+    residual = (observed - predicted) / jump_se if np.isfinite(jump_se) and jump_se > 0 else np.nan
+    return {
+        "link": name,
+        "link_residual": float(residual),
+        "harsh_pred": pred,
+        "harsh_pred_low": np.minimum(*ends),
+        "harsh_pred_high": np.maximum(*ends),
+    }
 
 
-def in_family(name: str, names: Iterable[str]) -> bool:
-    """``name`` is listed, or starts with a listed prefix written as ``prefix*``."""
-    return any(name == n or (n.endswith("*") and name.startswith(n[:-1])) for n in names)
+# --------------------------------------------------------------------------- tables
 
 
-def _pairs(metrics: Iterable[str], harsh: frozenset[str], soft: frozenset[str]):
-    names = sorted(set(metrics))
-    return [(h, s) for h in names if in_family(h, harsh) for s in names if in_family(s, soft)]
+@dataclass
+class VerdictResult:
+    """The verdicts (one row per curve), the evidence (one per curve and continuous
+    metric), and the :class:`PairVerdict` each verdict rests on, keyed like its row."""
+
+    verdicts: pd.DataFrame
+    evidence: pd.DataFrame
+    details: dict[tuple, PairVerdict]
+
+
+def _preference(metric: str) -> tuple[int, str]:
+    fact = fact_of(metric)
+    return (fact.preference if fact is not None else 99, metric)
+
+
+def _curve_arrays(rows: pd.DataFrame, axis: str, confidence: float):
+    return (
+        rows[axis].to_numpy(dtype=float),
+        rows["value"].to_numpy(dtype=float),
+        point_stderr(rows, confidence),
+    )
+
+
+def _seed(seed: int, key: tuple) -> int:
+    """A seed per curve, stable across runs and independent of the table's order."""
+    return (seed * 1_000_003 + zlib.crc32(repr(key).encode())) % (2**32)
+
+
+def _evidence_row(key: tuple, soft: str, pair: PairVerdict) -> dict[str, object]:
+    task, family, axis, model, harsh = key
+    t = pair.test
+    nan = float("nan")
+    return {
+        "task": task,
+        "family": family,
+        "axis": axis,
+        "model": model,
+        "harsh_metric": harsh,
+        "soft_metric": soft,
+        "preference": _preference(soft)[0],
+        "scale": pair.scale,
+        "n_points": int(pair.x.size),
+        "label": pair.label,
+        "p_value": t.p_value if t is not None else nan,
+        "statistic": t.statistic if t is not None else nan,
+        "break_at": t.x_change if t is not None else nan,
+        "break_low": t.x_low if t is not None else nan,
+        "break_high": t.x_high if t is not None else nan,
+        "break_size": pair.break_size,
+        "break_ci_low": pair.break_ci[0],
+        "break_ci_high": pair.break_ci[1],
+        "excluded": pair.excluded,
+        "resolvable_se": pair.resolvable_se,
+        "noise": t.noise if t is not None else "",
+        "noise_scale": t.noise_scale if t is not None else nan,
+        "link": pair.link,
+        "link_residual": pair.link_residual,
+        "reason": pair.reason,
+    }
+
+
+def _combine(key: tuple, pairs: list[tuple[str, PairVerdict]], harsh_only: PairVerdict | None):
+    """One row from the pairs of a curve, in order of preference."""
+    task, family, axis, model, harsh = key
+    if pairs:
+        labels = [p.label for _, p in pairs]
+        decisive = [(s, p) for s, p in pairs if p.label in ("genuine", "mirage")]
+        agree = len({p.label for _, p in decisive}) <= 1
+        if not agree:
+            breaks = ", ".join(s for s, p in decisive if p.label == "genuine")
+            smooth = ", ".join(s for s, p in decisive if p.label == "mirage")
+            soft, pair = pairs[0]
+            label = "inconclusive"
+            reason = (
+                f"continuous metrics disagree: {breaks} break(s) where the harsh metric "
+                f"jumps, {smooth} resolve(s) no break there"
+            )
+        else:
+            soft, pair = decisive[0] if decisive else pairs[0]
+            label, reason = pair.label, pair.reason
+        if all(lab == "smooth" for lab in labels):
+            label, reason = "smooth", pair.reason
+    else:
+        assert harsh_only is not None
+        soft, pair = "", harsh_only
+        agree = True
+        label, reason = pair.label, pair.reason
+        if pair.profile.status != "smooth" and pair.x.size >= 3:
+            label = "inconclusive"
+            reason = (
+                f"{pair.profile.reason}; no continuous metric of the same outputs to test: "
+                "add per-token log-probs (target_logprob) or an edit distance"
+            )
+    t = pair.test
+    nan = float("nan")
+    i0, i1 = pair.profile.jump
+    jump_ok = pair.x.size > i1 and pair.profile.status != "smooth"
+    row = {
+        "task": task,
+        "family": family,
+        "axis": axis,
+        "model": model,
+        "harsh_metric": harsh,
+        "soft_metric": soft,
+        "n_points": int(pair.x.size),
+        "verdict": label,
+        "shape": pair.profile.shape,
+        "p_value": t.p_value if t is not None else nan,
+        "break_at": t.x_change if t is not None else nan,
+        "break_low": t.x_low if t is not None else nan,
+        "break_high": t.x_high if t is not None else nan,
+        "break_size": pair.break_size,
+        "break_ci_low": pair.break_ci[0],
+        "break_ci_high": pair.break_ci[1],
+        "resolvable_se": pair.resolvable_se,
+        "link_residual": pair.link_residual,
+        "metrics_agree": agree,
+        "jump_from": float(pair.x[i0]) if jump_ok else nan,
+        "jump_to": float(pair.x[i1]) if jump_ok else nan,
+        "reason": reason,
+    }
+    return row, pair
 
 
 def verdict_table(
     scores: pd.DataFrame,
+    *,
+    harsh_metrics: Iterable[str] | None = None,
+    continuous_metrics: Iterable[str] | None = None,
     pairs: Iterable[tuple[str, str]] | None = None,
-    harsh_metrics: Iterable[str] = HARSH_METRICS,
-    continuous_metrics: Iterable[str] = CONTINUOUS_METRICS,
-) -> pd.DataFrame:
-    """One verdict per (task, family, harsh metric, continuous metric) of a scores table.
-
-    ``pairs`` lists ``(harsh, continuous)`` metric names to compare; by default
-    every harsh metric present is paired with every continuous metric present
-    for the same task and family. The curve is over ``params`` using each
-    model's last checkpoint (largest ``step``). ``higher_is_better`` is read
-    from the table when present; otherwise a metric is taken as
-    higher-is-better. Columns are :data:`VERDICT_COLUMNS`.
-    """
-    harsh_set, soft_set = frozenset(harsh_metrics), frozenset(continuous_metrics)
-    wanted = None if pairs is None else [tuple(p) for p in pairs]
-    table = without_attrs(scores)
-    if "step" not in table.columns:
-        table["step"] = np.nan
-    rows = []
-    for (task, family), group in table.groupby(["task", "family"], sort=True):
-        last = group.sort_values("step", na_position="first").groupby(["model", "metric"]).tail(1)
-        by_metric = {name: g for name, g in last.groupby("metric")}
-        candidates = (
-            _pairs(by_metric, harsh_set, soft_set)
-            if wanted is None
-            else [(h, s) for h, s in wanted if h in by_metric and s in by_metric]
-        )
-        for harsh_name, soft_name in candidates:
-            h, s = by_metric[harsh_name], by_metric[soft_name]
-            verdict = classify(
-                h["params"].to_numpy(),
-                h["value"].to_numpy(),
-                s["params"].to_numpy(),
-                s["value"].to_numpy(),
-                harsh_higher_is_better=curve_direction(h),
-                soft_higher_is_better=curve_direction(s),
-            )
-            rows.append(
-                {
-                    "task": task,
-                    "family": family,
-                    "harsh_metric": harsh_name,
-                    "soft_metric": soft_name,
-                    "n_points": verdict.n_points,
-                    "harsh_score": verdict.harsh_score,
-                    "soft_score": verdict.soft_score,
-                    "harsh_smoothness": verdict.harsh_smoothness,
-                    "soft_smoothness": verdict.soft_smoothness,
-                    "co_jump_share": verdict.co_jump_share,
-                    "co_jump_ratio": verdict.co_jump_ratio,
-                    "verdict": verdict.label,
-                    "reason": verdict.reason,
-                }
-            )
-    return pd.DataFrame(rows, columns=list(VERDICT_COLUMNS))
-
-
-# --------------------------------------------------------------------------- calibration
-
-
-def calibrate_thresholds(
-    sizes: Iterable[int] = (6, 8, 10, 12),
-    decades: Iterable[float] = (2, 3, 4),
-    alphas: Iterable[float] = (-0.3, -0.5, -0.7),
-    lengths: Iterable[int] = (5, 10, 20),
-    n_examples: int = 1000,
+    confidence: float = 0.95,
+    n_boot: int = 499,
     seed: int = 0,
-) -> pd.DataFrame:
-    """Simulate mirage and genuine ladders from the closed-form model; return their measures.
+    **classify_kw: object,
+) -> VerdictResult:
+    """One verdict per (task, family, axis, model, harsh metric) of a scores table.
 
-    One row per simulated (case, setting) with columns ``case`` ('mirage' or
-    'genuine'), ``k``, ``decades``, ``alpha``, ``L``, ``setting`` (the
-    case-specific parameter: top exact match for mirage, ``(p_lo, p_hi, jump
-    position)`` for genuine), ``harsh_smoothness``, ``co_jump_share`` and the
-    ``verdict`` of :func:`classify`. See the module docstring for the design
-    and the resulting quantiles.
+    Curves are those of :func:`miragelab.emergence.iter_curves` (size ladders
+    over ``params``, a model's training steps over ``step``). Harsh and
+    continuous metrics are recognised by :mod:`miragelab.metric_facts` unless
+    named (``harsh_metrics``, ``continuous_metrics``, or explicit ``(harsh,
+    continuous)`` ``pairs``). Each point's noise is its ``stderr``, else its
+    interval, else binomial from ``n`` (:func:`miragelab.stats.point_stderr`).
+    Directions come from the table's ``higher_is_better`` or the facts; an
+    unknown metric without one is an :class:`~miragelab.errors.InputError`.
+    ``classify_kw`` goes to :func:`classify`.
     """
-    rng = np.random.default_rng(seed)
-    top_size = 1e11
-    simulated: list[tuple[str, dict[str, object], np.ndarray, np.ndarray, int]] = []
-    for k, dec, alpha, L in itertools.product(sizes, decades, alphas, lengths):
-        x = np.geomspace(top_size / 10.0**dec, top_size, k)
-        for top in (0.3, 0.6):
-            c = top_size / (-np.log(top) / L) ** (1.0 / alpha)
-            setting = {"k": k, "decades": dec, "alpha": alpha, "L": L, "setting": top}
-            simulated.append(("mirage", setting, x, theory.per_token_prob(x, c, alpha), L))
-    for k, L in itertools.product(sizes, lengths):
-        x = np.geomspace(top_size / 1e3, top_size, k)
-        ramp = np.linspace(-0.01, 0.0, k)
-        for p_lo, p_hi, where in itertools.product((0.2, 0.5), (0.9, 0.97), (1 / 3, 1 / 2, 2 / 3)):
-            jump = min(max(round(where * (k - 1)), 1), k - 1)
-            p = np.where(np.arange(k) < jump, p_lo, p_hi) + ramp
-            setting = {"k": k, "decades": 3, "alpha": np.nan, "L": L}
-            setting["setting"] = (p_lo, p_hi, round(where, 2))
-            simulated.append(("genuine", setting, x, p, L))
-    rows = []
-    for case, setting, x, p, L in simulated:
-        em = rng.binomial(n_examples, p**L) / n_examples
-        ted = rng.binomial(n_examples * L, 1.0 - p) / n_examples
-        verdict = classify(x, em, x, ted, soft_higher_is_better=False)
-        rows.append(
-            {
-                "case": case,
-                **setting,
-                "harsh_smoothness": verdict.harsh_smoothness,
-                "co_jump_share": verdict.co_jump_share,
-                "co_jump_ratio": verdict.co_jump_ratio,
-                "verdict": verdict.label,
-            }
-        )
-    return pd.DataFrame(rows)
+    table = resolve_directions(without_attrs(scores))
+    wanted = None if pairs is None else [tuple(p) for p in pairs]
+    harsh_set = None if harsh_metrics is None else set(harsh_metrics)
+    soft_set = None if continuous_metrics is None else set(continuous_metrics)
+
+    def harsh_ok(m: str) -> bool:
+        if wanted is not None:
+            return any(m == h for h, _ in wanted)
+        return m in harsh_set if harsh_set is not None else is_harsh(m)
+
+    def soft_ok(h: str, m: str) -> bool:
+        if wanted is not None:
+            return (h, m) in wanted
+        return m in soft_set if soft_set is not None else is_continuous(m)
+
+    groups: dict[tuple, dict[str, pd.DataFrame]] = {}
+    for curve in iter_curves(table):
+        key = (curve.task, curve.family, curve.axis, curve.model)
+        groups.setdefault(key, {})[curve.metric] = curve.rows
+    rows, evidence, details = [], [], {}
+    for (task, family, axis, model), curves in groups.items():
+        for harsh in sorted(m for m in curves if harsh_ok(m)):
+            hrows = curves[harsh]
+            hx, hy, hs = _curve_arrays(hrows, axis, confidence)
+            hib = bool(hrows["higher_is_better"].iloc[0])
+            key = (task, family, axis, model, harsh)
+            softs = sorted((m for m in curves if m != harsh and soft_ok(harsh, m)), key=_preference)
+            found = []
+            for soft in softs:
+                srows = curves[soft]
+                sx, sy, ss = _curve_arrays(srows, axis, confidence)
+                pair = classify(
+                    hx, hy, sx, sy,
+                    harsh_se=hs, soft_se=ss,
+                    harsh_higher_is_better=hib,
+                    soft_higher_is_better=bool(srows["higher_is_better"].iloc[0]),
+                    soft_metric=soft, n_boot=n_boot, seed=_seed(seed, key),
+                    law=None if axis != "step" else False,
+                    **classify_kw,  # type: ignore[arg-type]
+                )  # fmt: skip
+                found.append((soft, pair))
+                evidence.append(_evidence_row(key, soft, pair))
+            row, pair = _combine(key, found, None if found else _harsh_only(hx, hy, hs, hib))
+            rows.append(row)
+            details[key] = pair
+    verdict_frame = pd.DataFrame(rows, columns=list(VERDICT_COLUMNS))
+    evidence_frame = pd.DataFrame(evidence, columns=list(EVIDENCE_COLUMNS))
+    return VerdictResult(verdict_frame, evidence_frame, details)
+
+
+def _harsh_only(x: FloatArray, y: FloatArray, se: FloatArray, higher: bool) -> PairVerdict:
+    """The harsh curve's profile alone (no continuous metric to test against)."""
+    x, y, se = _as_arrays(x, y, se)
+    x, y, se = x[x > 0], y[x > 0], _fill_unknown(se[x > 0])
+    oriented = y if higher else -y
+    if x.size < 3:
+        profile = HarshProfile("", "smooth", "", (0, 0), float("nan"))
+        reason = f"{x.size} points; need 3"
+        return PairVerdict("inconclusive", reason, profile, x=x, harsh=y, harsh_se=se)
+    profile = harsh_profile(x, oriented, se)
+    label = "smooth" if profile.status == "smooth" else "inconclusive"
+    return PairVerdict(label, profile.reason, profile, x=x, harsh=y, harsh_se=se)
+
+
+def verdicts(scores: pd.DataFrame, **kw: object) -> pd.DataFrame:
+    """The verdict table of :func:`verdict_table` (one row per curve), for notebooks."""
+    return verdict_table(scores, **kw).verdicts  # type: ignore[arg-type]

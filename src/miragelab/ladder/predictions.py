@@ -3,7 +3,8 @@
 1. **Metric** (``pred1_metric``): on the same greedy outputs, exact match looks
    emergent while token edit distance and the per-token probability of the
    target improve smoothly. Emergence score, smoothness and the
-   mirage/genuine verdict (:func:`miragelab.verdict.classify`) per metric.
+   verdict of exact match (:func:`miragelab.verdict.verdict_table`), with the
+   evidence of each continuous metric (``pred1_verdict*.csv``).
 2. **Resolution** (``pred2_resolution``): exact match of every model on the
    first ``small_n`` test examples and on all of them, with Wilson
    intervals. Where the small set shows 0 and the large one resolves the
@@ -40,10 +41,11 @@ from miragelab.errors import InputError
 from miragelab.metrics import compute_metrics
 from miragelab.planner import resolvable_accuracy
 from miragelab.report.figures import save_figure
+from miragelab.report.verdict_figures import write_verdict_figures
 from miragelab.scoring import score_samples
 from miragelab.stats import emergence_score_interval, wilson_interval
 from miragelab.tables import SAMPLES, validate_frame, without_attrs, write_table
-from miragelab.verdict import classify
+from miragelab.verdict import VerdictResult, verdict_table
 
 METRICS_1 = ("exact_match", "token_edit_distance", "per_token_prob")
 _LABELS = {
@@ -71,20 +73,26 @@ def _curve(scores: pd.DataFrame, metric: str) -> pd.DataFrame:
     return scores[scores["metric"] == metric].sort_values("params")
 
 
-def _measure_rows(scores: pd.DataFrame, harsh: str, label: dict) -> list[dict]:
+def _verdicts(scores: pd.DataFrame, harsh: str, seed: int) -> VerdictResult:
+    """The verdict of ``harsh`` against every other metric of ``scores`` (one size curve)."""
+    others = [m for m in scores["metric"].unique() if m != harsh]
+    return verdict_table(scores, pairs=[(harsh, m) for m in others], seed=seed)
+
+
+def _measure_rows(scores: pd.DataFrame, harsh: str, label: dict, seed: int = 0) -> list[dict]:
     rows = []
-    hcurve = _curve(scores, harsh)
+    evidence = _verdicts(scores, harsh, seed).evidence.set_index("soft_metric")
     for metric in scores["metric"].unique():
         c = _curve(scores, metric)
         higher = bool(c["higher_is_better"].iloc[0])
         m = curve_measures(c["params"], c["value"], higher)
         row = {**label, "metric": metric, **m, "higher_is_better": higher}
-        if metric != harsh:
-            v = classify(hcurve["params"], hcurve["value"], c["params"], c["value"], True, higher)
+        if metric in evidence.index:
+            e = evidence.loc[metric]
             row |= {
-                "verdict_vs_exact_match": v.label,
-                "co_jump_share": v.co_jump_share,
-                "co_jump_ratio": v.co_jump_ratio,
+                "verdict_vs_exact_match": e["label"],
+                "break_p_value": e["p_value"],
+                "resolvable_se": e["resolvable_se"],
             }
         rows.append(row)
     return rows
@@ -101,7 +109,9 @@ def _plot_curve(ax, c: pd.DataFrame, label: str | None = None, **kw) -> None:  #
 def prediction_metric(samples: pd.DataFrame, out: Path, seed: int = 0) -> list[Path]:
     table = _one_family(samples)
     scores = score_samples(table, list(METRICS_1), seed=seed)
-    measures = pd.DataFrame(_measure_rows(scores, "exact_match", {"task": table["task"].iloc[0]}))
+    label = {"task": table["task"].iloc[0]}
+    measures = pd.DataFrame(_measure_rows(scores, "exact_match", label, seed))
+    found = _verdicts(scores, "exact_match", seed)
     # the emergence score's own interval: resample the examples within each model
     values = compute_metrics(table, list(METRICS_1))
     by_size = table.groupby("model")["params"].first().sort_values()
@@ -125,6 +135,9 @@ def prediction_metric(samples: pd.DataFrame, out: Path, seed: int = 0) -> list[P
     fig.suptitle(f"{table['family'].iloc[0]}: the same outputs under three metrics")
     paths = list(save_figure(fig, out / "pred1_metric").values())
     paths.append(write_table(measures, out / "pred1_metric.csv"))
+    paths.append(write_table(found.verdicts, out / "pred1_verdict.csv"))
+    paths.append(write_table(found.evidence, out / "pred1_verdict_evidence.csv"))
+    paths += list(write_verdict_figures(found.verdicts, found.details, out / "verdicts").values())
     paths.append(write_table(scores, out / "scores.csv"))
     return paths
 
@@ -220,7 +233,7 @@ def prediction_length(samples: pd.DataFrame, out: Path, seed: int = 0) -> list[P
             prefix_samples(table, length), ["exact_match", "token_edit_distance"], seed=seed
         )
         curves[length] = scores
-        for row in _measure_rows(scores, "exact_match", {"answer_length": length}):
+        for row in _measure_rows(scores, "exact_match", {"answer_length": length}, seed):
             rows.append(row)
     res = pd.DataFrame(rows)
     fig = Figure(figsize=(13, 3.8), layout="constrained")

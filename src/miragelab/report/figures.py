@@ -13,17 +13,24 @@ from miragelab.atomic import atomic_path
 __all__ = ["save_figure"]
 
 
-def save_figure(fig: Figure, stem: str | os.PathLike[str], dpi: int = 200) -> dict[str, Path]:
-    """Write ``stem.png`` and ``stem.svg``; return their paths keyed by format.
+def save_figure(
+    fig: Figure,
+    stem: str | os.PathLike[str],
+    dpi: int = 200,
+    formats: tuple[str, ...] = ("png", "svg"),
+) -> dict[str, Path]:
+    """Write ``stem.png`` and ``stem.svg`` (those of ``formats``); return their paths.
 
     The SVG gets a fixed hash salt and no date, so the same figure gives the
     same bytes (the reproduction's cache and diffs rely on it).
     """
     stem = Path(stem)
-    paths = {"png": stem.with_suffix(".png"), "svg": stem.with_suffix(".svg")}
-    with atomic_path(paths["png"]) as tmp:
-        fig.savefig(tmp, format="png", dpi=dpi, metadata={"Software": None})
-    with matplotlib.rc_context({"svg.hashsalt": f"miragelab-{stem.name}"}):
-        with atomic_path(paths["svg"]) as tmp:
-            fig.savefig(tmp, format="svg", metadata={"Date": None})
+    paths = {fmt: stem.with_name(f"{stem.name}.{fmt}") for fmt in formats}
+    if "png" in paths:
+        with atomic_path(paths["png"]) as tmp:
+            fig.savefig(tmp, format="png", dpi=dpi, metadata={"Software": None})
+    if "svg" in paths:
+        with matplotlib.rc_context({"svg.hashsalt": f"miragelab-{stem.name}"}):
+            with atomic_path(paths["svg"]) as tmp:
+                fig.savefig(tmp, format="svg", metadata={"Date": None})
     return paths

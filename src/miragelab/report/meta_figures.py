@@ -1,4 +1,8 @@
-"""Figures and files of the meta-analysis: emergence by metric, top curves, verdict pairs."""
+"""Figures and files of the meta-analysis: emergence by metric, top curves, verdicts.
+
+The verdicts' own figures (one per curve, and a grid) are
+:mod:`miragelab.report.verdict_figures`'.
+"""
 
 from __future__ import annotations
 
@@ -12,19 +16,18 @@ from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 from matplotlib.ticker import NullFormatter
 
-from miragelab.emergence import curve_direction, size_curve
-from miragelab.meta import MetaResult, point_stderr
+from miragelab.emergence import size_curve
+from miragelab.meta import MetaResult
 from miragelab.report.figures import save_figure
+from miragelab.report.verdict_figures import verdict_grid, write_verdict_figures
+from miragelab.stats import point_stderr
 from miragelab.tables import write_table
 
 __all__ = [
     "plot_emergence_by_metric",
     "plot_top_curves",
-    "plot_verdict_pairs",
     "write_meta_outputs",
 ]
-
-_COLOURS = {"mirage": "#d9822b", "genuine": "#2b7bd9", "smooth": "#5a9e4b", "insufficient": "#888"}
 
 
 def plot_emergence_by_metric(measures: pd.DataFrame, min_curves: int = 3) -> Figure:
@@ -113,34 +116,6 @@ def plot_top_curves(scores: pd.DataFrame, measures: pd.DataFrame, k: int = 8) ->
     return fig
 
 
-def plot_verdict_pairs(scores: pd.DataFrame, verdicts: pd.DataFrame, k: int = 12) -> Figure | None:
-    """Harsh metric (left axis) and continuous metric (right axis) on the same models."""
-    shown = verdicts.head(k)
-    if shown.empty:
-        return None
-    fig, axes = _grid(len(shown), width=3.6)
-    for ax, row in zip(axes, shown.itertuples(index=False), strict=True):
-        harsh = size_curve(scores, row.task, row.family, row.harsh_metric)
-        soft = size_curve(scores, row.task, row.family, row.soft_metric)
-        x, y, half = _points(harsh, "params")
-        ax.errorbar(x, y, yerr=half, marker="o", ms=4, capsize=2, color="#c0392b", lw=1.2)
-        ax.set_ylabel(row.harsh_metric, color="#c0392b", fontsize=8)
-        twin = ax.twinx()
-        x, y, half = _points(soft, "params")
-        twin.errorbar(x, y, yerr=half, marker="s", ms=3.5, capsize=2, color="#2c3e50", lw=1.0)
-        twin.set_ylabel(row.soft_metric, color="#2c3e50", fontsize=8)
-        if not curve_direction(soft):
-            twin.invert_yaxis()  # improvement goes up on both axes
-        _log_x(ax)
-        ax.set_xlabel("parameters", fontsize=8)
-        colour = _COLOURS.get(row.verdict, "#333")
-        ax.set_title(f"{row.task} · {row.family}\n{row.verdict}", fontsize=8, color=colour)
-        ax.tick_params(labelsize=7)
-        twin.tick_params(labelsize=7)
-    fig.suptitle("Harsh vs continuous metric on the same outputs", fontsize=10)
-    return fig
-
-
 def write_meta_outputs(
     result: MetaResult, scores: pd.DataFrame, out_dir: str | os.PathLike[str]
 ) -> dict[str, Path]:
@@ -151,16 +126,21 @@ def write_meta_outputs(
         ("measures", result.measures),
         ("shares", result.shares),
         ("verdicts", result.verdicts),
+        ("verdict_evidence", result.evidence),
     ):
         paths[f"{name}_parquet"] = write_table(frame, out / f"meta_{name}.parquet")
         paths[f"{name}_csv"] = write_table(frame, out / f"meta_{name}.csv")
     figures = {
         "emergence_by_metric": plot_emergence_by_metric(result.measures),
         "top_curves": plot_top_curves(scores, result.measures),
-        "verdict_pairs": plot_verdict_pairs(scores, result.verdicts),
+        "verdict_pairs": verdict_grid(result.verdicts, result.details),
     }
     for name, fig in figures.items():
         if fig is not None:
             for fmt, path in save_figure(fig, out / name).items():
                 paths[f"{name}_{fmt}"] = path
+    for name, path in write_verdict_figures(
+        result.verdicts, result.details, out / "verdicts"
+    ).items():
+        paths[f"verdicts/{name}"] = path
     return paths

@@ -4,35 +4,17 @@
     :func:`~miragelab.transitions.detect.detect_transition` on every curve of
     a scores table (:func:`miragelab.emergence.iter_curves`: training-step
     ladders of one model and size ladders of a family). Perplexities are
-    tested on ``log(ppl)``, the cross-entropy (:data:`LOG_METRICS`); step 0 is
+    tested on ``log(ppl)``, the cross-entropy (:func:`tested_on_log`); step 0 is
     dropped (``offset=0``: the log axis starts at the first trained step).
 :func:`induction_transitions`
     the detector on the induction run's curves, and the step where the
     prefix-matching score rises (:func:`rise_step`), with whether it falls in
     the loss transition's span.
-:func:`combined_verdict`
-    :func:`miragelab.verdict.classify` on a (harsh, continuous) pair, with
-    ``genuine`` kept only where the continuous metric shows the transition.
-
-How it combines with the verdict
---------------------------------
-``classify`` compares where the two curves move, using the order of the
-models; it says ``genuine`` when the continuous metric makes most of its
-change in the harsh metric's jump. That can happen on a short ladder by
-chance or because the continuous curve is steep there for smooth reasons.
-:func:`combined_verdict` adds the statistical test on the continuous curve:
-
-* ``classify`` says ``genuine`` and the continuous metric has a significant
-  transition in the improving direction (:func:`genuine_transition`) ->
-  ``genuine``;
-* ``classify`` says ``genuine`` but the test finds none -> ``mirage`` (the
-  continuous metric shows no abrupt change, so the harsh jump is the metric's);
-* the test cannot run (fewer than :data:`~miragelab.transitions.detect.MIN_POINTS`
-  points) -> ``classify``'s label, with the reason saying so;
-* otherwise ``classify``'s label (``mirage``, ``smooth``, ``insufficient``).
-
-``genuine`` therefore requires both: the harsh jump co-located with the
-continuous metric's change, and that change being abrupt.
+The verdict (:mod:`miragelab.verdict`) runs the same detector on a continuous
+metric, with its candidate breaks restricted to where a harsh metric jumps.
+Each point's standard error (:func:`miragelab.stats.point_stderr`) is passed on
+when the table has one for every point: the test then weighs each point by its
+noise and runs from 3 points.
 """
 
 from __future__ import annotations
@@ -47,40 +29,45 @@ import pandas as pd
 from numpy.typing import ArrayLike
 
 from miragelab.emergence import Curve, curve_direction, iter_curves
+from miragelab.metric_facts import fact_of
+from miragelab.stats import point_stderr
 from miragelab.transitions.detect import (
-    MIN_POINTS,
     TRANSITION_COLUMNS,
     Transition,
     detect_transition,
-    genuine_transition,
 )
-from miragelab.verdict import Verdict, classify
 
 __all__ = [
     "CURVE_COLUMNS",
     "write_induction_outputs",
-    "LOG_METRICS",
-    "CombinedVerdict",
+    "tested_on_log",
     "InductionFindings",
-    "combined_verdict",
     "induction_transitions",
     "rise_step",
     "transitions_table",
 ]
 
-#: metrics tested on their logarithm (perplexity -> cross-entropy)
-LOG_METRICS = frozenset({"ppl", "perplexity", "word_perplexity", "byte_perplexity"})
+
+def tested_on_log(metric: str) -> bool:
+    """Perplexities are tested on their logarithm, the cross-entropy (the facts table's
+    ``to_loss == 'log'``)."""
+    fact = fact_of(metric)
+    return fact is not None and fact.to_loss == "log"
+
 
 #: leading columns of :func:`transitions_table`; the detector's follow
 CURVE_COLUMNS = ("task", "family", "model", "axis", "metric", "higher_is_better", "log_y")
 
 
-def _detect_curve(curve: Curve, **kw: object) -> tuple[dict[str, object], Transition]:
+def _detect_curve(
+    curve: Curve, weighted: bool = True, **kw: object
+) -> tuple[dict[str, object], Transition]:
     higher = curve_direction(curve.rows)
-    log_y = curve.metric in LOG_METRICS and bool((curve.rows["value"] > 0).all())
+    log_y = tested_on_log(curve.metric) and bool((curve.rows["value"] > 0).all())
     result = detect_transition(
         curve.rows[curve.axis].to_numpy(dtype=float),
         curve.rows["value"].to_numpy(dtype=float),
+        stderr=point_stderr(curve.rows) if weighted else None,
         log_y=log_y,
         **kw,  # type: ignore[arg-type]
     )
@@ -103,11 +90,14 @@ def transitions_table(
     tasks: list[str] | None = None,
     metrics: list[str] | None = None,
     axis: str | None = None,
+    weighted: bool = True,
     **kw: object,
 ) -> tuple[pd.DataFrame, list[Transition]]:
     """Detect transitions on every curve of ``scores``; one row per curve.
 
     ``tasks``, ``metrics`` and ``axis`` ('step' or 'params') filter the curves;
+    ``weighted`` passes each point's standard error to the detector where the
+    table has one for every point (else the noise is estimated from the fit);
     ``**kw`` goes to :func:`detect_transition`. Columns: :data:`CURVE_COLUMNS`,
     the detector's :data:`~miragelab.transitions.detect.TRANSITION_COLUMNS` and
     ``improving`` (the fitted jump goes in the metric's better direction).
@@ -122,7 +112,7 @@ def transitions_table(
     for curve in iter_curves(table):
         if axis is not None and curve.axis != axis:
             continue
-        row, result = _detect_curve(curve, **kw)
+        row, result = _detect_curve(curve, weighted, **kw)
         rows.append(row)
         results.append(result)
     columns = [*CURVE_COLUMNS, *TRANSITION_COLUMNS, "improving"]
@@ -192,51 +182,6 @@ def induction_transitions(checkpoints: pd.DataFrame, **kw: object) -> InductionF
         rows, columns=["metric", "higher_is_better", *TRANSITION_COLUMNS, "improving"]
     )
     return InductionFindings(table, results, rise, in_span, in_interval)
-
-
-@dataclass(frozen=True)
-class CombinedVerdict:
-    """``classify``'s verdict, the continuous metric's transition test, and the final label."""
-
-    label: str
-    reason: str
-    verdict: Verdict
-    transition: Transition
-
-
-def combined_verdict(
-    harsh_x: ArrayLike,
-    harsh_y: ArrayLike,
-    soft_x: ArrayLike,
-    soft_y: ArrayLike,
-    harsh_higher_is_better: bool = True,
-    soft_higher_is_better: bool = True,
-    **detect_kw: object,
-) -> CombinedVerdict:
-    """:func:`miragelab.verdict.classify` with ``genuine`` confirmed by the transition test.
-
-    See the module docstring for the rule; ``**detect_kw`` goes to
-    :func:`~miragelab.transitions.detect.detect_transition`.
-    """
-    verdict = classify(
-        harsh_x,
-        harsh_y,
-        soft_x,
-        soft_y,
-        harsh_higher_is_better=harsh_higher_is_better,
-        soft_higher_is_better=soft_higher_is_better,
-    )
-    test = genuine_transition(soft_x, soft_y, higher_is_better=soft_higher_is_better, **detect_kw)
-    if verdict.label != "genuine":
-        return CombinedVerdict(verdict.label, verdict.reason, verdict, test)
-    if test.n_points < MIN_POINTS or np.isnan(test.p_value):
-        reason = f"{verdict.reason}; transition test not run ({test.reason})"
-        return CombinedVerdict(verdict.label, reason, verdict, test)
-    if test.detected:
-        reason = f"{verdict.reason}; continuous metric has a {test.reason}"
-        return CombinedVerdict("genuine", reason, verdict, test)
-    reason = f"{verdict.reason}, but the continuous metric shows no abrupt change ({test.reason})"
-    return CombinedVerdict("mirage", reason, verdict, test)
 
 
 def write_induction_outputs(

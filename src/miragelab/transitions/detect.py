@@ -99,6 +99,8 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 from numpy.typing import ArrayLike, NDArray
+from scipy import optimize
+from scipy import stats as sps
 
 from miragelab import theory
 from miragelab.emergence import sort_curve
@@ -116,8 +118,18 @@ __all__ = [
 
 FloatArray = NDArray[np.float64]
 
-#: the fewest points (after dropping ``x + offset <= 0``) the test runs on
+#: the fewest points (after dropping ``x + offset <= 0``) the test runs on, noise unknown
 MIN_POINTS = 6
+#: the fewest points when every point's standard error is known
+MIN_POINTS_KNOWN_NOISE = 3
+#: with known noise the smooth model is a line up to this many points, then quadratic
+KNOWN_NOISE_LINEAR_UP_TO = 4
+#: rates of the scaling-law smooth model ``E + A exp(-r t)``, t in [0, 1]
+LAW_RATES = tuple(np.geomspace(0.1, 30.0, 16))
+#: cubic from this many points
+KNOWN_NOISE_CUBIC_FROM = 8
+#: and gains interior knots (one per 8 points) from this many points
+KNOWN_NOISE_KNOTS_FROM = 14
 
 #: scalar fields of :class:`Transition`, in order (one table row per curve)
 TRANSITION_COLUMNS = (
@@ -126,6 +138,10 @@ TRANSITION_COLUMNS = (
     "statistic",
     "effect_size",
     "jump",
+    "jump_low",
+    "jump_high",
+    "exclude_up",
+    "exclude_down",
     "x_change",
     "x_low",
     "x_high",
@@ -137,6 +153,8 @@ TRANSITION_COLUMNS = (
     "n_dropped",
     "n_knots",
     "degree",
+    "noise",
+    "noise_scale",
     "reason",
 )
 
@@ -150,9 +168,16 @@ class Transition:
     fit. ``x_change`` is the ramp's midpoint (geometric, in ``x`` units),
     ``x_low``/``x_high`` its bootstrap percentile interval; ``x_start``/``x_end``
     the fitted ramp; ``span_low``/``span_high`` the bootstrap range of the ramp
-    (lower percentile of starts, upper percentile of ends). NaN fields mean
-    the test did not run (``reason`` says why). The arrays hold the points used
-    and both fits, for figures.
+    (lower percentile of starts, upper percentile of ends). ``jump_low`` /
+    ``jump_high``: bootstrap percentile interval of the height. ``exclude_up`` /
+    ``exclude_down``: the largest one-sided upper confidence bound (level
+    ``confidence``), over the candidate breaks (those spanning ``focus`` when
+    given), of a rise / a drop fitted at that candidate alone: breaks larger
+    than these are excluded by the data (``y`` units). ``noise`` is ``known`` (weighted by the
+    given standard errors, ``noise_scale`` = the variance factor ``phi >= 1``) or
+    ``estimated`` (``noise_scale`` = residual variance). NaN fields mean the test
+    did not run (``reason`` says why). The arrays hold the points used, both
+    fits, the smooth fit's pointwise standard error and the errors used.
     """
 
     detected: bool
@@ -172,10 +197,18 @@ class Transition:
     n_knots: int
     degree: int
     reason: str
+    jump_low: float = float("nan")
+    jump_high: float = float("nan")
+    exclude_up: float = float("nan")
+    exclude_down: float = float("nan")
+    noise: str = ""
+    noise_scale: float = float("nan")
     x: FloatArray = field(repr=False, default_factory=lambda: np.empty(0))
     y: FloatArray = field(repr=False, default_factory=lambda: np.empty(0))
     fit_smooth: FloatArray = field(repr=False, default_factory=lambda: np.empty(0))
     fit_change: FloatArray = field(repr=False, default_factory=lambda: np.empty(0))
+    smooth_band: FloatArray = field(repr=False, default_factory=lambda: np.empty(0))
+    stderr: FloatArray = field(repr=False, default_factory=lambda: np.empty(0))
 
     def __bool__(self) -> bool:
         return bool(self.detected)
@@ -231,18 +264,95 @@ def _annihilate(values: FloatArray, q: FloatArray) -> FloatArray:
     return values - (values @ q) @ q.T
 
 
+def _rss(values: FloatArray, q: FloatArray, extra: FloatArray | None = None) -> float:
+    """Weighted residual sum of ``values`` on the columns of ``q`` (and one more column)."""
+    if extra is not None:
+        e = extra - q @ (q.T @ extra)
+        norm = float(e @ e)
+        if norm > 1e-12:
+            q = np.column_stack([q, e / np.sqrt(norm)])
+    resid = values - q @ (q.T @ values)
+    return float(resid @ resid)
+
+
+def _refine_rate(rates: list[float], best: int, rss_of_rate) -> float:  # noqa: ANN001
+    """The law's rate that minimises ``rss_of_rate``, searched between the neighbours of
+    the best grid rate ``rates[best]`` (rate 0, the straight line, is kept as it is)."""
+    if best == 0:
+        return 0.0
+    grid = np.asarray(rates[1:], dtype=float)
+    i = best - 1
+    lo = grid[i - 1] if i > 0 else grid[0] / 2
+    hi = grid[i + 1] if i + 1 < grid.size else grid[-1] * 2
+    result = optimize.minimize_scalar(
+        lambda log_rate: rss_of_rate(float(np.exp(log_rate))),
+        bounds=(np.log(lo), np.log(hi)),
+        method="bounded",
+        options={"xatol": 1e-4},
+    )
+    return float(np.exp(result.x))
+
+
 def _not_run(reason: str, n: int, dropped: int, xs: FloatArray, ys: FloatArray) -> Transition:
     nan = float("nan")
     return Transition(
         False, nan, nan, nan, nan, nan, nan, nan, nan, nan, nan, nan,
-        n, dropped, 0, 0, reason, xs, ys, np.full(n, nan), np.full(n, nan),
+        n, dropped, 0, 0, reason, nan, nan, nan, nan, "", nan,
+        xs, ys, np.full(n, nan), np.full(n, nan), np.full(n, nan), np.full(n, nan),
     )  # fmt: skip
+
+
+def noise_weights(stderr: ArrayLike | None, n: int) -> FloatArray | None:
+    """Per-point standard errors when every one is finite and positive, else None."""
+    if stderr is None:
+        return None
+    se = np.asarray(stderr, dtype=float).ravel()
+    if se.size != n:
+        raise InputError(f"stderr has {se.size} values for {n} points", field="stderr")
+    if not (np.all(np.isfinite(se)) and np.all(se > 0)):
+        return None
+    return se
+
+
+def smooth_shape(n: int, known_noise: bool) -> tuple[int, int]:
+    """Degree and interior knots of the smooth model for ``n`` points.
+
+    With unknown noise the scale is estimated from the residuals, so the model may
+    be more flexible (cubic from 10 points, quadratic from 7). With known noise
+    every parameter is paid for in power: on the scale the verdict tests (log
+    cross-entropy, where a power law is a straight line and an irreducible loss
+    bends it one way) the model is linear up to
+    :data:`KNOWN_NOISE_LINEAR_UP_TO` points and quadratic above, with a knot
+    per 8 points from :data:`KNOWN_NOISE_KNOTS_FROM`. Misfit of a curve that
+    this cannot follow inflates the profiled variance factor, which makes the
+    test more conservative, not less.
+    """
+    if known_noise:
+        degree = 1 if n <= KNOWN_NOISE_LINEAR_UP_TO else 2 if n < KNOWN_NOISE_CUBIC_FROM else 3
+        return degree, min(8, max(0, (n - KNOWN_NOISE_KNOTS_FROM) // 8 + 1))
+    return (3 if n >= 10 else 2 if n >= 7 else 1), default_knots(n)
+
+
+def _neg2loglik(rss: FloatArray, n: int, floor: float) -> FloatArray:
+    """``-2 log L`` of a Gaussian fit with weighted residual sum ``rss``, scale profiled.
+
+    The variance factor ``phi`` is ``max(floor, rss / n)``: with known noise
+    (``floor = 1``) the data may be noisier than their standard errors say, never
+    less noisy; with unknown noise (``floor = 0``) it is free, and the difference of
+    two of these is ``n log(RSS0 / RSS1)``.
+    """
+    phi = np.maximum(rss / n, max(floor, 1e-300))
+    return n * np.log(phi) + rss / phi
 
 
 def detect_transition(
     x: ArrayLike,
     y: ArrayLike,
     *,
+    stderr: ArrayLike | None = None,
+    window: tuple[float, float] | None = None,
+    focus: float | None = None,
+    law: bool = False,
     offset: float = 0.0,
     log_y: bool = False,
     n_knots: int | None = None,
@@ -261,85 +371,209 @@ def detect_transition(
     ----------
     x, y
         The curve (any order; ``x`` distinct and finite, ``y`` finite).
+    stderr
+        Standard error of each ``y`` (same order as ``x``). When every one is
+        finite and positive the fits are weighted, the noise is taken as known
+        (the data may be noisier, not less noisy) and the test runs from
+        :data:`MIN_POINTS_KNOWN_NOISE` points; otherwise the noise is estimated.
+    window
+        ``(x_lo, x_hi)``: only breaks that start and end inside it are candidates
+        (a break *where* something else happens, such as a harsh metric's jump).
+    focus
+        An ``x`` between two points: ``exclude_up``/``exclude_down`` are taken over
+        the candidate breaks that span it (by default over every candidate).
+    law
+        The smooth model is a scaling law ``y = E + A exp(-r t)`` (``t`` the log
+        axis scaled to [0, 1]) with its rate ``r`` profiled over :data:`LAW_RATES`
+        and the straight line as the limit ``r -> 0``, instead of the regression
+        spline: for a loss against size, where a power law with an irreducible
+        term is this form, and no member of it drops suddenly.
     offset
         ``u = log10(x + offset)``; points with ``x + offset <= 0`` are dropped.
     log_y
         Test ``log(y)`` instead of ``y`` (perplexity -> cross-entropy); ``y`` must be > 0.
     n_knots, degree
-        The smooth model; ``None`` picks them from the number of points.
+        The smooth model; ``None`` picks them with :func:`smooth_shape`.
     max_width
         Widest ramp, as a share of the log-``x`` range.
     min_side
-        Points required before the ramp's start and after its end (default 3,
-        2 below 12 points).
+        Points required before the ramp's start and after its end. With known
+        noise 1 for the law and below 6 points, else 2 (a spline bends into a
+        break with one point after it); with unknown noise 3, or 2 below 12.
     n_boot, alpha, min_effect, confidence, seed
-        Bootstrap replicates, test level, smallest effect size that counts,
-        level of the location intervals, seed of the bootstrap.
+        Bootstrap replicates, test level, smallest effect size that counts, level
+        of the intervals and bounds, seed of the bootstrap.
     """
     xs, ys = sort_curve(x, y, x_name="x")
+    order = np.argsort(np.asarray(x, dtype=float).ravel(), kind="stable")
+    se_in = None if stderr is None else np.asarray(stderr, dtype=float).ravel()
+    if se_in is not None and se_in.size != xs.size:
+        raise InputError(f"stderr has {se_in.size} values for {xs.size} points", field="stderr")
+    if se_in is not None:
+        se_in = se_in[order]
     if log_y:
         if np.any(ys <= 0):
             raise InputError("log_y needs y > 0", field="value")
+        if se_in is not None:
+            se_in = se_in / ys
         ys = np.log(ys)
     keep = xs + offset > 0
     dropped = int((~keep).sum())
     xs, ys = xs[keep], ys[keep]
     n = int(xs.size)
-    if n < MIN_POINTS:
-        return _not_run(f"{n} points with x + offset > 0; need {MIN_POINTS}", n, dropped, xs, ys)
+    se = noise_weights(None if se_in is None else se_in[keep], n)
+    known = se is not None
+    need = MIN_POINTS_KNOWN_NOISE if known else MIN_POINTS
+    if n < need:
+        noise = "known noise" if known else "no per-point noise"
+        reason = f"{n} points with x + offset > 0 and {noise}; need {need}"
+        return _not_run(reason, n, dropped, xs, ys)
     if np.ptp(ys) == 0:
         return _not_run("flat curve", n, dropped, xs, ys)
     if not (0 < alpha < 1 and 0 < confidence < 1 and n_boot >= 19):
         raise ValueError("need 0 < alpha < 1, 0 < confidence < 1 and n_boot >= 19")
-    deg = degree if degree is not None else (3 if n >= 10 else 2 if n >= 7 else 1)
-    knots = n_knots if n_knots is not None else default_knots(n)
-    side = min_side if min_side is not None else (3 if n >= 12 else 2)
+    shape = smooth_shape(n, known)
+    deg = degree if degree is not None else shape[0]
+    knots = n_knots if n_knots is not None else shape[1]
+    if min_side is not None:
+        side = min_side
+    elif known:  # the law cannot bend into a last-point drop; a spline can
+        side = 1 if law or n < 6 else 2
+    else:
+        side = 3 if n >= 12 else 2
+    w = 1.0 / se if known else np.ones(n)
+    floor = 1.0 if known else 0.0
 
     u = np.log10(xs + offset)
     t = (u - u[0]) / (u[-1] - u[0])
-    basis_u, sv, _ = np.linalg.svd(_smooth_basis(t, deg, knots), full_matrices=False)
-    q = basis_u[:, sv > 1e-10 * sv[0]]  # orthonormal; drops directions lost to empty knot gaps
+
+    def orthonormal(basis: FloatArray) -> FloatArray:
+        basis_u, sv, _ = np.linalg.svd(basis * w[:, None], full_matrices=False)
+        return basis_u[:, sv > 1e-10 * sv[0]]  # drops directions lost to empty knot gaps
+
+    def law_basis(rate: float) -> FloatArray:
+        if rate <= 0:
+            return orthonormal(np.column_stack([np.ones(n), t]))
+        return orthonormal(np.column_stack([np.ones(n), np.exp(-rate * t)]))
+
+    rates = [0.0, *LAW_RATES] if law else []
+    qs = [law_basis(r) for r in rates] if law else [orthonormal(_smooth_basis(t, deg, knots))]
+    p0 = 3 if law else qs[0].shape[1]  # the law's rate is a parameter too
     idx, ramps = _candidates(t, max_width, side)
+    if window is not None and idx.shape[0]:
+        lo, hi = np.log10(np.asarray(window, dtype=float) + offset)
+        inside = (u[idx[:, 0]] >= lo - 1e-12) & (u[idx[:, 1]] <= hi + 1e-12)
+        idx, ramps = idx[inside], ramps[:, inside]
     if idx.shape[0] == 0:
         reason = "no candidate changepoint with min_side points each side"
         return _not_run(reason, n, dropped, xs, ys)
-    ramps_r = _annihilate(ramps.T, q).T  # ramps orthogonal to the smooth basis
-    norms = np.square(ramps_r).sum(axis=0)
-    usable = norms > 1e-10 * n
-    idx, ramps_r, norms = idx[usable], ramps_r[:, usable], norms[usable]
+    # weighted ramps orthogonal to each smooth basis
+    ramps_rs = np.stack([_annihilate((ramps * w[:, None]).T, q).T for q in qs])  # (G, n, K)
+    norms_s = np.square(ramps_rs).sum(axis=1)  # (G, K)
+    usable = norms_s.min(axis=0) > 1e-10 * np.square(w).sum()
+    idx, ramps_rs, norms_s = idx[usable], ramps_rs[:, :, usable], norms_s[:, usable]
     if idx.shape[0] == 0:
         return _not_run("every candidate ramp is smooth", n, dropped, xs, ys)
 
-    resid0 = _annihilate(ys[None, :], q)[0]
-    rss0 = float(resid0 @ resid0)
-    fit_smooth = ys - resid0
-    best, red, height = _best(resid0[None, :], ramps_r, norms)
-    k, h = int(best[0]), float(height[0])
+    def fit_all(values: FloatArray):
+        """Per basis: residual sums, best candidate, its reduction and height (G, B)."""
+        rss0, best, red, height = [], [], [], []
+        for q, ramps_r, norms in zip(qs, ramps_rs, norms_s, strict=True):
+            resid = _annihilate(values, q)
+            b_, r_, h_ = _best(resid, ramps_r, norms)
+            rss0.append(np.square(resid).sum(axis=1))
+            best.append(b_)
+            red.append(r_)
+            height.append(h_)
+        return np.array(rss0), np.array(best), np.array(red), np.array(height)
+
+    yw = ys * w
+    if law:  # the rates of the best smooth fit and of the best fit with a break, refined
+        raw_ramps = ramps[:, usable] * w[:, None]
+        rss0_g, best_g, red_g, _ = fit_all(yw[None, :])
+        g_null = int(np.argmin(rss0_g[:, 0]))
+        g_alt = int(np.argmin(rss0_g[:, 0] - red_g[:, 0]))
+        ramp = raw_ramps[:, int(best_g[g_alt, 0])]
+        refined = [
+            _refine_rate(rates, g_null, lambda r: _rss(yw, law_basis(r))),
+            _refine_rate(rates, g_alt, lambda r: _rss(yw, law_basis(r), ramp)),
+        ]
+        for rate in refined:
+            q = law_basis(rate)
+            r_r = _annihilate(raw_ramps.T, q).T
+            qs.append(q)
+            ramps_rs = np.concatenate([ramps_rs, r_r[None]], axis=0)
+            norms_s = np.concatenate([norms_s, np.square(r_r).sum(axis=0)[None]], axis=0)
+        rates += refined
+    rss0_g, best_g, red_g, height_g = fit_all(yw[None, :])
+    g0 = int(np.argmin(rss0_g[:, 0]))
+    g1 = int(np.argmin(rss0_g[:, 0] - red_g[:, 0]))
+    q = qs[g0]
+    resid0 = _annihilate(yw[None, :], q)[0]
+    rss0 = float(rss0_g[g0, 0])
+    fit_smooth = (yw - resid0) / w
+    k, h = int(best_g[g1, 0]), float(height_g[g1, 0])
+    resid0_g1 = _annihilate(yw[None, :], qs[g1])[0]
     tiny = 1e-12 * max(rss0, 1e-300)
 
-    def lr(rss: FloatArray, reduction: FloatArray) -> FloatArray:
-        return n * np.log(rss / np.maximum(rss - reduction, tiny))
+    def lr(rss: FloatArray, rss1: FloatArray) -> FloatArray:
+        return _neg2loglik(rss, n, floor) - _neg2loglik(np.maximum(rss1, tiny), n, floor)
 
-    statistic = float(lr(np.array([rss0]), red)[0]) if rss0 > 0 else float("inf")
+    def statistics(values: FloatArray) -> FloatArray:
+        rss, _, red, _ = fit_all(values)
+        return lr(rss.min(axis=0), (rss - red).min(axis=0))
+
+    statistic = float(statistics(yw[None, :])[0]) if rss0 > 0 else float("inf")
 
     rng = np.random.default_rng(seed)
     leverage = np.clip(np.square(q).sum(axis=1), 0, 1 - 1e-9)
-    signs = rng.choice([-1.0, 1.0], size=(n_boot, n))
-    null = _annihilate(signs * (resid0 / np.sqrt(1 - leverage))[None, :], q)
-    _, null_red, _ = _best(null, ramps_r, norms)
-    null_stat = lr(np.square(null).sum(axis=1), null_red)
+    # the null's noise: the known errors, inflated when the smooth fit's residuals say so
+    phi0 = max(1.0, rss0 / (n - p0)) if known and n > p0 else 1.0
+    fit0w = fit_smooth * w
+    if known:
+        null = fit0w[None, :] + np.sqrt(phi0) * rng.standard_normal((n_boot, n))
+    else:
+        signs = rng.choice([-1.0, 1.0], size=(n_boot, n))
+        null = fit0w[None, :] + signs * (resid0 / np.sqrt(1 - leverage))[None, :]
+    null_stat = statistics(null)
     p_value = float((1 + np.sum(null_stat >= statistic)) / (n_boot + 1))
 
-    fit_change = fit_smooth + h * ramps_r[:, k]
-    resid1 = ys - fit_change
+    ramps_r, norms = ramps_rs[g1], norms_s[g1]
+    fit_change = (yw - resid0_g1 + h * ramps_r[:, k]) / w
+    resid1 = (ys - fit_change) * w
     span = float(np.ptp(fit_change))
     effect = abs(h) / span if span > 0 else float("nan")
 
-    # where: refit the changepoint on bootstrap replicates of the changepoint fit
-    lev1 = np.clip(leverage + np.square(ramps_r[:, k]) / norms[k], 0, 1 - 1e-9)
-    signs = rng.choice([-1.0, 1.0], size=(n_boot, n))
-    boot_y = fit_change[None, :] + signs * (resid1 / np.sqrt(1 - lev1))[None, :]
-    boot_best, _, _ = _best(_annihilate(boot_y, q), ramps_r, norms)
+    # the breaks the data exclude: one-sided upper confidence bounds of each candidate's
+    # height fitted alone on the smooth fit, the largest over the candidates, up and down
+    if known:
+        scale, quantile = np.sqrt(phi0), sps.norm.ppf(confidence)
+    else:
+        dof = max(n - p0 - 1, 1)
+        scale, quantile = np.sqrt(rss0 / max(n - p0, 1)), sps.t.ppf(confidence, dof)
+    heights = (resid0 @ ramps_rs[g0]) / norms_s[g0]
+    if focus is not None:
+        gap = (xs[idx[:, 0]] < focus) & (focus < xs[idx[:, 1]])
+    else:
+        gap = np.ones(heights.size, dtype=bool)
+    margin = quantile * scale / np.sqrt(norms_s[g0][gap])
+    # no candidate spans the focus (a gap at the end of the ladder): nothing is excluded
+    exclude_up = float(np.max(heights[gap] + margin)) if gap.any() else float("inf")
+    exclude_down = float(np.max(-heights[gap] + margin)) if gap.any() else float("inf")
+
+    # where and how big: refit the changepoint on bootstrap replicates of the changepoint fit
+    lev1 = np.clip(np.square(qs[g1]).sum(axis=1) + np.square(ramps_r[:, k]) / norms[k], 0, 1 - 1e-9)
+    fit1w = fit_change * w
+    if known:
+        phi1 = max(1.0, float(resid1 @ resid1) / max(n - p0 - 1, 1))
+        boot_y = fit1w[None, :] + np.sqrt(phi1) * rng.standard_normal((n_boot, n))
+    else:
+        signs = rng.choice([-1.0, 1.0], size=(n_boot, n))
+        boot_y = fit1w[None, :] + signs * (resid1 / np.sqrt(1 - lev1))[None, :]
+    rss_b, best_b, red_b, height_b = fit_all(boot_y)
+    pick = np.argmin(rss_b - red_b, axis=0)
+    cols = np.arange(n_boot)
+    boot_best, boot_h = best_b[pick, cols], height_b[pick, cols]
     starts, ends = u[idx[boot_best, 0]], u[idx[boot_best, 1]]
     mids = (starts + ends) / 2
     tail = 100 * (1 - confidence) / 2
@@ -355,6 +589,7 @@ def detect_transition(
         reason = f"no transition: p = {p_value:.3g} > {alpha:g}"
     else:
         reason = f"significant but small: effect {effect:.2f} < {min_effect:g} of the range"
+    band = np.sqrt(phi0 * leverage) / w if known else np.sqrt(rss0 / max(n - p0, 1) * leverage)
     return Transition(
         detected=detected,
         p_value=p_value,
@@ -373,10 +608,18 @@ def detect_transition(
         n_knots=knots,
         degree=deg,
         reason=reason,
+        jump_low=float(np.percentile(boot_h, tail)),
+        jump_high=float(np.percentile(boot_h, 100 - tail)),
+        exclude_up=exclude_up,
+        exclude_down=exclude_down,
+        noise="known" if known else "estimated",
+        noise_scale=float(phi0) if known else float(rss0 / max(n - p0, 1)),
         x=xs,
         y=ys,
         fit_smooth=fit_smooth,
         fit_change=fit_change,
+        smooth_band=band,
+        stderr=se if known else np.full(n, np.nan),
     )
 
 
@@ -389,8 +632,8 @@ def genuine_transition(
     ``higher_is_better`` is given, a transition counts only when the jump goes
     in the improving direction (a loss that drops, an accuracy that rises);
     otherwise ``detected`` is set False with the reason. ``bool(result)`` is
-    the answer; see :func:`miragelab.transitions.apply.combined_verdict` for the
-    combination with :func:`miragelab.verdict.classify`.
+    the answer. :func:`miragelab.verdict.classify` runs the same test, restricted
+    to where a harsh metric jumps.
     """
     result = detect_transition(curve_x, curve_y, **kw)  # type: ignore[arg-type]
     if higher_is_better is None or not result.detected:

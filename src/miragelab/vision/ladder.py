@@ -55,8 +55,9 @@ from scipy import stats as sps
 
 from miragelab.emergence import measures_table
 from miragelab.errors import InputError
+from miragelab.meta import EMERGENT_SMOOTHNESS
 from miragelab.tables import SCORES, validate_frame, write_table
-from miragelab.verdict import SHARP_BELOW, verdict_table
+from miragelab.verdict import verdict_table
 from miragelab.vision.data import ImageData, train_test_split
 from miragelab.vision.metrics import (
     make_sequences,
@@ -302,17 +303,19 @@ def analyse(
     """Scores, emergence measures per metric and verdicts per (sharp, smooth) pair.
 
     ``measures`` gains ``role`` ('smooth' or 'sharp': how the metric is built)
-    and ``looks_emergent``: the verdict's own test (smoothness below
-    :data:`miragelab.verdict.SHARP_BELOW` and an improving curve).
+    and ``looks_emergent``: the meta-analysis' reading (smoothness below
+    :data:`miragelab.meta.EMERGENT_SMOOTHNESS` and an improving curve). The
+    verdicts are :func:`miragelab.verdict.verdict_table`'s, one per sharp metric,
+    resting on the smooth ones.
     """
     scores = summarise(runs, confidence)
     measures = measures_table(scores)
     measures["role"] = np.where(measures["metric"].isin(list(smooth)), "smooth", "sharp")
-    measures["looks_emergent"] = (measures["smoothness"] < SHARP_BELOW) & (
+    measures["looks_emergent"] = (measures["smoothness"] < EMERGENT_SMOOTHNESS) & (
         measures["emergence_score"] > 0
     )
     pairs = [(h, s) for h in sharp for s in smooth]
-    verdicts = verdict_table(scores, pairs=pairs)
+    verdicts = verdict_table(scores, pairs=pairs).verdicts
     return VisionResult(kind, runs, scores, measures, verdicts, tuple(smooth), tuple(sharp))
 
 

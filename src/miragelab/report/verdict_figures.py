@@ -1,0 +1,150 @@
+"""The evidence behind each verdict, drawn: one figure per curve, and a grid of them.
+
+Left panel: the continuous metric on the scale it was tested on, with each
+point's 95% error bar, the smooth fit (the mirage hypothesis) with its 95%
+band, the fit with a break, and the harsh jump's stretch of the ladder shaded.
+Right panel: the harsh metric with its error bars, and the band predicted for it
+from the continuous metric's smooth fit through the fitted link.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import zlib
+from collections.abc import Mapping
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from matplotlib.axes import Axes
+from matplotlib.figure import Figure
+
+from miragelab.report.figures import save_figure
+from miragelab.verdict import PairVerdict
+
+__all__ = ["draw_evidence", "verdict_figure", "verdict_grid", "write_verdict_figures"]
+
+COLOURS = {
+    "mirage": "#2e7d32",
+    "genuine": "#c0392b",
+    "smooth": "#555555",
+    "inconclusive": "#b7791f",
+}
+
+
+def _shade_jump(ax: Axes, pair: PairVerdict) -> None:
+    i0, i1 = pair.profile.jump
+    if pair.profile.status != "smooth" and pair.x.size > i1 > i0:
+        ax.axvspan(pair.x[i0], pair.x[i1], color="#f0c419", alpha=0.18, lw=0, label="harsh jump")
+
+
+def draw_evidence(soft_ax: Axes | None, harsh_ax: Axes, pair: PairVerdict, row: object) -> None:
+    """Draw one verdict's evidence on two axes (``soft_ax`` None: the harsh panel only)."""
+    x = pair.x
+    if soft_ax is not None and pair.z.size == x.size and x.size:
+        err = 1.96 * np.where(np.isfinite(pair.z_se), pair.z_se, 0.0)
+        soft_ax.errorbar(x, pair.z, yerr=err, fmt="o", ms=3.5, capsize=2, color="black", lw=1,
+                         label=getattr(row, "soft_metric", ""))  # fmt: skip
+        test = pair.test
+        if test is not None and test.fit_smooth.size == x.size:
+            fit, band = test.fit_smooth, 1.96 * test.smooth_band
+            if np.all(np.isfinite(fit)):
+                soft_ax.plot(x, fit, color="#1f5fa8", lw=1.2, label="smooth fit")
+                if np.all(np.isfinite(band)):
+                    soft_ax.fill_between(x, fit - band, fit + band, color="#1f5fa8", alpha=0.15,
+                                         lw=0)  # fmt: skip
+                soft_ax.plot(x, test.fit_change, color="#c0392b", lw=1, ls="--", label="with break")
+            soft_ax.set_title(
+                f"{getattr(row, 'soft_metric', '')}: break p = {test.p_value:.2g}", fontsize=8
+            )
+        _shade_jump(soft_ax, pair)
+        soft_ax.set_xscale("log")
+        soft_ax.set_ylabel(pair.scale, fontsize=7)
+        soft_ax.tick_params(labelsize=7)
+        soft_ax.legend(fontsize=6, loc="best")
+    err = 1.96 * np.where(np.isfinite(pair.harsh_se), pair.harsh_se, 0.0)
+    harsh_ax.errorbar(x, pair.harsh, yerr=err, fmt="o", ms=3.5, capsize=2, color="black", lw=1,
+                      label=getattr(row, "harsh_metric", ""))  # fmt: skip
+    if pair.harsh_pred.size == x.size and x.size:
+        harsh_ax.plot(
+            x, pair.harsh_pred, color="#2e7d32", lw=1.2, label="predicted from smooth fit"
+        )
+        harsh_ax.fill_between(x, pair.harsh_pred_low, pair.harsh_pred_high, color="#2e7d32",
+                              alpha=0.15, lw=0)  # fmt: skip
+    _shade_jump(harsh_ax, pair)
+    harsh_ax.set_xscale("log")
+    harsh_ax.set_ylabel(str(getattr(row, "harsh_metric", "")), fontsize=7)
+    harsh_ax.tick_params(labelsize=7)
+    verdict = str(getattr(row, "verdict", pair.label))
+    harsh_ax.set_title(verdict, fontsize=9, color=COLOURS.get(verdict, "#333"))
+    harsh_ax.legend(fontsize=6, loc="best")
+
+
+def _title(row: object) -> str:
+    model = getattr(row, "model", None)
+    where = f" · {model}" if isinstance(model, str) and model else ""
+    return f"{row.task} · {row.family}{where} ({row.axis})"  # type: ignore[attr-defined]
+
+
+def verdict_figure(pair: PairVerdict, row: object) -> Figure:
+    """The two panels of one verdict, titled with its curve and its reason."""
+    fig = Figure(figsize=(8.2, 3.4), layout="constrained")
+    soft_ax, harsh_ax = fig.subplots(1, 2)
+    draw_evidence(soft_ax, harsh_ax, pair, row)
+    for ax in (soft_ax, harsh_ax):
+        ax.set_xlabel(str(getattr(row, "axis", "x")), fontsize=8)
+    reason = str(getattr(row, "reason", ""))
+    fig.suptitle(f"{_title(row)}\n{reason[:160]}", fontsize=7.5)
+    return fig
+
+
+def verdict_grid(
+    verdicts: pd.DataFrame, details: Mapping[tuple, PairVerdict], k: int = 12
+) -> Figure | None:
+    """The harsh panel of up to ``k`` verdicts (mirage, genuine, inconclusive first)."""
+    rank = {"genuine": 0, "mirage": 1, "inconclusive": 2, "smooth": 3}
+    shown = verdicts.assign(_rank=verdicts["verdict"].map(rank)).sort_values("_rank").head(k)
+    if shown.empty:
+        return None
+    cols = min(4, len(shown))
+    rows = -(-len(shown) // cols)
+    fig = Figure(figsize=(3.3 * cols, 2.8 * rows), layout="constrained")
+    axes = np.atleast_1d(fig.subplots(rows, cols)).ravel()
+    for ax, row in zip(axes, shown.itertuples(index=False), strict=False):
+        draw_evidence(None, ax, details[_key(row)], row)
+        ax.set_title(f"{_title(row)}\n{row.verdict}", fontsize=7,
+                     color=COLOURS.get(row.verdict, "#333"))  # fmt: skip
+    for ax in axes[len(shown) :]:
+        ax.set_visible(False)
+    fig.suptitle("Harsh metric and its band predicted from the continuous metric", fontsize=10)
+    return fig
+
+
+def _key(row: object) -> tuple:
+    model = getattr(row, "model", None)
+    model = model if isinstance(model, str) else None
+    return (row.task, row.family, row.axis, model, row.harsh_metric)  # type: ignore[attr-defined]
+
+
+def figure_name(row: object) -> str:
+    """A file name per verdict: readable, and unique by a checksum of its key."""
+    key = _key(row)
+    text = "_".join(str(part) for part in key if part is not None)
+    slug = re.sub(r"[^A-Za-z0-9._-]+", "-", text).strip("-")[:80]
+    return f"{slug}-{zlib.crc32(repr(key).encode()):08x}"
+
+
+def write_verdict_figures(
+    verdicts: pd.DataFrame,
+    details: Mapping[tuple, PairVerdict],
+    out_dir: str | os.PathLike[str],
+) -> dict[str, Path]:
+    """One PNG per verdict under ``out_dir`` (named by :func:`figure_name`)."""
+    out = Path(out_dir)
+    paths: dict[str, Path] = {}
+    for row in verdicts.itertuples(index=False):
+        name = figure_name(row)
+        fig = verdict_figure(details[_key(row)], row)
+        paths[name] = save_figure(fig, out / name, formats=("png",))["png"]
+    return paths
