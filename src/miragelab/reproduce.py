@@ -32,7 +32,16 @@ from miragelab.errors import InputError
 #: the live rich Progress of the running reproduction, for stages that report their own steps
 STAGE_PROGRESS: contextvars.ContextVar[Any] = contextvars.ContextVar("stage_progress", default=None)
 
-__all__ = ["Stage", "StageResult", "default_stages", "fingerprint", "meta_stage", "run_stages"]
+__all__ = [
+    "Stage",
+    "StageResult",
+    "default_stages",
+    "evidence_figures",
+    "fingerprint",
+    "meta_stage",
+    "run_stages",
+    "theory_scores",
+]
 
 
 @dataclass
@@ -221,7 +230,7 @@ def _theory_run(folder: Path, seed: int) -> StageResult:
     write_table(found.evidence, folder / "theory_verdict_evidence.csv")
     write_verdict_figures(table, found.details, folder / "verdicts")
     headline = {
-        f"L = {r.length}": f"exact match {r.shape}, against {r.soft_metric or 'no continuous metric'}"
+        f"L = {r.length}": f"exact match {r.shape}, against {r.soft_metric or 'nothing'}"
         + (f" (break test p = {r.p_value:.2g})" if np.isfinite(r.p_value) else "")
         + f": {r.verdict}"
         for r in table.itertuples(index=False)
@@ -236,7 +245,7 @@ def _theory_run(folder: Path, seed: int) -> StageResult:
     )
     return StageResult(
         verdict=verdict,
-        figures=["theory/theory"],
+        figures=["theory/theory", *evidence_figures(table, "theory/verdicts", k=6)],
         tables=["theory/theory_verdicts.csv", "theory/theory_verdict_evidence.csv"],
         headline={
             "law": f"L_CE(N) = (N / {c:g}) ** {alpha:g}, 12 models from 1e7 to 1e12, "
@@ -270,6 +279,7 @@ def _meta_result(
         for name in ("emergence_by_metric", "verdict_pairs", "top_curves")
         if (folder / f"{name}.png").exists()
     ]
+    figures += evidence_figures(result.verdicts, f"{folder.name}/verdicts")
     return StageResult(
         verdict=f"verdicts where a task has a harsh and a continuous metric: {summary}",
         figures=figures,
@@ -281,6 +291,17 @@ def _meta_result(
         headline=headline,
         notes=result.notes,
     )
+
+
+def evidence_figures(verdicts: pd.DataFrame, prefix: str, k: int = 12) -> list[str]:
+    """Stems of the evidence figures of up to ``k`` verdicts that are not ``smooth``
+    (genuine first), for the report page; every verdict's figure is in the folder."""
+    from miragelab.report.verdict_figures import figure_name
+
+    rank = {"genuine": 0, "mirage": 1, "inconclusive": 2}
+    shown = verdicts[verdicts["verdict"] != "smooth"]
+    shown = shown.assign(_rank=shown["verdict"].map(rank)).sort_values("_rank", kind="stable")
+    return [f"{prefix}/{figure_name(row)}" for row in shown.head(k).itertuples(index=False)]
 
 
 def meta_stage(
@@ -407,6 +428,7 @@ def _ladder_run(folder: Path, quick: bool, device: str, seed: int = 0) -> StageR
         f"{final['verdict']} against the continuous metrics of the same outputs ({summary})",
         figures=[
             f"{folder.name}/pred1_metric",
+            *evidence_figures(pd.read_csv(folder / "pred1_verdict.csv"), f"{folder.name}/verdicts"),
             f"{folder.name}/pred2_resolution",
             f"{folder.name}/pred3_length",
         ],

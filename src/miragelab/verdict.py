@@ -644,11 +644,27 @@ def _seed(seed: int, key: tuple) -> int:
     return (seed * 1_000_003 + zlib.crc32(repr(key).encode())) % (2**32)
 
 
+def _break_fields(pair: PairVerdict) -> dict[str, float]:
+    """The break test's numbers, as both tables give them (NaN where it did not run)."""
+    t, nan = pair.test, float("nan")
+    return {
+        "p_value": t.p_value if t is not None else nan,
+        "break_at": t.x_change if t is not None else nan,
+        "break_low": t.x_low if t is not None else nan,
+        "break_high": t.x_high if t is not None else nan,
+        "break_size": pair.break_size,
+        "break_ci_low": pair.break_ci[0],
+        "break_ci_high": pair.break_ci[1],
+        "resolvable_se": pair.resolvable_se,
+        "link_residual": pair.link_residual,
+    }
+
+
 def _evidence_row(key: tuple, soft: str, pair: PairVerdict) -> dict[str, object]:
     task, family, axis, model, harsh = key
     t = pair.test
     nan = float("nan")
-    return {
+    row = {
         "task": task,
         "family": family,
         "axis": axis,
@@ -659,22 +675,14 @@ def _evidence_row(key: tuple, soft: str, pair: PairVerdict) -> dict[str, object]
         "scale": pair.scale,
         "n_points": int(pair.x.size),
         "label": pair.label,
-        "p_value": t.p_value if t is not None else nan,
         "statistic": t.statistic if t is not None else nan,
-        "break_at": t.x_change if t is not None else nan,
-        "break_low": t.x_low if t is not None else nan,
-        "break_high": t.x_high if t is not None else nan,
-        "break_size": pair.break_size,
-        "break_ci_low": pair.break_ci[0],
-        "break_ci_high": pair.break_ci[1],
         "excluded": pair.excluded,
-        "resolvable_se": pair.resolvable_se,
         "noise": t.noise if t is not None else "",
         "noise_scale": t.noise_scale if t is not None else nan,
         "link": pair.link,
-        "link_residual": pair.link_residual,
         "reason": pair.reason,
     }
+    return {name: (row | _break_fields(pair))[name] for name in EVIDENCE_COLUMNS}
 
 
 def _combine(key: tuple, pairs: list[tuple[str, PairVerdict]], harsh_only: PairVerdict | None):
@@ -709,7 +717,6 @@ def _combine(key: tuple, pairs: list[tuple[str, PairVerdict]], harsh_only: PairV
                 f"{pair.profile.reason}; no continuous metric of the same outputs to test: "
                 "add per-token log-probs (target_logprob) or an edit distance"
             )
-    t = pair.test
     nan = float("nan")
     i0, i1 = pair.profile.jump
     jump_ok = pair.x.size > i1 and pair.profile.status != "smooth"
@@ -723,21 +730,13 @@ def _combine(key: tuple, pairs: list[tuple[str, PairVerdict]], harsh_only: PairV
         "n_points": int(pair.x.size),
         "verdict": label,
         "shape": pair.profile.shape,
-        "p_value": t.p_value if t is not None else nan,
-        "break_at": t.x_change if t is not None else nan,
-        "break_low": t.x_low if t is not None else nan,
-        "break_high": t.x_high if t is not None else nan,
-        "break_size": pair.break_size,
-        "break_ci_low": pair.break_ci[0],
-        "break_ci_high": pair.break_ci[1],
-        "resolvable_se": pair.resolvable_se,
-        "link_residual": pair.link_residual,
+        **_break_fields(pair),
         "metrics_agree": agree,
         "jump_from": float(pair.x[i0]) if jump_ok else nan,
         "jump_to": float(pair.x[i1]) if jump_ok else nan,
         "reason": reason,
     }
-    return row, pair
+    return {name: row[name] for name in VERDICT_COLUMNS}, pair
 
 
 def verdict_table(

@@ -93,7 +93,7 @@ def render_report(
         for note in record.get("notes", []):
             parts.append(f"<p>{html.escape(note)}</p>")
         for fig in record.get("figures", []):
-            png = out_dir / Path(fig).with_suffix(".png")
+            png = out_dir / f"{fig}.png"
             if png.exists():
                 parts.append(_img(png))
         for table in record.get("tables", []):

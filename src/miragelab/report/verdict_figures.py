@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import re
+import textwrap
 import zlib
 from collections.abc import Mapping
 from pathlib import Path
@@ -23,7 +24,13 @@ from matplotlib.figure import Figure
 from miragelab.report.figures import save_figure
 from miragelab.verdict import PairVerdict
 
-__all__ = ["draw_evidence", "verdict_figure", "verdict_grid", "write_verdict_figures"]
+__all__ = [
+    "draw_evidence",
+    "figure_name",
+    "verdict_figure",
+    "verdict_grid",
+    "write_verdict_figures",
+]
 
 COLOURS = {
     "mirage": "#2e7d32",
@@ -94,8 +101,8 @@ def verdict_figure(pair: PairVerdict, row: object) -> Figure:
     draw_evidence(soft_ax, harsh_ax, pair, row)
     for ax in (soft_ax, harsh_ax):
         ax.set_xlabel(str(getattr(row, "axis", "x")), fontsize=8)
-    reason = str(getattr(row, "reason", ""))
-    fig.suptitle(f"{_title(row)}\n{reason[:160]}", fontsize=7.5)
+    reason = textwrap.fill(str(getattr(row, "reason", "")), width=150, max_lines=3)
+    fig.suptitle(f"{_title(row)}\n{reason}", fontsize=7.5)
     return fig
 
 
