@@ -264,7 +264,10 @@ def meta(
         f"{len(result.verdicts)} verdicts (one per curve): "
         + ", ".join(f"{n} {label}" for label, n in counts.items())
     )
-    shown = result.verdicts[result.verdicts["verdict"] != "smooth"].head(40)
+    rank = {"genuine": 0, "mirage": 1, "inconclusive": 2}
+    shown = result.verdicts[result.verdicts["verdict"] != "smooth"]
+    shown = shown.assign(_rank=shown["verdict"].map(rank)).sort_values("_rank", kind="stable")
+    shown = shown.head(40)
     verdicts = Table("task", "family", "curve", "harsh", "continuous", "points", "verdict", "p")
     for row in shown.itertuples(index=False):
         curve = row.axis if not isinstance(row.model, str) else f"{row.axis}: {row.model}"

@@ -147,10 +147,12 @@ def write_verdict_figures(
     details: Mapping[tuple, PairVerdict],
     out_dir: str | os.PathLike[str],
 ) -> dict[str, Path]:
-    """One PNG per verdict under ``out_dir`` (named by :func:`figure_name`)."""
+    """One PNG per verdict that is not ``smooth`` under ``out_dir`` (named by
+    :func:`figure_name`): a smooth harsh curve has no jump, so no break was tested,
+    and its curve is in the meta-analysis' own tables."""
     out = Path(out_dir)
     paths: dict[str, Path] = {}
-    for row in verdicts.itertuples(index=False):
+    for row in verdicts[verdicts["verdict"] != "smooth"].itertuples(index=False):
         name = figure_name(row)
         fig = verdict_figure(details[_key(row)], row)
         paths[name] = save_figure(fig, out / name, formats=("png",))["png"]
