@@ -326,7 +326,7 @@ def test_sigkill_during_reproduce_resumes_to_the_same_tables(tmp_path: Path) -> 
         timeout=3600,
     )
     out = tmp_path / "killed"
-    manifest = out / "ladder" / "models-cpu-quick" / "ladder.json"
+    manifest = out / "ladder" / "models-cpu-quick-seed0" / "ladder.json"
 
     def one_model_trained() -> bool:
         try:
