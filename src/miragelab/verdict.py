@@ -368,8 +368,8 @@ _LINKS = {"exp(-exp(a + b z))": _gumbel, "logistic(a + b z)": _logistic}
 def _fit_link(h: FloatArray, se: FloatArray, z: FloatArray):
     """The better of the two links for harsh ``h`` in [0, 1] against ``z``; None if none fits."""
     best = None
-    sigma = np.where(np.isfinite(se) & (se > 0), se, 0.01)
-    sigma = np.maximum(sigma, 1e-4)
+    # errors unknown for the whole curve (NaN after _fill_unknown): equal weights
+    sigma = np.maximum(np.where(np.isfinite(se) & (se > 0), se, 1.0), 1e-4)
     zc = (z - z.mean()) / (z.std() or 1.0)
     for name, link in _LINKS.items():
         for slope in (-3.0, 3.0):
@@ -455,8 +455,8 @@ def _as_arrays(x: ArrayLike, y: ArrayLike, se: ArrayLike | None) -> tuple[FloatA
 def classify(
     harsh_x: ArrayLike,
     harsh_y: ArrayLike,
-    soft_x: ArrayLike,
-    soft_y: ArrayLike,
+    soft_x: ArrayLike | None,
+    soft_y: ArrayLike | None,
     *,
     harsh_se: ArrayLike | None = None,
     soft_se: ArrayLike | None = None,
@@ -476,6 +476,8 @@ def classify(
     ----------
     harsh_x, harsh_y, soft_x, soft_y
         The two curves (any order); they are compared on the ``x`` they share.
+        ``soft_x``/``soft_y`` None: the harsh curve alone (``smooth``, or
+        ``inconclusive`` when it jumps, since nothing can test the jump).
     harsh_se, soft_se
         Standard error of each point (NaN where unknown; an unknown or zero one
         is taken as the curve's largest known one). Without any for the
@@ -497,7 +499,8 @@ def classify(
         bootstrap size and seed.
     """
     hx, hy, hs = _as_arrays(harsh_x, harsh_y, harsh_se)
-    sx, sy, ss = _as_arrays(soft_x, soft_y, soft_se)
+    alone = soft_x is None or soft_y is None
+    sx, sy, ss = (hx, hy, hs) if alone else _as_arrays(soft_x, soft_y, soft_se)
     x, hy, hs, sy, ss = _common(hx, hy, hs, sx, sy, ss)
     positive = x > 0  # a log axis: a training step 0 (the initialisation) has no place on it
     x, hy, hs, sy, ss = x[positive], hy[positive], hs[positive], sy[positive], ss[positive]
@@ -505,12 +508,15 @@ def classify(
     oriented = hy if harsh_higher_is_better else -hy
     if x.size < 3:
         profile = HarshProfile("", "smooth", "", (0, 0), float("nan"))
-        reason = f"{x.size} sizes shared by the harsh and the continuous metric; need 3"
+        shared = "points" if alone else "sizes shared by the harsh and the continuous metric"
+        reason = f"{x.size} {shared}; need 3"
         return PairVerdict("inconclusive", reason, profile, x=x, harsh=hy, harsh_se=hs)
     profile = harsh_profile(x, oriented, hs)
     base = {"profile": profile, "x": x, "harsh": hy, "harsh_se": hs}
     if profile.status == "smooth":
         return PairVerdict("smooth", profile.reason, **base)
+    if alone:  # nothing to test the jump against
+        return PairVerdict("inconclusive", profile.reason, **base)
     fact = fact_of(soft_metric)
     if law is None:  # the law's three parameters need five points to leave a test
         law = fact is not None and fact.to_loss is not None and x.size >= 5
@@ -660,20 +666,27 @@ def _break_fields(pair: PairVerdict) -> dict[str, float]:
     }
 
 
-def _evidence_row(key: tuple, soft: str, pair: PairVerdict) -> dict[str, object]:
+def _key_fields(key: tuple, soft: str, pair: PairVerdict) -> dict[str, object]:
+    """The curve's key, its continuous metric and its size, as both tables begin."""
     task, family, axis, model, harsh = key
-    t = pair.test
-    nan = float("nan")
-    row = {
+    return {
         "task": task,
         "family": family,
         "axis": axis,
         "model": model,
         "harsh_metric": harsh,
         "soft_metric": soft,
+        "n_points": int(pair.x.size),
+    }
+
+
+def _evidence_row(key: tuple, soft: str, pair: PairVerdict) -> dict[str, object]:
+    t = pair.test
+    nan = float("nan")
+    row = {
+        **_key_fields(key, soft, pair),
         "preference": _preference(soft)[0],
         "scale": pair.scale,
-        "n_points": int(pair.x.size),
         "label": pair.label,
         "statistic": t.statistic if t is not None else nan,
         "excluded": pair.excluded,
@@ -687,7 +700,6 @@ def _evidence_row(key: tuple, soft: str, pair: PairVerdict) -> dict[str, object]
 
 def _combine(key: tuple, pairs: list[tuple[str, PairVerdict]], harsh_only: PairVerdict | None):
     """One row from the pairs of a curve, in order of preference."""
-    task, family, axis, model, harsh = key
     if pairs:
         labels = [p.label for _, p in pairs]
         decisive = [(s, p) for s, p in pairs if p.label in ("genuine", "mirage")]
@@ -721,13 +733,7 @@ def _combine(key: tuple, pairs: list[tuple[str, PairVerdict]], harsh_only: PairV
     i0, i1 = pair.profile.jump
     jump_ok = pair.x.size > i1 and pair.profile.status != "smooth"
     row = {
-        "task": task,
-        "family": family,
-        "axis": axis,
-        "model": model,
-        "harsh_metric": harsh,
-        "soft_metric": soft,
-        "n_points": int(pair.x.size),
+        **_key_fields(key, soft, pair),
         "verdict": label,
         "shape": pair.profile.shape,
         **_break_fields(pair),
@@ -804,26 +810,14 @@ def verdict_table(
                 )  # fmt: skip
                 found.append((soft, pair))
                 evidence.append(_evidence_row(key, soft, pair))
-            row, pair = _combine(key, found, None if found else _harsh_only(hx, hy, hs, hib))
+            alone = None if found else classify(hx, hy, None, None, harsh_se=hs,
+                                                 harsh_higher_is_better=hib)  # fmt: skip
+            row, pair = _combine(key, found, alone)
             rows.append(row)
             details[key] = pair
     verdict_frame = pd.DataFrame(rows, columns=list(VERDICT_COLUMNS))
     evidence_frame = pd.DataFrame(evidence, columns=list(EVIDENCE_COLUMNS))
     return VerdictResult(verdict_frame, evidence_frame, details)
-
-
-def _harsh_only(x: FloatArray, y: FloatArray, se: FloatArray, higher: bool) -> PairVerdict:
-    """The harsh curve's profile alone (no continuous metric to test against)."""
-    x, y, se = _as_arrays(x, y, se)
-    x, y, se = x[x > 0], y[x > 0], _fill_unknown(se[x > 0])
-    oriented = y if higher else -y
-    if x.size < 3:
-        profile = HarshProfile("", "smooth", "", (0, 0), float("nan"))
-        reason = f"{x.size} points; need 3"
-        return PairVerdict("inconclusive", reason, profile, x=x, harsh=y, harsh_se=se)
-    profile = harsh_profile(x, oriented, se)
-    label = "smooth" if profile.status == "smooth" else "inconclusive"
-    return PairVerdict(label, profile.reason, profile, x=x, harsh=y, harsh_se=se)
 
 
 def verdicts(scores: pd.DataFrame, **kw: object) -> pd.DataFrame:

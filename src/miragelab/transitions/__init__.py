@@ -6,7 +6,8 @@
 * :mod:`~miragelab.transitions.induction` -- a tiny transformer trained on
   repeated random tokens, whose induction heads form abruptly (torch);
 * :mod:`~miragelab.transitions.apply` -- the detector over scores tables and
-  the induction run, and the combination with :func:`miragelab.verdict.classify`.
+  the induction run. :mod:`miragelab.verdict` runs the same detector where a
+  harsh metric jumps.
 
 torch is imported only by :mod:`~miragelab.transitions.induction`.
 """

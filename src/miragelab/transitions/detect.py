@@ -43,6 +43,18 @@ r_i v_i / sqrt(1 - h_ii)`` with Rademacher ``v_i`` and leverages ``h_ii``, which
 keeps each point's own noise level (binomial noise is heteroscedastic) and
 accounts for the search over candidates. ``p = (1 + #{T* >= T}) / (B + 1)``.
 
+*Known noise* (``stderr`` given for every point): the fits are weighted by
+each point's error, the Gaussian likelihood keeps the variance factor ``phi``
+profiled at ``>= 1`` (the data may be noisier than their errors, never less),
+the null is a parametric bootstrap from the smooth fit with the errors
+inflated by ``phi``, the test runs from 3 points and the smooth model is kept
+lean (:func:`smooth_shape`). ``law=True`` replaces the spline by a scaling law
+``E + A exp(-r t)`` with its rate profiled. ``window`` restricts the candidate
+breaks; ``exclude_up``/``exclude_down`` are one-sided bounds of the breaks the
+data rule out. :mod:`miragelab.verdict` uses all of these; its error rates are
+measured by ``benchmarks/bench_verdict.py``. The table below is the
+unweighted path's.
+
 *Decision*: ``detected`` when ``p <= alpha`` and the *effect size*
 ``|h| / (max - min of the changepoint fit)`` is at least ``min_effect``.
 
@@ -302,16 +314,11 @@ def _not_run(reason: str, n: int, dropped: int, xs: FloatArray, ys: FloatArray) 
     )  # fmt: skip
 
 
-def noise_weights(stderr: ArrayLike | None, n: int) -> FloatArray | None:
+def noise_weights(stderr: FloatArray | None) -> FloatArray | None:
     """Per-point standard errors when every one is finite and positive, else None."""
-    if stderr is None:
+    if stderr is None or not (np.all(np.isfinite(stderr)) and np.all(stderr > 0)):
         return None
-    se = np.asarray(stderr, dtype=float).ravel()
-    if se.size != n:
-        raise InputError(f"stderr has {se.size} values for {n} points", field="stderr")
-    if not (np.all(np.isfinite(se)) and np.all(se > 0)):
-        return None
-    return se
+    return stderr
 
 
 def smooth_shape(n: int, known_noise: bool) -> tuple[int, int]:
@@ -421,7 +428,7 @@ def detect_transition(
     dropped = int((~keep).sum())
     xs, ys = xs[keep], ys[keep]
     n = int(xs.size)
-    se = noise_weights(None if se_in is None else se_in[keep], n)
+    se = noise_weights(None if se_in is None else se_in[keep])
     known = se is not None
     need = MIN_POINTS_KNOWN_NOISE if known else MIN_POINTS
     if n < need:
