@@ -17,7 +17,8 @@ import pyarrow.parquet as pq
 import pytest
 
 from miragelab.errors import InputError
-from miragelab.sources.helm import ingest_helm, line_of, read_helm_run
+from miragelab.sources.helm import ingest_helm, read_helm_run
+from miragelab.textio import line_of
 
 HELM = Path(__file__).parent / "fixtures" / "helm"
 

@@ -24,10 +24,10 @@ from miragelab import scoring
 from miragelab.cli import main
 from miragelab.errors import InputError
 from miragelab.metrics import REGISTRY
+from miragelab.runners.units import write_part
 from miragelab.scoring import score_samples
 from miragelab.streaming import should_stream, stream_score
 from miragelab.tables import SAMPLES, read_table, to_arrow, validate_frame
-from miragelab.units import write_part
 
 SRC = Path(__file__).resolve().parents[1] / "src"
 SMALL_N = 400  # groups above this many examples get the t interval
@@ -296,7 +296,10 @@ def _without_logprobs(frame: pd.DataFrame) -> pd.DataFrame:
             "got 0.25",
         ),
         (_with_missing_model, "row 61, field 'model': missing required value"),
-        (_with_other_size, "row 34, field 'params': model 'm1' has more than one params value"),
+        (
+            _with_other_size,
+            "row 34, field 'params': model 'm1' has params=5e+06 here but 1e+07 in an earlier row",
+        ),
         (_with_repeat, "row 13, field 'example_id': duplicate row"),
         (_without_logprobs, "row 8, field 'target_token_logprobs': task 'arith': metric"),
     ],

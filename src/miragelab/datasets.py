@@ -14,16 +14,12 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
 from miragelab.errors import InputError
-from miragelab.tables import SourceLines, TableSpec, validate_records
-from miragelab.tables import _Bad as BadValue
-from miragelab.tables import _check_rows as check_rows
-from miragelab.tables import _parse_text as parse_text
+from miragelab.schema import BadValue, TableSpec, parse_cell, union, validate_records
 
 #: how Hive and Spark name the partition folder of a null value
 HIVE_NULL = "__HIVE_DEFAULT_PARTITION__"
@@ -95,7 +91,7 @@ def add_hive_columns(
         value: Any = None if text == HIVE_NULL else text
         if value is not None and spec is not None and key in spec.columns:
             try:
-                value = parse_text(text, spec.field(key))
+                value = parse_cell(text, spec.field(key))
             except BadValue as exc:
                 raise InputError(
                     f"partition folder {key}={text}: {exc}", path=path, field=key
@@ -124,29 +120,7 @@ def read_parts(paths: Iterable[Path], spec: TableSpec, root: Path) -> pd.DataFra
         frames.append(validate_records(records, spec, path=path, unit="row"))
     if not frames:
         raise InputError(f"empty {spec.name} table: no records in its parquet parts", path=root)
-    return _union(frames, spec)
-
-
-def _union(frames: list[pd.DataFrame], spec: TableSpec) -> pd.DataFrame:
-    """Concatenate validated parts; a problem across parts names the part and row at fault."""
-    if len(frames) == 1:
-        return frames[0]
-    combined = pd.concat(frames, ignore_index=True)
-    sizes = np.array([len(f) for f in frames])
-    origin = SourceLines(
-        np.concatenate([f.attrs["lines"].numbers for f in frames]),
-        files=[f.attrs["path"] for f in frames],
-        file_of_row=np.repeat(np.arange(len(frames)), sizes),
-    )
-    try:
-        check_rows(combined, spec, np.arange(1, len(combined) + 1), None, "row")
-    except InputError as exc:
-        row = int(exc.line) - 1
-        raise InputError(
-            exc.message, path=origin.path_of(row), line=origin[row], field=exc.field, unit="row"
-        ) from None
-    combined.attrs.update(path=None, lines=origin, unit="row")
-    return combined
+    return union(frames, spec)
 
 
 def read_dataset(root: str | os.PathLike[str], spec: TableSpec) -> pd.DataFrame:

@@ -36,7 +36,7 @@ from rapidfuzz.distance import Levenshtein
 
 from miragelab.errors import InputError
 from miragelab.metric_facts import FACTS, fact_of
-from miragelab.tables import arrow_column
+from miragelab.schema import arrow_column
 
 __all__ = [
     "REGISTRY",

@@ -64,6 +64,21 @@ def wilson_interval(
     return low, high
 
 
+def t_interval(
+    mean: np.ndarray | float,
+    stderr: np.ndarray | float,
+    n: np.ndarray | float,
+    confidence: float = 0.95,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Student-t interval of a mean from its standard error and the sample size.
+
+    Vectorised; ``n - 1`` degrees of freedom (``n >= 2``).
+    """
+    mean = np.asarray(mean, dtype=float)
+    half = sps.t.ppf(0.5 + confidence / 2.0, np.asarray(n, dtype=float) - 1) * np.asarray(stderr)
+    return mean - half, mean + half
+
+
 def _distinct_sorted(xs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Distinct values of a sorted array and their counts (``np.unique`` without its sort)."""
     starts = np.flatnonzero(np.concatenate(([True], xs[1:] != xs[:-1])))

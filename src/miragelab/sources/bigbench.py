@@ -44,9 +44,10 @@ import pandas as pd
 
 from miragelab.errors import InputError
 from miragelab.metric_facts import fact_of
-from miragelab.sources.jsonpos import json_error
+from miragelab.schema import SCORES, validate_frame
 from miragelab.sources.lm_eval_results import read_json
-from miragelab.tables import SCORES, validate_frame
+from miragelab.sources.shipped import shipped_data_dir
+from miragelab.textio import json_error
 
 __all__ = [
     "PARAMS_FIELDS",
@@ -195,8 +196,6 @@ def load_bigbench_task_list(path: str | os.PathLike[str] | None = None) -> pd.Da
     ``;``-joined strings. Columns are described in ``data/bigbench/README.md``.
     """
     if path is None:
-        from miragelab.sources.published import shipped_data_dir
-
         path = shipped_data_dir() / "bigbench" / "tasks.csv.gz"
     p = Path(path)
     try:

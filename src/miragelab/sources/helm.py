@@ -103,18 +103,19 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import orjson
 import pandas as pd
 
 from miragelab.errors import InputError
 from miragelab.metric_facts import fact_of
+from miragelab.schema import SCORES, BadValue, check_logprob, validate_frame
 from miragelab.sources.lm_eval_samples import (
     ModelMeta,
     Origin,
     SamplesWriter,
     model_meta,
 )
-from miragelab.tables import LOGPROB_TOLERANCE, SCORES, validate_frame, write_table
+from miragelab.tables import write_table
+from miragelab.textio import JsonDocument, line_of, read_json_text
 
 __all__ = ["HelmRun", "ingest_helm", "read_helm_run"]
 
@@ -133,99 +134,6 @@ class _Bad(Exception):
         super().__init__(message)
         self.where = where
         self.message = message
-
-
-def _skip(text: str, pos: int) -> int:
-    while pos < len(text) and text[pos] in " \t\r\n":
-        pos += 1
-    return pos
-
-
-def line_of(text: str, where: Path_) -> int:
-    """The line of the value at JSON path ``where`` (or of its deepest existing parent)."""
-    decoder = json.JSONDecoder()
-    pos = _skip(text, 0)
-    mark = pos
-    try:
-        for step in where:
-            if isinstance(step, int):
-                if text[pos] != "[":
-                    break
-                pos = _skip(text, pos + 1)
-                for _ in range(step):
-                    if text[pos] == "]":
-                        break
-                    _, end = decoder.raw_decode(text, pos)
-                    pos = _skip(text, end)
-                    if text[pos] == ",":
-                        pos = _skip(text, pos + 1)
-                if text[pos] == "]":
-                    break
-                mark = pos
-            else:
-                if text[pos] != "{":
-                    break
-                pos = _skip(text, pos + 1)
-                found = False
-                while text[pos] != "}":
-                    key, end = decoder.raw_decode(text, pos)
-                    at = pos
-                    pos = _skip(text, _skip(text, end) + 1)  # past ':'
-                    if key == step:
-                        mark, found = at, True
-                        break
-                    _, end = decoder.raw_decode(text, pos)
-                    pos = _skip(text, end)
-                    if text[pos] == ",":
-                        pos = _skip(text, pos + 1)
-                if not found:
-                    break
-    except (ValueError, IndexError):
-        pass
-    return text.count("\n", 0, mark) + 1
-
-
-def _dotted(where: Path_) -> str:
-    out = ""
-    for step in where:
-        out += f"[{step}]" if isinstance(step, int) else (f".{step}" if out else step)
-    return out
-
-
-@dataclass
-class _Json:
-    """A parsed JSON file that can say on which line a value sits."""
-
-    path: Path
-    text: str
-    data: Any
-
-    def error(self, where: Path_, message: str) -> InputError:
-        return InputError(
-            message, path=self.path, line=line_of(self.text, where), field=_dotted(where) or None
-        )
-
-
-def _read(path: Path) -> _Json:
-    try:
-        raw = path.read_bytes()
-    except OSError as exc:
-        raise InputError(f"cannot read: {exc.strerror or exc}", path=path) from None
-    try:
-        text = raw.decode("utf-8")
-    except UnicodeDecodeError as err:
-        line = raw.count(b"\n", 0, err.start) + 1
-        raise InputError(f"not UTF-8 text (byte {err.start})", path=path, line=line) from None
-    if not text.strip():
-        raise InputError("empty file", path=path)
-    try:
-        data = orjson.loads(raw)
-    except orjson.JSONDecodeError:
-        try:
-            data = json.loads(text)  # NaN/Infinity; the checks below name the field
-        except json.JSONDecodeError as exc:
-            raise InputError(f"malformed JSON ({exc.msg})", path=path, line=exc.lineno) from None
-    return _Json(path, text, data)
 
 
 def _get(obj: Any, key: str, where: Path_, kind: type | tuple[type, ...], required: bool = True):
@@ -255,10 +163,10 @@ def _text(obj: Any, where: Path_) -> str:
 
 def _logprob(obj: Any, where: Path_) -> float:
     value = _get(obj, "logprob", where, (int, float))
-    value = float(value)
-    if not math.isfinite(value) or value > LOGPROB_TOLERANCE:
-        raise _Bad(where + ["logprob"], f"a log-probability must be finite and <= 0, got {value!r}")
-    return value
+    try:
+        return check_logprob(value)
+    except BadValue as exc:
+        raise _Bad(where + ["logprob"], str(exc)) from None
 
 
 # --------------------------------------------------------------------------- one run
@@ -286,7 +194,7 @@ class HelmRun:
     folder: Path
     meta: ModelMeta
     method: str
-    state_file: _Json
+    state_file: JsonDocument
     rows: list[_Row] = field(default_factory=list)
     scores: pd.DataFrame | None = None
     skipped_perturbed: int = 0  # request states of perturbed instances left out
@@ -431,12 +339,10 @@ def _letter_logprobs(token: dict, letters: list[str]) -> list[float] | None:
         return None
     out = []
     for letter in letters:
-        value = top.get(letter, top.get(" " + letter))
-        if isinstance(value, bool) or not isinstance(value, int | float):
+        try:  # a letter without a usable log-prob: the row has no letter log-probs
+            out.append(check_logprob(top.get(letter, top.get(" " + letter))))
+        except BadValue:
             return None
-        if not math.isfinite(value) or value > LOGPROB_TOLERANCE:
-            return None
-        out.append(float(value))
     return out
 
 
@@ -572,8 +478,8 @@ def read_helm_run(
     state_path = run / "scenario_state.json"
     if not state_path.is_file():
         raise InputError("no scenario_state.json in this HELM run folder", path=run)
-    state = _read(state_path)
-    spec_file = _read(run / "run_spec.json") if (run / "run_spec.json").is_file() else None
+    state = read_json_text(state_path)
+    spec_file = read_json_text(run / "run_spec.json") if (run / "run_spec.json").is_file() else None
     spec = spec_file.data if spec_file is not None else {}
     if not isinstance(spec, dict):
         raise spec_file.error([], "expected a JSON object")  # type: ignore[union-attr]
@@ -663,7 +569,7 @@ def _scores(run: Path, base: str, meta: ModelMeta, perturbations: bool) -> pd.Da
     records: dict[tuple[str, str], dict[str, Any]] = {}
     stats_path, per_path = run / "stats.json", run / "per_instance_stats.json"
     if stats_path.is_file():
-        stats = _read(stats_path)
+        stats = read_json_text(stats_path)
         if not isinstance(stats.data, list):
             raise stats.error([], "expected a list of statistics")
         for i, stat in enumerate(stats.data):
@@ -675,7 +581,7 @@ def _scores(run: Path, base: str, meta: ModelMeta, perturbations: bool) -> pd.Da
                 suffix, metric, mean, count = got
                 _pool(records, (base + suffix, metric), mean, count)
     elif per_path.is_file():
-        per = _read(per_path)
+        per = read_json_text(per_path)
         if not isinstance(per.data, list):
             raise per.error([], "expected a list of per-instance statistics")
         for i, entry in enumerate(per.data):

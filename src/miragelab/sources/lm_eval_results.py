@@ -59,7 +59,7 @@ import pandas as pd
 
 from miragelab.errors import InputError
 from miragelab.metric_facts import fact_of
-from miragelab.sources.jsonpos import json_error, read_json_document
+from miragelab.schema import SCORES, validate_frame
 from miragelab.sources.sizes import (
     family_from_name,
     known_family,
@@ -68,7 +68,7 @@ from miragelab.sources.sizes import (
     read_size_sidecar,
     size_from_name,
 )
-from miragelab.tables import SCORES, validate_frame
+from miragelab.textio import json_error, read_json_document
 
 __all__ = [
     "NORMAL_CI",

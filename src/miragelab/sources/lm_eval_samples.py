@@ -75,7 +75,6 @@ from __future__ import annotations
 
 import ast
 import contextlib
-import json
 import math
 import os
 import re
@@ -86,16 +85,16 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import orjson
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from miragelab.errors import InputError
+from miragelab.schema import LOGPROB_TOLERANCE
 from miragelab.sources.lm_eval_choices import BadChoice, choice_target
 from miragelab.sources.lm_eval_results import RunModel, read_json, run_model, shots_of
 from miragelab.sources.sizes import parse_size
-from miragelab.tables import LOGPROB_TOLERANCE
+from miragelab.textio import iter_json_records
 
 __all__ = [
     "SAMPLES_SCHEMA",
@@ -628,99 +627,6 @@ def choice_lengths(texts: pa.Array, delimiters: Sequence[tuple[int, int, str]]) 
 # --------------------------------------------------------------------------- reading lines
 
 
-def _iter_lines(path: Path) -> Iterator[tuple[int, Any, int]]:
-    """``(line, record, bytes so far)`` for each record of a samples file.
-
-    JSONL is streamed line by line; a JSON array (lm-eval <= 0.4.2) is read
-    whole and its records numbered by the line each starts on.
-    """
-    try:
-        handle = open(path, "rb")
-    except OSError as exc:
-        raise InputError(f"cannot open: {exc.strerror or exc}", path=path) from None
-    with handle:
-        first = b""
-        for chunk in iter(lambda: handle.read(1), b""):
-            if not chunk.isspace():
-                first = chunk
-                break
-        handle.seek(0)
-        if first == b"[":
-            yield from _iter_array(path, handle.read())
-            return
-        loads = orjson.loads
-        done = 0
-        any_record = False
-        for number, raw in enumerate(handle, start=1):
-            done += len(raw)
-            if raw.isspace():
-                continue
-            any_record = True
-            try:
-                record = loads(raw)
-            except orjson.JSONDecodeError:
-                record = _lenient(raw, path, number)
-            yield number, record, done
-    if not any_record:
-        raise InputError("empty file: no samples", path=path)
-
-
-def _lenient(raw: bytes, path: Path, line: int) -> Any:
-    """Python's json accepts NaN/Infinity (lm-eval can write them): parse with it, so the
-    checks name the field; anything else is malformed."""
-    try:
-        return json.loads(raw.decode("utf-8"))
-    except UnicodeDecodeError as err:
-        raise InputError(f"not UTF-8 text (byte {err.start})", path=path, line=line) from None
-    except json.JSONDecodeError as exc:
-        raise InputError(f"malformed JSON ({exc.msg})", path=path, line=line) from None
-
-
-def _iter_array(path: Path, raw: bytes) -> Iterator[tuple[int, Any, int]]:
-    try:
-        text = raw.decode("utf-8")
-    except UnicodeDecodeError as err:
-        line = raw.count(b"\n", 0, err.start) + 1
-        raise InputError(f"not UTF-8 text (byte {err.start})", path=path, line=line) from None
-    decoder = json.JSONDecoder()
-    pos = text.index("[") + 1
-    line = text.count("\n", 0, pos) + 1
-    n = 0
-    while True:
-        start = _skip(text, pos)
-        line += text.count("\n", pos, start)
-        if start >= len(text):
-            raise InputError("malformed JSON (the array is not closed)", path=path, line=line)
-        if text[start] == "]":
-            break
-        try:
-            record, end = decoder.raw_decode(text, start)
-        except ValueError as exc:
-            where = line + text.count("\n", start, getattr(exc, "pos", start))
-            raise InputError(
-                f"malformed JSON ({exc.args[0].split(':')[0]})", path=path, line=where
-            ) from None
-        n += 1
-        yield line, record, end
-        line += text.count("\n", start, end)
-        pos = _skip(text, end)
-        line += text.count("\n", end, pos)
-        if pos < len(text) and text[pos] == ",":
-            pos += 1
-        elif pos < len(text) and text[pos] == "]":
-            break
-        else:
-            raise InputError("malformed JSON (expected ',' or ']')", path=path, line=line)
-    if n == 0:
-        raise InputError("empty file: no samples", path=path)
-
-
-def _skip(text: str, pos: int) -> int:
-    while pos < len(text) and text[pos] in " \t\r\n":
-        pos += 1
-    return pos
-
-
 # --------------------------------------------------------------------------- writing
 
 
@@ -1113,7 +1019,7 @@ def _recheck(path: Path, delimiter: str, split_targets: bool) -> Callable[[int],
     """A function that re-reads one line of ``path`` and raises its precise error."""
 
     def recheck(wanted: int) -> None:
-        for line, record, _ in _iter_lines(path):
+        for line, record, _ in iter_json_records(path):
             if line == wanted:
                 try:
                     parse_lm_eval_record(record, delimiter, split_targets)
@@ -1173,7 +1079,7 @@ def _ingest_file(
         cols["choice_is_correct"],
     )
     arg_keys = [f"gen_args_{i}" for i in range(64)]
-    for line, record, done in _iter_lines(item.path):
+    for line, record, done in iter_json_records(item.path):
         # fast paths for the common kinds of lm-eval >= 0.4.3; anything else is parsed carefully
         try:
             if kind == GENERATION and choice_answer is None:

@@ -29,7 +29,6 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterable
-from importlib import resources
 from pathlib import Path
 from typing import Any
 
@@ -37,6 +36,7 @@ import numpy as np
 import pandas as pd
 
 from miragelab.errors import InputError
+from miragelab.schema import SCORES, SourceLines, validate_frame
 from miragelab.sources.bigbench import bigbench_records, is_bigbench_scores
 from miragelab.sources.lm_eval_results import (
     _sizes_mapping,
@@ -44,8 +44,10 @@ from miragelab.sources.lm_eval_results import (
     lm_eval_records,
     read_json,
 )
+from miragelab.sources.shipped import shipped_data_dir
 from miragelab.sources.wide_csv import _find, wide_records
-from miragelab.tables import SCORES, iter_csv_rows, read_table, validate_frame
+from miragelab.tables import read_table
+from miragelab.textio import iter_csv_rows
 
 __all__ = ["WALK_SKIP", "load_scores", "load_shipped", "shipped_data_dir", "shipped_sources"]
 
@@ -74,15 +76,6 @@ _WIDE_KW = (
     "on_size_clash",
 )
 _BIGBENCH_KW = ("params_field",)
-
-
-def shipped_data_dir() -> Path:
-    """The package's data folder (``miragelab/data``: pythia-evals, obsscaling, bigbench)."""
-    ref = resources.files("miragelab") / "data"
-    path = Path(str(ref))
-    if not path.is_dir():
-        raise FileNotFoundError(f"miragelab's package data is missing (looked in {path})")
-    return path
 
 
 def shipped_sources() -> list[Path]:
@@ -114,7 +107,7 @@ def _has_ext(path: Path, exts: Iterable[str]) -> bool:
 
 def _hive_parts(folder: Path) -> list[Path]:
     """Parquet parts of ``folder`` that sit under ``key=value`` folders (a Hive dataset)."""
-    from miragelab.units import hive_values, part_files
+    from miragelab.datasets import hive_values, part_files
 
     return [part for part in part_files(folder) if hive_values(part, folder)]
 
@@ -222,23 +215,6 @@ def _read_one(
     return None
 
 
-_KEY = list(SCORES.key)
-
-
-def _check_duplicates(frame: pd.DataFrame, owner: np.ndarray, files: list[Path]) -> None:
-    """The same key in two rows -> InputError naming both files."""
-    columns = [frame[c].astype(object).where(frame[c].notna(), None).tolist() for c in _KEY]
-    first_row: dict[tuple[Any, ...], int] = {}
-    for row, key in enumerate(zip(*columns, strict=True)):
-        earlier = first_row.setdefault(key, row)
-        if earlier == row:
-            continue
-        a, b = files[owner[earlier]], files[owner[row]]
-        what = ", ".join(f"{k}={v!r}" for k, v in zip(_KEY, key, strict=True) if v is not None)
-        where = f"in both {a} and {b}" if a != b else f"twice in {a}"
-        raise InputError(f"duplicate score ({what}) {where}", path=b, field="metric")
-
-
 def load_scores(
     paths: str | os.PathLike[str] | Iterable[str | os.PathLike[str]], **kw: Any
 ) -> pd.DataFrame:
@@ -269,7 +245,7 @@ def load_scores(
     record_files: list[Path] = []
     collected = _Collected()
     for root, parts in datasets:
-        from miragelab.units import read_parts
+        from miragelab.datasets import read_parts
 
         collected.add(read_parts(parts, SCORES, root)[SCORES.columns], root)
     for path, explicit in files:
@@ -299,17 +275,12 @@ def load_scores(
     combined = pd.concat(parts, ignore_index=True) if len(parts) > 1 else parts[0]
     owner = np.concatenate(owners)
 
-    _check_duplicates(combined, owner, all_files)
     label = str(all_files[0]) if len(all_files) == 1 else f"({len(all_files)} files)"
-    try:
-        table = validate_frame(combined, SCORES, path=label)
-    except InputError as exc:
-        if exc.line is None or len(all_files) == 1:
-            raise
-        source = all_files[owner[exc.line - 1]]
-        raise InputError(
-            f"{exc.message} (row {exc.line} of the combined inputs)", path=source, field=exc.field
-        ) from None
+    # documents (JSON results) have no row numbers: an error names the file of its row
+    origin = None
+    if len(all_files) > 1:
+        origin = SourceLines(None, files=[str(p) for p in all_files], file_of_row=owner)
+    table = validate_frame(combined, SCORES, path=label, origin=origin)
     table.attrs["notes"] = notes
     table.attrs["sources"] = [str(p) for p in all_files]
     return table

@@ -79,8 +79,9 @@ import pandas as pd
 
 from miragelab.errors import InputError
 from miragelab.metric_facts import fact_of
+from miragelab.schema import SCORES, validate_frame
 from miragelab.sources.sizes import family_from_name, parse_size, short_name, size_from_name
-from miragelab.tables import SCORES, iter_csv_rows, validate_frame
+from miragelab.textio import iter_csv_rows
 
 __all__ = [
     "METRIC_SUFFIXES",
