@@ -737,19 +737,34 @@ def duplicate_message(names: Iterable[str], key: Iterable[Any], earlier: str | N
     return f"duplicate row ({what}) repeats {earlier or 'an earlier one'}"
 
 
-def _key_hashes(columns: list[np.ndarray]) -> np.ndarray:
-    """One 64-bit hash per row of the key columns (object arrays, None for null)."""
+_NULL_HASH = np.uint64(0x5BD1E9955BD1E995)
+
+
+def _column_hashes(values: pa.Array | pa.ChunkedArray | pd.Series) -> np.ndarray:
+    """One 64-bit hash per row of a key column (null hashes alike); each distinct value is
+    hashed once, so repeated names (task, model) cost a lookup, not a string hash."""
+    if not isinstance(values, pd.Series):
+        values = pd.Series(pd.arrays.ArrowExtensionArray(values))
+    codes, uniques = pd.factorize(values)
+    if len(uniques) == 0:
+        return np.full(len(codes), _NULL_HASH)
+    hashed = pd.util.hash_array(np.asarray(uniques, dtype=object), categorize=False)
+    return np.where(codes >= 0, hashed[np.maximum(codes, 0)], _NULL_HASH)
+
+
+def _key_hashes(columns: list[Any]) -> np.ndarray:
+    """One 64-bit hash per row of the key columns."""
     h = np.zeros(len(columns[0]), dtype=np.uint64)
     for values in columns:
-        h = h * np.uint64(0x9E3779B97F4A7C15) + pd.util.hash_array(values, categorize=False)
+        h = h * np.uint64(0x9E3779B97F4A7C15) + _column_hashes(values)
     return h
 
 
-def _objects(arr: pa.Array | pd.Series) -> np.ndarray:
+def _objects(values: pa.Array | pa.ChunkedArray | pd.Series) -> np.ndarray:
     """A key column as an object array with None for null (null equals null)."""
-    if isinstance(arr, pd.Series):
-        return arr.astype(object).where(arr.notna(), None).to_numpy()
-    return np.asarray(arr.to_pylist(), dtype=object)
+    if isinstance(values, pd.Series):
+        return values.astype(object).where(values.notna(), None).to_numpy()
+    return np.asarray(values.to_pylist(), dtype=object)
 
 
 class RowChecker:
@@ -775,17 +790,22 @@ class RowChecker:
         self._where: list[tuple[int, Where]] = []  # first global row, its batch's origin
         self.rows = 0
 
-    def add(self, frame: pd.DataFrame | pa.Table, where: Where) -> None:
-        """Check one batch (frame or Arrow table with the spec's key and size columns)."""
+    def add(self, frame: pd.DataFrame | pa.Table, where: Where, *, sizes: bool = True) -> None:
+        """Check one batch (frame or Arrow table with the spec's key and size columns).
+
+        ``sizes=False`` skips the size rules, for a caller that checks each model
+        with :attr:`sizes` before it has rows.
+        """
         n = len(frame)
         if n == 0:
             return
         get = frame.column if isinstance(frame, pa.Table) else frame.__getitem__
-        keys = [_objects(get(name)) for name in self.spec.key]
-        self._check_sizes(frame, get, where)
-        self._hashes.append(_key_hashes(keys))
+        columns = [get(name) for name in self.spec.key]
+        if sizes:
+            self._check_sizes(frame, get, where)
+        self._hashes.append(_key_hashes(columns))
         if self.keep_keys:
-            self._keys.append(keys)
+            self._keys.append([_objects(c) for c in columns])
         self._where.append((self.rows, where))
         self.rows += n
 
@@ -815,21 +835,23 @@ class RowChecker:
         local = row - self._where[i][0]
         return tuple(column[local] for column in self._keys[i])
 
-    def finish(self, key_of: Callable[[int], tuple] | None = None) -> None:
-        """Report the first row repeating an earlier key.
+    def first_duplicate(
+        self, key_of: Callable[[int], tuple] | None = None
+    ) -> tuple[int, int, tuple] | None:
+        """``(row, earlier_row, key)`` of the first row repeating an earlier key, or None.
 
-        ``key_of`` reads a row's key back (by global row number) when the
-        checker was built with ``keep_keys=False``.
+        Rows are counted from 0 across batches. ``key_of`` reads a row's key back
+        when the checker was built with ``keep_keys=False``.
         """
         if not self._hashes:
-            return
+            return None
         key_of = key_of or self._key
         hashes = np.concatenate(self._hashes)
         order = np.argsort(hashes, kind="stable")
         ranked = hashes[order]
         repeat = np.flatnonzero(ranked[1:] == ranked[:-1]) + 1
         if repeat.size == 0:
-            return
+            return None
         # a later row of a run of equal hashes; its run starts at the earliest such row
         starts = np.searchsorted(ranked, ranked[repeat], side="left")
         candidates = sorted(
@@ -839,19 +861,26 @@ class RowChecker:
             key = key_of(row)
             for earlier in sorted(order[start:end].tolist()):
                 if key_of(earlier) == key:
-                    where, local = self._locate(row)
-                    first, first_local = self._locate(earlier)
-                    path, _ = where.locate(local)
-                    earlier_path, earlier_line = first.locate(first_local)
-                    same_file = earlier_path is None or str(earlier_path) == str(path)
-                    if earlier_line is None:
-                        place = "an earlier one" if same_file else f"a row of {earlier_path}"
-                    else:
-                        place = f"{first.unit_of(first_local)} {earlier_line}"
-                        place += "" if same_file else f" of {earlier_path}"
-                    raise where.error(
-                        duplicate_message(self.spec.key, key, place), local, self.spec.key[-1]
-                    )
+                    return row, earlier, key
+        return None
+
+    def finish(self, key_of: Callable[[int], tuple] | None = None) -> None:
+        """Raise the error of the first row repeating an earlier key, if any."""
+        found = self.first_duplicate(key_of)
+        if found is None:
+            return
+        row, earlier, key = found
+        where, local = self._locate(row)
+        first, first_local = self._locate(earlier)
+        path, _ = where.locate(local)
+        earlier_path, earlier_line = first.locate(first_local)
+        same_file = earlier_path is None or str(earlier_path) == str(path)
+        if earlier_line is None:
+            place = "an earlier one" if same_file else f"a row of {earlier_path}"
+        else:
+            place = f"{first.unit_of(first_local)} {earlier_line}"
+            place += "" if same_file else f" of {earlier_path}"
+        raise where.error(duplicate_message(self.spec.key, key, place), local, self.spec.key[-1])
 
 
 def check_table(frame: pd.DataFrame | pa.Table, spec: TableSpec, where: Where) -> None:

@@ -75,7 +75,6 @@ from __future__ import annotations
 
 import ast
 import contextlib
-import math
 import os
 import re
 import tempfile
@@ -90,14 +89,25 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from miragelab.errors import InputError
-from miragelab.schema import LOGPROB_TOLERANCE
+from miragelab.schema import (
+    LOGPROB,
+    SAMPLES,
+    BadValue,
+    ModelSizes,
+    RowChecker,
+    Where,
+    arrow_schema,
+    check_logprob,
+    duplicate_message,
+    out_of_range,
+    value_message,
+)
 from miragelab.sources.lm_eval_choices import BadChoice, choice_target
 from miragelab.sources.lm_eval_results import RunModel, read_json, run_model, shots_of
 from miragelab.sources.sizes import parse_size
 from miragelab.textio import iter_json_records
 
 __all__ = [
-    "SAMPLES_SCHEMA",
     "IngestSummary",
     "LmEvalFile",
     "ModelMeta",
@@ -107,32 +117,8 @@ __all__ = [
     "parse_lm_eval_record",
 ]
 
-LIST = pa.list_(pa.float64())
-
-#: the parquet schema of an ingested samples table
-SAMPLES_SCHEMA = pa.schema(
-    [
-        ("task", pa.large_string()),
-        ("family", pa.large_string()),
-        ("model", pa.large_string()),
-        ("params", pa.float64()),
-        ("compute_flops", pa.float64()),
-        ("tokens_trained", pa.float64()),
-        ("step", pa.int64()),
-        ("example_id", pa.large_string()),
-        ("prompt", pa.large_string()),
-        ("target", pa.large_string()),
-        ("references", pa.list_(pa.large_string())),
-        ("prediction", pa.large_string()),
-        ("target_token_logprobs", LIST),
-        ("choice_logprobs", LIST),
-        ("correct_choice", pa.int64()),
-        ("choice_is_correct", LIST),
-        ("choice_lengths", LIST),
-        ("continuation_logprob", pa.float64()),
-        ("continuation_is_greedy", pa.bool_()),
-    ]
-)
+#: the parquet schema of an ingested samples table: the samples table's canonical types
+SAMPLES_ARROW = arrow_schema(SAMPLES)
 
 _DATE = re.compile(r"_(\d{4}-\d{2}-\d{2}T\d{2}-\d{2}-\d{2}(?:\.\d+)?)$")
 
@@ -314,11 +300,10 @@ def _logprob(value: Any, where: str) -> float:
         number = float(value)
     else:
         raise _Bad(where, f"expected a log-probability, got {type(value).__name__} {_short(value)}")
-    if not math.isfinite(number):
-        raise _Bad(where, f"{number!r} is not a finite log-probability")
-    if number > LOGPROB_TOLERANCE:
-        raise _Bad(where, f"a log-probability must be <= 0, got {number!r}")
-    return number
+    try:
+        return check_logprob(number)
+    except BadValue as exc:
+        raise _Bad(where, str(exc)) from None
 
 
 def _greedy(value: Any, where: str) -> bool:
@@ -643,45 +628,6 @@ class Origin:
     delimiter: str = ""  # the task's target delimiter, cut from choice texts
 
 
-class _Seen:
-    """Which example ids a (task, model) already has: a bit per small integer id, else a set."""
-
-    LIMIT = 1 << 31
-
-    def __init__(self) -> None:
-        self.bits = np.zeros(0, dtype=bool)
-        self.other: set[str] = set()
-
-    def first_repeat(self, ids: list[str]) -> int | None:
-        """Record a chunk of ids; the position of the first one seen before, or None."""
-        try:
-            numbers = np.array(ids, dtype=np.int64) if ids else np.zeros(0, np.int64)
-            small = bool(numbers.size) and numbers.min() >= 0 and numbers.max() < self.LIMIT
-            # only canonical spellings share a bit ("7" and "007" are different ids)
-            small = small and bool((numbers.astype(str) == np.array(ids)).all())
-        except (ValueError, OverflowError):
-            small = False
-        if not small:
-            for pos, i in enumerate(ids):
-                if i in self.other:
-                    return pos
-                self.other.add(i)
-            return None
-        if numbers.max() >= self.bits.size:
-            grown = np.zeros(max(int(numbers.max()) + 1, 2 * self.bits.size), dtype=bool)
-            grown[: self.bits.size] = self.bits
-            self.bits = grown
-        order = np.argsort(numbers, kind="stable")
-        ranked = numbers[order]
-        again = np.zeros(numbers.size, dtype=bool)
-        again[order[1:]] = ranked[1:] == ranked[:-1]
-        again |= self.bits[numbers]
-        if again.any():
-            return int(np.flatnonzero(again)[0])
-        self.bits[numbers] = True
-        return None
-
-
 #: the columns each kind of sample fills (besides the model columns); ``line`` is kept
 #: for error messages only
 ROW_COLUMNS = {
@@ -754,10 +700,13 @@ class SamplesWriter:
             raise OSError(exc.errno, f"cannot write here ({exc.strerror})", str(target)) from None
         os.close(fd)
         self._tmp = Path(name)
-        self._writer: pq.ParquetWriter | None = pq.ParquetWriter(self._tmp, SAMPLES_SCHEMA)
-        self._seen: dict[tuple, _Seen] = {}
-        self._sizes: dict[tuple, tuple[float, str]] = {}
-        self._models: dict[tuple, tuple[str, str]] = {}
+        self._writer: pq.ParquetWriter | None = pq.ParquetWriter(self._tmp, SAMPLES_ARROW)
+        #: example ids unique within (task, model, step), across every input
+        self._keys = RowChecker(SAMPLES, keep_keys=False)
+        self._sizes = ModelSizes()
+        #: (first row written, origin) of every run of rows, and each row's stored line
+        self._written: list[tuple[int, Origin]] = []
+        self._line_chunks: list[np.ndarray] = []
         self.columns: dict[str, list] = {name: [] for name in ROW_COLUMNS["any"]}
         self._kind = "any"
         self._runs: list[tuple[int, Origin]] = []
@@ -766,26 +715,9 @@ class SamplesWriter:
 
     def check_model(self, meta: ModelMeta, where: Path) -> None:
         """One size per checkpoint and distinct sizes within a family, across every input."""
-        ident = (meta.family, meta.model, meta.step)
-        known = self._sizes.get(ident)
-        if known is not None and known[0] != meta.params:
-            raise InputError(
-                f"model {meta.model!r} has params={meta.params:g} here "
-                f"but {known[0]:g} in {known[1]}",
-                path=where,
-                field="params",
-            )
-        self._sizes[ident] = (meta.params, str(where))
-        size = (meta.family, meta.params, meta.step)
-        other = self._models.get(size)
-        if other is not None and other[0] != meta.model:
-            raise InputError(
-                f"models {other[0]!r} and {meta.model!r} of family {meta.family!r} both have "
-                f"params={meta.params:g}; sizes must be distinct within a family (pass --family)",
-                path=where,
-                field="params",
-            )
-        self._models[size] = (meta.model, str(where))
+        clash = self._sizes.add(meta.family, meta.model, meta.step, meta.params, str(where))
+        if clash is not None:
+            raise InputError(clash, path=where, field="params")
 
     @property
     def pending(self) -> int:
@@ -828,36 +760,62 @@ class SamplesWriter:
             line = origin.locate(line)
         raise InputError(message, path=origin.path, line=line, field=field_name)
 
-    def _check_list(self, array: pa.Array, name: str) -> None:
-        values = array.values.to_numpy(zero_copy_only=False)
-        bad = ~(np.isfinite(values) & (values <= LOGPROB_TOLERANCE))
+    def _check_logprobs(self, array: pa.Array, name: str) -> None:
+        """Log-probabilities finite and <= 0 (a list column's items, or one per row)."""
+        is_list = pa.types.is_list(array.type)
+        values = (array.values if is_list else array).to_numpy(zero_copy_only=False)
+        bad = out_of_range(values, LOGPROB)
+        if not is_list:
+            bad &= ~np.isnan(values)  # a missing value is no value
         if not bad.any():
             return
         at = int(np.flatnonzero(bad)[0])
+        message = value_message(float(values[at]), LOGPROB)
+        if not is_list:
+            self._fail(at, name, message)
         offsets = array.offsets.to_numpy()
         row = int(np.searchsorted(offsets, at, side="right")) - 1
-        value = float(values[at])
-        why = "must be <= 0" if math.isfinite(value) else "must be finite"
-        self._fail(
-            row, f"{name}[{at - int(offsets[row])}]", f"a log-probability {why}, got {value!r}"
+        self._fail(row, f"{name}[{at - int(offsets[row])}]", message)
+
+    def _add_keys(self, arrays: dict[str, pa.Array], n: int) -> None:
+        """Feed the chunk's keys to the duplicate check (reported at :meth:`close`)."""
+        keys = pa.table({name: arrays[name] for name in SAMPLES.key})
+        self._keys.add(keys, Where.rows(self.path, self.rows, n), sizes=False)
+
+    def _key_of(self, row: int) -> tuple:
+        """The key of a written row, read back from the file."""
+        handle = pq.ParquetFile(self._tmp)
+        for group in range(handle.num_row_groups):
+            size = handle.metadata.row_group(group).num_rows
+            if row < size:
+                table = handle.read_row_group(group, columns=list(SAMPLES.key))
+                return tuple(table.column(c)[row].as_py() for c in SAMPLES.key)
+            row -= size
+        raise AssertionError(row)
+
+    def _check_duplicates(self) -> None:
+        found = self._keys.first_duplicate(self._key_of)
+        if found is None:
+            return
+        row, earlier, key = found
+        origin, line = self._where_written(row)
+        first_origin, first_line = self._where_written(earlier)
+        place = f"line {first_line}"
+        if first_origin.path != origin.path:
+            place += f" of {first_origin.path}"
+        raise InputError(
+            duplicate_message(SAMPLES.key, key, place),
+            path=origin.path,
+            line=line,
+            field=origin.id_field,
         )
 
-    def _check_ids(self) -> None:
-        ids = self.columns["example_id"]
-        bounds = [start for start, _ in self._runs] + [len(ids)]
-        for (start, origin), end in zip(self._runs, bounds[1:], strict=True):
-            key = (origin.task, origin.meta.family, origin.meta.model, origin.meta.step)
-            repeat = self._seen.setdefault(key, _Seen()).first_repeat(ids[start:end])
-            if repeat is not None:
-                row = start + repeat
-                line = self.columns["line"][row]
-                raise InputError(
-                    f"example {ids[row]} repeats an earlier sample of task "
-                    f"{origin.task!r} and model {origin.meta.model!r}",
-                    path=origin.path,
-                    line=line if origin.locate is None else origin.locate(line),
-                    field=origin.id_field,
-                )
+    def _where_written(self, row: int) -> tuple[Origin, int]:
+        """The origin of a written row and its line in that origin's file."""
+        starts = [start for start, _ in self._written]
+        origin = self._written[int(np.searchsorted(starts, row, side="right")) - 1][1]
+        line = int(np.concatenate(self._line_chunks)[row])
+        return origin, line if origin.locate is None else origin.locate(line)
 
     # ----------------------------------------------------------------- output
 
@@ -885,25 +843,21 @@ class SamplesWriter:
                 ]
                 arrays["choice_lengths"] = choice_lengths(texts, runs)
             elif name != "line":
-                arrays[name] = pa.array(self.columns[name], SAMPLES_SCHEMA.field(name).type)
-        for name in ("choice_logprobs", "target_token_logprobs"):
+                arrays[name] = pa.array(self.columns[name], SAMPLES_ARROW.field(name).type)
+        for name in ("choice_logprobs", "target_token_logprobs", "continuation_logprob"):
             if name in arrays:
-                self._check_list(arrays[name], name)
-        if "continuation_logprob" in arrays:
-            cont = arrays["continuation_logprob"].to_numpy(zero_copy_only=False)
-            bad = ~np.isnan(cont) & ~(np.isfinite(cont) & (cont <= LOGPROB_TOLERANCE))
-            if bad.any():
-                row = int(np.flatnonzero(bad)[0])
-                self._fail(
-                    row, "continuation_logprob", f"must be finite and <= 0, got {cont[row]!r}"
-                )
-        self._check_ids()
+                self._check_logprobs(arrays[name], name)
         for name in ("task", "family", "model", "params", "tokens_trained", "step"):
-            arrays[name] = self._repeat(name, SAMPLES_SCHEMA.field(name).type, n)
+            arrays[name] = self._repeat(name, SAMPLES_ARROW.field(name).type, n)
+        self._add_keys(arrays, n)
+        self._line_chunks.append(np.asarray(self.columns["line"], dtype=np.int64))
+        for start, origin in self._runs:
+            if not self._written or self._written[-1][1] != origin:
+                self._written.append((self.rows + start, origin))
         columns = [
-            arrays[f.name] if f.name in arrays else pa.nulls(n, f.type) for f in SAMPLES_SCHEMA
+            arrays[f.name] if f.name in arrays else pa.nulls(n, f.type) for f in SAMPLES_ARROW
         ]
-        self._writer.write_table(pa.Table.from_arrays(columns, schema=SAMPLES_SCHEMA))
+        self._writer.write_table(pa.Table.from_arrays(columns, schema=SAMPLES_ARROW))
         self.rows += n
         bounds = [start for start, _ in self._runs] + [n]
         for (start, origin), end in zip(self._runs, bounds[1:], strict=True):
@@ -923,6 +877,7 @@ class SamplesWriter:
         try:
             self._writer.close()
             self._writer = None
+            self._check_duplicates()
             os.replace(self._tmp, self.path)
         except BaseException:
             self.abort()

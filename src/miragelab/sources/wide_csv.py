@@ -79,7 +79,7 @@ import pandas as pd
 
 from miragelab.errors import InputError
 from miragelab.metric_facts import fact_of
-from miragelab.schema import SCORES, validate_frame
+from miragelab.schema import SCORES, ModelSizes, validate_frame
 from miragelab.sources.sizes import family_from_name, parse_size, short_name, size_from_name
 from miragelab.textio import iter_csv_rows
 
@@ -442,28 +442,24 @@ def wide_records(
         )
 
     # one size per family: split or refuse clashes
-    seen: dict[tuple[str, float], str] = {}
+    sizes = ModelSizes()
     for model, entry in info.items():
         if "params" not in entry:
             continue
-        key = (entry["family"], entry["params"])
-        if key in seen:
-            if on_size_clash == "error":
-                raise InputError(
-                    f"models {seen[key]!r} and {model!r} of family {entry['family']!r} both have "
-                    f"params={entry['params']:g}",
-                    path=p,
-                    line=entry["line"],
-                    field=params_col or "params",
-                )
-            new_family = f"{entry['family']} ({short_name(model)})"
-            notes.append(
-                f"{p.name}: {model!r} has the same size as {seen[key]!r} in family "
-                f"{entry['family']!r}; moved to family {new_family!r}"
-            )
-            entry["family"] = new_family
-        else:
-            seen[key] = model
+        where = f"line {entry['line']}"
+        clash = sizes.add(entry["family"], model, None, entry["params"], where)
+        if clash is None:
+            continue
+        if on_size_clash == "error":
+            raise InputError(clash, path=p, line=entry["line"], field=params_col or "params")
+        other = sizes.other_of(entry["family"], entry["params"])
+        new_family = f"{entry['family']} ({short_name(model)})"
+        notes.append(
+            f"{p.name}: {model!r} has the same size as {other!r} in family "
+            f"{entry['family']!r}; moved to family {new_family!r}"
+        )
+        entry["family"] = new_family
+        sizes.add(new_family, model, None, entry["params"], where)
 
     # score columns
     reserved = {model_col, family_col, params_col, flops_col, tokens_col, *id_cols} - {None}
