@@ -360,7 +360,7 @@ def lm_eval_records(
     return records
 
 
-def _sizes_mapping(
+def sizes_mapping(
     sizes: Mapping[str, float] | str | os.PathLike[str] | None,
 ) -> Mapping[str, float] | None:
     if sizes is None or isinstance(sizes, Mapping):
@@ -392,6 +392,6 @@ def load_lm_eval_results(
     p = Path(path)
     data = read_json(p)
     records = lm_eval_records(
-        data, p, model=model, family=family, params=params, sizes=_sizes_mapping(sizes)
+        data, p, model=model, family=family, params=params, sizes=sizes_mapping(sizes)
     )
     return validate_frame(pd.DataFrame.from_records(records), SCORES, path=p)

@@ -39,13 +39,13 @@ from miragelab.errors import InputError
 from miragelab.schema import SCORES, SourceLines, validate_frame
 from miragelab.sources.bigbench import bigbench_records, is_bigbench_scores
 from miragelab.sources.lm_eval_results import (
-    _sizes_mapping,
     is_lm_eval_results,
     lm_eval_records,
     read_json,
+    sizes_mapping,
 )
 from miragelab.sources.shipped import shipped_data_dir
-from miragelab.sources.wide_csv import _find, wide_records
+from miragelab.sources.wide_csv import find_column, wide_records
 from miragelab.tables import read_table
 from miragelab.textio import iter_csv_rows
 
@@ -204,7 +204,7 @@ def _read_one(
         header = _csv_header(path)
         if set(SCORES.required) <= set(header):
             return read_table(path, SCORES)
-        if _find(header, "model") is not None:
+        if find_column(header, "model") is not None:
             records, wide_notes = wide_records(path, **_pick(kw, _WIDE_KW))
             notes.extend(wide_notes)
             return records
@@ -235,7 +235,7 @@ def load_scores(
     if unknown:
         raise TypeError(f"load_scores() got unexpected keyword(s): {', '.join(sorted(unknown))}")
     if "sizes" in kw:
-        kw = {**kw, "sizes": _sizes_mapping(kw["sizes"])}
+        kw = {**kw, "sizes": sizes_mapping(kw["sizes"])}
     if isinstance(paths, str | os.PathLike):
         paths = [paths]
     notes: list[str] = []

@@ -178,7 +178,7 @@ def _unit_scale(unit: str | None, path: Path, column: str) -> Decimal:
     )
 
 
-def _find(columns: Sequence[str], role: str) -> str | None:
+def find_column(columns: Sequence[str], role: str) -> str | None:
     for column in columns:
         if _header_parts(column)[0] in _ROLES[role]:
             return column
@@ -341,17 +341,17 @@ def _load_meta(meta: Any, path: Path) -> _Meta | None:
         meta_path = Path(meta)
         frame = read_wide_frame(meta_path)
     columns = list(frame.columns)
-    model_col = _find(columns, "model")
+    model_col = find_column(columns, "model")
     if model_col is None:
         raise InputError("model metadata file has no model column", path=meta_path, line=1)
     info = _model_info(
         frame,
         meta_path,
         model_col=model_col,
-        family_col=_find(columns, "family"),
-        params_col=_find(columns, "params"),
-        flops_col=_find(columns, "flops"),
-        tokens_col=_find(columns, "tokens"),
+        family_col=find_column(columns, "family"),
+        params_col=find_column(columns, "params"),
+        flops_col=find_column(columns, "flops"),
+        tokens_col=find_column(columns, "tokens"),
     )
     return _Meta(info)
 
@@ -378,7 +378,7 @@ def wide_records(
     for given in (model_col, family_col, params_col, flops_col, tokens_col, *id_cols):
         if given is not None and given not in columns:
             raise InputError("no such column", path=p, line=1, field=given)
-    model_col = model_col or _find(columns, "model")
+    model_col = model_col or find_column(columns, "model")
     if model_col is None:
         raise InputError(
             "no model column (expected 'Model', 'model' or 'model_name'; or pass model_col=)",
@@ -386,10 +386,10 @@ def wide_records(
             line=1,
             field="model",
         )
-    family_col = family_col or _find(columns, "family")
-    params_col = params_col or _find(columns, "params")
-    flops_col = flops_col or _find(columns, "flops")
-    tokens_col = tokens_col or _find(columns, "tokens")
+    family_col = family_col or find_column(columns, "family")
+    params_col = params_col or find_column(columns, "params")
+    flops_col = flops_col or find_column(columns, "flops")
+    tokens_col = tokens_col or find_column(columns, "tokens")
     if frame.empty:
         raise InputError("no rows below the header", path=p)
 
