@@ -343,9 +343,9 @@ def test_a_killed_run_resumes_from_its_parts(
 def test_units_are_json_and_a_shipped_unit_computes_the_same_rows(
     checkpoints: dict[str, Path], tmp_path: Path
 ) -> None:
-    from miragelab.sources.hf_ladder import eval_units, evaluate_unit, read_ladder
-    from miragelab.sources.task_format import load_task
-    from miragelab.units import Unit
+    from miragelab.runners.hf import eval_units, evaluate_unit, read_ladder
+    from miragelab.runners.tasks import load_task
+    from miragelab.runners.units import Unit
 
     ladder = write_ladder(tmp_path / "ladder.csv", [("toy", "gpt", str(checkpoints["gpt"]), 3e4)])
     entries, columns = read_ladder(ladder)

@@ -17,9 +17,9 @@ import numpy as np
 import pytest
 from test_eval_hf import GEN_ROWS, MC_ROWS, build_llama, mirage, write_jsonl, write_ladder
 
-from miragelab.serve import create_app, running
-from miragelab.sources.hf_ladder import HFModel
-from miragelab.sources.openai_api import ApiError, CompletionsClient, continuation_logprobs
+from miragelab.runners.hf import HFModel
+from miragelab.runners.openai_api import ApiError, CompletionsClient, continuation_logprobs
+from miragelab.runners.serve import create_app, running
 from miragelab.tables import SAMPLES, read_table
 
 SECRET = "sk-test-0123456789-do-not-store"

@@ -110,7 +110,7 @@ def ladder(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 def _parts_dir(out: Path) -> Path:
     """Where ``ladder eval --out out`` keeps its parts until the table is written."""
-    from miragelab.units import work_dir_for
+    from miragelab.runners.units import work_dir_for
 
     folder, temporary = work_dir_for(out)
     assert temporary

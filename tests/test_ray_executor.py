@@ -24,9 +24,10 @@ from safetensors.torch import load_file
 from typer.testing import CliRunner
 
 from miragelab.cli import app
+from miragelab.datasets import read_dataset
 from miragelab.errors import InputError
+from miragelab.runners.units import Unit, collect, get_executor, run_units, segment, shards
 from miragelab.tables import SAMPLES, read_table, without_attrs
-from miragelab.units import Unit, collect, get_executor, read_dataset, run_units, segment, shards
 
 TESTS = Path(__file__).resolve().parent
 SRC = TESTS.parent / "src"
@@ -300,7 +301,11 @@ def test_without_ray_the_ray_executor_is_one_line_and_the_rest_works(tmp_path, t
     assert worked.returncode == 0, worked.stderr
     assert pq.read_table(out).num_rows == 40
     check = subprocess.run(
-        [sys.executable, "-c", "import miragelab.ray_executor, sys; print('ray' in sys.modules)"],
+        [
+            sys.executable,
+            "-c",
+            "import miragelab.runners.ray_executor, sys; print('ray' in sys.modules)",
+        ],
         env=_env(),
         capture_output=True,
         text=True,
@@ -314,8 +319,8 @@ def test_the_request_rate_limit_holds_for_all_ray_workers_together(tmp_path, ray
     from test_eval_hf import build_llama, write_jsonl, write_ladder
     from test_eval_openai import Gate
 
-    from miragelab.serve import create_app, running
-    from miragelab.sources.hf_ladder import HFModel
+    from miragelab.runners.hf import HFModel
+    from miragelab.runners.serve import create_app, running
 
     gate = Gate(create_app(HFModel(build_llama(tmp_path / "llama")), "llama"))
     ladder = write_ladder(tmp_path / "api.csv", [("toy", "llama", None, 1e5)])

@@ -34,9 +34,9 @@ from test_eval_hf import (
     write_ladder,
 )
 
-from miragelab.serve import DEFAULT_HOST, create_app, running
-from miragelab.sources.eval_cli import serve_command
-from miragelab.sources.hf_ladder import HFModel
+from miragelab.cli.eval import serve_command
+from miragelab.runners.hf import HFModel
+from miragelab.runners.serve import DEFAULT_HOST, create_app, running
 from miragelab.tables import SAMPLES, read_table
 
 ADD_ROWS = [
@@ -75,7 +75,7 @@ def test_default_host_is_loopback() -> None:
     assert DEFAULT_HOST == "127.0.0.1"
     host = inspect.signature(serve_command).parameters["host"].default
     assert host == "127.0.0.1"
-    from miragelab.serve import serve
+    from miragelab.runners.serve import serve
 
     assert inspect.signature(serve).parameters["host"].default == "127.0.0.1"
 

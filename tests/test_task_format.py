@@ -11,7 +11,7 @@ import pytest
 
 from miragelab.errors import InputError
 from miragelab.ladder.tasks import get_task, heldout_pairs
-from miragelab.sources.task_format import (
+from miragelab.runners.tasks import (
     export_task,
     load_task,
     load_task_ref,

@@ -9,19 +9,19 @@ import pandas as pd
 import pytest
 import torch
 
+from miragelab.datasets import read_dataset
 from miragelab.errors import InputError
-from miragelab.tables import SAMPLES
-from miragelab.units import (
+from miragelab.runners.units import (
     RUN_FILE,
     Unit,
     collect,
     part_path,
-    read_dataset,
     run_units,
     segment,
     shards,
     work_dir_for,
 )
+from miragelab.tables import SAMPLES
 
 
 @pytest.mark.parametrize(

@@ -9,10 +9,10 @@ import pandas as pd
 import pytest
 from typer.testing import CliRunner
 
+from miragelab.cli.vision import vision_app  # noqa: E402
 from miragelab.errors import InputError  # noqa: E402
 from miragelab.meta import meta_analysis  # noqa: E402
 from miragelab.tables import read_scores  # noqa: E402
-from miragelab.vision.cli import vision_app  # noqa: E402
 from miragelab.vision.data import ImageData, load_digits_data  # noqa: E402
 from miragelab.vision.ladder import (  # noqa: E402
     AUTOENCODER_QUICK,

@@ -1,7 +1,7 @@
 """Partitioned datasets: a folder of parquet parts read as one validated table.
 
 A dataset is ``key=value`` folders (Hive partitioning) holding parquet parts,
-as :func:`miragelab.units.run_units` writes them and as ``pyarrow.dataset``,
+as :func:`miragelab.runners.units.run_units` writes them and as ``pyarrow.dataset``,
 Spark and DuckDB ``PARTITION_BY`` write them. Partition values found only in
 folder names are added as columns; every part is validated and so is the union.
 """

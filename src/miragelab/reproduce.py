@@ -41,6 +41,7 @@ __all__ = [
     "meta_stage",
     "run_stages",
     "theory_scores",
+    "write_summary",
 ]
 
 
@@ -151,6 +152,32 @@ def run_stages(
             | asdict(result)
         )
     return records
+
+
+def write_summary(title: str, records: list[dict[str, Any]], out_dir: Path) -> Path:
+    """Write ``report.html`` and ``summary.json`` of a run of stages; return the report's path.
+
+    Parameters
+    ----------
+    title
+        The page's title.
+    records
+        What :func:`run_stages` returned.
+    out_dir
+        The run's output folder.
+
+    Returns
+    -------
+    Path
+        The written ``report.html``.
+    """
+    from miragelab.report.html import write_report
+
+    provenance = machine_info()
+    report = write_report(title, records, out_dir, provenance)
+    summary = {"title": title, "stages": records, "provenance": provenance}
+    write_text_atomic(out_dir / "summary.json", json.dumps(summary, indent=2, default=str))
+    return report
 
 
 def machine_info() -> dict[str, str]:
@@ -385,7 +412,7 @@ def _ladder_run(folder: Path, quick: bool, device: str, seed: int = 0) -> StageR
     progress = STAGE_PROGRESS.get()
     reporter = None
     if progress is not None:
-        from miragelab.ladder.cli import RichReporter
+        from miragelab.progress import RichReporter
 
         reporter = RichReporter(progress)
     train_ladder(models, "add4", preset, seed=seed, resume=True, device=device, reporter=reporter)
@@ -443,13 +470,10 @@ def _ladder_run(folder: Path, quick: bool, device: str, seed: int = 0) -> StageR
 
 def _transitions_run(folder: Path, quick: bool) -> StageResult:
     """The induction-head run, and the detector on Pythia's training-step ladders."""
+    from miragelab.report.transitions_figures import write_induction_outputs
     from miragelab.sources.published import load_shipped
     from miragelab.tables import write_table
-    from miragelab.transitions.apply import (
-        induction_transitions,
-        transitions_table,
-        write_induction_outputs,
-    )
+    from miragelab.transitions.apply import induction_transitions, transitions_table
     from miragelab.transitions.induction import InductionConfig, config_dict, train_induction
 
     cfg = InductionConfig.quick() if quick else InductionConfig()
@@ -491,6 +515,7 @@ def _transitions_run(folder: Path, quick: bool) -> StageResult:
 
 def _vision_run(folder: Path, quick: bool) -> StageResult:
     """Autoencoder and classifier ladders on the bundled digits; sharp vs smooth metrics."""
+    from miragelab.report.vision_figures import write_vision_outputs
     from miragelab.vision import ladder as vision
     from miragelab.vision.data import load_digits_data
 
@@ -502,7 +527,7 @@ def _vision_run(folder: Path, quick: bool) -> StageResult:
     headline, figures, tables, labels = {}, [], [], []
     for kind, spec in specs.items():
         result = vision.run_ladder(kind, data, spec, None, 1)
-        vision.write_outputs(result, folder / kind)
+        write_vision_outputs(result, folder / kind)
         figures.append(f"{folder.name}/{kind}/{kind}")
         tables.append(f"{folder.name}/{kind}/verdicts.csv")
         scores = result.measures.set_index("metric")["emergence_score"]

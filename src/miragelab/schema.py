@@ -25,7 +25,9 @@ line (or row) and the field.
 
 from __future__ import annotations
 
+import dataclasses
 import math
+import operator
 import os
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -44,6 +46,25 @@ Kind = Literal["str", "id", "int", "float", "float_list", "str_list", "bool"]
 #: tolerance for log-probabilities that are positive by rounding only
 LOGPROB_TOLERANCE = 1e-6
 
+#: the range rules of numeric fields: which flag, the values it refuses (``value <= 0``
+#: is ``("<=", 0.0)``), and what to say
+_RANGES: tuple[tuple[str, str, float, str], ...] = (
+    ("positive", "<=", 0.0, "must be > 0, got {!r}"),
+    ("nonnegative", "<", 0.0, "must be >= 0, got {!r}"),
+    ("logprob", ">", LOGPROB_TOLERANCE, "a log-probability must be <= 0, got {!r}"),
+)
+_REFUSES: dict[str, Callable[[Any, float], Any]] = {
+    "<=": operator.le,
+    "<": operator.lt,
+    ">": operator.gt,
+}
+
+
+def _rules_of(f: Field) -> tuple[tuple[Callable[[Any, float], Any], float, str], ...]:
+    return tuple(
+        (_REFUSES[op], bound, message) for flag, op, bound, message in _RANGES if getattr(f, flag)
+    )
+
 
 @dataclass(frozen=True)
 class Field:
@@ -57,6 +78,11 @@ class Field:
     nonnegative: bool = False  # value >= 0 (counts, steps)
     logprob: bool = False  # every value <= 0 (natural-log probabilities)
     min_len: int = 1  # for lists
+    #: the range rules that apply (from ``_RANGES``), set once when the field is made
+    rules: tuple = dataclasses.field(default=(), init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "rules", _rules_of(self))
 
 
 @dataclass(frozen=True)
@@ -294,14 +320,6 @@ class BadValue(Exception):
     """A field value is wrong; the caller adds file and line."""
 
 
-#: the range rules of numeric fields: which flag, the rule broken, what to say
-_RANGES: tuple[tuple[str, Callable[[np.ndarray], np.ndarray], str], ...] = (
-    ("positive", lambda x: x <= 0, "must be > 0, got {!r}"),
-    ("nonnegative", lambda x: x < 0, "must be >= 0, got {!r}"),
-    ("logprob", lambda x: x > LOGPROB_TOLERANCE, "a log-probability must be <= 0, got {!r}"),
-)
-
-
 def out_of_range(x: np.ndarray, f: Field) -> np.ndarray:
     """Mask of the values of ``x`` that break ``f``'s rules: not finite, or out of range.
 
@@ -309,9 +327,8 @@ def out_of_range(x: np.ndarray, f: Field) -> np.ndarray:
     """
     with np.errstate(invalid="ignore"):
         bad = ~np.isfinite(x)
-        for flag, broken, _ in _RANGES:
-            if getattr(f, flag):
-                bad |= broken(x)
+        for refuses, bound, _ in f.rules:
+            bad |= refuses(x, bound)
     return bad
 
 
@@ -321,8 +338,8 @@ def check_number(value: Any, f: Field) -> float:
         raise BadValue(f"expected a number, got {describe(value)}")
     if not math.isfinite(value):
         raise BadValue(f"{value!r} is not allowed (must be a finite number)")
-    for flag, broken, message in _RANGES:
-        if getattr(f, flag) and broken(np.float64(value)):
+    for refuses, bound, message in f.rules:
+        if refuses(value, bound):
             raise BadValue(message.format(value))
     return value
 
@@ -712,8 +729,8 @@ class ModelSizes:
         other = self._model.get((family, params, step))
         if other is not None and other[0] != model:
             return (
-                f"models {other[0]!r}{_at(other[1], '', ' ')} and {model!r} of family {family!r} both "
-                f"have params={params:g}; sizes must be distinct within a family "
+                f"models {other[0]!r}{_at(other[1], '', ' ')} and {model!r} of family "
+                f"{family!r} both have params={params:g}; sizes must be distinct within a family "
                 f"(give them different families or steps)"
             )
         self._size[ident] = (params, where)

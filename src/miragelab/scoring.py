@@ -241,9 +241,7 @@ class Scorer:
                     self.columns_seen.add(name)
             else:
                 notna[name] = np.zeros(n, dtype=bool)
-        present = {
-            m.name: np.logical_and.reduce([notna[c] for c in m.needs]) for m in self.metrics
-        }
+        present = {m.name: np.logical_and.reduce([notna[c] for c in m.needs]) for m in self.metrics}
         computable = [m for m in self.metrics if present[m.name].any()]
         values = compute_metrics(samples, computable, self.options) if computable else {}
         tasks = samples["task"].to_numpy(dtype=object)

@@ -7,35 +7,38 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-from rich.console import Console
 
-from miragelab.errors import InputError
-from miragelab.ladder.cli import (
+from miragelab.cli._options import (
     CpusPerUnitOption,
     ExecutorOption,
     GpusPerUnitOption,
     RayAddressOption,
     SamplesOutOption,
+    TaskSeedOption,
+    check_threads,
+    err,
+    out,
 )
+from miragelab.errors import InputError
 from miragelab.progress import unit_progress
 
+__all__ = ["eval_command", "export_command", "register", "serve_command", "task_app"]
+
 task_app = typer.Typer(help="Tasks for `mirage eval`: export a built-in task as JSONL.")
-_err = Console(stderr=True)
-_out = Console()
 MODELS = ("hf", "openai")
 
 
 def _unescape(text: str) -> str:
     """``\\n``, ``\\t`` and ``\\\\`` in a stop string typed on a shell line."""
-    out, i = [], 0
+    chars, i = [], 0
     while i < len(text):
         if text[i] == "\\" and i + 1 < len(text) and text[i + 1] in "nt\\":
-            out.append({"n": "\n", "t": "\t", "\\": "\\"}[text[i + 1]])
+            chars.append({"n": "\n", "t": "\t", "\\": "\\"}[text[i + 1]])
             i += 2
         else:
-            out.append(text[i])
+            chars.append(text[i])
             i += 1
-    return "".join(out)
+    return "".join(chars)
 
 
 def eval_command(
@@ -55,7 +58,7 @@ def eval_command(
         int | None,
         typer.Option(help="First N examples (built-in tasks: N held-out examples, default 1000)."),
     ] = None,
-    seed: Annotated[int, typer.Option(help="Split seed of a built-in task.")] = 0,
+    seed: TaskSeedOption = 0,
     task_name: Annotated[
         str | None, typer.Option(help="Name of the task in the table (default: file stem).")
     ] = None,
@@ -116,9 +119,9 @@ def eval_command(
     done, so rerunning the same command after an interruption resumes; with
     --model openai every answered request is also cached, so none is paid twice.
     """
-    from miragelab.sources.hf_ladder import _check_dtype, eval_units, read_ladder
-    from miragelab.sources.task_format import load_task
-    from miragelab.units import executor_from_options, work_dir_for
+    from miragelab.runners.hf import check_dtype, eval_units, read_ladder
+    from miragelab.runners.tasks import load_task
+    from miragelab.runners.units import executor_from_options, work_dir_for
 
     if model not in MODELS:
         raise InputError(f"unknown model source {model!r}; use hf or openai", field="model")
@@ -138,14 +141,13 @@ def eval_command(
     if model == "hf":
         import torch
 
-        from miragelab.sources.hf_ladder import evaluate_unit, resolve_device
+        from miragelab.runners.hf import evaluate_unit, resolve_device
 
-        _check_dtype(dtype)
+        check_dtype(dtype)
         if batch_size < 1:
             raise InputError(f"must be >= 1, got {batch_size}", field="batch-size")
+        check_threads(threads)
         if threads is not None:
-            if threads < 1:
-                raise InputError(f"must be >= 1, got {threads}", field="threads")
             torch.set_num_threads(threads)
         backend = {
             "kind": "hf",
@@ -157,8 +159,8 @@ def eval_command(
         fingerprint = {"kind": "hf", "dtype": dtype, "add_bos": add_bos}
         job = evaluate_unit
     else:
-        from miragelab.sources.openai_api import completions_url
-        from miragelab.sources.openai_api import evaluate_unit as job
+        from miragelab.runners.openai_api import completions_url
+        from miragelab.runners.openai_api import evaluate_unit as job
 
         if not base_url:
             raise InputError("--model openai needs the endpoint's URL", field="base-url")
@@ -195,22 +197,22 @@ def eval_command(
     samples = _run(
         units, settings, job, out_path, work_dir, temporary, label=f"eval {model}", executor=runner
     )
-    _summary(samples)
-    _out.print(f"wrote {len(samples):,} samples to {out_path}")
+    _print_summary(samples)
+    out.print(f"wrote {len(samples):,} samples to {out_path}")
 
 
 def _run(units, settings, job, out_path, work_dir, temporary, label, executor=None):  # noqa: ANN001, ANN202
     """Run the pending units (resuming from parts on disk) and write the output."""
-    from miragelab.sources.openai_api import ApiError
+    from miragelab.runners.openai_api import ApiError
+    from miragelab.runners.units import collect, finish_output, run_units
     from miragelab.tables import SAMPLES
-    from miragelab.units import collect, finish_output, run_units
 
     try:
         with unit_progress(len(units), label) as advance:
             run_units(units, job, work_dir, settings, executor=executor, on_done=advance)
     except ApiError as exc:
-        _err.print(f"error: {exc}", markup=False, highlight=False, soft_wrap=True)
-        _err.print(
+        err.print(f"error: {exc}", markup=False, highlight=False, soft_wrap=True)
+        err.print(
             "finished units and answered requests are kept: rerun the same command to resume",
             markup=False,
             highlight=False,
@@ -221,17 +223,15 @@ def _run(units, settings, job, out_path, work_dir, temporary, label, executor=No
     return samples
 
 
-def _summary(samples: Any) -> None:
-    import numpy as np
+def _print_summary(samples: Any) -> None:
+    """One line per model: exact match (accuracy for multiple choice), mean target log-prob."""
+    from miragelab.runners.summary import model_summary
 
-    for (family, name), rows in samples.groupby(["family", "model"], sort=False):
-        total = rows["target_token_logprobs"].map(lambda v: float(np.sum(v)))
-        right = (rows["prediction"] == rows["target"]).mean()
-        choice = "correct_choice" in rows and rows["correct_choice"].notna().all()
-        what = f"{'accuracy' if choice else 'exact match'} {right:.3f}"
-        _out.print(
-            f"{family} / {name}: {what}, mean target log-prob {total.mean():.4f} "
-            f"({len(rows):,} examples)",
+    for row in model_summary(samples).itertuples(index=False):
+        what = f"{'accuracy' if row.choice else 'exact match'} {row.exact_match:.3f}"
+        out.print(
+            f"{row.family} / {row.model}: {what}, mean target log-prob "
+            f"{row.target_logprob:.4f} ({row.n:,} examples)",
             markup=False,
         )
 
@@ -256,14 +256,14 @@ def serve_command(
     ] = None,
 ) -> None:
     """An OpenAI-compatible /v1/completions (and /v1/models) server over a local checkpoint."""
-    from miragelab.serve import serve
+    from miragelab.runners.serve import serve
 
     if not (path / "config.json").is_file():
         raise InputError("not a Hugging Face checkpoint folder (no config.json)", path=path)
     if not 0 <= port < 65536:
         raise InputError(f"must be in 0..65535, got {port}", field="port")
     if host not in ("127.0.0.1", "localhost", "::1"):
-        _err.print(
+        err.print(
             f"warning: listening on {host}: the server has no authentication, so anyone who "
             "can reach this address can use the model",
             markup=False,
@@ -292,14 +292,14 @@ def export_command(
     ],
     out_path: Annotated[Path, typer.Option("--out", help="Task JSONL file to write.")],
     n: Annotated[int | None, typer.Option(help="Examples (built-in: held-out pairs).")] = None,
-    seed: Annotated[int, typer.Option(help="Split seed of a built-in task.")] = 0,
+    seed: TaskSeedOption = 0,
 ) -> None:
     """Write a task in the JSONL format `mirage eval --task FILE` reads."""
-    from miragelab.sources.task_format import export_task, load_task
+    from miragelab.runners.tasks import export_task, load_task
 
     loaded = load_task(task, limit=n, seed=seed)
     export_task(loaded, out_path)
-    _out.print(f"wrote {len(loaded.examples):,} examples to {out_path}")
+    out.print(f"wrote {len(loaded.examples):,} examples to {out_path}")
 
 
 def register(app: typer.Typer) -> None:

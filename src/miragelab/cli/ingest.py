@@ -10,17 +10,17 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.console import Console
 from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
+
+from miragelab.cli._options import err, out
+
+__all__ = ["ingest_app"]
 
 ingest_app = typer.Typer(
     help="Turn saved lm-eval-harness samples and HELM runs into a samples table.",
     no_args_is_help=True,
 )
-_err = Console(stderr=True)
-_out = Console()
-
 ModelOption = Annotated[
     str | None, typer.Option("--model", help="Model name (default: read from the files).")
 ]
@@ -40,7 +40,7 @@ def _print_tasks(tasks: dict[str, int]) -> None:
     table = Table("task", "samples")
     for task, n in tasks.items():
         table.add_row(task, f"{n:,}")
-    _out.print(table)
+    out.print(table)
 
 
 @ingest_app.command("lm-eval")
@@ -49,7 +49,7 @@ def lm_eval(
         list[Path],
         typer.Argument(help="samples_*.jsonl files, or folders searched for them (lm-eval 0.4)."),
     ],
-    out: Annotated[Path, typer.Option("--out", help="Samples table to write (.parquet).")],
+    out_path: Annotated[Path, typer.Option("--out", help="Samples table to write (.parquet).")],
     model: ModelOption = None,
     family: FamilyOption = None,
     params: ParamsOption = None,
@@ -72,11 +72,11 @@ def lm_eval(
         DownloadColumn(),
         TimeElapsedColumn(),
     )
-    with Progress(*columns, console=_err, transient=True, disable=not _err.is_terminal) as progress:
+    with Progress(*columns, console=err, transient=True, disable=not err.is_terminal) as progress:
         bar = progress.add_task("read", total=total)
         summary = ingest_lm_eval(
             paths,
-            out,
+            out_path,
             model=model,
             family=family,
             params=params,
@@ -84,7 +84,7 @@ def lm_eval(
             split_targets=split_targets,
         )
     _print_tasks(summary.tasks)
-    _out.print(f"wrote {summary.rows:,} samples from {summary.files} file(s) to {summary.out}")
+    out.print(f"wrote {summary.rows:,} samples from {summary.files} file(s) to {summary.out}")
 
 
 @ingest_app.command("helm")
@@ -92,7 +92,7 @@ def helm(
     run_dirs: Annotated[
         list[Path], typer.Argument(help="HELM run folders (each with scenario_state.json).")
     ],
-    out: Annotated[Path, typer.Option("--out", help="Samples table to write (.parquet).")],
+    out_path: Annotated[Path, typer.Option("--out", help="Samples table to write (.parquet).")],
     scores_out: Annotated[
         Path | None,
         typer.Option("--scores-out", help="Also write the runs' stats.json as a scores table."),
@@ -112,10 +112,10 @@ def helm(
     """HELM run folders -> samples table (and, with --scores-out, their statistics)."""
     from miragelab.sources.helm import ingest_helm
 
-    with _err.status(f"reading {len(run_dirs)} HELM run(s)"):
+    with err.status(f"reading {len(run_dirs)} HELM run(s)"):
         summary = ingest_helm(
             run_dirs,
-            out,
+            out_path,
             scores_out=scores_out,
             model=model,
             family=family,
@@ -124,10 +124,10 @@ def helm(
         )
     _print_tasks(summary.tasks)
     if summary.skipped_perturbed:
-        _err.print(
+        err.print(
             f"skipped {summary.skipped_perturbed:,} request(s) of perturbed instances "
             "(robustness, fairness); --perturbations keeps them as tasks of their own"
         )
-    _out.print(f"wrote {summary.rows:,} samples from {summary.runs} run(s) to {summary.out}")
+    out.print(f"wrote {summary.rows:,} samples from {summary.runs} run(s) to {summary.out}")
     if summary.scores_out is not None:
-        _out.print(f"wrote {summary.score_rows:,} score rows to {summary.scores_out}")
+        out.print(f"wrote {summary.score_rows:,} score rows to {summary.scores_out}")

@@ -6,72 +6,27 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
+from miragelab.cli._options import (
+    CpusPerUnitOption,
+    ExecutorOption,
+    GpusPerUnitOption,
+    RayAddressOption,
+    SamplesOutOption,
+    check_threads,
+    err,
+    out,
+)
 from miragelab.errors import InputError
-from miragelab.progress import unit_progress
+from miragelab.progress import RichReporter, unit_progress
+
+__all__ = ["ladder_app"]
 
 ladder_app = typer.Typer(
     help="Train tiny GPTs on arithmetic, evaluate them, and test the paper's three predictions.",
     no_args_is_help=True,
 )
-_err = Console(stderr=True)
-_out = Console()
-
-
-# where units of work run: the same options on every command that fans out
-ExecutorOption = Annotated[
-    str,
-    typer.Option(
-        "--executor",
-        help="Where units run: local (this process, in order) or ray (a Ray cluster; "
-        "pip install 'miragelab\\[ray]').",
-    ),
-]
-RayAddressOption = Annotated[
-    str | None,
-    typer.Option(
-        "--ray-address",
-        help="Ray cluster to join (auto, HOST:6379, ray://HOST:10001); default RAY_ADDRESS, "
-        "else a Ray instance started on this machine.",
-    ),
-]
-CpusPerUnitOption = Annotated[
-    float | None,
-    typer.Option("--num-cpus-per-unit", help="CPUs each unit holds on Ray (default 1)."),
-]
-SamplesOutOption = Annotated[
-    Path,
-    typer.Option(
-        "--out",
-        help="Samples table to write (.parquet/.jsonl/.csv), or a folder for a "
-        "partitioned dataset (task=.../model=.../part-N.parquet).",
-    ),
-]
-GpusPerUnitOption = Annotated[
-    float | None,
-    typer.Option("--num-gpus-per-unit", help="GPUs each unit holds on Ray (default 0)."),
-]
-
-
-class RichReporter:
-    """Training progress as one rich bar per model (used by `ladder train` and `reproduce`)."""
-
-    def __init__(self, progress) -> None:  # noqa: ANN001 - rich Progress
-        self.progress = progress
-        self.ids: dict[str, int] = {}
-
-    def start(self, name: str, total: int, done: int) -> None:
-        self.ids[name] = self.progress.add_task(
-            name, total=total, completed=done, loss=0.0, tps=0.0
-        )
-
-    def advance(self, name: str, step: int, loss: float, tokens_per_s: float) -> None:
-        self.progress.update(self.ids[name], completed=step, loss=loss, tps=tokens_per_s)
-
-    def finish(self, name: str) -> None:
-        self.progress.update(self.ids[name], description=f"[green]{name}")
 
 
 @ladder_app.command()
@@ -107,15 +62,14 @@ def train(
 
     from miragelab.ladder.presets import get_preset
     from miragelab.ladder.train import MANIFEST, read_manifest, train_ladder
-    from miragelab.sources.hf_ladder import resolve_device
-    from miragelab.units import LocalExecutor, executor_from_options
+    from miragelab.runners.hf import resolve_device
+    from miragelab.runners.units import LocalExecutor, executor_from_options
 
     device = resolve_device(device, local=executor == "local")
     if checkpoint_minutes <= 0:
         raise InputError(f"must be > 0, got {checkpoint_minutes}", field="checkpoint-minutes")
+    check_threads(threads)
     if threads is not None:
-        if threads < 1:
-            raise InputError(f"must be >= 1, got {threads}", field="threads")
         torch.set_num_threads(threads)
     runner = executor_from_options(executor, ray_address, num_cpus_per_unit, num_gpus_per_unit)
     settings = {
@@ -134,7 +88,7 @@ def train(
             TextColumn("{task.fields[tps]:,.0f} tok/s"),
             TimeElapsedColumn(),
         )
-        with Progress(*columns, console=_err) as progress:
+        with Progress(*columns, console=err) as progress:
             manifest = train_ladder(
                 out_dir, task, preset, reporter=RichReporter(progress), **settings
             )
@@ -148,11 +102,11 @@ def train(
                 out_dir, task, preset, executor=runner, threads=threads, on_done=advance, **settings
             )
     for m in manifest["models"]:
-        _out.print(
+        out.print(
             f"{m['model']}: {m['params']:,} params, {m['tokens']:,} tokens, "
             f"{m['flops']:.2e} FLOPs, final loss {m['final_loss']:.4f}"
         )
-    _out.print(f"wrote {out_dir / 'ladder.json'}")
+    out.print(f"wrote {out_dir / 'ladder.json'}")
 
 
 @ladder_app.command("eval")
@@ -178,13 +132,13 @@ def eval_(
     import torch
 
     from miragelab.ladder.evaluate import evaluate_ladder, ladder_units
-    from miragelab.sources.hf_ladder import resolve_device
-    from miragelab.units import executor_from_options, finish_output, work_dir_for
+    from miragelab.runners.hf import resolve_device
+    from miragelab.runners.summary import model_summary
+    from miragelab.runners.units import executor_from_options, finish_output, work_dir_for
 
     device = resolve_device(device, local=executor == "local")
+    check_threads(threads)
     if threads is not None:
-        if threads < 1:
-            raise InputError(f"must be >= 1, got {threads}", field="threads")
         torch.set_num_threads(threads)
     runner = executor_from_options(executor, ray_address, num_cpus_per_unit, num_gpus_per_unit)
     work_dir, temporary = work_dir_for(out_path)
@@ -200,10 +154,9 @@ def eval_(
             threads=threads,
         )
     finish_output(samples, out_path, work_dir, temporary)
-    exact = (samples["prediction"] == samples["target"]).groupby(samples["model"], sort=False)
-    for name, acc in exact.mean().items():
-        _out.print(f"{name}: exact match {acc:.3f}")
-    _out.print(f"wrote {len(samples):,} samples to {out_path}")
+    for row in model_summary(samples, keys=("model",)).itertuples(index=False):
+        out.print(f"{row.model}: exact match {row.exact_match:.3f}")
+    out.print(f"wrote {len(samples):,} samples to {out_path}")
 
 
 @ladder_app.command()
@@ -222,4 +175,4 @@ def predictions(
     samples = read_table(samples_path, SAMPLES)
     written = run_predictions(samples, out_dir, small_n=small_n, seed=seed)
     for path in written:
-        _out.print(f"wrote {path}")
+        out.print(f"wrote {path}")

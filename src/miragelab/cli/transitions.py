@@ -13,19 +13,28 @@
 ``rates --out DIR``
     false-positive rate and power on simulated curves (``rates.csv``).
 
-torch is imported inside the commands that need it.
+torch is imported inside the commands that need it; the files are written by
+:mod:`miragelab.report.transitions_figures`.
 """
 
 from __future__ import annotations
 
-import re
 from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.console import Console
 from rich.table import Table
 
+from miragelab.cli._options import (
+    BootOption,
+    BootstrapSeedOption,
+    FiguresOutOption,
+    ShippedOption,
+    check_boot,
+    check_threads,
+    err,
+    out,
+)
 from miragelab.errors import InputError
 
 __all__ = ["transitions_app"]
@@ -34,26 +43,6 @@ transitions_app = typer.Typer(
     help="Genuine transitions: abrupt changes in a continuous metric (induction heads, Pythia).",
     no_args_is_help=True,
 )
-err = Console(stderr=True)
-out = Console()
-
-OutOption = Annotated[Path, typer.Option("--out", help="Folder for tables and figures.")]
-BootOption = Annotated[int, typer.Option(help="Bootstrap replicates of the test.")]
-SeedOption = Annotated[int, typer.Option(help="Seed of the bootstrap.")]
-
-
-def _check_boot(n_boot: int) -> None:
-    if n_boot < 99:
-        raise InputError(f"must be >= 99, got {n_boot}", field="n-boot")
-
-
-def _write_both(frame, stem: Path) -> list[Path]:  # noqa: ANN001 - a DataFrame
-    from miragelab.tables import write_table
-
-    return [
-        write_table(frame, stem.with_suffix(".parquet")),
-        write_table(frame, stem.with_suffix(".csv")),
-    ]
 
 
 def _fmt(value: float) -> str:
@@ -62,7 +51,7 @@ def _fmt(value: float) -> str:
 
 @transitions_app.command()
 def induction(
-    out_dir: OutOption,
+    out_dir: FiguresOutOption,
     quick: Annotated[bool, typer.Option("--quick", help="Shorter run (about half).")] = False,
     steps: Annotated[
         int | None, typer.Option(help="Training steps (default: the config's).")
@@ -72,7 +61,8 @@ def induction(
     n_boot: BootOption = 499,
 ) -> None:
     """Train a 2-layer transformer on repeated random tokens; find the induction transition."""
-    from miragelab.transitions.apply import induction_transitions, write_induction_outputs
+    from miragelab.report.transitions_figures import write_induction_outputs
+    from miragelab.transitions.apply import induction_transitions
     from miragelab.transitions.induction import (
         InductionConfig,
         config_dict,
@@ -80,11 +70,10 @@ def induction(
         with_overrides,
     )
 
-    _check_boot(n_boot)
+    check_boot(n_boot)
     if steps is not None and steps < 100:
         raise InputError(f"must be >= 100, got {steps}", field="steps")
-    if threads < 1:
-        raise InputError(f"must be >= 1, got {threads}", field="threads")
+    check_threads(threads)
     base = InductionConfig.quick() if quick else InductionConfig()
     cfg = with_overrides(base, steps=steps, seed=seed, threads=threads)
     with err.status("training") as status:
@@ -119,31 +108,27 @@ def induction(
     out.print(f"wrote {len(paths)} files to {out_dir}")
 
 
-def _slug(text: str) -> str:
-    return re.sub(r"[^A-Za-z0-9]+", "-", text).strip("-")[:120]
-
-
 @transitions_app.command()
 def detect(
     scores: Annotated[
         list[Path] | None,
         typer.Argument(help="Scores: lm-eval results, BIG-bench, wide CSVs, tables, folders."),
     ] = None,
-    out_dir: OutOption = Path("mirage-transitions"),
-    shipped: Annotated[bool, typer.Option(help="Use the shipped published results.")] = False,
+    out_dir: FiguresOutOption = Path("mirage-transitions"),
+    shipped: ShippedOption = False,
     task: Annotated[str | None, typer.Option(help="Only these tasks, comma-separated.")] = None,
     metric: Annotated[str | None, typer.Option(help="Only these metrics, comma-separated.")] = None,
     axis: Annotated[str | None, typer.Option(help="Only 'step' or 'params' curves.")] = None,
     max_figures: Annotated[int, typer.Option(help="At most this many curve figures.")] = 24,
     n_boot: BootOption = 499,
-    seed: SeedOption = 0,
+    seed: BootstrapSeedOption = 0,
 ) -> None:
     """Test every curve of a scores table for an abrupt transition (log x; log of perplexity)."""
+    from miragelab.report.transitions_figures import write_transitions_outputs
     from miragelab.sources.published import load_scores_or_shipped
     from miragelab.transitions.apply import transitions_table
-    from miragelab.transitions.figures import transition_figure
 
-    _check_boot(n_boot)
+    check_boot(n_boot)
     if axis not in (None, "step", "params"):
         raise InputError(f"expected 'step' or 'params', got {axis!r}", field="axis")
     if max_figures < 0:
@@ -158,15 +143,7 @@ def detect(
         )
     if found.empty:
         raise InputError("no curve matches (need a task/metric with >= 2 models or steps)")
-    paths = _write_both(found, out_dir / "transitions")
-    order = sorted(range(len(found)), key=lambda i: (not found["detected"].iat[i], i))
-    for i in order[:max_figures]:
-        row = found.iloc[i]
-        who = row["model"] if row["axis"] == "step" else row["family"]
-        title = f"{row['task']} · {who} · {row['metric']}"
-        ylabel = f"log {row['metric']}" if row["log_y"] else str(row["metric"])
-        stem = out_dir / "figures" / _slug(f"{row['task']}_{who}_{row['metric']}_{row['axis']}")
-        paths += list(transition_figure(results[i], title, ylabel, stem).values())
+    paths = write_transitions_outputs(found, results, out_dir, max_figures)
     view = Table("task", "model / family", "metric", "axis", "detected", "p", "effect", "at")
     for row in found.itertuples(index=False):
         if len(found) > 60 and not row.detected:
@@ -188,10 +165,10 @@ def detect(
 
 @transitions_app.command()
 def rates(
-    out_dir: OutOption = Path("mirage-transition-rates"),
+    out_dir: FiguresOutOption = Path("mirage-transition-rates"),
     n_smooth: Annotated[int, typer.Option(help="Smooth curves simulated.")] = 400,
     n_per_setting: Annotated[int, typer.Option(help="Curves per planted transition.")] = 60,
-    seed: SeedOption = 0,
+    seed: BootstrapSeedOption = 0,
 ) -> None:
     """False-positive rate on smooth theory curves and power on planted transitions."""
     from miragelab.tables import write_table

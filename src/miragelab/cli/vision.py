@@ -6,7 +6,8 @@ t-interval over seeds, ``n`` = number of seeds), ``runs.csv`` (one value per
 model, seed and metric), ``emergence.csv`` (emergence measures per metric),
 ``verdicts.csv`` (mirage/genuine/smooth per sharp-smooth pair) and the figure
 (``autoencoder.png``/``.svg`` or ``classifier.png``/``.svg``), and prints the
-emergence score and verdict per metric. torch is imported inside the commands.
+emergence score and verdict per metric (the files are written by
+:mod:`miragelab.report.vision_figures`). torch is imported inside the commands.
 """
 
 from __future__ import annotations
@@ -17,9 +18,9 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.console import Console
 from rich.table import Table
 
+from miragelab.cli._options import FiguresOutOption, check_threads, err, out
 from miragelab.errors import InputError
 
 __all__ = ["vision_app"]
@@ -28,10 +29,7 @@ vision_app = typer.Typer(
     help="Induced emergence in vision: a harsh metric makes emergence appear on demand.",
     no_args_is_help=True,
 )
-err = Console(stderr=True)
-out = Console()
 
-OutOption = Annotated[Path, typer.Option("--out", help="Folder for tables and figures.")]
 SeedsOption = Annotated[
     int | None,
     typer.Option(help="Training seeds per width (0..N-1); default 3 (2 with --quick)."),
@@ -161,7 +159,7 @@ def _report(result, paths: list[Path], out_dir: Path, seconds: float) -> None:  
 
 @vision_app.command()
 def autoencoder(
-    out_dir: OutOption,
+    out_dir: FiguresOutOption,
     seeds: SeedsOption = None,
     quick: QuickOption = False,
     widths: WidthsOption = None,
@@ -180,16 +178,15 @@ def autoencoder(
     limit: LimitOption = None,
 ) -> None:
     """Shallow autoencoders of growing width: MSE (smooth) vs Reconstruction_c (sharp)."""
+    from miragelab.report.vision_figures import write_vision_outputs
     from miragelab.vision.ladder import (
         AUTOENCODER,
         AUTOENCODER_QUICK,
         default_thresholds,
         run_ladder,
-        write_outputs,
     )
 
-    if threads < 1:
-        raise InputError(f"must be >= 1, got {threads}", field="threads")
+    check_threads(threads)
     data = _load_data(mnist_images, mnist_labels, cifar100, limit)
     cs = (
         _floats(thresholds, "thresholds")
@@ -203,13 +200,13 @@ def autoencoder(
         len(spec.widths) * len(spec.seeds),
         lambda step: run_ladder("autoencoder", data, spec, step, threads),
     )
-    paths = write_outputs(result, out_dir)
+    paths = write_vision_outputs(result, out_dir)
     _report(result, paths, out_dir, time.perf_counter() - start)
 
 
 @vision_app.command()
 def classifier(
-    out_dir: OutOption,
+    out_dir: FiguresOutOption,
     seeds: SeedsOption = None,
     quick: QuickOption = False,
     widths: WidthsOption = None,
@@ -230,15 +227,10 @@ def classifier(
     limit: LimitOption = None,
 ) -> None:
     """MLP classifiers of growing width: per-image accuracy (smooth) vs subset accuracy (sharp)."""
-    from miragelab.vision.ladder import (
-        CLASSIFIER,
-        CLASSIFIER_QUICK,
-        run_ladder,
-        write_outputs,
-    )
+    from miragelab.report.vision_figures import write_vision_outputs
+    from miragelab.vision.ladder import CLASSIFIER, CLASSIFIER_QUICK, run_ladder
 
-    if threads < 1:
-        raise InputError(f"must be >= 1, got {threads}", field="threads")
+    check_threads(threads)
     extra: dict[str, object] = {}
     if k is not None:
         extra["ks"] = _ints(k, "k")
@@ -254,5 +246,5 @@ def classifier(
         len(spec.widths) * len(spec.seeds),
         lambda step: run_ladder("classifier", data, spec, step, threads),
     )
-    paths = write_outputs(result, out_dir)
+    paths = write_vision_outputs(result, out_dir)
     _report(result, paths, out_dir, time.perf_counter() - start)

@@ -38,8 +38,8 @@ from miragelab.ladder.tasks import (
     heldout_pairs,
 )
 from miragelab.ladder.train import read_manifest
+from miragelab.runners.units import Executor, Unit, collect, run_units, shards
 from miragelab.tables import SAMPLES, validate_frame
-from miragelab.units import Executor, Unit, collect, run_units, shards
 
 #: examples per forward pass
 EVAL_BATCH = 2048

@@ -21,7 +21,6 @@ import shutil
 import tempfile
 from pathlib import Path
 
-import torch
 from safetensors.torch import load_file, save_file
 
 from miragelab.ladder.model import GPTConfig, TinyGPT
@@ -154,7 +153,3 @@ def load_hf(path: str | os.PathLike[str]) -> TinyGPT:
     model.load_state_dict(load_file(folder / WEIGHTS))
     model.eval()
     return model
-
-
-def read_state(path: str | os.PathLike[str]) -> dict[str, torch.Tensor]:
-    return load_file(Path(path) / WEIGHTS)

@@ -27,7 +27,7 @@ uninterrupted run bit for bit on the same machine and thread count.
 
 Parallel training
 -----------------
-Each model is one unit of work (:mod:`miragelab.units`), so the models of a
+Each model is one unit of work (:mod:`miragelab.runners.units`), so the models of a
 ladder can train at once on a Ray cluster (``executor=RayExecutor(...)``), one
 per GPU. Workers never touch the manifest: a worker exports its model and
 writes the model's record (``finished/task=T/model=M/part-00000.parquet``,
@@ -56,13 +56,15 @@ import torch
 import torch.nn.functional as F
 
 from miragelab.atomic import atomic_path, write_text_atomic
+from miragelab.datasets import read_part
 from miragelab.errors import InputError
 from miragelab.ladder.hf import export_hf
 from miragelab.ladder.model import GPTConfig, TinyGPT, param_count
 from miragelab.ladder.presets import Preset, SizeSpec, get_preset
 from miragelab.ladder.tasks import PAD_ID, Task, encode_examples, get_task, sample_train_pairs
-from miragelab.sources.jsonpos import decode_error, json_error
-from miragelab.units import Executor, LocalExecutor, Unit, part_path, read_part, run_units, segment
+from miragelab.runners.units import Executor, LocalExecutor, Unit, part_path, run_units, segment
+from miragelab.schema import ModelSizes
+from miragelab.textio import decode_error, json_error
 
 MANIFEST = "ladder.json"
 MANIFEST_CSV = "ladder.csv"
@@ -211,7 +213,7 @@ def _check_manifest(out: Path, path: Path, manifest: object) -> None:
     if not isinstance(models, list):
         raise json_error("expected a list of finished models", path, ("models",))
     names: dict[str, int] = {}
-    sizes: dict[tuple[str, float], int] = {}
+    sizes = ModelSizes()
     root = out.resolve()
     for i, entry in enumerate(models):
         where = ("models", i)
@@ -234,15 +236,9 @@ def _check_manifest(out: Path, path: Path, manifest: object) -> None:
                 (*where, "model"),
             )
         names[name] = i
-        size_key = (entry["family"], float(entry["params"]))
-        if size_key in sizes:
-            raise json_error(
-                f"models[{sizes[size_key]}] of family {entry['family']!r} has the same "
-                f"params={entry['params']:g}; sizes must be distinct within a family",
-                path,
-                (*where, "params"),
-            )
-        sizes[size_key] = i
+        clash = sizes.add(entry["family"], name, None, float(entry["params"]), f"models[{i}]")
+        if clash is not None:
+            raise json_error(clash, path, (*where, "params"))
         rel = Path(entry["path"])
         if rel.is_absolute() or ".." in rel.parts or not (out / rel).resolve().is_relative_to(root):
             raise json_error(

@@ -1,24 +1,38 @@
-"""Figures of the transition detector: a curve with its fits and changepoint interval.
+"""Figures and output folders of the transition detector (:mod:`miragelab.transitions`).
 
-Built on :class:`matplotlib.figure.Figure` (no pyplot) and saved with
+:func:`write_induction_outputs` writes the induction run's tables, figure and
+``summary.json``; :func:`write_transitions_outputs` the detector's table over a
+scores table and one figure per curve. Figures are built on
+:class:`matplotlib.figure.Figure` (no pyplot) and saved with
 :func:`miragelab.report.figures.save_figure` (PNG + SVG, atomic).
 """
 
 from __future__ import annotations
 
+import json
 import os
+import re
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
+from miragelab.atomic import write_text_atomic
 from miragelab.report.figures import save_figure
+from miragelab.tables import write_table
 from miragelab.transitions.apply import InductionFindings
 from miragelab.transitions.detect import Transition
 
-__all__ = ["draw_transition", "induction_figure", "transition_figure"]
+__all__ = [
+    "draw_transition",
+    "induction_figure",
+    "transition_figure",
+    "write_induction_outputs",
+    "write_transitions_outputs",
+]
 
 
 def _shade(ax: Axes, result: Transition) -> None:
@@ -92,3 +106,93 @@ def induction_figure(
         fontsize=10,
     )
     return save_figure(fig, stem)
+
+
+def _write_both(frame: pd.DataFrame, stem: Path) -> list[Path]:
+    """``frame`` as ``stem.parquet`` and ``stem.csv``."""
+    return [
+        write_table(frame, stem.with_suffix(".parquet")),
+        write_table(frame, stem.with_suffix(".csv")),
+    ]
+
+
+def _slug(text: str) -> str:
+    return re.sub(r"[^A-Za-z0-9]+", "-", text).strip("-")[:120]
+
+
+def write_induction_outputs(
+    run: Any, findings: InductionFindings, config: dict[str, Any], out_dir: Path
+) -> list[Path]:
+    """Write the induction run's tables, its figure and ``summary.json``.
+
+    Parameters
+    ----------
+    run
+        The :class:`~miragelab.transitions.induction.InductionRun` trained.
+    findings
+        :func:`~miragelab.transitions.apply.induction_transitions` of its checkpoints.
+    config
+        The run's settings, as a JSON-able dict (recorded in ``summary.json``).
+    out_dir
+        Folder of the outputs (created if needed).
+
+    Returns
+    -------
+    list of Path
+        ``checkpoints``, ``scores`` and ``transitions`` (parquet + CSV), the
+        figure ``induction`` (PNG + SVG) and ``summary.json``.
+    """
+    from miragelab.transitions.induction import run_to_scores
+
+    paths: list[Path] = []
+    for frame, stem in (
+        (run.checkpoints, "checkpoints"),
+        (run_to_scores(run), "scores"),
+        (findings.table, "transitions"),
+    ):
+        paths += _write_both(frame, out_dir / stem)
+    paths += list(induction_figure(run.checkpoints, findings, out_dir / "induction").values())
+    loss = findings.results["loss_repeated"]
+    summary = {
+        "config": config,
+        "train_seconds": run.seconds,
+        "params": run.params,
+        "loss_transition": dict(loss.row().items()),
+        "attention_rise_step": findings.attention_rise,
+        "attention_rise_in_span": findings.rise_in_span,
+        "attention_rise_in_interval": findings.rise_in_interval,
+    }
+    write_text_atomic(out_dir / "summary.json", json.dumps(summary, indent=2, default=str))
+    paths.append(out_dir / "summary.json")
+    return paths
+
+
+def write_transitions_outputs(
+    found: pd.DataFrame, results: list[Transition], out_dir: Path, max_figures: int = 24
+) -> list[Path]:
+    """Write the detector's table over a scores table and the figures of its curves.
+
+    Parameters
+    ----------
+    found, results
+        What :func:`~miragelab.transitions.apply.transitions_table` returned.
+    out_dir
+        Folder of the outputs: ``transitions.parquet``/``.csv`` and ``figures/``.
+    max_figures
+        At most this many curve figures, curves with a transition first.
+
+    Returns
+    -------
+    list of Path
+        The two tables, then each figure's PNG and SVG.
+    """
+    paths = _write_both(found, out_dir / "transitions")
+    order = sorted(range(len(found)), key=lambda i: (not found["detected"].iat[i], i))
+    for i in order[:max_figures]:
+        row = found.iloc[i]
+        who = row["model"] if row["axis"] == "step" else row["family"]
+        title = f"{row['task']} · {who} · {row['metric']}"
+        ylabel = f"log {row['metric']}" if row["log_y"] else str(row["metric"])
+        stem = out_dir / "figures" / _slug(f"{row['task']}_{who}_{row['metric']}_{row['axis']}")
+        paths += list(transition_figure(results[i], title, ylabel, stem).values())
+    return paths

@@ -1,5 +1,6 @@
-"""The ladders' figure in the paper's style: metric against parameters, log-x.
+"""The vision ladders' figure and output folder (:mod:`miragelab.vision.ladder`).
 
+:func:`ladder_figure` draws the paper's style: metric against parameters, log-x.
 Left panel: the smooth metric (MSE or per-image accuracy); right panel: the
 sharp metric, one curve per threshold ``c`` or sequence length ``K``. Points
 are means over training seeds, bands the interval over seeds from the scores
@@ -8,17 +9,19 @@ table. The title of each panel carries the emergence score of its curves.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+import os
+from pathlib import Path
 
 import numpy as np
 from matplotlib import colormaps
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
-if TYPE_CHECKING:
-    from miragelab.vision.ladder import VisionResult
+from miragelab.report.figures import save_figure
+from miragelab.tables import write_table
+from miragelab.vision.ladder import VisionResult
 
-__all__ = ["ladder_figure"]
+__all__ = ["ladder_figure", "write_vision_outputs"]
 
 _LABELS = {
     "mse": "per-image MSE",
@@ -80,3 +83,32 @@ def ladder_figure(result: VisionResult) -> Figure:
     left.title.set_fontsize(10)
     fig.suptitle(f"{task}: {result.scores['family'].iloc[0]} ladder, mean over seeds", fontsize=11)
     return fig
+
+
+def write_vision_outputs(result: VisionResult, out_dir: str | os.PathLike[str]) -> list[Path]:
+    """Write a ladder's tables (parquet + CSV) and its figure (PNG + SVG).
+
+    Parameters
+    ----------
+    result
+        What :func:`~miragelab.vision.ladder.run_ladder` returned.
+    out_dir
+        Folder of the outputs (created if needed).
+
+    Returns
+    -------
+    list of Path
+        ``scores.parquet``, ``scores.csv``, ``runs.csv``, ``emergence.csv``,
+        ``verdicts.csv``, then the figure ``<kind>.png`` and ``<kind>.svg``.
+    """
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    paths = [
+        write_table(result.scores, out / "scores.parquet"),
+        write_table(result.scores, out / "scores.csv"),
+        write_table(result.runs, out / "runs.csv"),
+        write_table(result.measures, out / "emergence.csv"),
+        write_table(result.verdicts, out / "verdicts.csv"),
+    ]
+    paths.extend(save_figure(ladder_figure(result), out / result.kind).values())
+    return paths

@@ -1,21 +1,8 @@
 """Samples of a ladder of local Hugging Face checkpoints: greedy answers and target log-probs.
 
-``ladder.csv`` lists one checkpoint per line::
-
-    family,model,path,params[,revision,tokens_trained,compute_flops,step]
-
-``path`` is a local folder (relative paths are relative to the CSV's folder);
-nothing is ever downloaded (``local_files_only=True``). For ``--model openai``
-the same file lists served model names and ``path`` may be left out.
-
-Tokenization follows lm-eval-harness (``TemplateLM._encode_pair``), so the
-numbers are the ones its ``hf`` model gives: trailing whitespace of the prompt
-moves to the front of the continuation, ``prompt + continuation`` is encoded
-as one string (the tokenizer's own special tokens, e.g. a BOS, included as
-its defaults say) and split after as many tokens as the prompt alone has.
-Teacher-forced log-probs come from one batched forward pass (right padding);
-greedy answers from ``generate`` (batched, left padding, key/value cache),
-cut at the first end token or stop string.
+``ladder.csv`` and the tokenization (lm-eval-harness's ``hf`` model) are
+described in ``docs/eval.md`` ("The ladder", "How the numbers are computed");
+nothing is ever downloaded (``local_files_only=True``).
 """
 
 from __future__ import annotations
@@ -33,7 +20,7 @@ import numpy as np
 import pandas as pd
 
 from miragelab.errors import InputError
-from miragelab.sources.task_format import (
+from miragelab.runners.tasks import (
     EvalTask,
     Example,
     continuations,
@@ -41,7 +28,7 @@ from miragelab.sources.task_format import (
     load_task_ref,
     samples_frame,
 )
-from miragelab.units import Unit, shards
+from miragelab.runners.units import Unit, shards
 
 REQUIRED = ("family", "model", "params")
 OPTIONAL = ("path", "revision", "tokens_trained", "compute_flops", "step")
@@ -250,7 +237,14 @@ def resolve_device(device: str, local: bool = True) -> str:
     return device
 
 
-def _check_dtype(dtype: str) -> None:
+def check_dtype(dtype: str) -> None:
+    """Refuse a torch dtype name that is not one of :data:`DTYPES`.
+
+    Raises
+    ------
+    InputError
+        For an unknown name (field ``dtype``).
+    """
     if dtype not in DTYPES:
         raise InputError(f"unknown dtype {dtype!r}; use one of {', '.join(DTYPES)}", field="dtype")
 
@@ -270,7 +264,7 @@ class HFModel:
         import transformers
         from transformers import AutoModelForCausalLM, AutoTokenizer
 
-        _check_dtype(dtype)
+        check_dtype(dtype)
         transformers.utils.logging.disable_progress_bar()
         self.path = str(path)
         self.device = resolve_device(device)

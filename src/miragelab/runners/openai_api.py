@@ -1,23 +1,8 @@
 """Samples from an OpenAI-compatible ``/v1/completions`` endpoint.
 
-Two requests per generation example, one per choice for multiple choice:
-
-* target log-probs: ``prompt + target`` with ``echo=True, logprobs=1,
-  max_tokens=0``; the target's tokens are those that start at or after the
-  prompt's end in ``text_offset`` (a token that straddles the boundary counts
-  as a target token, as lm-eval-harness's split would have it), with the
-  prompt's trailing whitespace moved to the target as lm-eval-harness does;
-* greedy answer: ``prompt`` with ``max_tokens=N, temperature=0`` and the
-  task's stop strings.
-
-Every request goes through :class:`CompletionsClient`: a rate limit (requests
-per second, shared by every process of a Ray job: :class:`SharedRateLimiter`),
-a bounded number in flight, retries with
-exponential backoff on 429, 5xx and connection errors (``Retry-After`` is
-honoured), and an on-disk sqlite cache keyed by the base URL, the model and
-the canonical JSON body, so a rerun after an interruption repeats no request
-that was already answered. The API key is read from the environment when a
-request is sent and is never part of a cache key, a unit spec or a file.
+The requests per example, the rate limit, the retries and the request cache
+are described in ``docs/eval.md`` ("How the numbers are computed", "Resuming,
+retries, the request cache"); every request goes through :class:`CompletionsClient`.
 """
 
 from __future__ import annotations
@@ -38,7 +23,7 @@ from typing import Any
 import pandas as pd
 
 from miragelab.errors import InputError
-from miragelab.sources.task_format import (
+from miragelab.runners.tasks import (
     EvalTask,
     Example,
     continuations,
@@ -46,7 +31,7 @@ from miragelab.sources.task_format import (
     load_task_ref,
     samples_frame,
 )
-from miragelab.units import Unit
+from miragelab.runners.units import Unit
 
 DEFAULT_KEY_ENV = "OPENAI_API_KEY"
 RETRY_STATUS = frozenset({408, 429}) | frozenset(range(500, 600))

@@ -1,6 +1,6 @@
 """Run units of work on a Ray cluster (``--executor ray``; ``pip install 'miragelab[ray]'``).
 
-Each unit is one Ray task that calls :func:`miragelab.units.run_unit`: it
+Each unit is one Ray task that calls :func:`miragelab.runners.work.run_unit`: it
 computes the unit's rows and writes its parquet part itself, so the driver
 never holds the table and the parts land wherever ``root`` points (a folder
 every node sees). The task declares its resources (``num_cpus``,
@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from miragelab.errors import InputError
-from miragelab.units import Job, Unit, run_unit
+from miragelab.runners.work import Job, Unit, run_unit
 
 INSTALL_HINT = "the ray executor needs Ray: pip install 'miragelab[ray]'"
 
@@ -42,7 +42,7 @@ def _import_ray() -> Any:
 
 
 class RayExecutor:
-    """Units as Ray tasks, consumed as they complete (the ``Executor`` protocol of units.py).
+    """Units as Ray tasks, consumed as they complete (:class:`~miragelab.runners.work.Executor`).
 
     Parameters
     ----------

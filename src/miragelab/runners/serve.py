@@ -1,17 +1,8 @@
 """``mirage serve``: an OpenAI-compatible ``/v1/completions`` server over a local checkpoint.
 
-It answers what lm-eval-harness's ``local-completions`` model and
-``mirage eval --model openai`` send: a prompt as a string, a list of strings,
-token ids or a list of token-id lists; ``echo``; ``logprobs`` (``tokens``,
-``token_logprobs`` with the first echoed token null, ``top_logprobs``,
-``text_offset``); ``max_tokens`` (0 with ``echo`` scores the prompt only);
-``temperature`` 0 (greedy) or above (sampling, seeded by ``seed``); ``stop``.
-String prompts get the tokenizer's special tokens (a BOS where it adds one);
-token-id prompts are used as given. ``text_offset`` counts characters of the
-decoded text, so the token strings laid end to end give the echoed text.
-
-The server binds ``127.0.0.1`` by default: it has no authentication, so only
-this machine can reach it unless ``--host`` says otherwise.
+What a request may hold and how it is answered is described in ``docs/eval.md``
+("``mirage serve``"). The server binds ``127.0.0.1`` by default: it has no
+authentication, so only this machine can reach it unless ``--host`` says otherwise.
 """
 
 import contextlib
@@ -22,7 +13,7 @@ import uuid
 from collections.abc import Callable, Iterator
 from typing import Any
 
-from miragelab.sources.hf_ladder import Generated, HFModel
+from miragelab.runners.hf import Generated, HFModel
 
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 8000

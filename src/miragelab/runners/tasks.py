@@ -1,33 +1,7 @@
 """Tasks for ``mirage eval``: a JSONL file of the user's examples, or a built-in task by name.
 
-File format
------------
-One JSON object per line (blank lines are skipped), every line of the same kind:
-
-* generation: ``{"id"?, "prompt", "target", "references"?}``; the model is
-  scored on the teacher-forced log-prob of each ``target`` token after
-  ``prompt``, and its greedy continuation of ``prompt`` is the
-  ``prediction``; ``references`` (a list of strings) are other acceptable
-  answers, matched by the string metrics;
-* multiple choice: ``{"id"?, "prompt", "choices": [...], "answer": int}``;
-  each choice is scored by the summed log-prob of its tokens after ``prompt``.
-  Where several choices are correct, ``answer`` lists their indices: the
-  first is ``correct_choice`` and all are flagged in ``choice_is_correct`` (and
-  their texts are ``references``), so the top choice counts when it is any.
-
-Prompt and continuation are joined as they are (``prompt + target``,
-``prompt + choice``), so a space between them belongs to one of the two
-strings, as in lm-eval-harness with ``target_delimiter: ""``. ``id`` (a string
-or an integer) defaults to the example's position in the file, counted from 0;
-other keys are ignored. Stop strings and the generation budget are task-level
-settings (``--stop``, ``--max-tokens``), not per line.
-
-Built-in tasks
---------------
-The arithmetic tasks of :mod:`miragelab.ladder.tasks` (``add1``..``add5``,
-``mul2``) by name: the first ``n`` pairs of their held-out split, with the
-prompts, targets and example ids that ``mirage ladder eval`` uses, so the
-samples of a Hugging Face ladder join those of a trained tiny-GPT ladder.
+The file format (generation and multiple-choice lines) and the built-in
+arithmetic tasks are described in ``docs/eval.md`` ("Tasks").
 """
 
 from __future__ import annotations

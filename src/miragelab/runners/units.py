@@ -9,11 +9,11 @@ skips finished parts: a killed run loses only the units that were in flight,
 and a crashed worker's unit is simply run again.
 
 Where units run is the executor's business only (``local``: this process, in
-order; ``ray``: a Ray cluster, see :mod:`miragelab.ray_executor`); the job
-function and the parts it writes are the same for both, so both give the same
-table. A ``_run.json`` beside the parts records what the run computes (its
-fingerprint), so a folder holding parts of a *different* run is refused rather
-than silently mixed in.
+order; ``ray``: a Ray cluster, see :mod:`miragelab.runners.ray_executor`); the
+job function and the parts it writes (:mod:`miragelab.runners.work`) are the
+same for both, so both give the same table. A ``_run.json`` beside the parts
+records what the run computes (its fingerprint), so a folder holding parts of a
+*different* run is refused rather than silently mixed in.
 """
 
 from __future__ import annotations
@@ -22,100 +22,52 @@ import hashlib
 import json
 import os
 import shutil
-import urllib.parse
-from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
-import numpy as np
 import pandas as pd
-import pyarrow as pa
-import pyarrow.parquet as pq
 
-from miragelab.atomic import atomic_path, write_text_atomic
-from miragelab.errors import InputError
+from miragelab.atomic import write_text_atomic
 from miragelab.datasets import read_parts
-from miragelab.tables import TableSpec, to_arrow, write_table
+from miragelab.errors import InputError
+from miragelab.runners.work import (
+    Executor,
+    Job,
+    LocalExecutor,
+    Unit,
+    part_path,
+    run_unit,
+    segment,
+    write_part,
+)
+from miragelab.tables import TableSpec, write_table
 
+__all__ = [
+    "RUN_FILE",
+    "TABLE_SUFFIXES",
+    "Executor",
+    "Job",
+    "LocalExecutor",
+    "RunSummary",
+    "Unit",
+    "collect",
+    "executor_from_options",
+    "finish_output",
+    "fingerprint_of",
+    "get_executor",
+    "part_path",
+    "run_unit",
+    "run_units",
+    "segment",
+    "shards",
+    "work_dir_for",
+    "write_part",
+]
+
+#: the run record beside the parts: what the run computes (its fingerprint and settings)
 RUN_FILE = "_run.json"
-
-
-@dataclass(frozen=True)
-class Unit:
-    """One piece of work: the rows of one model on one shard of one task's examples.
-
-    ``spec`` holds what the job needs to compute the rows (paths, example range,
-    settings); it must be JSON-serialisable so any executor can ship it.
-    """
-
-    task: str
-    model: str
-    shard: int
-    spec: Mapping[str, Any] = field(default_factory=dict, compare=False, hash=False)
-
-    @property
-    def key(self) -> str:
-        """Where the unit's part lives, relative to the dataset root."""
-        task, model = segment(self.task), segment(self.model)
-        return f"task={task}/model={model}/part-{self.shard:05d}.parquet"
-
-    def __str__(self) -> str:
-        return f"{self.task} / {self.model} / shard {self.shard}"
-
-
-#: computes the rows of one unit; must be a picklable callable (a module-level
-#: function, or a functools.partial of one) so remote executors can ship it
-Job = Callable[[Unit], pd.DataFrame]
-
-
-def segment(name: str) -> str:
-    """``name`` as one safe path segment (URL-encoded, as Hive partitioning reads it).
-
-    Every ``/`` and other special character is escaped, and ``.``/``..`` are
-    spelled out, so no task or model name can point outside the dataset root.
-    """
-    quoted = urllib.parse.quote(str(name), safe="")
-    if quoted in ("", ".", ".."):
-        quoted = quoted.replace(".", "%2E") or "%00"
-    return quoted
-
-
-def part_path(root: str | os.PathLike[str], unit: Unit) -> Path:
-    return Path(root) / unit.key
-
-
-def write_part(frame: pd.DataFrame, path: Path) -> None:
-    """Write one unit's rows as a parquet part, atomically."""
-    table = to_arrow(frame)
-    with atomic_path(path) as tmp:
-        pq.write_table(table, tmp)
-
-
-def run_unit(job: Job, unit: Unit, root: str) -> str:
-    """What a worker does: compute the unit's rows and write its part. Returns the key."""
-    frame = job(unit)
-    write_part(frame, part_path(root, unit))
-    return unit.key
-
-
-class Executor(Protocol):
-    """Maps pending units to workers; calls ``on_done`` once per finished unit."""
-
-    def run(
-        self, job: Job, units: Sequence[Unit], root: Path, on_done: Callable[[Unit], None]
-    ) -> None: ...
-
-
-class LocalExecutor:
-    """Run units one after another in this process (the default)."""
-
-    def run(
-        self, job: Job, units: Sequence[Unit], root: Path, on_done: Callable[[Unit], None]
-    ) -> None:
-        for unit in units:
-            run_unit(job, unit, str(root))
-            on_done(unit)
 
 
 def get_executor(name: str, **options: Any) -> Executor:
@@ -123,7 +75,7 @@ def get_executor(name: str, **options: Any) -> Executor:
     if name == "local":
         return LocalExecutor()
     if name == "ray":
-        from miragelab.ray_executor import RayExecutor
+        from miragelab.runners.ray_executor import RayExecutor
 
         return RayExecutor(**options)
     raise InputError(f"unknown executor {name!r}; use 'local' or 'ray'", field="executor")

@@ -9,6 +9,10 @@
   the induction run. :mod:`miragelab.verdict` runs the same detector where a
   harsh metric jumps.
 
+Every function returns data; the figures and output folders are written by
+:mod:`miragelab.report.transitions_figures`, the commands live in
+:mod:`miragelab.cli.transitions` (``mirage transitions``).
+
 torch is imported only by :mod:`~miragelab.transitions.induction`.
 """
 

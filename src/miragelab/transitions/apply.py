@@ -10,6 +10,8 @@
     the detector on the induction run's curves, and the step where the
     prefix-matching score rises (:func:`rise_step`), with whether it falls in
     the loss transition's span.
+Both return data; the tables and figures of a run are written by
+:mod:`miragelab.report.transitions_figures`.
 The verdict (:mod:`miragelab.verdict`) runs the same detector on a continuous
 metric, with its candidate breaks restricted to where a harsh metric jumps.
 Each point's standard error (:func:`miragelab.stats.point_stderr`) is passed on
@@ -19,10 +21,7 @@ noise and runs from 3 points.
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
-from pathlib import Path
-from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -39,7 +38,6 @@ from miragelab.transitions.detect import (
 
 __all__ = [
     "CURVE_COLUMNS",
-    "write_induction_outputs",
     "tested_on_log",
     "InductionFindings",
     "induction_transitions",
@@ -182,36 +180,3 @@ def induction_transitions(checkpoints: pd.DataFrame, **kw: object) -> InductionF
         rows, columns=["metric", "higher_is_better", *TRANSITION_COLUMNS, "improving"]
     )
     return InductionFindings(table, results, rise, in_span, in_interval)
-
-
-def write_induction_outputs(
-    run: Any, findings: InductionFindings, config: dict[str, Any], out_dir: Path
-) -> list[Path]:
-    """Checkpoint, scores and transition tables (parquet + CSV), the figure, summary.json."""
-    from miragelab.atomic import write_text_atomic
-    from miragelab.tables import write_table
-    from miragelab.transitions.figures import induction_figure
-    from miragelab.transitions.induction import run_to_scores
-
-    paths: list[Path] = []
-    for frame, stem in (
-        (run.checkpoints, "checkpoints"),
-        (run_to_scores(run), "scores"),
-        (findings.table, "transitions"),
-    ):
-        paths.append(write_table(frame, out_dir / f"{stem}.parquet"))
-        paths.append(write_table(frame, out_dir / f"{stem}.csv"))
-    paths += list(induction_figure(run.checkpoints, findings, out_dir / "induction").values())
-    loss = findings.results["loss_repeated"]
-    summary = {
-        "config": config,
-        "train_seconds": run.seconds,
-        "params": run.params,
-        "loss_transition": dict(loss.row().items()),
-        "attention_rise_step": findings.attention_rise,
-        "attention_rise_in_span": findings.rise_in_span,
-        "attention_rise_in_interval": findings.rise_in_interval,
-    }
-    write_text_atomic(out_dir / "summary.json", json.dumps(summary, indent=2, default=str))
-    paths.append(out_dir / "summary.json")
-    return paths

@@ -10,6 +10,7 @@ like any language task.
 
 Modules: :mod:`~miragelab.vision.data` (loaders), :mod:`~miragelab.vision.metrics`
 (pure numpy), :mod:`~miragelab.vision.train` (torch models and training),
-:mod:`~miragelab.vision.ladder` (ladders, scores, analysis),
-:mod:`~miragelab.vision.figures`, :mod:`~miragelab.vision.cli` (``mirage vision``).
+:mod:`~miragelab.vision.ladder` (ladders, scores, analysis); the figure and
+output folder are written by :mod:`miragelab.report.vision_figures`, the
+commands live in :mod:`miragelab.cli.vision` (``mirage vision``).
 """

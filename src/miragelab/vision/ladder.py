@@ -24,6 +24,8 @@ Both return the *runs*: one row per (model, training seed, metric).
 :func:`analyse` adds the emergence measures of every metric's curve
 (:func:`miragelab.emergence.measures_table`) and the verdict of every (sharp,
 smooth) pair (:func:`miragelab.verdict.verdict_table` with explicit pairs).
+Everything returns data; :func:`miragelab.report.vision_figures.write_vision_outputs`
+writes a ladder's tables and figure.
 
 The default ladders
 -------------------
@@ -44,10 +46,8 @@ itself read as a concentrated change by the emergence measures):
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -56,7 +56,7 @@ from scipy import stats as sps
 from miragelab.emergence import measures_table
 from miragelab.errors import InputError
 from miragelab.meta import EMERGENT_SMOOTHNESS
-from miragelab.tables import SCORES, validate_frame, write_table
+from miragelab.tables import SCORES, validate_frame
 from miragelab.verdict import verdict_table
 from miragelab.vision.data import ImageData, train_test_split
 from miragelab.vision.metrics import (
@@ -83,7 +83,6 @@ __all__ = [
     "run_ladder",
     "subset_metric",
     "summarise",
-    "write_outputs",
 ]
 
 #: per-image MSE thresholds of the digits defaults, as ``c / D`` (D = 64 values per image)
@@ -339,23 +338,3 @@ def run_ladder(
     run = run_autoencoder_ladder if kind == "autoencoder" else run_classifier_ladder
     smooth, sharp = metric_roles(kind, spec)
     return analyse(kind, run(data, spec, progress, threads), smooth, sharp)
-
-
-def write_outputs(result: VisionResult, out_dir: str | os.PathLike[str]) -> list[Path]:
-    """Write tables (parquet + CSV), the figure (PNG + SVG); return the paths."""
-    from miragelab.vision.figures import ladder_figure
-
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    paths = [
-        write_table(result.scores, out / "scores.parquet"),
-        write_table(result.scores, out / "scores.csv"),
-        write_table(result.runs, out / "runs.csv"),
-        write_table(result.measures, out / "emergence.csv"),
-        write_table(result.verdicts, out / "verdicts.csv"),
-    ]
-    figure = ladder_figure(result)
-    from miragelab.report.figures import save_figure
-
-    paths.extend(save_figure(figure, out / result.kind).values())
-    return paths

@@ -1,0 +1,434 @@
+"""The analysis commands of ``mirage``: ``theory``, ``meta``, ``fit``, ``plan``, ``cost``,
+``reproduce`` and ``report``. Each parses its options, calls the library and prints.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated
+
+import typer
+from rich.table import Table
+
+from miragelab.cli._options import (
+    ConfidenceOption,
+    HigherIsBetter,
+    ResamplesOption,
+    ShippedOption,
+    check_interval_options,
+    direction_items,
+    err,
+    load_directed_scores,
+    out,
+    parse_list,
+)
+from miragelab.errors import InputError
+
+if TYPE_CHECKING:
+    from miragelab.reproduce import Stage
+
+__all__ = ["cost", "fit", "meta", "plan", "report", "reproduce", "theory"]
+
+
+def theory(
+    out_dir: Annotated[Path, typer.Option("--out", help="Folder for the figure and CSV.")],
+    c: Annotated[float, typer.Option("--c", help="Scale constant c of L_CE = (N/c)^alpha.")] = 2e9,
+    alpha: Annotated[float, typer.Option("--alpha", help="Power-law exponent (< 0).")] = -0.5,
+    lengths: Annotated[str, typer.Option(help="Answer lengths L, comma-separated.")] = "1,2,3,4,5",
+    k: Annotated[int, typer.Option(help="Number of choices for the multiple-choice grade.")] = 4,
+    n_min: Annotated[float, typer.Option(help="Smallest model size N.")] = 1e7,
+    n_max: Annotated[float, typer.Option(help="Largest model size N.")] = 1e12,
+    points: Annotated[int, typer.Option(help="Sizes on the log grid.")] = 200,
+) -> None:
+    """The paper's closed-form model: six panels (PNG, SVG) and the curves (CSV)."""
+    from miragelab.report.theory_figure import write_theory_outputs
+
+    if not c > 0:
+        raise InputError(f"must be > 0, got {c}", field="c")
+    if not alpha < 0:
+        raise InputError(f"must be < 0 (loss falls with scale), got {alpha}", field="alpha")
+    if k < 2:
+        raise InputError(f"must be >= 2, got {k}", field="k")
+    if not 0 < n_min < n_max:
+        raise InputError(f"need 0 < n-min < n-max, got {n_min:g}, {n_max:g}", field="n-min")
+    if points < 2:
+        raise InputError(f"must be >= 2, got {points}", field="points")
+    ls = parse_list(lengths, "lengths", int)
+    if any(v < 1 for v in ls) or len(set(ls)) != len(ls):
+        raise InputError(
+            f"lengths must be distinct integers >= 1, got {lengths!r}", field="lengths"
+        )
+    written = write_theory_outputs(
+        out_dir, c=c, alpha=alpha, lengths=ls, k=k, n_min=n_min, n_max=n_max, points=points
+    )
+    for path in written.values():
+        out.print(f"wrote {path}")
+
+
+def meta(
+    scores: Annotated[
+        list[Path] | None,
+        typer.Argument(help="Scores: lm-eval results, BIG-bench scores, wide CSVs, folders."),
+    ] = None,
+    out_dir: Annotated[Path, typer.Option("--out", help="Folder for tables and figures.")] = Path(
+        "mirage-meta"
+    ),
+    shipped: Annotated[
+        bool, typer.Option(help="Use the published results shipped with the package.")
+    ] = False,
+    confidence: ConfidenceOption = 0.95,
+    n_resamples: ResamplesOption = 1000,
+    seed: Annotated[int, typer.Option(help="Seed of the resampling.")] = 0,
+    higher_is_better: HigherIsBetter = None,
+) -> None:
+    """Emergence of every (task, family, metric) curve, shares per metric, and verdicts."""
+    from miragelab.meta import meta_analysis
+    from miragelab.report.meta_figures import write_meta_outputs
+
+    check_interval_options(confidence, n_resamples)
+    overrides = direction_items(higher_is_better)
+    table = load_directed_scores(scores or [], shipped, overrides)
+    with err.status(f"measuring {len(table):,} scores"):
+        result = meta_analysis(table, confidence=confidence, n_resamples=n_resamples, seed=seed)
+    paths = write_meta_outputs(result, table, out_dir)
+    for note in result.notes:
+        err.print(f"note: {note}", markup=False, highlight=False)
+    shares = Table("metric", "size curves", "emergent-looking", "share", "median score")
+    for row in result.shares.itertuples(index=False):
+        shares.add_row(
+            row.metric,
+            str(row.curves),
+            str(row.emergent_looking),
+            f"{row.share_emergent_looking:.0%}",
+            f"{row.median_emergence_score:.3g}",
+        )
+    out.print(shares)
+    counts = result.verdicts["verdict"].value_counts()
+    out.print(
+        f"{len(result.verdicts)} verdicts (one per curve): "
+        + ", ".join(f"{n} {label}" for label, n in counts.items())
+    )
+    rank = {"genuine": 0, "mirage": 1, "inconclusive": 2}
+    shown = result.verdicts[result.verdicts["verdict"] != "smooth"]
+    shown = shown.assign(_rank=shown["verdict"].map(rank)).sort_values("_rank", kind="stable")
+    shown = shown.head(40)
+    verdicts = Table("task", "family", "curve", "harsh", "continuous", "points", "verdict", "p")
+    for row in shown.itertuples(index=False):
+        curve = row.axis if not isinstance(row.model, str) else f"{row.axis}: {row.model}"
+        verdicts.add_row(
+            row.task,
+            row.family,
+            curve,
+            row.harsh_metric,
+            row.soft_metric or "-",
+            str(row.n_points),
+            row.verdict,
+            "-" if row.p_value != row.p_value else f"{row.p_value:.2g}",
+        )
+    if len(shown):
+        out.print(verdicts)
+    out.print("reasons and evidence: meta_verdicts.csv, meta_verdict_evidence.csv, verdicts/")
+    out.print(f"wrote {len(paths)} files to {out_dir}")
+
+
+def fit(
+    scores: Annotated[
+        list[Path] | None, typer.Argument(help="Scores files or folders (as for `mirage meta`).")
+    ] = None,
+    task: Annotated[str, typer.Option(help="Task to back-test.")] = "lambada_openai",
+    family: Annotated[str, typer.Option(help="Model family (one size ladder).")] = "pythia-v1.1",
+    harsh: Annotated[str, typer.Option(help="Accuracy-like metric to forecast.")] = "acc",
+    soft: Annotated[str, typer.Option(help="Continuous metric turned into cross-entropy.")] = "ppl",
+    length: Annotated[
+        str, typer.Option(help="Answer length L in the loss's tokens, or 'auto'.")
+    ] = "auto",
+    holdout: Annotated[int, typer.Option(help="Largest models held out.")] = 2,
+    out_dir: Annotated[Path, typer.Option("--out", help="Folder for the back-test.")] = Path(
+        "mirage-fit"
+    ),
+    shipped: ShippedOption = False,
+    higher_is_better: HigherIsBetter = None,
+) -> None:
+    """Back-test: forecast the largest models' accuracy from the smaller ones' loss."""
+    from miragelab.forecast import forecast_task
+    from miragelab.report.forecast_figure import write_forecast_outputs
+
+    if holdout < 1:
+        raise InputError(f"must be >= 1, got {holdout}", field="holdout")
+    if length != "auto":
+        try:
+            float(length)
+        except ValueError:
+            raise InputError(
+                f"expected a number or 'auto', got {length!r}", field="length"
+            ) from None
+    overrides = direction_items(higher_is_better)
+    table = load_directed_scores(scores or [], shipped, overrides)
+    result = forecast_task(
+        table, task, family, harsh, soft, length if length == "auto" else float(length), holdout
+    )
+    paths = write_forecast_outputs(result, out_dir)
+    view = Table(
+        "params", "observed", "power law (p^L)", "sigmoid", "|err| power law", "|err| sigmoid"
+    )
+    for row in result.table.itertuples(index=False):
+        view.add_row(
+            f"{row.params:.3g}",
+            f"{row.observed:.4f}",
+            f"{row.predicted_power_law:.4f}",
+            f"{row.predicted_sigmoid:.4f}",
+            f"{row.abs_error_power_law:.4f}",
+            f"{row.abs_error_sigmoid:.4f}",
+        )
+    out.print(f"{task} · {family}: L = {result.length:.3g}, fit on {result.fit.n_points} models")
+    out.print(view)
+    out.print(f"wrote {len(paths)} files to {out_dir}")
+
+
+def plan(
+    accuracy: Annotated[
+        float | None, typer.Option(help="True accuracy to resolve (e.g. 1e-3).")
+    ] = None,
+    n: Annotated[int | None, typer.Option("--n", help="Or: a test-set size to invert.")] = None,
+    confidence: Annotated[float, typer.Option(help="Confidence of the detection.")] = 0.95,
+    chance: Annotated[float, typer.Option(help="Chance accuracy to tell it from.")] = 0.0,
+) -> None:
+    """How many test examples tell an accuracy from 0 (or from chance)?"""
+    from miragelab.planner import examples_needed, resolvable_accuracy
+
+    if (accuracy is None) == (n is None):
+        raise InputError("give exactly one of --accuracy or --n", field="accuracy")
+    if not 0 < confidence < 1:
+        raise InputError(f"must be in (0, 1), got {confidence}", field="confidence")
+    if not 0 <= chance < 1:
+        raise InputError(f"must be in [0, 1), got {chance}", field="chance")
+    against = "0" if chance == 0 else f"chance {chance:g}"
+    if accuracy is not None:
+        if not chance < accuracy <= 1:
+            raise InputError(f"must be in ({chance:g}, 1], got {accuracy}", field="accuracy")
+        needed = examples_needed(accuracy, confidence, chance)
+        out.print(
+            f"{needed:,} examples tell accuracy {accuracy:g} from {against} "
+            f"(one-sided exact binomial test at level {1 - confidence:.2g}, "
+            f"power {confidence:.0%})"
+        )
+    else:
+        if n < 1:
+            raise InputError(f"must be >= 1, got {n}", field="n")
+        smallest = resolvable_accuracy(n, confidence, chance)
+        out.print(
+            f"{n:,} examples tell accuracies of {smallest:.4g} and above from {against} "
+            f"(one-sided exact binomial test at level {1 - confidence:.2g}, "
+            f"power {confidence:.0%})"
+        )
+
+
+def _named_values(items: list[str], field: str, example: str) -> list[tuple[str, str]]:
+    """``NAME=VALUE`` options, split; a missing ``=`` or name is an input error."""
+    pairs = []
+    for item in items:
+        name, sep, value = item.partition("=")
+        if not sep or not name.strip() or not value.strip():
+            raise InputError(f"expected {example}, got {item!r}", field=field)
+        pairs.append((name.strip(), value.strip()))
+    return pairs
+
+
+def _cost_tasks(items: list[str]) -> dict:
+    from miragelab.costs import Task
+
+    tasks = {}
+    for name, value in _named_values(items, "task", "NAME=SAMPLES:TOKENS (e.g. arith=10000:60)"):
+        samples, sep, tokens = value.partition(":")
+        try:
+            n, t = int(samples.replace(",", "")), float(tokens)
+        except ValueError:
+            n, t = -1, float("nan")
+        if not sep or n < 0 or not t > 0 or t == float("inf"):
+            raise InputError(
+                f"task {name!r}: expected SAMPLES:TOKENS (an integer >= 0 and a number > 0), "
+                f"got {value!r}",
+                field="task",
+            )
+        if name in tasks:
+            raise InputError(f"task {name!r} given twice", field="task")
+        tasks[name] = Task(samples=n, tokens_per_sample=t)
+    return tasks
+
+
+def _cost_models(items: list[str], ladder: Path | None) -> dict[str, float]:
+    from miragelab.sources.sizes import parse_size
+
+    models: dict[str, float] = {}
+    if ladder is not None:
+        from miragelab.runners.hf import read_ladder
+
+        entries, _ = read_ladder(ladder, require_path=False)
+        models.update({e.unit_name: e.params for e in entries})
+    for name, size in _named_values(items, "model", "NAME=SIZE (e.g. pythia-1.4b=1.4b)"):
+        try:
+            models[name] = parse_size(size)
+        except InputError as exc:
+            raise InputError(f"model {name!r}: {exc.message}", field="model") from None
+    if not models:
+        raise InputError("give models with --model NAME=SIZE or --ladder CSV", field="model")
+    return models
+
+
+def cost(
+    task: Annotated[
+        list[str],
+        typer.Option(
+            "--task", help="NAME=SAMPLES:TOKENS, tokens run through the model per sample."
+        ),
+    ],
+    model: Annotated[
+        list[str] | None,
+        typer.Option("--model", help="NAME=SIZE, e.g. pythia-1.4b=1.4b (repeatable)."),
+    ] = None,
+    ladder: Annotated[
+        Path | None, typer.Option(help="And/or a ladder CSV (family, model, params).")
+    ] = None,
+    gpu: Annotated[str, typer.Option(help="GPU whose dense bf16 peak and memory to use.")] = (
+        "H100-SXM"
+    ),
+    gpu_flops: Annotated[
+        float | None, typer.Option(help="Peak FLOP/s instead of the GPU's data sheet.")
+    ] = None,
+    utilization: Annotated[float, typer.Option(help="Achieved share of the peak.")] = 0.3,
+    out_path: Annotated[
+        Path | None, typer.Option("--out", help="Write every (model, task) row here.")
+    ] = None,
+) -> None:
+    """GPU-hours an evaluation will take: 2 N FLOPs per token, at a share of a GPU's peak."""
+    from miragelab.costs import GPU_MEMORY, GPU_PEAK_FLOPS, plan_cost
+    from miragelab.tables import write_table
+
+    if gpu not in GPU_PEAK_FLOPS:
+        raise InputError(f"unknown GPU {gpu!r}; known: {', '.join(GPU_PEAK_FLOPS)}", field="gpu")
+    if gpu_flops is not None and not 0 < gpu_flops < float("inf"):
+        raise InputError(f"must be > 0, got {gpu_flops}", field="gpu-flops")
+    tasks = _cost_tasks(task)
+    models = _cost_models(model or [], ladder)
+    plan = plan_cost(
+        models,
+        tasks,
+        gpu_flops=gpu_flops or GPU_PEAK_FLOPS[gpu],
+        utilization=utilization,
+        gpu_memory=GPU_MEMORY[gpu],
+    )
+    per_model = plan.groupby("model", sort=False).agg(
+        params=("params", "first"),
+        gpus=("gpus", "first"),
+        flops=("flops", "sum"),
+        gpu_hours=("gpu_hours", "sum"),
+        wall_hours=("wall_hours", "sum"),
+    )
+    table = Table("model", "params", "GPUs", "FLOPs", "GPU-hours", "wall hours")
+    for name, row in per_model.iterrows():
+        table.add_row(
+            str(name),
+            f"{row.params:.3g}",
+            str(int(row.gpus)),
+            f"{row.flops:.3g}",
+            f"{row.gpu_hours:.4g}",
+            f"{row.wall_hours:.4g}",
+        )
+    out.print(table)
+    out.print(
+        f"total: {plan['gpu_hours'].sum():.4g} GPU-hours ({plan['flops'].sum():.3g} FLOPs) "
+        f"on {gpu if gpu_flops is None else f'{gpu_flops:.3g} FLOP/s'} "
+        f"at {utilization:.0%} of peak"
+    )
+    if out_path is not None:
+        out.print(f"wrote {write_table(plan, out_path)}")
+
+
+def _run_and_report(stages: list[Stage], out_dir: Path, title: str) -> None:
+    """Run stages with a progress bar, write report.html and summary.json, print a summary."""
+    from rich.progress import (
+        BarColumn,
+        Progress,
+        TextColumn,
+        TimeElapsedColumn,
+        TimeRemainingColumn,
+    )
+
+    from miragelab.reproduce import STAGE_PROGRESS, check_out_dir, run_stages, write_summary
+
+    check_out_dir(out_dir)  # before the progress bar, so bad input is one line
+
+    with Progress(
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        TextColumn("{task.completed:.0f}/{task.total:.0f}"),
+        TimeElapsedColumn(),
+        TextColumn("eta"),
+        TimeRemainingColumn(),
+        console=err,
+    ) as progress:
+        STAGE_PROGRESS.set(progress)  # long stages add their own bars (e.g. one per model)
+        bar = progress.add_task("reproduction", total=len(stages))
+
+        def started(stage: Stage) -> None:
+            progress.update(bar, description=stage.title)
+
+        def ended(stage: Stage, status: str, seconds: float) -> None:
+            progress.advance(bar)
+            progress.console.print(f"{stage.name:<12} {status:<8} {seconds:6.1f} s")
+
+        records = run_stages(stages, out_dir, on_start=started, on_end=ended)
+    report = write_summary(title, records, out_dir)
+    table = Table("part", "status", "seconds", "verdict")
+    for record in records:
+        table.add_row(
+            record["title"], record["status"], f"{record['seconds']:.1f}", record["verdict"]
+        )
+    out.print(table)
+    out.print(f"report: {report}")
+
+
+def reproduce(
+    out_dir: Annotated[Path, typer.Option("--out", help="Folder for the report and files.")] = Path(
+        "mirage-out"
+    ),
+    quick: Annotated[bool, typer.Option(help="Fewer resamples: a faster, coarser run.")] = False,
+    device: Annotated[str, typer.Option(help="cpu or cuda, for the parts that train models.")] = (
+        "cpu"
+    ),
+    seed: Annotated[
+        int, typer.Option(help="Seed of every random part (simulated test sets, training).")
+    ] = 0,
+) -> None:
+    """The whole paper on the shipped data and models: one report.html with every figure."""
+    from miragelab.reproduce import default_stages
+
+    if device not in ("cpu", "cuda"):
+        raise InputError(f"expected 'cpu' or 'cuda', got {device!r}", field="device")
+    if seed < 0:
+        raise InputError(f"--seed must be >= 0, got {seed}", field="--seed")
+    stages = default_stages(quick=quick, device=device, seed=seed)
+    _run_and_report(stages, out_dir, "miragelab reproduction")
+
+
+def report(
+    scores: Annotated[
+        list[Path], typer.Argument(help="Scores: lm-eval results, BIG-bench, wide CSVs, tables.")
+    ],
+    out_dir: Annotated[Path, typer.Option("--out", help="Folder for the report.")] = Path(
+        "mirage-report"
+    ),
+    n_resamples: ResamplesOption = 1000,
+    higher_is_better: HigherIsBetter = None,
+) -> None:
+    """The report page for your own scores: emergence per curve, verdicts, figures."""
+    from miragelab.reproduce import meta_stage
+
+    overrides = direction_items(higher_is_better)
+    table = load_directed_scores(scores, False, overrides)
+    files = [p for p in scores if p.is_file()] + [
+        f for p in scores if p.is_dir() for f in sorted(p.rglob("*")) if f.is_file()
+    ]
+    stage = meta_stage(lambda: table, lambda: files, n_resamples)
+    stage.title = "Meta-analysis of your scores"
+    _run_and_report([stage], out_dir, "miragelab report")
