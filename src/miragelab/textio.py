@@ -40,6 +40,7 @@ __all__ = [
     "iter_jsonl",
     "json_error",
     "line_of",
+    "malformed_json",
     "not_utf8",
     "parse_json_line",
     "read_json_document",

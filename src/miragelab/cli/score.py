@@ -60,32 +60,26 @@ def score(
     batch_rows: Annotated[int, typer.Option(help="Rows per record batch when streaming.")] = 65536,
 ) -> None:
     """Rescore saved outputs with any metrics: samples table -> scores table."""
-    from miragelab.metrics import REGISTRY, MetricOptions, parse_metric_list
-    from miragelab.scoring import applicable_metrics, score_samples
-    from miragelab.streaming import should_stream, stream_score
-    from miragelab.tables import SAMPLES, read_many, write_table
+    from miragelab.api import score as score_samples
+    from miragelab.tables import write_table
 
-    auto = metrics.strip() == "auto"
-    chosen = list(REGISTRY.values()) if auto else parse_metric_list(metrics)
     if tokens not in ("char", "word"):
         raise InputError(f"expected 'char' or 'word', got {tokens!r}", field="tokens")
-    check_interval_options(confidence, n_resamples)
-    options = MetricOptions(
-        strip=strip, case=ignore_case, punctuation=ignore_punctuation, tokens=tokens
-    )
-    intervals = {"confidence": confidence, "n_resamples": n_resamples, "seed": seed}
-    if stream if stream is not None else should_stream(samples):
-        with err.status(f"streaming {len(samples)} input(s)"):
-            scores = stream_score(
-                samples, chosen, options, batch_rows=batch_rows, skip_absent=auto, **intervals
-            )
-    else:
-        with err.status(f"reading {len(samples)} samples file(s)"):
-            table = read_many(samples, SAMPLES)
-        if auto:
-            chosen = applicable_metrics(table)
-        with err.status(f"scoring {len(table):,} samples with {len(chosen)} metric(s)"):
-            scores = score_samples(table, chosen, options, **intervals)
+    check_interval_options(confidence, n_resamples)  # named as the flags are
+    with err.status(f"scoring {len(samples)} input(s)"):
+        scores = score_samples(
+            samples,
+            metrics,
+            confidence=confidence,
+            n_resamples=n_resamples,
+            random_state=seed,
+            stream=stream,
+            batch_rows=batch_rows,
+            strip=strip,
+            ignore_case=ignore_case,
+            ignore_punctuation=ignore_punctuation,
+            tokens=tokens,
+        )
     write_table(scores, out_path)
     _print_scores(scores)
     out.print(f"wrote {len(scores)} score rows to {out_path}")

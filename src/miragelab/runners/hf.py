@@ -7,7 +7,6 @@ nothing is ever downloaded (``local_files_only=True``).
 
 from __future__ import annotations
 
-import csv
 import functools
 import math
 import os
@@ -29,6 +28,8 @@ from miragelab.runners.tasks import (
     samples_frame,
 )
 from miragelab.runners.units import Unit, shards
+from miragelab.schema import ModelSizes
+from miragelab.textio import iter_csv_rows
 
 REQUIRED = ("family", "model", "params")
 OPTIONAL = ("path", "revision", "tokens_trained", "compute_flops", "step")
@@ -118,17 +119,9 @@ def read_ladder(
     file = Path(path)
     if file.is_dir():
         raise InputError("is a folder; expected a ladder CSV file", path=file)
-    try:
-        text = file.read_text(encoding="utf-8-sig")
-    except UnicodeDecodeError as exc:
-        raise InputError(f"not UTF-8 ({exc.reason})", path=file) from None
-    reader = csv.reader(text.splitlines(keepends=True))
-    try:
-        header = [h.strip() for h in next(reader)]
-    except StopIteration:
-        raise InputError("is empty; expected a header line", path=file) from None
-    except csv.Error as exc:
-        raise InputError(f"not CSV ({exc})", path=file, line=1) from None
+    rows = iter_csv_rows(file)
+    _, raw_header = next(rows)
+    header = [h.strip() for h in raw_header]
     known = REQUIRED + OPTIONAL
     for i, name in enumerate(header):
         if name not in known:
@@ -145,62 +138,47 @@ def read_ladder(
             raise InputError("required column is missing", path=file, line=1, field=name)
     entries: list[LadderEntry] = []
     seen: dict[tuple, int] = {}
-    sizes: dict[tuple, int] = {}
-    try:
-        for row in reader:
-            line = reader.line_num
-            if not any(cell.strip() for cell in row):
-                continue
-            if len(row) != len(header):
-                raise InputError(
-                    f"has {len(row)} fields, the header has {len(header)}", path=file, line=line
-                )
-            cells = {h: c.strip() for h, c in zip(header, row, strict=True)}
-            for name in REQUIRED:
-                if not cells[name]:
-                    raise InputError("is empty", path=file, line=line, field=name)
-            values: dict[str, Any] = {
-                "family": cells["family"],
-                "model": cells["model"],
-                "params": _number(cells["params"], file, line, "params"),
-                "line": line,
-            }
-            for name in ("tokens_trained", "compute_flops"):
-                if cells.get(name):
-                    values[name] = _number(cells[name], file, line, name)
-            if cells.get("step"):
-                values["step"] = _number(cells["step"], file, line, "step", integer=True)
-            if cells.get("revision"):
-                values["revision"] = cells["revision"]
-            if require_path:
-                if not cells.get("path"):
-                    raise InputError("is empty", path=file, line=line, field="path")
-                values["path"] = _checkpoint_dir(cells["path"], file, line)
-            elif cells.get("path"):
-                values["path"] = cells["path"]
-            entry = LadderEntry(**values)
-            key = (entry.family, entry.model, entry.step)
-            if key in seen:
-                raise InputError(
-                    f"model {entry.model!r} is listed twice (first on line {seen[key]})",
-                    path=file,
-                    line=line,
-                    field="model",
-                )
-            seen[key] = line
-            size = (entry.family, entry.params, entry.step)
-            if size in sizes:
-                raise InputError(
-                    f"same params as line {sizes[size]} in family {entry.family!r} "
-                    "(one curve has one model per size and step)",
-                    path=file,
-                    line=line,
-                    field="params",
-                )
-            sizes[size] = line
-            entries.append(entry)
-    except csv.Error as exc:
-        raise InputError(f"not CSV ({exc})", path=file, line=reader.line_num) from None
+    sizes = ModelSizes()
+    for line, row in rows:
+        if not any(cell.strip() for cell in row):
+            continue
+        cells = {h: c.strip() for h, c in zip(header, row, strict=True)}
+        for name in REQUIRED:
+            if not cells[name]:
+                raise InputError("is empty", path=file, line=line, field=name)
+        values: dict[str, Any] = {
+            "family": cells["family"],
+            "model": cells["model"],
+            "params": _number(cells["params"], file, line, "params"),
+            "line": line,
+        }
+        for name in ("tokens_trained", "compute_flops"):
+            if cells.get(name):
+                values[name] = _number(cells[name], file, line, name)
+        if cells.get("step"):
+            values["step"] = _number(cells["step"], file, line, "step", integer=True)
+        if cells.get("revision"):
+            values["revision"] = cells["revision"]
+        if require_path:
+            if not cells.get("path"):
+                raise InputError("is empty", path=file, line=line, field="path")
+            values["path"] = _checkpoint_dir(cells["path"], file, line)
+        elif cells.get("path"):
+            values["path"] = cells["path"]
+        entry = LadderEntry(**values)
+        key = (entry.family, entry.model, entry.step)
+        if key in seen:
+            raise InputError(
+                f"model {entry.model!r} is listed twice (first on line {seen[key]})",
+                path=file,
+                line=line,
+                field="model",
+            )
+        seen[key] = line
+        clash = sizes.add(entry.family, entry.model, entry.step, entry.params, f"line {line}")
+        if clash is not None:
+            raise InputError(clash, path=file, line=line, field="params")
+        entries.append(entry)
     if not entries:
         raise InputError("lists no models", path=file)
     return entries, header

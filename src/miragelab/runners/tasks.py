@@ -20,6 +20,7 @@ import pandas as pd
 
 from miragelab.atomic import atomic_path
 from miragelab.errors import InputError
+from miragelab.textio import malformed_json
 
 Kind = Literal["generate", "choice"]
 
@@ -214,13 +215,13 @@ def read_task_jsonl(path: str | os.PathLike[str]) -> tuple[Kind, list[Example], 
         try:
             text = data.decode("utf-8")
         except UnicodeDecodeError as exc:
-            raise InputError(f"not UTF-8 ({exc.reason})", path=file, line=number) from None
+            raise InputError(f"not UTF-8 text (byte {exc.start})", path=file, line=number) from None
         if not text.strip():
             continue
         try:
             obj = json.loads(text, parse_constant=_no_constant)
         except json.JSONDecodeError as exc:
-            raise InputError(f"not JSON ({exc.msg})", path=file, line=number) from None
+            raise malformed_json(exc.msg, file, number) from None
         except ValueError as exc:
             raise InputError(str(exc), path=file, line=number) from None
         example = _example_from(obj, file, number, len(examples), kind, first_line)

@@ -51,11 +51,11 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
-from scipy import stats as sps
 
 from miragelab.emergence import measures_table
 from miragelab.errors import InputError
 from miragelab.meta import EMERGENT_SMOOTHNESS
+from miragelab.stats import t_interval
 from miragelab.tables import SCORES, validate_frame
 from miragelab.verdict import verdict_table
 from miragelab.vision.data import ImageData, train_test_split
@@ -261,8 +261,7 @@ def summarise(runs: pd.DataFrame, confidence: float = 0.95) -> pd.DataFrame:
         row = dict(zip(keys, key, strict=True)) | {"value": mean, "n": s}
         if s >= 2:
             stderr = float(values.std(ddof=1) / np.sqrt(s))
-            half = float(sps.t.ppf(0.5 + confidence / 2, s - 1)) * stderr
-            low, high = mean - half, mean + half
+            low, high = (float(v) for v in t_interval(mean, stderr, s, confidence))
             upper = np.inf if row["metric"] == "mse" else 1.0
             row |= {
                 "ci_low": float(np.clip(low, 0.0, upper)),
