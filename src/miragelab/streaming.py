@@ -108,26 +108,10 @@ def _batches(source: _File, batch_rows: int) -> Iterator[pa.Table]:
 
 
 class StreamScorer:
-    """Checks batches of samples files and feeds them to one :class:`Scorer`."""
+    """Checks the batches of samples files and feeds them to one :class:`Scorer`."""
 
-    def __init__(
-        self,
-        metrics: str | Metric | Sequence[str | Metric],
-        options: MetricOptions | None = None,
-        *,
-        confidence: float = 0.95,
-        n_resamples: int = 1000,
-        seed: int = 0,
-        skip_absent: bool = False,
-    ) -> None:
-        self.scorer = Scorer(
-            metrics,
-            options,
-            confidence=confidence,
-            n_resamples=n_resamples,
-            seed=seed,
-            skip_absent=skip_absent,
-        )
+    def __init__(self, scorer: Scorer) -> None:
+        self.scorer = scorer
         self.rows = RowChecker(SAMPLES, keep_keys=False)
         self.spans: list[tuple[_File, int, int]] = []  # file, first global row, rows
 
@@ -192,12 +176,14 @@ def stream_score(
     if batch_rows < 1:
         raise InputError(f"must be >= 1, got {batch_rows}", field="batch-rows")
     scorer = StreamScorer(
-        metrics,
-        options,
-        confidence=confidence,
-        n_resamples=n_resamples,
-        seed=seed,
-        skip_absent=skip_absent,
+        Scorer(
+            metrics,
+            options,
+            confidence=confidence,
+            n_resamples=n_resamples,
+            seed=seed,
+            skip_absent=skip_absent,
+        )
     )
     for source in input_files(paths):
         scorer.add_file(source, batch_rows)
