@@ -25,6 +25,12 @@ from miragelab.schema import BadValue, TableSpec, parse_cell, union, validate_re
 HIVE_NULL = "__HIVE_DEFAULT_PARTITION__"
 
 
+def unreadable_parquet(path: str | os.PathLike[str], exc: Exception) -> InputError:
+    """The error of a file that pyarrow cannot read as parquet (one wording everywhere)."""
+    reason = " ".join(str(exc).split())
+    return InputError(f"not a readable parquet file ({reason})", path=path)
+
+
 def part_files(root: str | os.PathLike[str]) -> list[Path]:
     """Every parquet file under ``root`` (any depth), in a stable (sorted) order.
 
@@ -72,8 +78,7 @@ def read_part(
     try:
         table = pq.read_table(path, columns=None if columns is None else _present(path, columns))
     except (pa.ArrowException, OSError) as exc:
-        reason = " ".join(str(exc).split())
-        raise InputError(f"unreadable parquet part ({reason})", path=path) from None
+        raise unreadable_parquet(path, exc) from None
     return add_hive_columns(table, path, root, columns, spec)
 
 

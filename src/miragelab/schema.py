@@ -711,11 +711,20 @@ class ModelSizes:
         self._model: dict[tuple, tuple[str, Any]] = {}
 
     def add(
-        self, family: str, model: str, step: Any, params: float, where: Any = None
+        self,
+        family: str | None,
+        model: str,
+        step: Any,
+        params: float,
+        where: Any = None,
+        *,
+        distinct: bool = True,
     ) -> str | None:
         """Record ``model``'s size; the message of a clash with an earlier model, or None.
 
-        ``where`` describes where the model was given (it is quoted in a later clash).
+        ``where`` describes where the model was given (it is quoted in a later clash);
+        ``distinct=False`` checks one size per checkpoint only (a list of sizes that
+        spans families).
         """
         ident = (family, model, step)
         known = self._size.get(ident)
@@ -726,7 +735,7 @@ class ModelSizes:
                     f"{_at(known[1], 'in an earlier row')}; a checkpoint has one size"
                 )
             return None
-        other = self._model.get((family, params, step))
+        other = self._model.get((family, params, step)) if distinct else None
         if other is not None and other[0] != model:
             return (
                 f"models {other[0]!r}{_at(other[1], '', ' ')} and {model!r} of family "

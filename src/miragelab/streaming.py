@@ -24,7 +24,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from miragelab.datasets import add_hive_columns, part_files
+from miragelab.datasets import add_hive_columns, part_files, unreadable_parquet
 from miragelab.errors import InputError
 from miragelab.metrics import Metric, MetricOptions
 from miragelab.schema import SAMPLES, RowChecker, Where, check_batch
@@ -100,8 +100,7 @@ def _batches(source: _File, batch_rows: int) -> Iterator[pa.Table]:
                 table = add_hive_columns(table, path, source.root, SAMPLES.columns, SAMPLES)
             yield table
     except (pa.ArrowException, OSError) as exc:
-        reason = " ".join(str(exc).split())
-        raise InputError(f"not a readable parquet file ({reason})", path=path) from None
+        raise unreadable_parquet(path, exc) from None
 
 
 # --------------------------------------------------------------------------- scoring

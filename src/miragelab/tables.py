@@ -23,6 +23,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from miragelab.atomic import atomic_path
+from miragelab.datasets import is_dataset, read_dataset, unreadable_parquet
 from miragelab.errors import InputError
 from miragelab.schema import (
     SAMPLES,
@@ -63,8 +64,6 @@ def read_table(path: str | os.PathLike[str], spec: TableSpec | str) -> pd.DataFr
         raise InputError("no such file", path=p)
     if p.is_dir():
         # a partitioned dataset (task=.../model=.../part-N.parquet): every part, validated
-        from miragelab.datasets import is_dataset, read_dataset
-
         if not is_dataset(p):
             raise InputError("is a directory with no parquet parts, expected a table", path=p)
         return read_dataset(p, spec)
@@ -76,7 +75,7 @@ def read_table(path: str | os.PathLike[str], spec: TableSpec | str) -> pd.DataFr
     try:
         table = pq.read_table(p)
     except (pa.ArrowException, OSError) as exc:
-        raise InputError(f"not a readable parquet file ({exc})", path=p) from None
+        raise unreadable_parquet(p, exc) from None
     return validate_records(enumerate(table.to_pylist(), start=1), spec, path=p, unit="row")
 
 

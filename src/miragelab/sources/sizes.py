@@ -28,6 +28,7 @@ from decimal import Decimal, InvalidOperation
 from pathlib import Path
 
 from miragelab.errors import InputError
+from miragelab.schema import ModelSizes
 
 __all__ = [
     "KNOWN_FAMILIES",
@@ -241,6 +242,7 @@ def read_size_sidecar(path: str | os.PathLike[str]) -> dict[str, float]:
     except OSError as exc:
         raise InputError(f"cannot open size sidecar: {exc.strerror or exc}", path=p) from None
     sizes: dict[str, float] = {}
+    checked = ModelSizes()
     with handle:
         reader = csv.DictReader(handle)
         header = [h.strip() for h in (reader.fieldnames or [])]
@@ -271,13 +273,9 @@ def read_size_sidecar(path: str | os.PathLike[str]) -> dict[str, float]:
                     line=line,
                     field="params",
                 )
-            if model in sizes and sizes[model] != value:
-                raise InputError(
-                    f"model {model!r} is given two sizes ({sizes[model]:g} and {value:g})",
-                    path=p,
-                    line=line,
-                    field="params",
-                )
+            clash = checked.add(None, model, None, value, f"line {line}", distinct=False)
+            if clash is not None:
+                raise InputError(clash, path=p, line=line, field="params")
             sizes[model] = value
     if not sizes:
         raise InputError("size sidecar has no rows", path=p)
