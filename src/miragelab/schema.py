@@ -198,9 +198,15 @@ SCORES = TableSpec(
         Field("value", "float", True, "mean of the metric over examples"),
         Field("ci_low", "float", False, "lower end of the confidence interval"),
         Field("ci_high", "float", False, "upper end of the confidence interval"),
-        Field("n", "int", False, "number of examples", nonnegative=True),
+        Field("n", "int", False, "number of examples behind the mean", positive=True),
         Field("ci_method", "str", False, "how the interval was computed"),
-        Field("stderr", "float", False, "standard error, when the source reports one"),
+        Field(
+            "stderr",
+            "float",
+            False,
+            "standard error, when the source reports one",
+            nonnegative=True,
+        ),
         Field("higher_is_better", "bool", False, "direction of the metric"),
     ),
     key=("task", "family", "model", "step", "metric"),
@@ -336,12 +342,22 @@ def check_number(value: Any, f: Field) -> float:
     """``value`` if it is a finite number within ``f``'s range, else :class:`BadValue`."""
     if isinstance(value, bool) or not isinstance(value, _NUMBER):
         raise BadValue(f"expected a number, got {describe(value)}")
+    # JSON integers have no size limit; a 400-digit one is no size, count or log-prob
+    if isinstance(value, int) and f.kind == "int" and not -_INT_LIMIT <= value < _INT_LIMIT:
+        raise BadValue(f"{describe(value)} is too large (integers are 64-bit)")
+    if isinstance(value, int) and not -_FLOAT_LIMIT < value < _FLOAT_LIMIT:
+        raise BadValue(f"{describe(value)} is too large for a number")
     if not math.isfinite(value):
         raise BadValue(f"{value!r} is not allowed (must be a finite number)")
     for refuses, bound, message in f.rules:
         if refuses(value, bound):
             raise BadValue(message.format(value))
     return value
+
+
+#: integers are 64-bit in every table (Arrow int64); other numbers are doubles
+_INT_LIMIT = 2**63
+_FLOAT_LIMIT = int(np.finfo(np.float64).max)
 
 
 #: a log-probability field, for sources that check one value at a time
@@ -427,6 +443,8 @@ def parse_cell(text: str, f: Field) -> Any:
             return False
         raise BadValue(f"expected true or false, got {text[:40]!r}")
     try:
+        if "_" in text:  # Python reads "1_000" as 1000; no CSV writer means that
+            raise ValueError(text)
         number = float(text)
     except ValueError:
         raise BadValue(f"expected a number, got {text[:40]!r}") from None

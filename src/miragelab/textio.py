@@ -20,6 +20,7 @@ import io
 import json
 import os
 import re
+import zlib
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from json.decoder import scanstring
@@ -162,7 +163,7 @@ def _text_of(path: Path) -> str | None:
         if raw[:2] == b"\x1f\x8b":
             raw = gzip.decompress(raw)
         return raw.decode("utf-8")
-    except (OSError, EOFError, UnicodeDecodeError, ValueError):
+    except (OSError, EOFError, UnicodeDecodeError, ValueError, zlib.error):
         return None
 
 
@@ -215,15 +216,17 @@ def read_json_document(path: str | os.PathLike[str]) -> object:
     if raw[:2] == b"\x1f\x8b":
         try:
             raw = gzip.decompress(raw)
-        except (OSError, EOFError) as exc:
+        except (OSError, EOFError, zlib.error) as exc:
             raise InputError(f"corrupt gzip data ({exc})", path=p) from None
     try:
         return orjson.loads(raw)
     except orjson.JSONDecodeError:
         try:
-            return json.loads(raw.decode("utf-8"))
+            data = json.loads(raw.decode("utf-8"))
         except (UnicodeDecodeError, ValueError, RecursionError):
             raise decode_error(raw, p) from None
+    check_unicode(data, raw, p, None)
+    return data
 
 
 @dataclass
@@ -260,6 +263,7 @@ def read_json_text(path: str | os.PathLike[str]) -> JsonDocument:
             data = json.loads(text)  # NaN/Infinity; the checks name the field
         except (ValueError, RecursionError):
             raise decode_error(raw, p) from None
+        check_unicode(data, raw, p, None)
     return JsonDocument(p, text, data)
 
 
@@ -274,13 +278,34 @@ def parse_json_line(raw: bytes, path: str | os.PathLike[str], line: int) -> Any:
     except orjson.JSONDecodeError:
         pass
     try:
-        return json.loads(raw.decode("utf-8"))
+        record = json.loads(raw.decode("utf-8"))
     except UnicodeDecodeError as err:
         raise InputError(f"not UTF-8 text (byte {err.start})", path=path, line=line) from None
     except json.JSONDecodeError as exc:
         raise malformed_json(exc.msg, path, line) from None
     except RecursionError:
         raise malformed_json("nested too deeply", path, line) from None
+    check_unicode(record, raw, path, line)
+    return record
+
+
+def check_unicode(
+    record: Any, raw: bytes | str, path: str | os.PathLike[str], line: int | None
+) -> None:
+    """Refuse a record whose strings hold a lone surrogate (``"\\ud800"``): Python's json
+    accepts the escape, but the text is not Unicode and cannot be written back."""
+    escape = b"\\ud" if isinstance(raw, bytes) else "\\ud"
+    if escape not in raw.lower():
+        return
+    try:
+        json.dumps(record, ensure_ascii=False).encode("utf-8")
+    except UnicodeEncodeError as err:
+        raise InputError(
+            f"a string holds a lone surrogate ({err.object[err.start : err.end]!r}): "
+            "not Unicode text",
+            path=path,
+            line=line,
+        ) from None
 
 
 def table_format(path: Path) -> str:
@@ -333,7 +358,7 @@ def iter_jsonl(path: str | os.PathLike[str]) -> Iterator[tuple[int, Any]]:
                 if not raw.strip():
                     continue
                 yield number, parse_json_line(raw, p, number)
-        except (OSError, EOFError) as exc:
+        except (OSError, EOFError, zlib.error) as exc:
             raise InputError(f"cannot read: {exc}", path=p, line=number + 1) from None
 
 
@@ -393,6 +418,9 @@ def _iter_array(path: Path, raw: bytes) -> Iterator[tuple[int, Any, int]]:
         except ValueError as exc:
             where = line + text.count("\n", start, getattr(exc, "pos", start))
             raise malformed_json(exc.args[0].split(":")[0], path, where) from None
+        except RecursionError:
+            raise malformed_json("nested too deeply", path, line) from None
+        check_unicode(record, text[start:end], path, line)
         n += 1
         yield line, record, end
         line += text.count("\n", start, end)
@@ -425,7 +453,7 @@ def _bad_utf8_line(path: Path) -> tuple[int | None, int | None]:
         raw.decode("utf-8")
     except UnicodeDecodeError as err:
         return raw.count(b"\n", 0, err.start) + 1, err.start
-    except (OSError, EOFError):
+    except (OSError, EOFError, zlib.error):
         pass
     return None, None
 
@@ -480,7 +508,7 @@ def iter_csv_rows(path: str | os.PathLike[str]) -> Iterator[tuple[int, list[str]
         except UnicodeDecodeError:
             line, byte = _bad_utf8_line(p)
             raise InputError(f"not UTF-8 text (byte {byte})", path=p, line=line) from None
-        except (OSError, EOFError) as exc:
+        except (OSError, EOFError, zlib.error) as exc:
             raise InputError(f"cannot read: {exc}", path=p, line=end + 1) from None
     if header is None:
         raise InputError("empty file: no header and no records", path=p)
