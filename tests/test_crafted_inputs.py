@@ -147,3 +147,78 @@ def test_crafted_input_is_refused_in_one_line(name: str, tmp_path: Path, capsys)
     assert lines[0].startswith(expected + ":"), (expected, lines[0])
     assert not out.exists() or list(out.iterdir()) == []
     assert path.read_bytes() == data
+
+
+def _modes(folder: Path) -> dict[str, int]:
+    return {
+        str(p.relative_to(folder)): p.stat().st_mode & 0o777
+        for p in sorted(folder.rglob("*"))
+        if not p.is_symlink()
+    }
+
+
+@pytest.mark.parametrize("umask", [0o022, 0o027])
+def test_outputs_get_the_users_umask(umask: int, tmp_path: Path, capsys) -> None:
+    """Files and folders the commands write have the modes ``open`` and ``mkdir`` would
+    give them under the user's umask, not the 0600 of a temporary file."""
+    import os
+
+    from miragelab.cli import main
+
+    samples = tmp_path / "samples.jsonl"
+    samples.write_bytes(
+        _jsonl(
+            *(
+                {**SAMPLE, "model": m, "params": p, "example_id": str(i)}
+                for m, p in (("a", 1e6), ("b", 1e7))
+                for i in range(5)
+            )
+        )
+    )
+    out = tmp_path / "out"
+    old = os.umask(umask)
+    try:
+        for args in (
+            [
+                "score",
+                str(samples),
+                "--out",
+                str(out / "scores.parquet"),
+                "--metrics",
+                "exact_match",
+            ],
+            ["score", str(samples), "--out", str(out / "scores.csv"), "--metrics", "exact_match"],
+            ["theory", "--out", str(out / "theory")],
+            ["meta", str(out / "scores.csv"), "--out", str(out / "meta")],
+        ):
+            try:
+                main(args)
+            except SystemExit as exc:
+                assert exc.code in (0, None), capsys.readouterr().err
+    finally:
+        os.umask(old)
+    modes = _modes(out)
+    assert modes, "nothing written"
+    expected = {name: (0o777 if (out / name).is_dir() else 0o666) & ~umask for name in modes}
+    assert modes == expected
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["--accuracy", "1e-300"],
+        ["--accuracy", "1e-320"],
+        ["--accuracy", "0.2500000001", "--chance", "0.25"],
+    ],
+)
+def test_a_plan_no_test_set_can_answer_is_refused_not_searched(args, capsys) -> None:
+    """log(0.05) / log(1 - 1e-300) is about 3e300 examples: the answer is that no test
+    set resolves it, at once (the search used to run for ever)."""
+    from miragelab.cli import main
+
+    with pytest.raises(SystemExit) as info:
+        main(["plan", *args])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert info.value.code == 2
+    assert len(err) == 1 and err[0].startswith("error: field 'accuracy': ")
+    assert "no test set resolves it" in err[0]

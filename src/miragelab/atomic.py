@@ -10,11 +10,29 @@ import contextlib
 import errno
 import os
 import tempfile
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 
 #: write failures that are about the destination, not the data
 _NO_ROOM = {errno.ENOSPC, errno.EFBIG, errno.EROFS, errno.EDQUOT, errno.EACCES, errno.EPERM}
+
+
+_UMASK_LOCK = threading.Lock()
+
+
+def current_umask() -> int:
+    """The process's umask (read by setting it and putting it back)."""
+    with _UMASK_LOCK:
+        mask = os.umask(0o077)
+        os.umask(mask)
+    return mask
+
+
+def as_created(path: str | os.PathLike[str], folder: bool = False) -> None:
+    """Give a temporary file (0600) or folder (0700) the permissions a file or folder
+    created by ``open`` or ``mkdir`` would get: ``0666`` or ``0777`` less the umask."""
+    os.chmod(path, (0o777 if folder else 0o666) & ~current_umask())
 
 
 @contextlib.contextmanager
@@ -33,6 +51,7 @@ def atomic_path(path: str | os.PathLike[str]) -> Iterator[Path]:
     tmp = Path(tmp_name)
     try:
         yield tmp
+        as_created(tmp)
         os.replace(tmp, target)
     except OSError as exc:
         with contextlib.suppress(FileNotFoundError):

@@ -36,6 +36,8 @@ from scipy import stats as sps
 __all__ = ["detection_power", "examples_needed", "resolvable_accuracy"]
 
 #: test-set sizes scanned in one vectorised call
+#: the largest test set a plan may ask for (beyond it the question has no answer)
+MAX_EXAMPLES = 10**15
 _CHUNK = 1 << 20
 
 
@@ -63,12 +65,27 @@ def detection_power(
     return np.asarray(sps.binom.sf(critical, sizes, accuracy))
 
 
-def _normal_start(accuracy: float, chance: float, confidence: float, power: float) -> int:
-    """Normal-approximation sample size for a one-sided test of a proportion."""
+def _normal_size(accuracy: float, chance: float, confidence: float, power: float) -> float:
+    """Normal-approximation sample size for a one-sided test of a proportion (a float:
+    it may be astronomically large)."""
     z_a = sps.norm.isf(1.0 - confidence)
     z_b = sps.norm.isf(1.0 - power)
     spread = z_a * math.sqrt(chance * (1 - chance)) + z_b * math.sqrt(accuracy * (1 - accuracy))
-    return max(1, math.ceil((spread / (accuracy - chance)) ** 2))
+    with np.errstate(over="ignore"):
+        return float(np.float64(spread / (accuracy - chance)) ** 2)
+
+
+def _normal_start(accuracy: float, chance: float, confidence: float, power: float) -> int:
+    return max(1, math.ceil(_normal_size(accuracy, chance, confidence, power)))
+
+
+def _check_size(size: float, accuracy: float, chance: float) -> None:
+    """Refuse a question no test set can answer, rather than search for ever."""
+    if not size <= MAX_EXAMPLES:
+        raise ValueError(
+            f"telling accuracy {accuracy:g} from chance {chance:g} needs more than "
+            f"{MAX_EXAMPLES:.0e} examples; no test set resolves it"
+        )
 
 
 def examples_needed(
@@ -101,6 +118,7 @@ def examples_needed(
         if p == 1.0:
             return 1
         log_miss = math.log1p(-p)
+        _check_size(math.log1p(-target) / log_miss, p, p0)
         n = max(1, math.ceil(math.log1p(-target) / log_miss))
         # guard the ceiling against rounding in the logarithms
         while -math.expm1(n * log_miss) < target:
@@ -109,10 +127,12 @@ def examples_needed(
             n -= 1
         return n
 
+    _check_size(_normal_size(p, p0, conf, target), p, p0)
     start = _normal_start(p, p0, conf, target)
     high = start
     while detection_power(high, p, conf, p0) < target:
         high *= 2
+        _check_size(high / 2, p, p0)
     low = 1 if high <= _CHUNK else high // 2
     for first in range(low, high + 1, _CHUNK):
         sizes = np.arange(first, min(high, first + _CHUNK - 1) + 1)

@@ -206,7 +206,10 @@ def plan(
     if accuracy is not None:
         if not chance < accuracy <= 1:
             raise InputError(f"must be in ({chance:g}, 1], got {accuracy}", field="accuracy")
-        needed = examples_needed(accuracy, confidence, chance)
+        try:
+            needed = examples_needed(accuracy, confidence, chance)
+        except ValueError as exc:  # a question no test set can answer
+            raise InputError(str(exc), field="accuracy") from None
         out.print(
             f"{needed:,} examples tell accuracy {accuracy:g} from {against} "
             f"(one-sided exact binomial test at level {1 - confidence:.2g}, "

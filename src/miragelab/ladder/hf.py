@@ -23,6 +23,7 @@ from pathlib import Path
 
 from safetensors.torch import load_file, save_file
 
+from miragelab.atomic import as_created
 from miragelab.ladder.model import GPTConfig, TinyGPT
 from miragelab.ladder.tasks import EOS, EOS_ID, PAD, PAD_ID, VOCAB
 
@@ -130,6 +131,7 @@ def export_hf(model: TinyGPT, path: str | os.PathLike[str], extra: dict | None =
             (tmp / name).write_text(json.dumps(content, indent=2) + "\n", encoding="utf-8")
         if target.exists():
             shutil.rmtree(target)
+        as_created(tmp, folder=True)
         os.replace(tmp, target)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)

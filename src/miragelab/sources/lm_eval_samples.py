@@ -88,6 +88,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
+from miragelab.atomic import as_created
 from miragelab.errors import InputError
 from miragelab.schema import (
     LOGPROB,
@@ -878,6 +879,7 @@ class SamplesWriter:
             self._writer.close()
             self._writer = None
             self._check_duplicates()
+            as_created(self._tmp)
             os.replace(self._tmp, self.path)
         except BaseException:
             self.abort()
