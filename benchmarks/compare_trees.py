@@ -37,16 +37,8 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 from _summary import row, write_summary  # noqa: E402
+from bench_scale_out import METRICS  # noqa: E402  (the same metrics as the scale-out figure)
 
-METRICS = [
-    "exact_match",
-    "token_edit_distance",
-    "normalized_edit_similarity",
-    "target_logprob",
-    "target_logprob_mean",
-    "per_token_prob",
-    "cross_entropy",
-]
 PATHS = ("score", "read", "stream", "ingest")
 
 
