@@ -35,9 +35,9 @@ from scipy import stats as sps
 
 __all__ = ["detection_power", "examples_needed", "resolvable_accuracy"]
 
-#: test-set sizes scanned in one vectorised call
 #: the largest test set a plan may ask for (beyond it the question has no answer)
 MAX_EXAMPLES = 10**15
+#: test-set sizes scanned in one vectorised call
 _CHUNK = 1 << 20
 
 

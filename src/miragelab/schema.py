@@ -620,13 +620,19 @@ def _floats(arr: pa.Array) -> np.ndarray:
 def choice_length_mismatch(lengths: np.ndarray, n_choices: np.ndarray) -> tuple[int, str] | None:
     """The first row whose count of choice lengths differs from its count of choice
     log-probs, and what to say; both arrays hold list lengths, NaN where null."""
-    mismatch = ~np.isnan(lengths) & (lengths != n_choices)
+    return _one_per_choice(lengths, n_choices, "choice length(s)")
+
+
+def _one_per_choice(counts: np.ndarray, n_choices: np.ndarray, what: str) -> tuple[int, str] | None:
+    """The first row whose list (``counts`` items, NaN where null) does not give one item
+    per choice log-prob, and what to say."""
+    mismatch = ~np.isnan(counts) & (counts != n_choices)
     if not mismatch.any():
         return None
     row = int(np.flatnonzero(mismatch)[0])
     if np.isnan(n_choices[row]):
-        return row, f"{int(lengths[row])} choice length(s) but no choice log-probs"
-    return row, f"{int(lengths[row])} choice length(s) for {n_choices[row]:.0f} choice log-prob(s)"
+        return row, f"{int(counts[row])} {what} but no choice log-probs"
+    return row, f"{int(counts[row])} {what} for {n_choices[row]:.0f} choice log-prob(s)"
 
 
 def correct_choices_problem(
@@ -640,14 +646,9 @@ def correct_choices_problem(
     ``correct_choice`` (when given) must be one of the correct choices.
     """
     lengths = list_lengths(flags)
-    mismatch = ~np.isnan(lengths) & (lengths != n_choices)
-    if mismatch.any():
-        row = int(np.flatnonzero(mismatch)[0])
-        if np.isnan(n_choices[row]):
-            return row, f"{int(lengths[row])} correctness flag(s) but no choice log-probs"
-        return row, (
-            f"{int(lengths[row])} correctness flag(s) for {n_choices[row]:.0f} choice log-prob(s)"
-        )
+    bad = _one_per_choice(lengths, n_choices, "correctness flag(s)")
+    if bad is not None:
+        return bad
     values = np.asarray(pc.list_flatten(flags).to_numpy(zero_copy_only=False), dtype=float)
     rows = np.asarray(pc.list_parent_indices(flags).to_numpy(zero_copy_only=False))
     starts = np.concatenate([[0], np.cumsum(np.nan_to_num(lengths))[:-1]]).astype(np.int64)

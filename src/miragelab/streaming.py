@@ -79,26 +79,35 @@ def should_stream(paths: Sequence[str | os.PathLike[str]]) -> bool:
     return False
 
 
-def _batches(source: _File, batch_rows: int) -> Iterator[pa.Table]:
-    """Record batches of one file, with the columns the samples table knows.
+def _batches(source: _File, batch_rows: int) -> Iterator[tuple[pa.Table, Where]]:
+    """Record batches of one file, with the columns the samples table knows, and where
+    their rows came from.
 
-    Parquet is read batch by batch; a JSONL or CSV file (small by nature) is read
-    and validated whole by :func:`read_table`, then cut into batches.
+    Parquet is read batch by batch (rows numbered from 1 across the file); a JSONL
+    or CSV file (small by nature) is read and validated whole by :func:`read_table`,
+    then cut into batches that keep the lines the reader recorded.
     """
     path = source.path
     if table_format(path) != "parquet":
-        table = to_arrow(read_table(path, SAMPLES))
-        yield from (pa.Table.from_batches([b]) for b in table.to_batches(batch_rows))
+        frame = read_table(path, SAMPLES)
+        lines = frame.attrs["lines"].numbers
+        first = 0
+        for batch in to_arrow(frame).to_batches(batch_rows):
+            n = batch.num_rows
+            yield pa.Table.from_batches([batch]), Where(path, lines[first : first + n])
+            first += n
         return
     try:
         handle = pq.ParquetFile(path)
         names = set(handle.schema_arrow.names)
         columns = [c for c in SAMPLES.columns if c in names]
+        first = 0
         for batch in handle.iter_batches(batch_size=batch_rows, columns=columns):
             table = pa.Table.from_batches([batch])
             if source.root is not None:
                 table = add_hive_columns(table, path, source.root, SAMPLES.columns, SAMPLES)
-            yield table
+            yield table, Where.rows(path, first, table.num_rows)
+            first += table.num_rows
     except (pa.ArrowException, OSError) as exc:
         raise unreadable_parquet(path, exc) from None
 
@@ -115,17 +124,15 @@ class StreamScorer:
         self.spans: list[tuple[_File, int, int]] = []  # file, first global row, rows
 
     def add_file(self, source: _File, batch_rows: int = DEFAULT_BATCH_ROWS) -> None:
-        first = 0
         start = self.rows.rows
-        for raw in _batches(source, batch_rows):
-            self.add_batch(raw, source, first)
-            first += raw.num_rows
-        self.spans.append((source, start, first))
+        for raw, where in _batches(source, batch_rows):
+            self.add_batch(raw, where)
+        self.spans.append((source, start, self.rows.rows - start))
 
-    def add_batch(self, raw: pa.Table, source: _File, first_row: int) -> None:
+    def add_batch(self, raw: pa.Table, where: Where) -> None:
+        """Check one batch of a file's rows and score it."""
         if raw.num_rows == 0:
             return
-        where = Where.rows(source.path, first_row, raw.num_rows)
         table = check_batch(raw, SAMPLES, where)
         self.rows.add(table, where)
         frame = pd.DataFrame(
@@ -139,9 +146,8 @@ class StreamScorer:
             if start <= row < start + count:
                 local = row - start
                 seen = 0
-                for raw in _batches(source, DEFAULT_BATCH_ROWS):
+                for raw, where in _batches(source, DEFAULT_BATCH_ROWS):
                     if local < seen + raw.num_rows:
-                        where = Where.rows(source.path, seen, raw.num_rows)
                         table = check_batch(raw, SAMPLES, where)
                         return tuple(table.column(c)[local - seen].as_py() for c in SAMPLES.key)
                     seen += raw.num_rows

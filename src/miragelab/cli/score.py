@@ -15,7 +15,6 @@ from miragelab.cli._options import (
     err,
     out,
 )
-from miragelab.errors import InputError
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -63,8 +62,6 @@ def score(
     from miragelab.api import score as score_samples
     from miragelab.tables import write_table
 
-    if tokens not in ("char", "word"):
-        raise InputError(f"expected 'char' or 'word', got {tokens!r}", field="tokens")
     check_interval_options(confidence, n_resamples)  # named as the flags are
     with err.status(f"scoring {len(samples)} input(s)"):
         scores = score_samples(
@@ -81,15 +78,15 @@ def score(
             tokens=tokens,
         )
     write_table(scores, out_path)
-    _print_scores(scores)
+    _print_scores(scores, confidence)
     out.print(f"wrote {len(scores)} score rows to {out_path}")
 
 
-def _print_scores(scores: pd.DataFrame) -> None:
+def _print_scores(scores: pd.DataFrame, confidence: float) -> None:
     """The scores as a table on stdout, unless there are more than 60 rows."""
     if len(scores) > 60:
         return
-    table = Table("task", "family", "model", "metric", "value", "95% interval", "n")
+    table = Table("task", "family", "model", "metric", "value", f"{confidence:.0%} interval", "n")
     for row in scores.itertuples(index=False):
         table.add_row(
             row.task,

@@ -94,7 +94,6 @@ from miragelab.schema import (
     LOGPROB,
     SAMPLES,
     BadValue,
-    ModelSizes,
     RowChecker,
     Where,
     arrow_schema,
@@ -702,9 +701,9 @@ class SamplesWriter:
         os.close(fd)
         self._tmp = Path(name)
         self._writer: pq.ParquetWriter | None = pq.ParquetWriter(self._tmp, SAMPLES_ARROW)
-        #: example ids unique within (task, model, step), across every input
+        #: example ids unique within (task, model, step), and the models' sizes, across
+        #: every input (sizes are checked per model in check_model, before its rows)
         self._keys = RowChecker(SAMPLES, keep_keys=False)
-        self._sizes = ModelSizes()
         #: (first row written, origin) of every run of rows, and each row's stored line
         self._written: list[tuple[int, Origin]] = []
         self._line_chunks: list[np.ndarray] = []
@@ -716,7 +715,7 @@ class SamplesWriter:
 
     def check_model(self, meta: ModelMeta, where: Path) -> None:
         """One size per checkpoint and distinct sizes within a family, across every input."""
-        clash = self._sizes.add(meta.family, meta.model, meta.step, meta.params, str(where))
+        clash = self._keys.sizes.add(meta.family, meta.model, meta.step, meta.params, str(where))
         if clash is not None:
             raise InputError(clash, path=where, field="params")
 

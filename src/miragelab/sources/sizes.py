@@ -19,7 +19,6 @@ no size is better than a wrong one.
 
 from __future__ import annotations
 
-import csv
 import math
 import os
 import re
@@ -28,7 +27,8 @@ from decimal import Decimal, InvalidOperation
 from pathlib import Path
 
 from miragelab.errors import InputError
-from miragelab.schema import ModelSizes
+from miragelab.schema import SCORES, BadValue, ModelSizes, check_number
+from miragelab.textio import iter_csv_rows
 
 __all__ = [
     "KNOWN_FAMILIES",
@@ -237,46 +237,39 @@ def read_size_sidecar(path: str | os.PathLike[str]) -> dict[str, float]:
     :class:`~miragelab.errors.InputError` naming the file, line and field.
     """
     p = Path(path)
-    try:
-        handle = open(p, encoding="utf-8", newline="")
-    except OSError as exc:
-        raise InputError(f"cannot open size sidecar: {exc.strerror or exc}", path=p) from None
     sizes: dict[str, float] = {}
     checked = ModelSizes()
-    with handle:
-        reader = csv.DictReader(handle)
-        header = [h.strip() for h in (reader.fieldnames or [])]
-        for column in ("model", "params"):
-            if column not in header:
-                raise InputError(
-                    f"size sidecar needs columns model,params; found {','.join(header) or 'none'}",
-                    path=p,
-                    line=1,
-                    field=column,
-                )
-        reader.fieldnames = header
-        for line, row in enumerate(reader, start=2):
-            model = (row.get("model") or "").strip()
-            if not model:
-                raise InputError("missing model name", path=p, line=line, field="model")
-            text = (row.get("params") or "").strip()
-            if not text:
-                raise InputError("missing parameter count", path=p, line=line, field="params")
-            try:
-                value = parse_size(text)
-            except InputError as exc:
-                raise InputError(exc.message, path=p, line=line, field="params") from None
-            if not math.isfinite(value) or value <= 0:
-                raise InputError(
-                    f"parameter count must be a positive number, got {text!r}",
-                    path=p,
-                    line=line,
-                    field="params",
-                )
-            clash = checked.add(None, model, None, value, f"line {line}", distinct=False)
-            if clash is not None:
-                raise InputError(clash, path=p, line=line, field="params")
-            sizes[model] = value
+    rows = iter_csv_rows(p)  # physical line numbers, one wording for broken CSV
+    _, raw_header = next(rows)
+    header = [h.strip() for h in raw_header]
+    for column in ("model", "params"):
+        if column not in header:
+            raise InputError(
+                f"size sidecar needs columns model,params; found {','.join(header) or 'none'}",
+                path=p,
+                line=1,
+                field=column,
+            )
+    for line, cells in rows:
+        row = dict(zip(header, cells, strict=True))
+        model = (row.get("model") or "").strip()
+        if not model:
+            raise InputError("missing model name", path=p, line=line, field="model")
+        text = (row.get("params") or "").strip()
+        if not text:
+            raise InputError("missing parameter count", path=p, line=line, field="params")
+        try:
+            value = parse_size(text)
+        except InputError as exc:
+            raise InputError(exc.message, path=p, line=line, field="params") from None
+        try:  # the params rule of the tables: a finite number > 0
+            check_number(value, SCORES.field("params"))
+        except BadValue as exc:
+            raise InputError(str(exc), path=p, line=line, field="params") from None
+        clash = checked.add(None, model, None, value, f"line {line}", distinct=False)
+        if clash is not None:
+            raise InputError(clash, path=p, line=line, field="params")
+        sizes[model] = value
     if not sizes:
         raise InputError("size sidecar has no rows", path=p)
     return sizes
