@@ -20,7 +20,7 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from miragelab.cli._options import FiguresOutOption, check_threads, err, out
+from miragelab.cli._options import FiguresOutOption, check_threads, err, out, parse_list
 from miragelab.errors import InputError
 
 __all__ = ["vision_app"]
@@ -56,23 +56,11 @@ LimitOption = Annotated[
 
 
 def _ints(text: str, field: str) -> tuple[int, ...]:
-    try:
-        values = tuple(int(t) for t in text.split(",") if t.strip())
-    except ValueError:
-        raise InputError(f"expected comma-separated integers, got {text!r}", field=field) from None
-    if not values:
-        raise InputError(f"expected comma-separated integers, got {text!r}", field=field)
-    return values
+    return tuple(parse_list(text, field, int))
 
 
 def _floats(text: str, field: str) -> tuple[float, ...]:
-    try:
-        values = tuple(float(t) for t in text.split(",") if t.strip())
-    except ValueError:
-        raise InputError(f"expected comma-separated numbers, got {text!r}", field=field) from None
-    if not values:
-        raise InputError(f"expected comma-separated numbers, got {text!r}", field=field)
-    return values
+    return tuple(parse_list(text, field, float))
 
 
 def _load_data(
