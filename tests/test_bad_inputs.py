@@ -237,6 +237,10 @@ RESULTS_CASES: dict[str, Case] = {
     "lm_eval_params_negative": Case(
         (LM + "params_negative.json",), 29, "config.model_num_parameters", "report", ()
     ),
+    "lm_eval_params_fractional": Case(
+        (LM + "params_fractional.json",), 29, "config.model_num_parameters", "meta", ()
+    ),
+    "lm_eval_repeated_key": Case((LM + "repeated_key.json",), 13, "acc,none", "meta", ()),
     "lm_eval_no_numeric_scores": Case((LM + "no_numeric_scores.json",), 2, "results", "meta", ()),
     "lm_eval_unknown_size": Case((LM + "unknown_size.json",), 29, "params", "meta", ()),
     "wide_duplicate_model": Case(("wide_csv/duplicate_model.csv",), 5, "model", "meta", ()),

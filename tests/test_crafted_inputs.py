@@ -36,8 +36,15 @@ def _jsonl(*records: dict | str) -> bytes:
 
 def _second(record: dict, **change: object) -> bytes:
     """A valid first line, then ``record`` changed as given (the fault is on line 2)."""
-    key = "example_id" if "example_id" in record else "metric"
+    key = "example_id" if "example_id" in record else "model"
     return _jsonl(record, {**record, key: f"{record[key]}2", **change})
+
+
+def _without(record: dict, key: str, **change: object) -> str:
+    """``record`` changed as given, without ``key``, as JSON text open at the end (the
+    caller appends ``key`` written by hand)."""
+    rest = {k: v for k, v in {**record, **change}.items() if k != key}
+    return json.dumps(rest)[:-1]
 
 
 #: name -> (file name, bytes, command, line, field)
@@ -66,21 +73,21 @@ CASES = {
     # a lone surrogate: Python's json takes the escape, but it is not Unicode text
     "surrogate_prompt": (
         "s.jsonl",
-        _jsonl(SAMPLE, json.dumps({**SAMPLE, "example_id": "2"})[:-1] + ', "prompt": "\\ud800"}'),
+        _jsonl(SAMPLE, _without(SAMPLE, "prompt", example_id="2") + ', "prompt": "\\ud800"}'),
         "score",
         2,
         None,
     ),
     "surrogate_target": (
         "s.jsonl",
-        _jsonl(SAMPLE, json.dumps({**SAMPLE, "example_id": "2"})[:-1] + ', "target": "x\\uDFFFy"}'),
+        _jsonl(SAMPLE, _without(SAMPLE, "target", example_id="2") + ', "target": "x\\uDFFFy"}'),
         "score",
         2,
         None,
     ),
     "surrogate_task": (
         "c.jsonl",
-        _jsonl(SCORE, json.dumps({**SCORE, "metric": "b"})[:-1] + ', "task": "\\udabc"}'),
+        _jsonl(SCORE, _without(SCORE, "task", metric="b") + ', "task": "\\udabc"}'),
         "meta",
         2,
         None,
@@ -117,6 +124,77 @@ CASES = {
         "score",
         3,
         "params",
+    ),
+    # means outside their metric's range, intervals that exclude their value
+    "acc_above_one": ("c.jsonl", _second(SCORE, value=1.5), "meta", 2, "value"),
+    "acc_percent": ("c.jsonl", _second(SCORE, value=3.0), "meta", 2, "value"),
+    "acc_negative": ("c.jsonl", _second(SCORE, value=-0.5), "meta", 2, "value"),
+    "ppl_zero": (
+        "c.jsonl",
+        _second({**SCORE, "metric": "perplexity", "value": 5.0}, value=0.0),
+        "meta",
+        2,
+        "value",
+    ),
+    "ppl_negative": (
+        "c.jsonl",
+        _second({**SCORE, "metric": "perplexity", "value": 5.0}, value=-3.0),
+        "meta",
+        2,
+        "value",
+    ),
+    "ci_below_value": ("c.jsonl", _second(SCORE, ci_low=0.6, ci_high=0.7), "meta", 2, "ci_low"),
+    "ci_above_value": ("c.jsonl", _second(SCORE, ci_low=0.1, ci_high=0.2), "meta", 2, "ci_high"),
+    "ci_excludes_csv": (
+        "c.csv",
+        b"task,family,model,params,metric,value,ci_low,ci_high\n"
+        b"t,f,m,1e6,acc,0.5,0.4,0.6\nt,f,m,1e6,b,0.5,0.55,0.6\n",
+        "meta",
+        3,
+        "ci_low",
+    ),
+    # names that are blank, sizes that are no count
+    "task_blank": ("c.jsonl", _second(SCORE, task=" "), "meta", 2, "task"),
+    "model_blank_sample": ("s.jsonl", _second(SAMPLE, model="\t"), "score", 2, "model"),
+    "family_blank_csv": (
+        "c.csv",
+        b"task,family,model,params,metric,value\nt,f,m,1e6,acc,0.5\nt,  ,m,1e6,b,0.5\n",
+        "meta",
+        3,
+        "family",
+    ),
+    "params_half": ("c.jsonl", _second(SCORE, params=0.5), "meta", 2, "params"),
+    "params_half_sample": ("s.jsonl", _second(SAMPLE, params=0.5), "score", 2, "params"),
+    # one key twice in one object: JSON parsers keep the last without a word
+    "repeated_key_jsonl": (
+        "s.jsonl",
+        _jsonl(
+            SAMPLE, _without(SAMPLE, "target", example_id="2") + ', "target": "a", "target": "b"}'
+        ),
+        "score",
+        2,
+        "target",
+    ),
+    "repeated_key_scores": (
+        "c.jsonl",
+        _jsonl(SCORE, _without(SCORE, "value", metric="b") + ', "value": 0.1, "value": 0.9}'),
+        "meta",
+        2,
+        "value",
+    ),
+    "repeated_key_spaced": (
+        "c.jsonl",
+        _jsonl(SCORE, _without(SCORE, "value", metric="b") + ', "value" : 0.1, "value"\t: 0.9}'),
+        "meta",
+        2,
+        "value",
+    ),
+    "repeated_key_nan_fallback": (
+        "c.jsonl",
+        _jsonl(SCORE, _without(SCORE, "value", metric="b") + ', "value": NaN, "value": 0.9}'),
+        "meta",
+        2,
+        "value",
     ),
 }
 
@@ -222,3 +300,54 @@ def test_a_plan_no_test_set_can_answer_is_refused_not_searched(args, capsys) -> 
     assert info.value.code == 2
     assert len(err) == 1 and err[0].startswith("error: field 'accuracy': ")
     assert "no test set resolves it" in err[0]
+
+
+LM_EVAL = Path(__file__).parent / "fixtures" / "lm_eval" / "v0.4.2" / "EleutherAI__pythia-70m"
+BOOLQ = "samples_boolq_mini_2024-03-01T09-30-00.000001.json"
+RESULTS = "results_2024-03-01T09-30-00.000001.json"
+
+
+def _edited_copy(folder: Path, target: Path, name: str, old: str, new: str) -> Path:
+    """``folder`` copied to ``target`` with ``old`` replaced once by ``new`` in ``name``."""
+    import shutil
+
+    shutil.copytree(folder, target)
+    text = (target / name).read_text()
+    assert text.count(old) >= 1, old
+    (target / name).write_text(text.replace(old, new, 1))
+    return target / name
+
+
+def _line_of(path: Path, text: str) -> int:
+    return path.read_text().split(text)[0].count("\n") + 1
+
+
+@pytest.mark.parametrize(
+    "name, old, new, field",
+    [
+        # a repeated key inside a JSON array of samples (lm-eval <= 0.4.2)
+        (BOOLQ, '"target": 1,', '"target": 1, "target": 0,', "target"),
+        # in a results document
+        (RESULTS, '"batch_size": 1', '"batch_size": 1, "batch_size": 2', "batch_size"),
+        # a parameter count that is no count
+        (RESULTS, '"batch_size": 1', '"batch_size": 1, "model_num_parameters": 1.5', None),
+    ],
+    ids=["repeated_key_array", "repeated_key_results", "params_fractional"],
+)
+def test_crafted_lm_eval_output_is_refused(name, old, new, field, tmp_path, capsys) -> None:
+    from miragelab.cli import main
+
+    path = _edited_copy(LM_EVAL, tmp_path / "run", name, old, new)
+    before = path.read_bytes()
+    out = tmp_path / "out"
+    with pytest.raises(SystemExit) as info:
+        main(["ingest", "lm-eval", str(tmp_path / "run"), "--out", str(out / "s.parquet")])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert info.value.code == 2 and len(err) == 1, err
+    line = _line_of(path, new)
+    assert err[0].startswith(f"error: {path}, line {line}"), (line, err[0])
+    if field is not None:
+        assert f"field '{field}'" in err[0]
+    assert "appears twice" in err[0] or "whole number" in err[0], err[0]
+    assert not out.exists() or list(out.iterdir()) == []
+    assert path.read_bytes() == before

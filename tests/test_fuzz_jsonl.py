@@ -102,8 +102,11 @@ def test_json_shaped_lines_give_a_frame_or_one_error_line(lines: list[str], spec
 
 # --------------------------------------------------------------------------- valid records
 
-NAMES = st.text(st.characters(exclude_categories=["Cs"]), min_size=1, max_size=10)
+NAMES = st.text(st.characters(exclude_categories=["Cs"]), min_size=1, max_size=10).filter(
+    str.strip  # a name may not be blank
+)
 TEXT = st.text(st.characters(exclude_categories=["Cs"]), max_size=12)
+COUNT = st.floats(min_value=1.0, max_value=1e300, allow_nan=False, allow_infinity=False)
 POSITIVE = st.floats(min_value=1e-300, max_value=1e300, allow_nan=False, allow_infinity=False)
 LOGPROB = st.floats(min_value=-1e300, max_value=0.0, allow_nan=False, allow_infinity=False)
 
@@ -113,7 +116,7 @@ def samples_records(draw: st.DrawFn) -> list[dict[str, Any]]:
     """Valid samples rows: distinct (model, params) pairs, unique keys, choices in range."""
     models = draw(
         st.lists(
-            st.tuples(NAMES, POSITIVE),
+            st.tuples(NAMES, COUNT),
             min_size=1,
             max_size=3,
             unique_by=(lambda m: m[0], lambda m: m[1]),
@@ -226,7 +229,8 @@ def test_round_trip_keeps_exact_floats(tmp_path: Path) -> None:
         "task": "t",
         "family": "f",
         "model": "m",
-        "params": 5e-324,
+        "params": 1.0000000000000002,
+        "tokens_trained": 5e-324,
         "compute_flops": 1.7976931348623157e308,
         "example_id": "e",
         "target_token_logprobs": [-0.0, -5e-324, -0.1],

@@ -55,6 +55,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from miragelab.errors import InputError
+from miragelab.frames import without_attrs
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -496,8 +497,6 @@ def resolve_directions(
     (provenance, notes), as the loaders set them.
     """
     import pandas as pd
-
-    from miragelab.tables import without_attrs
 
     if "metric" not in scores.columns:
         raise InputError("scores table lacks column metric", field="metric")

@@ -40,6 +40,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from miragelab.errors import InputError
+from miragelab.metric_facts import fact_of
 
 Kind = Literal["str", "id", "int", "float", "float_list", "str_list", "bool"]
 
@@ -52,6 +53,7 @@ _RANGES: tuple[tuple[str, str, float, str], ...] = (
     ("positive", "<=", 0.0, "must be > 0, got {!r}"),
     ("nonnegative", "<", 0.0, "must be >= 0, got {!r}"),
     ("logprob", ">", LOGPROB_TOLERANCE, "a log-probability must be <= 0, got {!r}"),
+    ("count", "<", 1.0, "must be >= 1 (a number of parameters), got {!r}"),
 )
 _REFUSES: dict[str, Callable[[Any, float], Any]] = {
     "<=": operator.le,
@@ -77,6 +79,8 @@ class Field:
     positive: bool = False  # value > 0 (model sizes, FLOPs)
     nonnegative: bool = False  # value >= 0 (counts, steps)
     logprob: bool = False  # every value <= 0 (natural-log probabilities)
+    count: bool = False  # value >= 1 (parameter counts)
+    name_like: bool = False  # a name: not blank (not only spaces)
     min_len: int = 1  # for lists
     #: the range rules that apply (from ``_RANGES``), set once when the field is made
     rules: tuple = dataclasses.field(default=(), init=False, repr=False, compare=False)
@@ -109,10 +113,10 @@ class TableSpec:
 
 
 _MODEL_FIELDS = (
-    Field("task", "str", True, "task (or task:subtask) name"),
-    Field("family", "str", True, "model family: one curve per family"),
-    Field("model", "str", True, "model name"),
-    Field("params", "float", True, "total parameters", positive=True),
+    Field("task", "str", True, "task (or task:subtask) name", name_like=True),
+    Field("family", "str", True, "model family: one curve per family", name_like=True),
+    Field("model", "str", True, "model name", name_like=True),
+    Field("params", "float", True, "total parameters", positive=True, count=True),
     Field("compute_flops", "float", False, "training compute in FLOPs", positive=True),
     Field("tokens_trained", "float", False, "training tokens seen", positive=True),
     Field("step", "int", False, "training step of the checkpoint", nonnegative=True),
@@ -194,7 +198,7 @@ SCORES = TableSpec(
     name="scores",
     fields=_MODEL_FIELDS
     + (
-        Field("metric", "str", True, "metric name"),
+        Field("metric", "str", True, "metric name", name_like=True),
         Field("value", "float", True, "mean of the metric over examples"),
         Field("ci_low", "float", False, "lower end of the confidence interval"),
         Field("ci_high", "float", False, "upper end of the confidence interval"),
@@ -389,6 +393,8 @@ def coerce_value(value: Any, f: Field, from_text: bool = False) -> Any:
     if kind == "str":
         if not isinstance(value, str):
             raise BadValue(f"expected a string, got {describe(value)}")
+        if f.name_like and not value.strip():
+            raise BadValue(f"a name may not be blank, got {value!r}")
         return value
     if kind == "id":
         if isinstance(value, str):
@@ -524,7 +530,11 @@ def check_column(arr: pa.Array, f: Field) -> tuple[pa.Array, np.ndarray]:
         if _is_string_type(t):
             out = arr.cast(canonical)
             empty = _numpy(pc.equal(out, ""), False).astype(bool)
-            return out, (null | empty) & f.required
+            bad = (null | empty) & f.required
+            if f.name_like:
+                blank = pc.equal(pc.utf8_trim_whitespace(out), "")
+                bad |= _numpy(blank, False).astype(bool)
+            return out, bad
         if f.kind == "id" and pa.types.is_integer(t):
             return arr.cast(canonical), missing
         return everything_bad
@@ -710,6 +720,82 @@ def row_problem(frame: pd.DataFrame | pa.Table) -> tuple[int, str, str] | None:
         inverted = np.isfinite(lo) & np.isfinite(hi) & (lo > hi)
         if inverted.any():
             return int(np.flatnonzero(inverted)[0]), "ci_low", "ci_low is above ci_high"
+    return _score_problem(frame)
+
+
+#: slack for values computed in floating point (a mean of 0/1 values, an interval end)
+_SLACK = 1e-9
+
+
+def _metric_ranges(metric: pa.Array | pa.ChunkedArray) -> tuple[np.ndarray, np.ndarray]:
+    """Per row, the smallest and largest valid value of its metric (:func:`fact_of`),
+    -inf and inf where the metric has no bound."""
+    if isinstance(metric, pa.ChunkedArray):
+        metric = metric.combine_chunks()
+    if pa.types.is_dictionary(metric.type):
+        metric = metric.dictionary_decode()
+    names = pc.unique(metric)
+    lower = np.full(len(names), -np.inf)
+    upper = np.full(len(names), np.inf)
+    for i, name in enumerate(names.to_pylist()):
+        fact = None if name is None else fact_of(name)
+        if fact is not None:
+            lower[i] = -np.inf if fact.lower is None else fact.lower
+            upper[i] = np.inf if fact.upper is None else fact.upper
+    index = _numpy(pc.index_in(metric, value_set=names), 0).astype(np.intp)
+    return lower[index], upper[index]
+
+
+def _interval_text(lower: float, upper: float) -> str:
+    low = "(-inf" if np.isneginf(lower) else f"[{lower:g}"
+    high = "inf)" if np.isposinf(upper) else f"{upper:g}]"
+    return f"{low}, {high}"
+
+
+def _score_problem(frame: pd.DataFrame | pa.Table) -> tuple[int, str, str] | None:
+    """A score outside its metric's range (an accuracy of 1.5, a perplexity <= 0), or an
+    interval that does not hold its own value."""
+    value = _column(frame, "value")
+    columns = frame.column_names if isinstance(frame, pa.Table) else frame.columns
+    if value is None or len(value) == 0 or "metric" not in columns:
+        return None
+    metric = frame.column("metric") if isinstance(frame, pa.Table) else pa.array(frame["metric"])
+    v = _floats(value)
+    nan = np.full(len(v), np.nan)
+    ends = {}
+    for name in ("ci_low", "ci_high"):
+        column = _column(frame, name)
+        ends[name] = nan if column is None else _floats(column)
+    lower, upper = _metric_ranges(metric)
+    # the ends of an interval are not checked against the range: one computed as
+    # value +- z * stderr may pass a bound, and says no more than that
+    with np.errstate(invalid="ignore"):
+        outside = (v < lower - _SLACK * np.maximum(1, np.abs(lower))) | (
+            v > upper + _SLACK * np.maximum(1, np.abs(upper))
+        )
+    if outside.any():
+        row = int(np.flatnonzero(outside)[0])
+        hint = " (a percentage? give proportions)" if upper[row] == 1 < v[row] <= 100 else ""
+        return (
+            row,
+            "value",
+            f"value {v[row]:g} is outside the range of {metric[row].as_py()}, "
+            f"{_interval_text(lower[row], upper[row])}{hint}",
+        )
+    slack = _SLACK * np.maximum(1, np.abs(v))
+    low, high = ends["ci_low"], ends["ci_high"]
+    with np.errstate(invalid="ignore"):
+        excludes = {"ci_low": low > v + slack, "ci_high": high < v - slack}
+    for name, bad in excludes.items():
+        if bad.any():
+            row = int(np.flatnonzero(bad)[0])
+            side = "above" if name == "ci_low" else "below"
+            return (
+                row,
+                name,
+                f"the interval [{low[row]:g}, {high[row]:g}] does not hold its value "
+                f"{v[row]:g} ({name} is {side} it)",
+            )
     return None
 
 

@@ -300,7 +300,9 @@ def bca_mean_interval(
     thousands of examples per model stays fast. Constant data (including a
     single value) gives ``(v, v)``; no values gives ``(nan, nan)``. When every
     resampled mean falls on one side of the estimate the bias correction is
-    infinite and the percentile interval is returned instead.
+    infinite and the percentile interval is returned instead. The interval always
+    holds the estimate: where the adjusted levels would pass it (extreme skew in
+    a handful of values), the end is moved to the estimate.
     """
     x = np.asarray(values, dtype=float).ravel()
     if x.size == 0:
@@ -314,13 +316,16 @@ def bca_mean_interval(
     below = np.mean(means < estimate)
     if not 0.0 < below < 1.0:
         low, high = np.percentile(means, [100 * tail, 100 * (1 - tail)])
-        return float(low), float(high)
-    z0 = sps.norm.ppf(below)
-    d = x - estimate
-    accel = np.sum(d**3) / (6.0 * np.sum(d**2) ** 1.5)
-    z = sps.norm.ppf([tail, 1.0 - tail])
-    adjusted = sps.norm.cdf(z0 + (z0 + z) / (1.0 - accel * (z0 + z)))
-    low, high = np.percentile(means, 100 * adjusted)
+    else:
+        z0 = sps.norm.ppf(below)
+        d = x - estimate
+        accel = np.sum(d**3) / (6.0 * np.sum(d**2) ** 1.5)
+        z = sps.norm.ppf([tail, 1.0 - tail])
+        adjusted = sps.norm.cdf(z0 + (z0 + z) / (1.0 - accel * (z0 + z)))
+        low, high = np.percentile(means, 100 * adjusted)
+    # with extreme skew in few values the adjusted levels can pass the estimate (or
+    # cross); an interval that does not hold its own estimate is widened to it
+    low, high = min(low, high, estimate), max(low, high, estimate)
     return float(low), float(high)
 
 

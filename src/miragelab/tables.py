@@ -25,6 +25,7 @@ import pyarrow.parquet as pq
 from miragelab.atomic import atomic_path
 from miragelab.datasets import is_dataset, read_dataset, unreadable_parquet
 from miragelab.errors import InputError
+from miragelab.frames import without_attrs
 from miragelab.schema import (
     SAMPLES,
     SCORES,
@@ -108,14 +109,6 @@ def read_many(paths: Iterable[str | os.PathLike[str]], spec: TableSpec | str) ->
 
 
 # --------------------------------------------------------------------------- writing
-
-
-def without_attrs(frame: pd.DataFrame) -> pd.DataFrame:
-    """A shallow copy without ``attrs``: analysis code works on plain frames, because
-    pandas deep-copies ``attrs`` (provenance, notes) on every operation."""
-    plain = frame.copy(deep=False)
-    plain.attrs = {}
-    return plain
 
 
 def to_arrow(frame: pd.DataFrame) -> pa.Table:

@@ -34,6 +34,7 @@ from miragelab.errors import InputError
 __all__ = [
     "MAX_LINE_BYTES",
     "JsonDocument",
+    "check_unique_keys",
     "decode_error",
     "dotted",
     "iter_csv_rows",
@@ -69,6 +70,89 @@ Key = str | int
 _WS = re.compile(r"[ \t\n\r]*")
 _SCALAR = re.compile(r"-?(?:Infinity|NaN|[0-9][0-9.eE+-]*)|true|false|null|Infinity|NaN")
 _STRUCTURE = re.compile(r'["\[\]{}]')
+
+
+# --------------------------------------------------------------------------- repeated keys
+
+#: a key's closing quote and its colon (JSON allows whitespace between them)
+_KEY_END = re.compile(rb'"[ \t\r\n]*:')
+
+
+class _RepeatedKey(ValueError):
+    def __init__(self, key: str) -> None:
+        super().__init__(key)
+        self.key = key
+
+
+def _unique_pairs(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    """``object_pairs_hook`` of Python's json: an object, or the first key it repeats."""
+    out = dict(pairs)
+    if len(out) != len(pairs):
+        seen: set[str] = set()
+        for key, _ in pairs:
+            if key in seen:
+                raise _RepeatedKey(key)
+            seen.add(key)
+    return out
+
+
+_COLON = re.compile(r"[ \t\r\n]*:")
+_JSON_TOKEN = re.compile(r'"(?:[^"\\]|\\.)*"|[{}\[\]]')
+
+
+def _line_of_repeat(text: str, key: str) -> int | None:
+    """The line of the first ``"key":`` that repeats a key of its own object."""
+    stack: list[set[str] | None] = []  # the keys of each open object (None: an array)
+    for match in _JSON_TOKEN.finditer(text):
+        token = match.group(0)
+        if token in "{[":
+            stack.append(set() if token == "{" else None)
+        elif token in "}]":
+            if stack:
+                stack.pop()
+        elif stack and stack[-1] is not None:
+            if not _COLON.match(text, match.end()):
+                continue
+            name = json.loads(token)
+            if name in stack[-1] and name == key:
+                return text.count("\n", 0, match.start()) + 1
+            stack[-1].add(name)
+    return None
+
+
+def check_unique_keys(
+    raw: bytes, data: Any, path: str | os.PathLike[str], line: int | None
+) -> None:
+    """Refuse a JSON text in which one object has the same key twice: JSON parsers keep
+    the last value without a word, so a record could silently say two things.
+
+    The fast test compares the keys of the text (a quote, spaces, a colon) with those
+    of the parsed value written back by orjson (a quote and a colon): a string holds
+    the same quotes in both, so the text has more only when a key repeats (or a
+    string holds a quote, spaces and a colon); an escaped quote ``\\u0022`` is the
+    one way the text can have fewer. Only then does Python's json read the text
+    once more to name the key.
+    """
+    if b"\\u0022" not in raw and len(_KEY_END.findall(raw)) == orjson.dumps(data).count(b'":'):
+        return
+    try:
+        text = raw.decode("utf-8")
+        json.loads(text, object_pairs_hook=_unique_pairs)
+    except _RepeatedKey as exc:
+        where = line if line is not None else _line_of_repeat(text, exc.key)
+        raise repeated_key(exc.key, path, where) from None
+    except (ValueError, RecursionError):
+        return  # orjson read it; the text is JSON
+
+
+def repeated_key(key: str, path: str | os.PathLike[str], line: int | None) -> InputError:
+    """The error of an object that gives one key twice."""
+    return InputError(
+        f"malformed JSON (key {key!r} appears twice in one object)",
+        path=path,
+        line=line,
+        field=key,
+    )
 
 
 def dotted(keys: Sequence[Key]) -> str:
@@ -219,14 +303,25 @@ def read_json_document(path: str | os.PathLike[str]) -> object:
         except (OSError, EOFError, zlib.error) as exc:
             raise InputError(f"corrupt gzip data ({exc})", path=p) from None
     try:
-        return orjson.loads(raw)
+        data = orjson.loads(raw)
     except orjson.JSONDecodeError:
-        try:
-            data = json.loads(raw.decode("utf-8"))
-        except (UnicodeDecodeError, ValueError, RecursionError):
-            raise decode_error(raw, p) from None
-    check_unicode(data, raw, p, None)
+        data = _python_json(raw, p)
+        check_unicode(data, raw, p, None)
+        return data
+    check_unique_keys(raw, data, p, None)
     return data
+
+
+def _python_json(raw: bytes, path: Path) -> Any:
+    """A document orjson refuses, read by Python's json (NaN/Infinity), repeated keys
+    refused; anything else it cannot read is a :func:`decode_error`."""
+    try:
+        text = raw.decode("utf-8")
+        return json.loads(text, object_pairs_hook=_unique_pairs)
+    except _RepeatedKey as exc:
+        raise repeated_key(exc.key, path, _line_of_repeat(text, exc.key)) from None
+    except (UnicodeDecodeError, ValueError, RecursionError):
+        raise decode_error(raw, path) from None
 
 
 @dataclass
@@ -259,11 +354,10 @@ def read_json_text(path: str | os.PathLike[str]) -> JsonDocument:
     try:
         data = orjson.loads(raw)
     except orjson.JSONDecodeError:
-        try:
-            data = json.loads(text)  # NaN/Infinity; the checks name the field
-        except (ValueError, RecursionError):
-            raise decode_error(raw, p) from None
+        data = _python_json(raw, p)  # NaN/Infinity; the checks name the field
         check_unicode(data, raw, p, None)
+    else:
+        check_unique_keys(raw, data, p, None)
     return JsonDocument(p, text, data)
 
 
@@ -274,11 +368,16 @@ def parse_json_line(raw: bytes, path: str | os.PathLike[str], line: int) -> Any:
     """One JSON Lines record. Python's json is the fallback for NaN/Infinity (which some
     tools write), so the checks that follow name the field; anything else is malformed."""
     try:
-        return orjson.loads(raw)
+        record = orjson.loads(raw)
     except orjson.JSONDecodeError:
         pass
+    else:
+        check_unique_keys(raw, record, path, line)
+        return record
     try:
-        record = json.loads(raw.decode("utf-8"))
+        record = json.loads(raw.decode("utf-8"), object_pairs_hook=_unique_pairs)
+    except _RepeatedKey as exc:
+        raise repeated_key(exc.key, path, line) from None
     except UnicodeDecodeError as err:
         raise InputError(f"not UTF-8 text (byte {err.start})", path=path, line=line) from None
     except json.JSONDecodeError as exc:
@@ -402,7 +501,7 @@ def _iter_array(path: Path, raw: bytes) -> Iterator[tuple[int, Any, int]]:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as err:
         raise not_utf8(raw, err, path) from None
-    decoder = json.JSONDecoder()
+    decoder = json.JSONDecoder(object_pairs_hook=_unique_pairs)
     pos = text.index("[") + 1
     line = text.count("\n", 0, pos) + 1
     n = 0
@@ -415,6 +514,10 @@ def _iter_array(path: Path, raw: bytes) -> Iterator[tuple[int, Any, int]]:
             break
         try:
             record, end = decoder.raw_decode(text, start)
+        except _RepeatedKey as exc:
+            _, end = json.JSONDecoder().raw_decode(text, start)  # the record, to name the line
+            within = _line_of_repeat(text[start:end], exc.key) or 1
+            raise repeated_key(exc.key, path, line + within - 1) from None
         except ValueError as exc:
             where = line + text.count("\n", start, getattr(exc, "pos", start))
             raise malformed_json(exc.args[0].split(":")[0], path, where) from None

@@ -147,8 +147,8 @@ def _resolve_params(
     if value is not None:
         return value
     number = _number(from_file)
-    if number is not None and number > 0:
-        return number
+    if number is not None and number >= 1 and float(number).is_integer():
+        return number  # the harness writes the model's parameter count, a whole number
     stated = from_file is not None and not (
         isinstance(from_file, int)
         and not isinstance(from_file, bool)
@@ -156,7 +156,7 @@ def _resolve_params(
     )
     if stated:  # a size that is not a size: refuse rather than guess from the name
         raise json_error(
-            f"model_num_parameters must be a positive number (or -1 for unknown), "
+            f"model_num_parameters must be a whole number >= 1 (or -1 for unknown), "
             f"got {from_file!r}",
             path,
             file_keys,
