@@ -31,7 +31,7 @@ models.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
@@ -75,6 +75,8 @@ class Forecast:
     fit: PowerLawFit
     length: float
     curve: pd.DataFrame  # every model: params, observed accuracy, cross-entropy, held out?
+    #: the family's models that could not be used, each with the reason
+    notes: list[str] = field(default_factory=list)
 
 
 def _last(scores: pd.DataFrame, task: str, family: str, metric: str) -> pd.DataFrame:
@@ -100,18 +102,35 @@ def forecast_task(
     scores = without_attrs(scores)
     acc_rows = _last(scores, task, family, harsh)
     soft_rows = _last(scores, task, family, soft)
+    if length != "auto":
+        length = _check_length(length)
     models = acc_rows.index.intersection(soft_rows.index)
     if axis not in acc_rows.columns:
         raise InputError(f"the scores have no {axis!r} column", field="axis")
+    unused = {m: f"no {soft} score" for m in acc_rows.index.difference(models)}
+    unused |= {m: f"no {harsh} score" for m in soft_rows.index.difference(models)}
     x = acc_rows.loc[models, axis].to_numpy(dtype=float)
     acc = acc_rows.loc[models, "value"].to_numpy(dtype=float)
     ce = to_cross_entropy(soft, soft_rows.loc[models, "value"].to_numpy(dtype=float))
-    usable = np.isfinite(x) & np.isfinite(ce) & (ce > 0) & np.isfinite(acc)
+    with np.errstate(invalid="ignore"):
+        reasons = np.select(
+            [~np.isfinite(x), ~np.isfinite(acc), ~np.isfinite(ce), ~(ce > 0)],
+            [
+                f"no {axis}",
+                f"{harsh} is not a number",
+                f"{soft} gives no cross-entropy",
+                f"{soft} is a cross-entropy of 0 (a power law cannot reach it)",
+            ],
+            default="",
+        )
+    unused |= {m: r for m, r in zip(models, reasons, strict=True) if r}
+    usable = reasons == ""
     x, acc, ce = x[usable], acc[usable], ce[usable]
+    notes = [f"not used: {m} ({unused[m]})" for m in sorted(unused, key=str)]
     if x.size - holdout < 3:
         raise InputError(
             f"{x.size} models with both metrics; need at least {holdout + 3} "
-            f"to hold out {holdout} and fit on 3",
+            f"to hold out {holdout} and fit on 3" + (f"; {'; '.join(notes)}" if notes else ""),
             field="holdout",
         )
     order = np.argsort(x)
@@ -124,9 +143,7 @@ def forecast_task(
         c, a = ce[train][positive], np.log(acc[train][positive])
         length_value = float(-(c * a).sum() / (c * c).sum())
     else:
-        length_value = float(length)
-        if not length_value > 0:
-            raise InputError(f"must be > 0 or 'auto', got {length!r}", field="length")
+        length_value = length
     table = backtest(x, ce, acc, length_value, holdout=holdout)
     table.insert(0, "length", length_value)
     for name, value in (("soft_metric", soft), ("harsh_metric", harsh), ("family", family)):
@@ -140,4 +157,15 @@ def forecast_task(
             "held_out": np.arange(x.size) >= x.size - holdout,
         }
     )
-    return Forecast(table, fit_power_law(x[train], ce[train]), length_value, curve)
+    return Forecast(table, fit_power_law(x[train], ce[train]), length_value, curve, notes)
+
+
+def _check_length(length: float | str) -> float:
+    """An answer length: a finite number > 0 (text such as ``"3"`` is read as one)."""
+    try:
+        value = float(length)
+    except (TypeError, ValueError):
+        raise InputError(f"expected a number or 'auto', got {length!r}", field="length") from None
+    if not (math.isfinite(value) and value > 0):
+        raise InputError(f"must be a finite number > 0 or 'auto', got {length!r}", field="length")
+    return value

@@ -31,6 +31,7 @@ import numpy as np
 import pandas as pd
 
 from miragelab.emergence import curve_direction, iter_curves, measures_table
+from miragelab.errors import InputError
 from miragelab.metric_facts import resolve_directions
 from miragelab.stats import emergence_score_interval_from_summary, point_stderr
 from miragelab.tables import without_attrs
@@ -84,6 +85,23 @@ def _is_emergent_looking(measures: pd.DataFrame) -> pd.Series:
     )
 
 
+def _lone_models(scores: pd.DataFrame) -> dict[str, str]:
+    """family -> its one model, for the families that have one model at one step."""
+    steps = scores["step"] if "step" in scores.columns else pd.Series(np.nan, scores.index)
+    per = pd.DataFrame({"family": scores["family"], "model": scores["model"], "step": steps})
+    counts = per.groupby("family", sort=True).agg(
+        models=("model", "nunique"), steps=("step", "nunique"), model=("model", "first")
+    )
+    lone = counts[(counts["models"] == 1) & (counts["steps"] <= 1)]
+    return {str(f): str(m) for f, m in lone["model"].items()}
+
+
+def _listed(lone: dict[str, str], limit: int = 5) -> str:
+    shown = [f"{family}: {model}" for family, model in list(lone.items())[:limit]]
+    more = len(lone) - limit
+    return ", ".join(shown) + (f" and {more} more" if more > 0 else "")
+
+
 def meta_analysis(
     scores: pd.DataFrame,
     *,
@@ -99,9 +117,17 @@ def meta_analysis(
     """
     rng = np.random.default_rng(seed)
     scores = resolve_directions(without_attrs(scores))
+    lone = _lone_models(scores)
+    curves = list(iter_curves(scores))
+    if not curves:
+        raise InputError(
+            "no curve to measure: a curve needs two models of one family (or several "
+            f"steps of one model), and every family here has one model ({_listed(lone)})",
+            field="family",
+        )
     measures = measures_table(scores)
     lows, highs, fixed, positions = [], [], [], []
-    for curve in iter_curves(scores):
+    for curve in curves:
         rows = curve.rows
         se = point_stderr(rows, confidence)
         fixed.append(int((~(np.isfinite(se) & (se > 0))).sum()))
@@ -127,6 +153,16 @@ def meta_analysis(
         score_ci_low=lows, score_ci_high=highs, n_fixed_points=fixed, jump_position=positions
     )
     notes = []
+    if lone:
+        notes.append(
+            (
+                "1 family with a single model (and one checkpoint) gives no curve and is"
+                if len(lone) == 1
+                else f"{len(lone)} families with a single model (and one checkpoint) give "
+                "no curve and are"
+            )
+            + f" left out: {_listed(lone)}"
+        )
     short = measures["n_points"] < MIN_POINTS
     if short.any():
         notes.append(

@@ -20,6 +20,7 @@ import io
 import json
 import os
 import re
+import stat
 import zlib
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
@@ -46,6 +47,7 @@ __all__ = [
     "not_utf8",
     "parse_json_line",
     "read_json_document",
+    "regular_file",
     "read_json_text",
     "table_format",
 ]
@@ -292,7 +294,7 @@ def read_json_document(path: str | os.PathLike[str]) -> object:
 
     Python's ``json`` is the fallback for NaN/Infinity, which some tools write.
     """
-    p = Path(path)
+    p = regular_file(path)
     try:
         raw = p.read_bytes()
     except OSError as exc:
@@ -340,7 +342,7 @@ class JsonDocument:
 
 def read_json_text(path: str | os.PathLike[str]) -> JsonDocument:
     """Parse a JSON file and keep its text, so later checks can name lines."""
-    p = Path(path)
+    p = regular_file(path)
     try:
         raw = p.read_bytes()
     except OSError as exc:
@@ -424,7 +426,39 @@ def table_format(path: Path) -> str:
     )
 
 
+_KINDS = (
+    (stat.S_ISFIFO, "a named pipe"),
+    (stat.S_ISCHR, "a character device"),
+    (stat.S_ISBLK, "a block device"),
+    (stat.S_ISSOCK, "a socket"),
+)
+
+
+def regular_file(path: str | os.PathLike[str], *, folder: bool = False) -> Path:
+    """``path``, checked to be a regular file (or, with ``folder``, a folder).
+
+    A named pipe, a device or a socket would block a reader for ever or never
+    end; each is refused by name before anything opens it. A missing path is
+    "no such file".
+    """
+    p = Path(path)
+    wanted = "file or folder" if folder else "file"
+    try:
+        mode = p.stat().st_mode
+    except FileNotFoundError:
+        raise InputError(f"no such {wanted}", path=p) from None
+    except OSError as exc:
+        raise InputError(f"cannot read: {exc.strerror or exc}", path=p) from None
+    if stat.S_ISREG(mode) or (folder and stat.S_ISDIR(mode)):
+        return p
+    if stat.S_ISDIR(mode):
+        raise InputError("is a folder; expected a file", path=p)
+    kind = next((name for test, name in _KINDS if test(mode)), "not a regular file")
+    raise InputError(f"{kind}, not a regular {wanted}: give a {wanted}", path=p)
+
+
 def open_binary(path: Path) -> io.BufferedIOBase:
+    regular_file(path)
     if path.name.lower().endswith(".gz"):
         return gzip.open(path, "rb")  # type: ignore[return-value]
     return open(path, "rb")
@@ -470,6 +504,7 @@ def iter_json_records(path: Path) -> Iterator[tuple[int, Any, int]]:
     JSONL is streamed line by line; a JSON array (lm-eval <= 0.4.2) is read
     whole and its records numbered by the line each starts on.
     """
+    regular_file(path)
     try:
         handle = open(path, "rb")
     except OSError as exc:
@@ -569,7 +604,7 @@ def iter_csv_rows(path: str | os.PathLike[str]) -> Iterator[tuple[int, list[str]
     naming the line: a byte that is not UTF-8, broken quoting, a record with
     more or fewer cells than the header, a column named twice in the header.
     """
-    p = Path(path)
+    p = regular_file(path)
     try:
         handle = (
             gzip.open(p, "rt", encoding="utf-8-sig", newline="")

@@ -47,7 +47,7 @@ from miragelab.sources.lm_eval_results import (
 from miragelab.sources.shipped import shipped_data_dir
 from miragelab.sources.wide_csv import find_column, wide_records
 from miragelab.tables import read_table
-from miragelab.textio import iter_csv_rows
+from miragelab.textio import iter_csv_rows, regular_file
 
 __all__ = ["WALK_SKIP", "load_scores", "load_shipped", "shipped_data_dir", "shipped_sources"]
 
@@ -124,9 +124,7 @@ def _expand(
     out: list[tuple[Path, bool]] = []
     datasets: list[tuple[Path, list[Path]]] = []
     for item in paths:
-        p = Path(item)
-        if not p.exists():
-            raise InputError("no such file or folder", path=p)
+        p = regular_file(item, folder=True)
         if p.is_file():
             out.append((p, True))
             continue

@@ -137,6 +137,10 @@ MIN_POINTS_KNOWN_NOISE = 3
 #: with known noise the smooth model is a line up to this many points, then quadratic
 KNOWN_NOISE_LINEAR_UP_TO = 4
 #: rates of the scaling-law smooth model ``E + A exp(-r t)``, t in [0, 1]
+#: without standard errors the noise is the smooth fit's residual; one below this share
+#: of the values' size is rounding (a curve computed, not measured), and no noise to
+#: test a break against: a break of 1e-7 would pass as significant
+EXACT_FIT = 1e-6
 LAW_RATES = tuple(np.geomspace(0.1, 30.0, 16))
 #: cubic from this many points
 KNOWN_NOISE_CUBIC_FROM = 8
@@ -522,6 +526,14 @@ def detect_transition(
     k, h = int(best_g[g1, 0]), float(height_g[g1, 0])
     resid0_g1 = _annihilate(yw[None, :], qs[g1])[0]
     tiny = 1e-12 * max(rss0, 1e-300)
+    size = max(float(np.max(np.abs(ys))), float(np.ptp(ys)))
+    if not known and not np.sqrt(rss0 / max(n - p0, 1)) > EXACT_FIT * size:
+        reason = (
+            "the smooth fit leaves no residual (below "
+            f"{EXACT_FIT:g} of the values), so there is no noise to test a break "
+            "against: give standard errors (stderr, an interval or n)"
+        )
+        return _not_run(reason, n, dropped, xs, ys)
 
     def lr(rss: FloatArray, rss1: FloatArray) -> FloatArray:
         return _neg2loglik(rss, n, floor) - _neg2loglik(np.maximum(rss1, tiny), n, floor)
