@@ -40,7 +40,7 @@ from miragelab.emergence import curve_measures
 from miragelab.errors import InputError
 from miragelab.metrics import compute_metrics
 from miragelab.planner import resolvable_accuracy
-from miragelab.report.figures import save_figure
+from miragelab.report.figures import plain_text, save_figure
 from miragelab.report.verdict_figures import write_verdict_figures
 from miragelab.scoring import score_samples
 from miragelab.stats import emergence_score_interval, wilson_interval
@@ -132,7 +132,7 @@ def prediction_metric(samples: pd.DataFrame, out: Path, seed: int = 0) -> list[P
         score = measures.loc[measures["metric"] == metric, "emergence_score"].iloc[0]
         ax.set_title(f"{_LABELS[metric]}\nemergence score {score:.1f}")
         ax.set_ylabel(_LABELS[metric])
-    fig.suptitle(f"{table['family'].iloc[0]}: the same outputs under three metrics")
+    fig.suptitle(f"{plain_text(table['family'].iloc[0])}: the same outputs under three metrics")
     paths = list(save_figure(fig, out / "pred1_metric").values())
     paths.append(write_table(measures, out / "pred1_metric.csv"))
     paths.append(write_table(found.verdicts, out / "pred1_verdict.csv"))
@@ -205,7 +205,8 @@ def prediction_resolution(samples: pd.DataFrame, out: Path, small_n: int = 100) 
         else:
             ax.set_title("linear scale")
         ax.legend(fontsize=8)
-    fig.suptitle(f"{table['family'].iloc[0]}: resolution of small models' accuracy (95% Wilson)")
+    family = plain_text(table["family"].iloc[0])
+    fig.suptitle(f"{family}: resolution of small models' accuracy (95% Wilson)")
     paths = list(save_figure(fig, out / "pred2_resolution").values())
     paths.append(write_table(res, out / "pred2_resolution.csv"))
     return paths
@@ -254,7 +255,8 @@ def prediction_length(samples: pd.DataFrame, out: Path, seed: int = 0) -> list[P
     axes[2].set_ylabel("emergence score")
     axes[2].set_xticks(sorted(curves))
     axes[2].legend(fontsize=8)
-    fig.suptitle(f"{table['family'].iloc[0]}: exact match and edit distance of L-digit answers")
+    family = plain_text(table["family"].iloc[0])
+    fig.suptitle(f"{family}: exact match and edit distance of L-digit answers")
     paths = list(save_figure(fig, out / "pred3_length").values())
     paths.append(write_table(res, out / "pred3_length.csv"))
     return paths

@@ -9,7 +9,7 @@ import numpy as np
 from matplotlib.figure import Figure
 
 from miragelab.forecast import Forecast
-from miragelab.report.figures import save_figure
+from miragelab.report.figures import plain_text, save_figure
 from miragelab.scaling import fit_sigmoid, predict_exact_match
 from miragelab.tables import write_table
 
@@ -17,7 +17,10 @@ __all__ = ["plot_forecast", "write_forecast_outputs"]
 
 
 def plot_forecast(result: Forecast, title: str = "") -> Figure:
-    """Left: cross-entropy and its power law. Right: accuracy, p**L forecast and sigmoid."""
+    """Left: cross-entropy and its power law. Right: accuracy, p**L forecast and sigmoid.
+
+    ``title`` is drawn as plain text (:func:`~miragelab.report.figures.plain_text`).
+    """
     curve = result.curve
     axis = curve.columns[0]
     x = curve[axis].to_numpy(dtype=float)
@@ -38,7 +41,7 @@ def plot_forecast(result: Forecast, title: str = "") -> Figure:
             label="held out",
         )
         ax.set_xscale("log")
-        ax.set_xlabel(axis)
+        ax.set_xlabel(plain_text(axis))
     loss_ax.plot(grid, result.fit.predict(grid), color="#2c3e50", lw=1)
     loss_ax.set_ylabel("per-token cross-entropy (nats)")
     loss_ax.set_yscale("log")
@@ -55,7 +58,7 @@ def plot_forecast(result: Forecast, title: str = "") -> Figure:
     acc_ax.set_ylim(0, 1)
     acc_ax.legend(frameon=False, fontsize=8)
     if title:
-        fig.suptitle(title, fontsize=10)
+        fig.suptitle(plain_text(title), fontsize=10)
     return fig
 
 

@@ -2,7 +2,9 @@
 
 Anything that came from a model or a data file (task names, predictions, table
 cells) goes through :func:`html.escape` or pandas' escaping ``to_html``, so a
-model output such as ``<script>`` is shown as text and never runs.
+model output such as ``<script>`` is shown as text and never runs. A link to an
+output file (each figure's SVG, each table) is URL-quoted, then escaped
+(:func:`_href`), so a name with a space, ``#``, ``%`` or ``?`` still points at its file.
 """
 
 from __future__ import annotations
@@ -10,6 +12,7 @@ from __future__ import annotations
 import base64
 import html
 import os
+import urllib.parse
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
@@ -17,6 +20,7 @@ from typing import Any
 import pandas as pd
 
 from miragelab.atomic import write_text_atomic
+from miragelab.parquet_io import read_parquet
 
 __all__ = ["render_report", "write_report"]
 
@@ -35,22 +39,41 @@ th{background:#f4f4f6}img{max-width:100%;height:auto;border:1px solid #eee}
 MAX_TABLE_ROWS = 40
 
 
-def _img(path: Path) -> str:
+def _href(relative: str) -> str:
+    """The value of an ``href`` to the file ``relative`` (to the page, ``/``-separated):
+    each character that is not safe in a URL path percent-encoded, then HTML-escaped."""
+    return html.escape(urllib.parse.quote(relative), quote=True)
+
+
+def _link(relative: str) -> str:
+    """A link to an output file, showing its file name."""
+    name = html.escape(relative.rsplit("/", 1)[-1])
+    return f'<a href="{_href(relative)}">{name}</a>'
+
+
+def _img(out_dir: Path, stem: str) -> str:
+    """The figure ``stem.png`` embedded, with a link to ``stem.svg`` where there is one."""
+    path = out_dir / f"{stem}.png"
     data = base64.b64encode(path.read_bytes()).decode("ascii")
     alt = html.escape(path.stem.replace("_", " "))
-    return f'<figure><img alt="{alt}" src="data:image/png;base64,{data}"></figure>'
+    svg = f"{stem}.svg"
+    caption = ""
+    if (out_dir / svg).exists():
+        caption = f'<figcaption class="small">{_link(svg)}</figcaption>'
+    return f'<figure><img alt="{alt}" src="data:image/png;base64,{data}">{caption}</figure>'
 
 
-def _table(path: Path) -> str:
+def _table(out_dir: Path, relative: str) -> str:
+    path = out_dir / relative
     if path.suffix == ".parquet":
-        frame = pd.read_parquet(path)
+        frame = read_parquet(path).to_pandas()
     else:
         frame = pd.read_csv(path)
     shown = frame.head(MAX_TABLE_ROWS)
     more = len(frame) - len(shown)
-    note = f'<p class="small">{more} more rows in {html.escape(path.name)}</p>' if more else ""
+    note = f'<p class="small">{more} more rows in {_link(relative)}</p>' if more else ""
     body = shown.to_html(index=False, escape=True, float_format=lambda v: f"{v:.4g}", border=0)
-    return f'<p class="small">{html.escape(path.name)}</p>{body}{note}'
+    return f'<p class="small">{_link(relative)}</p>{body}{note}'
 
 
 def _key_values(items: Mapping[str, Any]) -> str:
@@ -93,11 +116,10 @@ def render_report(
         for note in record.get("notes", []):
             parts.append(f"<p>{html.escape(note)}</p>")
         for fig in record.get("figures", []):
-            png = out_dir / f"{fig}.png"
-            if png.exists():
-                parts.append(_img(png))
+            if (out_dir / f"{fig}.png").exists():
+                parts.append(_img(out_dir, fig))
         for table in record.get("tables", []):
-            parts.append(_table(out_dir / table))
+            parts.append(_table(out_dir, table))
     parts.append("<h2>Provenance</h2>")
     parts.append(_key_values(provenance))
     parts.append("</body></html>")

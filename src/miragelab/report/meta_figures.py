@@ -18,7 +18,7 @@ from matplotlib.ticker import NullFormatter
 
 from miragelab.emergence import size_curve
 from miragelab.meta import MetaResult
-from miragelab.report.figures import save_figure
+from miragelab.report.figures import plain_text, save_figure
 from miragelab.report.verdict_figures import verdict_grid, write_verdict_figures
 from miragelab.stats import point_stderr
 from miragelab.tables import write_table
@@ -67,7 +67,8 @@ def plot_emergence_by_metric(measures: pd.DataFrame, min_curves: int = 3) -> Fig
             ax.scatter(jitter[mask & inf], shown[mask & inf], s=22, marker="^", color=colour)
     ax.set_yscale("symlog", linthresh=1.0)
     ax.axhline(0, color="k", lw=0.6)
-    ax.set_xticks(range(len(metrics)), [f"{m}\n(n={counts[m]})" for m in metrics], fontsize=8)
+    ticks = [plain_text(f"{m}\n(n={counts[m]})") for m in metrics]
+    ax.set_xticks(range(len(metrics)), ticks, fontsize=8)
     ax.set_ylabel("emergence score (symlog; ▲ = ±inf)")
     ax.set_title("Emergence score of each size curve, by metric")
     if metrics:
@@ -108,8 +109,8 @@ def plot_top_curves(scores: pd.DataFrame, measures: pd.DataFrame, k: int = 8) ->
         x, y, half = _points(size_curve(scores, row.task, row.family, row.metric), "params")
         ax.errorbar(x, y, yerr=half, marker="o", ms=4, capsize=2, lw=1.2)
         _log_x(ax)
-        ax.set_title(f"{row.task}\n{row.family}", fontsize=8)
-        ax.set_ylabel(row.metric, fontsize=8)
+        ax.set_title(plain_text(f"{row.task}\n{row.family}"), fontsize=8)
+        ax.set_ylabel(plain_text(row.metric), fontsize=8)
         ax.set_xlabel("parameters", fontsize=8)
         ax.tick_params(labelsize=7)
     fig.suptitle("Most emergent-looking curves (smallest smoothness)", fontsize=10)

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import json
 import os
-import re
 from pathlib import Path
 from typing import Any
 
@@ -21,7 +20,7 @@ from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
 from miragelab.atomic import write_text_atomic
-from miragelab.report.figures import save_figure
+from miragelab.report.figures import plain_text, save_figure, slug
 from miragelab.tables import write_table
 from miragelab.transitions.apply import InductionFindings
 from miragelab.transitions.detect import Transition
@@ -45,8 +44,11 @@ def _shade(ax: Axes, result: Transition) -> None:
 
 
 def draw_transition(ax: Axes, result: Transition, label: str = "observed") -> None:
-    """The tested points, the smooth and changepoint fits, and the intervals, log x."""
-    ax.plot(result.x, result.y, "o", ms=3, color="black", label=label)
+    """The tested points, the smooth and changepoint fits, and the intervals, log x.
+
+    ``label`` (the points' legend entry) is drawn as plain text (:func:`plain_text`).
+    """
+    ax.plot(result.x, result.y, "o", ms=3, color="black", label=plain_text(label))
     if np.all(np.isfinite(result.fit_smooth)):
         ax.plot(result.x, result.fit_smooth, color="tab:blue", lw=1, label="smooth fit")
         ax.plot(result.x, result.fit_change, color="tab:red", lw=1.2, label="changepoint fit")
@@ -59,14 +61,17 @@ def draw_transition(ax: Axes, result: Transition, label: str = "observed") -> No
 
 
 def transition_figure(result: Transition, title: str, ylabel: str, stem: str | os.PathLike[str]):
-    """One curve's figure, saved as ``stem.png`` and ``stem.svg``; returns the paths."""
+    """One curve's figure, saved as ``stem.png`` and ``stem.svg``; returns the paths.
+
+    ``title`` and ``ylabel`` are drawn as plain text (:func:`plain_text`), never as math.
+    """
     fig = Figure(figsize=(5.5, 3.6), layout="constrained")
     ax = fig.add_subplot()
     draw_transition(ax, result)
     ax.set_xlabel("x (log scale)")
-    ax.set_ylabel(ylabel)
+    ax.set_ylabel(plain_text(ylabel))
     ax.legend(fontsize=7)
-    fig.suptitle(title, fontsize=10)
+    fig.suptitle(plain_text(title), fontsize=10)
     return save_figure(fig, stem)
 
 
@@ -114,10 +119,6 @@ def _write_both(frame: pd.DataFrame, stem: Path) -> list[Path]:
         write_table(frame, stem.with_suffix(".parquet")),
         write_table(frame, stem.with_suffix(".csv")),
     ]
-
-
-def _slug(text: str) -> str:
-    return re.sub(r"[^A-Za-z0-9]+", "-", text).strip("-")[:120]
 
 
 def write_induction_outputs(
@@ -179,7 +180,9 @@ def write_transitions_outputs(
     out_dir
         Folder of the outputs: ``transitions.parquet``/``.csv`` and ``figures/``.
     max_figures
-        At most this many curve figures, curves with a transition first.
+        At most this many curve figures, curves with a transition first, each named
+        by :func:`~miragelab.report.figures.slug` of its curve's key (task, family,
+        model of a step curve, metric, axis).
 
     Returns
     -------
@@ -193,6 +196,7 @@ def write_transitions_outputs(
         who = row["model"] if row["axis"] == "step" else row["family"]
         title = f"{row['task']} · {who} · {row['metric']}"
         ylabel = f"log {row['metric']}" if row["log_y"] else str(row["metric"])
-        stem = out_dir / "figures" / _slug(f"{row['task']}_{who}_{row['metric']}_{row['axis']}")
+        key = (row[column] for column in ("task", "family", "model", "metric", "axis"))
+        stem = out_dir / "figures" / slug(*(part for part in key if isinstance(part, str)))
         paths += list(transition_figure(results[i], title, ylabel, stem).values())
     return paths

@@ -10,9 +10,7 @@ from the continuous metric's smooth fit through the fitted link.
 from __future__ import annotations
 
 import os
-import re
 import textwrap
-import zlib
 from collections.abc import Mapping
 from pathlib import Path
 
@@ -21,7 +19,7 @@ import pandas as pd
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
-from miragelab.report.figures import save_figure
+from miragelab.report.figures import plain_text, save_figure, slug
 from miragelab.verdict import PairVerdict
 
 __all__ = [
@@ -46,13 +44,19 @@ def _shade_jump(ax: Axes, pair: PairVerdict) -> None:
         ax.axvspan(pair.x[i0], pair.x[i1], color="#f0c419", alpha=0.18, lw=0, label="harsh jump")
 
 
+def _field(row: object, name: str) -> str:
+    """A text field of a verdict's row, ready to draw ("" when absent or not text)."""
+    value = getattr(row, name, "")
+    return plain_text(value) if isinstance(value, str) else ""
+
+
 def draw_evidence(soft_ax: Axes | None, harsh_ax: Axes, pair: PairVerdict, row: object) -> None:
     """Draw one verdict's evidence on two axes (``soft_ax`` None: the harsh panel only)."""
     x = pair.x
     if soft_ax is not None and pair.z.size == x.size and x.size:
         err = 1.96 * np.where(np.isfinite(pair.z_se), pair.z_se, 0.0)
         soft_ax.errorbar(x, pair.z, yerr=err, fmt="o", ms=3.5, capsize=2, color="black", lw=1,
-                         label=getattr(row, "soft_metric", ""))  # fmt: skip
+                         label=_field(row, "soft_metric"))  # fmt: skip
         test = pair.test
         if test is not None and test.fit_smooth.size == x.size:
             fit, band = test.fit_smooth, 1.96 * test.smooth_band
@@ -62,17 +66,16 @@ def draw_evidence(soft_ax: Axes | None, harsh_ax: Axes, pair: PairVerdict, row: 
                     soft_ax.fill_between(x, fit - band, fit + band, color="#1f5fa8", alpha=0.15,
                                          lw=0)  # fmt: skip
                 soft_ax.plot(x, test.fit_change, color="#c0392b", lw=1, ls="--", label="with break")
-            soft_ax.set_title(
-                f"{getattr(row, 'soft_metric', '')}: break p = {test.p_value:.2g}", fontsize=8
-            )
+            title = f"{_field(row, 'soft_metric')}: break p = {test.p_value:.2g}"
+            soft_ax.set_title(title, fontsize=8)
         _shade_jump(soft_ax, pair)
         soft_ax.set_xscale("log")
-        soft_ax.set_ylabel(pair.scale, fontsize=7)
+        soft_ax.set_ylabel(plain_text(pair.scale), fontsize=7)
         soft_ax.tick_params(labelsize=7)
         soft_ax.legend(fontsize=6, loc="best")
     err = 1.96 * np.where(np.isfinite(pair.harsh_se), pair.harsh_se, 0.0)
     harsh_ax.errorbar(x, pair.harsh, yerr=err, fmt="o", ms=3.5, capsize=2, color="black", lw=1,
-                      label=getattr(row, "harsh_metric", ""))  # fmt: skip
+                      label=_field(row, "harsh_metric"))  # fmt: skip
     if pair.harsh_pred.size == x.size and x.size:
         harsh_ax.plot(
             x, pair.harsh_pred, color="#2e7d32", lw=1.2, label="predicted from smooth fit"
@@ -81,17 +84,19 @@ def draw_evidence(soft_ax: Axes | None, harsh_ax: Axes, pair: PairVerdict, row: 
                               alpha=0.15, lw=0)  # fmt: skip
     _shade_jump(harsh_ax, pair)
     harsh_ax.set_xscale("log")
-    harsh_ax.set_ylabel(str(getattr(row, "harsh_metric", "")), fontsize=7)
+    harsh_ax.set_ylabel(_field(row, "harsh_metric"), fontsize=7)
     harsh_ax.tick_params(labelsize=7)
     verdict = str(getattr(row, "verdict", pair.label))
-    harsh_ax.set_title(verdict, fontsize=9, color=COLOURS.get(verdict, "#333"))
+    harsh_ax.set_title(plain_text(verdict), fontsize=9, color=COLOURS.get(verdict, "#333"))
     harsh_ax.legend(fontsize=6, loc="best")
 
 
 def _title(row: object) -> str:
+    """``task · family[ · model] (axis)``, ready to draw (see :func:`plain_text`)."""
     model = getattr(row, "model", None)
     where = f" · {model}" if isinstance(model, str) and model else ""
-    return f"{row.task} · {row.family}{where} ({row.axis})"  # type: ignore[attr-defined]
+    text = f"{row.task} · {row.family}{where} ({row.axis})"  # type: ignore[attr-defined]
+    return plain_text(text)
 
 
 def verdict_figure(pair: PairVerdict, row: object) -> Figure:
@@ -100,9 +105,9 @@ def verdict_figure(pair: PairVerdict, row: object) -> Figure:
     soft_ax, harsh_ax = fig.subplots(1, 2)
     draw_evidence(soft_ax, harsh_ax, pair, row)
     for ax in (soft_ax, harsh_ax):
-        ax.set_xlabel(str(getattr(row, "axis", "x")), fontsize=8)
+        ax.set_xlabel(plain_text(getattr(row, "axis", "x")), fontsize=8)
     reason = textwrap.fill(str(getattr(row, "reason", "")), width=150, max_lines=3)
-    fig.suptitle(f"{_title(row)}\n{reason}", fontsize=7.5)
+    fig.suptitle(f"{_title(row)}\n{plain_text(reason)}", fontsize=7.5)
     return fig
 
 
@@ -120,7 +125,7 @@ def verdict_grid(
     axes = np.atleast_1d(fig.subplots(rows, cols)).ravel()
     for ax, row in zip(axes, shown.itertuples(index=False), strict=False):
         draw_evidence(None, ax, details[_key(row)], row)
-        ax.set_title(f"{_title(row)}\n{row.verdict}", fontsize=7,
+        ax.set_title(f"{_title(row)}\n{plain_text(row.verdict)}", fontsize=7,
                      color=COLOURS.get(row.verdict, "#333"))  # fmt: skip
     for ax in axes[len(shown) :]:
         ax.set_visible(False)
@@ -135,11 +140,8 @@ def _key(row: object) -> tuple:
 
 
 def figure_name(row: object) -> str:
-    """A file name per verdict: readable, and unique by a checksum of its key."""
-    key = _key(row)
-    text = "_".join(str(part) for part in key if part is not None)
-    slug = re.sub(r"[^A-Za-z0-9._-]+", "-", text).strip("-")[:80]
-    return f"{slug}-{zlib.crc32(repr(key).encode()):08x}"
+    """A file name per verdict: :func:`~miragelab.report.figures.slug` of its key."""
+    return slug(*(str(part) for part in _key(row) if part is not None))
 
 
 def write_verdict_figures(

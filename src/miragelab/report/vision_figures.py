@@ -17,7 +17,7 @@ from matplotlib import colormaps
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
-from miragelab.report.figures import save_figure
+from miragelab.report.figures import plain_text, save_figure
 from miragelab.tables import write_table
 from miragelab.vision.ladder import VisionResult
 
@@ -30,11 +30,12 @@ _LABELS = {
 
 
 def _label(metric: str) -> str:
+    """A metric's name in the figure, as plain text (never parsed as math)."""
     if metric.startswith("reconstruction_c"):
-        return f"c = {metric.removeprefix('reconstruction_c')}"
+        return plain_text(f"c = {metric.removeprefix('reconstruction_c')}")
     if metric.startswith("subset_accuracy_K"):
-        return f"K = {metric.removeprefix('subset_accuracy_K')}"
-    return _LABELS.get(metric, metric)
+        return plain_text(f"K = {metric.removeprefix('subset_accuracy_K')}")
+    return plain_text(_LABELS.get(metric, metric))
 
 
 def _curve(ax: Axes, result: VisionResult, metric: str, colour: object) -> None:
@@ -81,7 +82,8 @@ def ladder_figure(result: VisionResult) -> Figure:
         ax.set_xlabel("parameters")
         ax.grid(True, which="major", alpha=0.3)
     left.title.set_fontsize(10)
-    fig.suptitle(f"{task}: {result.scores['family'].iloc[0]} ladder, mean over seeds", fontsize=11)
+    family = result.scores["family"].iloc[0]
+    fig.suptitle(plain_text(f"{task}: {family} ladder, mean over seeds"), fontsize=11)
     return fig
 
 
