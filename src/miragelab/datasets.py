@@ -16,9 +16,9 @@ from typing import Any
 
 import pandas as pd
 import pyarrow as pa
-import pyarrow.parquet as pq
 
 from miragelab.errors import InputError
+from miragelab.parquet_io import parquet_schema, read_parquet
 from miragelab.schema import BadValue, TableSpec, parse_cell, union, validate_records
 
 #: how Hive and Spark name the partition folder of a null value
@@ -76,7 +76,7 @@ def read_part(
     ``spec`` they are read as its fields say (``step=100`` is the integer 100).
     """
     try:
-        table = pq.read_table(path, columns=None if columns is None else _present(path, columns))
+        table = read_parquet(path, None if columns is None else _present(path, columns))
     except (pa.ArrowException, OSError) as exc:
         raise unreadable_parquet(path, exc) from None
     return add_hive_columns(table, path, root, columns, spec)
@@ -106,7 +106,7 @@ def add_hive_columns(
 
 
 def _present(path: Path, columns: Sequence[str]) -> list[str]:
-    names = set(pq.read_schema(path).names)
+    names = set(parquet_schema(path).names)
     return [c for c in columns if c in names]
 
 

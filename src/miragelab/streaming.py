@@ -22,15 +22,15 @@ from pathlib import Path
 
 import pandas as pd
 import pyarrow as pa
-import pyarrow.parquet as pq
 
 from miragelab.datasets import add_hive_columns, part_files, unreadable_parquet
 from miragelab.errors import InputError
 from miragelab.metrics import Metric, MetricOptions
+from miragelab.parquet_io import parquet_file
 from miragelab.schema import SAMPLES, RowChecker, Where, check_batch
 from miragelab.scoring import Scorer
 from miragelab.tables import read_table, to_arrow
-from miragelab.textio import table_format
+from miragelab.textio import regular_file, table_format
 
 #: rows per record batch: about 10-20 MB of a typical samples table
 DEFAULT_BATCH_ROWS = 65_536
@@ -53,9 +53,7 @@ def input_files(paths: Sequence[str | os.PathLike[str]]) -> list[_File]:
     """The files behind ``paths``, in the order :func:`miragelab.tables.read_many` reads them."""
     files = []
     for item in paths:
-        p = Path(item)
-        if not p.exists():
-            raise InputError("no such file", path=p)
+        p = regular_file(item, folder=True)
         if p.is_dir():
             parts = part_files(p)
             if not parts:
@@ -98,7 +96,7 @@ def _batches(source: _File, batch_rows: int) -> Iterator[tuple[pa.Table, Where]]
             first += n
         return
     try:
-        handle = pq.ParquetFile(path)
+        handle = parquet_file(path)
         names = set(handle.schema_arrow.names)
         columns = [c for c in SAMPLES.columns if c in names]
         first = 0

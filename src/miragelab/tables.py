@@ -20,12 +20,12 @@ import numpy as np
 import orjson
 import pandas as pd
 import pyarrow as pa
-import pyarrow.parquet as pq
 
 from miragelab.atomic import atomic_path
 from miragelab.datasets import is_dataset, read_dataset, unreadable_parquet
 from miragelab.errors import InputError
 from miragelab.frames import without_attrs
+from miragelab.parquet_io import read_parquet, write_parquet
 from miragelab.schema import (
     SAMPLES,
     SCORES,
@@ -36,7 +36,7 @@ from miragelab.schema import (
     validate_frame,
     validate_records,
 )
-from miragelab.textio import MAX_LINE_BYTES, iter_csv_rows, iter_jsonl, table_format
+from miragelab.textio import MAX_LINE_BYTES, iter_csv_rows, iter_jsonl, regular_file, table_format
 
 __all__ = [
     "MAX_LINE_BYTES",
@@ -60,9 +60,7 @@ __all__ = [
 def read_table(path: str | os.PathLike[str], spec: TableSpec | str) -> pd.DataFrame:
     """Read and validate a samples or scores table from JSONL, CSV or parquet."""
     spec = TABLES[spec] if isinstance(spec, str) else spec
-    p = Path(path)
-    if not p.exists():
-        raise InputError("no such file", path=p)
+    p = regular_file(path, folder=True)
     if p.is_dir():
         # a partitioned dataset (task=.../model=.../part-N.parquet): every part, validated
         if not is_dataset(p):
@@ -74,7 +72,7 @@ def read_table(path: str | os.PathLike[str], spec: TableSpec | str) -> pd.DataFr
     if fmt == "csv":
         return validate_records(_iter_csv(p), spec, path=p, from_text=True)
     try:
-        table = pq.read_table(p)
+        table = read_parquet(p)
     except (pa.ArrowException, OSError) as exc:
         raise unreadable_parquet(p, exc) from None
     return validate_records(enumerate(table.to_pylist(), start=1), spec, path=p, unit="row")
@@ -151,7 +149,7 @@ def write_table(frame: pd.DataFrame, path: str | os.PathLike[str]) -> Path:
     fmt = table_format(p)
     gz = p.name.lower().endswith(".gz")
     writers: dict[str, Callable[[pd.DataFrame, Path, bool], None]] = {
-        "parquet": lambda df, tmp, _gz: pq.write_table(to_arrow(df), tmp),
+        "parquet": lambda df, tmp, _gz: write_parquet(to_arrow(df), tmp),
         "jsonl": _write_jsonl,
         "csv": _write_csv,
     }

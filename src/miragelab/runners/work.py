@@ -15,9 +15,9 @@ from pathlib import Path
 from typing import Any, Protocol
 
 import pandas as pd
-import pyarrow.parquet as pq
 
 from miragelab.atomic import atomic_path
+from miragelab.parquet_io import write_parquet
 from miragelab.tables import to_arrow
 
 __all__ = [
@@ -81,7 +81,7 @@ def write_part(frame: pd.DataFrame, path: Path) -> None:
     """Write one unit's rows as a parquet part, atomically."""
     table = to_arrow(frame)
     with atomic_path(path) as tmp:
-        pq.write_table(table, tmp)
+        write_parquet(table, tmp)
 
 
 def run_unit(job: Job, unit: Unit, root: str) -> str:

@@ -47,7 +47,7 @@ from miragelab.metric_facts import fact_of
 from miragelab.schema import SCORES, validate_frame
 from miragelab.sources.lm_eval_results import read_json
 from miragelab.sources.shipped import shipped_data_dir
-from miragelab.textio import json_error
+from miragelab.textio import json_error, regular_file
 
 __all__ = [
     "PARAMS_FIELDS",
@@ -197,7 +197,7 @@ def load_bigbench_task_list(path: str | os.PathLike[str] | None = None) -> pd.Da
     """
     if path is None:
         path = shipped_data_dir() / "bigbench" / "tasks.csv.gz"
-    p = Path(path)
+    p = regular_file(path)
     try:
         frame = pd.read_csv(p, dtype=str, keep_default_na=False, compression="infer")
     except FileNotFoundError:

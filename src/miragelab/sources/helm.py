@@ -87,9 +87,11 @@ the copies made with other seeds as statistics of their own; they are pooled
 
 ``model`` is ``adapter_spec.model`` (else ``model_deployment``); ``params``
 and ``family`` come from the name (:mod:`~miragelab.sources.sizes`) unless
-given. The JSON files are parsed whole (HELM runs hold thousands of
-instances, not millions); an error names the file, the line where the faulty
-value sits and its JSON path.
+given; the models of one ingest whose names give no family form one family
+named after their common folder (:func:`~miragelab.sources.sizes.folder_family`).
+The JSON files are parsed whole (HELM runs hold thousands of instances, not
+millions); an error names the file, the line where the faulty value sits and
+its JSON path.
 """
 
 from __future__ import annotations
@@ -99,7 +101,7 @@ import math
 import os
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -114,6 +116,7 @@ from miragelab.sources.lm_eval_samples import (
     SamplesWriter,
     model_meta,
 )
+from miragelab.sources.sizes import Unnamed, family_in_name, folder_family
 from miragelab.tables import write_table
 from miragelab.textio import JsonDocument, line_of, read_json_text
 
@@ -630,6 +633,25 @@ class HelmSummary:
     score_rows: int = 0
     tasks: dict[str, int] = field(default_factory=dict)
     skipped_perturbed: int = 0
+    #: what the reader decided for the user (one line each), e.g. a family it named
+    notes: list[str] = field(default_factory=list)
+
+
+def _folder_family(runs: list[HelmRun]) -> list[str]:
+    """Give the models whose names give no family the one family of
+    :func:`~miragelab.sources.sizes.folder_family` (in place); its note, if any."""
+    unnamed = [r for r in runs if family_in_name(r.meta.model) is None]
+    grouped = folder_family(
+        Unnamed(r.meta.model, r.meta.params, r.meta.step, r.folder) for r in unnamed
+    )
+    if grouped is None:
+        return []
+    name, note = grouped
+    for run in unnamed:
+        run.meta = replace(run.meta, family=name)
+        if run.scores is not None:
+            run.scores["family"] = name
+    return [note]
 
 
 def ingest_helm(
@@ -655,6 +677,7 @@ def ingest_helm(
         read_helm_run(d, model=model, family=family, params=params, perturbations=perturbations)
         for d in run_dirs
     ]
+    notes = [] if family is not None else _folder_family(runs)
     scores = [r.scores for r in runs if r.scores is not None]
     score_table = None
     if scores_out is not None:
@@ -665,7 +688,9 @@ def ingest_helm(
                 field="scores-out",
             )
         score_table = validate_frame(pd.concat(scores, ignore_index=True), SCORES)
-    summary = HelmSummary(Path(out), skipped_perturbed=sum(r.skipped_perturbed for r in runs))
+    summary = HelmSummary(
+        Path(out), skipped_perturbed=sum(r.skipped_perturbed for r in runs), notes=notes
+    )
     with SamplesWriter(out) as writer:
         for run in runs:
             writer.check_model(run.meta, run.state_file.path)

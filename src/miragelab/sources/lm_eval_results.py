@@ -28,7 +28,10 @@ Naming
 * ``model``: the ``pretrained=`` value of ``model_args`` (full Hugging Face id,
   e.g. ``EleutherAI/pythia-v1.1-1.4b-deduped``), else ``model_name``, else the
   file name without its ``_stepN`` part. ``family``:
-  :func:`~miragelab.sources.sizes.family_from_name` (``pythia-v1.1-deduped``).
+  :func:`~miragelab.sources.sizes.family_from_name` (``pythia-v1.1-deduped``);
+  the runs of one :func:`~miragelab.sources.published.load_scores` whose names
+  give no family form one family named after their common folder
+  (:func:`~miragelab.sources.sizes.folder_family`).
   ``step``: ``revision=stepN`` in ``model_args`` (or ``model_revision``),
   else ``_step(\\d+)`` in the file name.
   Explicit ``model=``/``family=`` arguments override what the file says.

@@ -62,7 +62,9 @@ scores) and ``[<filter>]`` for a filter other than ``none``
 ``family``, ``params`` and ``step`` come from the matching results file as in
 :mod:`~miragelab.sources.lm_eval_results` (``pretrained=`` of
 ``config.model_args``, else ``model_name``; ``config.model_num_parameters``),
-unless given explicitly.
+unless given explicitly. Models whose names give no family (no size token:
+``models/w8`` ... ``models/w128``) form one family named after their common
+folder (:func:`~miragelab.sources.sizes.folder_family`), said in the summary's notes.
 
 Memory: lines are parsed one by one with orjson into column chunks of
 ``chunk_rows`` rows, each written as a parquet row group to a temporary file
@@ -79,7 +81,7 @@ import os
 import re
 import tempfile
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -90,6 +92,7 @@ import pyarrow.parquet as pq
 
 from miragelab.atomic import as_created
 from miragelab.errors import InputError
+from miragelab.parquet_io import parquet_file, parquet_writer
 from miragelab.schema import (
     LOGPROB,
     SAMPLES,
@@ -104,8 +107,8 @@ from miragelab.schema import (
 )
 from miragelab.sources.lm_eval_choices import BadChoice, choice_target
 from miragelab.sources.lm_eval_results import RunModel, read_json, run_model, shots_of
-from miragelab.sources.sizes import parse_size
-from miragelab.textio import iter_json_records
+from miragelab.sources.sizes import Unnamed, family_in_name, folder_family, parse_size
+from miragelab.textio import iter_json_records, regular_file
 
 __all__ = [
     "IngestSummary",
@@ -233,9 +236,7 @@ def find_lm_eval_files(paths: Iterable[str | os.PathLike[str]]) -> list[LmEvalFi
     found: list[LmEvalFile] = []
     seen: set[Path] = set()
     for raw in paths:
-        p = Path(raw)
-        if not p.exists():
-            raise InputError("no such file or folder", path=p)
+        p = regular_file(raw, folder=True)
         if p.is_dir():
             files = sorted(
                 {*p.rglob("samples_*.jsonl"), *p.rglob("samples_*.json")} | set(_old_style_files(p))
@@ -700,7 +701,7 @@ class SamplesWriter:
             raise OSError(exc.errno, f"cannot write here ({exc.strerror})", str(target)) from None
         os.close(fd)
         self._tmp = Path(name)
-        self._writer: pq.ParquetWriter | None = pq.ParquetWriter(self._tmp, SAMPLES_ARROW)
+        self._writer: pq.ParquetWriter | None = parquet_writer(self._tmp, SAMPLES_ARROW)
         #: example ids unique within (task, model, step), and the models' sizes, across
         #: every input (sizes are checked per model in check_model, before its rows)
         self._keys = RowChecker(SAMPLES, keep_keys=False)
@@ -784,7 +785,7 @@ class SamplesWriter:
 
     def _key_of(self, row: int) -> tuple:
         """The key of a written row, read back from the file."""
-        handle = pq.ParquetFile(self._tmp)
+        handle = parquet_file(self._tmp)
         for group in range(handle.num_row_groups):
             size = handle.metadata.row_group(group).num_rows
             if row < size:
@@ -915,6 +916,8 @@ class IngestSummary:
     rows: int = 0
     files: int = 0
     tasks: dict[str, int] = field(default_factory=dict)
+    #: what the reader decided for the user (one line each), e.g. a family it named
+    notes: list[str] = field(default_factory=list)
 
 
 class _Slow(Exception):
@@ -991,18 +994,44 @@ def _recheck(path: Path, delimiter: str, split_targets: bool) -> Callable[[int],
     return recheck
 
 
-def _ingest_file(
-    item: LmEvalFile,
-    writer: SamplesWriter,
-    summary: IngestSummary,
-    options: dict[str, Any],
-    on_bytes: Callable[[int], None] | None,
-    split_targets: bool = True,
-) -> None:
+def _run_of(item: LmEvalFile, options: dict[str, Any]) -> tuple[dict[str, Any], ModelMeta]:
+    """The parsed results file of a samples file (``{}`` when none) and its model."""
     results = read_json(item.results) if item.results is not None else {}
     if item.results is not None and not isinstance(results, dict):
         raise InputError("expected a JSON object", path=item.results)
-    meta = model_meta(results, item.results or item.path, **options)
+    return results, model_meta(results, item.results or item.path, **options)
+
+
+def _with_folder_family(
+    runs: list[tuple[LmEvalFile, dict[str, Any], ModelMeta]], family: str | None
+) -> tuple[list[tuple[LmEvalFile, dict[str, Any], ModelMeta]], list[str]]:
+    """The runs with the family of :func:`~miragelab.sources.sizes.folder_family` for the
+    models whose names give none (unless ``family`` was given), and its note."""
+    if family is not None:
+        return runs, []
+    grouped = folder_family(
+        Unnamed(meta.model, meta.params, meta.step, item.results or item.path)
+        for item, _, meta in runs
+        if family_in_name(meta.model) is None
+    )
+    if grouped is None:
+        return runs, []
+    name, note = grouped
+    return [
+        (item, results, replace(meta, family=name) if family_in_name(meta.model) is None else meta)
+        for item, results, meta in runs
+    ], [note]
+
+
+def _ingest_file(
+    item: LmEvalFile,
+    results: dict[str, Any],
+    meta: ModelMeta,
+    writer: SamplesWriter,
+    summary: IngestSummary,
+    on_bytes: Callable[[int], None] | None,
+    split_targets: bool = True,
+) -> None:
     writer.check_model(meta, item.results or item.path)
     shots = shots_of(results, item.task)
     base = f"{item.task}@{shots}shot" if shots > 0 else item.task
@@ -1149,13 +1178,18 @@ def ingest_lm_eval(
     reads as ``str(list of golds)`` as one string. ``on_bytes`` is called with
     the number of bytes read since its last call (for a progress bar). Bad input raises
     :class:`InputError` naming the file, line and field; then no output is written.
+    Without ``family``, models whose names give none form one family after their
+    folder (:func:`~miragelab.sources.sizes.folder_family`); ``notes`` of the summary
+    says so.
     """
     files = find_lm_eval_files(paths)
-    summary = IngestSummary(Path(out))
     options = {"model": model, "family": family, "params": params}
+    runs = [(item, *_run_of(item, options)) for item in files]
+    runs, notes = _with_folder_family(runs, family)
+    summary = IngestSummary(Path(out), notes=notes)
     with SamplesWriter(out, chunk_rows) as writer:
-        for item in files:
-            _ingest_file(item, writer, summary, options, on_bytes, split_targets)
+        for item, results, meta in runs:
+            _ingest_file(item, results, meta, writer, summary, on_bytes, split_targets)
     return summary
 
 

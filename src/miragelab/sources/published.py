@@ -21,8 +21,10 @@ raised. The union is checked as one table: the same (task, family, model,
 step, metric) in two files, or one checkpoint given two sizes, is an error
 naming the files.
 
-Notes about skipped files, dropped or moved models are in
-``frame.attrs["notes"]``; the files read are in ``frame.attrs["sources"]``.
+Notes about skipped files, dropped or moved models, and the one family given
+to lm-eval runs whose model names give none
+(:func:`~miragelab.sources.sizes.folder_family`), are in ``frame.attrs["notes"]``;
+the files read are in ``frame.attrs["sources"]``.
 """
 
 from __future__ import annotations
@@ -45,6 +47,7 @@ from miragelab.sources.lm_eval_results import (
     sizes_mapping,
 )
 from miragelab.sources.shipped import shipped_data_dir
+from miragelab.sources.sizes import Unnamed, family_in_name, folder_family
 from miragelab.sources.wide_csv import find_column, wide_records
 from miragelab.tables import read_table
 from miragelab.textio import iter_csv_rows, regular_file
@@ -181,9 +184,11 @@ class _Collected:
 
 
 def _read_one(
-    path: Path, explicit: bool, kw: dict[str, Any], notes: list[str]
+    path: Path, explicit: bool, kw: dict[str, Any], notes: list[str], lm_eval: set[Path]
 ) -> pd.DataFrame | list[dict[str, Any]] | None:
-    """Records (or a validated long frame) of one file; None when skipped in a walk."""
+    """Records (or a validated long frame) of one file; None when skipped in a walk.
+
+    The files read as lm-eval results are added to ``lm_eval``."""
     if _has_ext(path, _LONG_EXTS):
         return read_table(path, SCORES)
     if _has_ext(path, _JSON_EXTS):
@@ -192,6 +197,7 @@ def _read_one(
         # format, so its loader says what is wrong (a folder walk skips such files)
         keys = set(data) if isinstance(data, dict) and explicit else set()
         if is_lm_eval_results(data) or "results" in keys:
+            lm_eval.add(path)
             return lm_eval_records(data, path, **_pick(kw, _LM_EVAL_KW))
         if is_bigbench_scores(data) or {"scores", "model"} <= keys:
             return bigbench_records(data, path, **_pick(kw, _BIGBENCH_KW))
@@ -211,6 +217,34 @@ def _read_one(
         raise InputError(f"not a recognised scores file ({reason})", path=path)
     notes.append(f"skipped {path}: {reason}")
     return None
+
+
+def _lm_eval_folder_family(
+    record_lists: list[list[dict[str, Any]]], files: list[Path], lm_eval: set[Path]
+) -> list[str]:
+    """Give the lm-eval runs whose model names give no family the one family of
+    :func:`~miragelab.sources.sizes.folder_family` (in place); its note, if any.
+
+    One results file holds one run of one model, so its first record names it.
+    """
+    unnamed = [
+        (records, path)
+        for records, path in zip(record_lists, files, strict=True)
+        if path in lm_eval and family_in_name(records[0]["model"]) is None
+    ]
+    grouped = folder_family(
+        [
+            Unnamed(records[0]["model"], records[0]["params"], records[0]["step"], path)
+            for records, path in unnamed
+        ],
+        override="family=",
+    )
+    if grouped is None:
+        return []
+    for records, _ in unnamed:
+        for record in records:
+            record["family"] = grouped[0]
+    return [grouped[1]]
 
 
 def load_scores(
@@ -246,8 +280,9 @@ def load_scores(
         from miragelab.datasets import read_parts
 
         collected.add(read_parts(parts, SCORES, root)[SCORES.columns], root)
+    lm_eval: set[Path] = set()
     for path, explicit in files:
-        result = _read_one(path, explicit, kw, notes)
+        result = _read_one(path, explicit, kw, notes, lm_eval)
         if result is None:
             continue
         if isinstance(result, pd.DataFrame):
@@ -255,6 +290,8 @@ def load_scores(
         elif result:
             record_lists.append(result)
             record_files.append(path)
+    if kw.get("family") is None:
+        notes.extend(_lm_eval_folder_family(record_lists, record_files, lm_eval))
 
     parts: list[pd.DataFrame] = []
     owners: list[np.ndarray] = []

@@ -22,9 +22,10 @@ from __future__ import annotations
 import math
 import os
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
-from pathlib import Path
+from pathlib import Path, PurePath, PurePosixPath
 
 from miragelab.errors import InputError
 from miragelab.schema import SCORES, BadValue, ModelSizes, check_number
@@ -33,7 +34,10 @@ from miragelab.textio import iter_csv_rows
 __all__ = [
     "KNOWN_FAMILIES",
     "KnownFamily",
+    "Unnamed",
     "family_from_name",
+    "family_in_name",
+    "folder_family",
     "known_family",
     "parse_size",
     "read_size_sidecar",
@@ -203,13 +207,13 @@ def size_from_name(name: str) -> float | None:
     return _token_value(chosen[0])
 
 
-def family_from_name(name: str) -> str:
-    """A family name: the model name without organisation and size token.
+def family_in_name(name: str) -> str | None:
+    """The family a model name gives: the name without organisation and size token.
 
     ``EleutherAI/pythia-v1.1-1.4b-deduped`` -> ``pythia-v1.1-deduped``,
     ``meta-llama/Llama-2-7b-hf`` -> ``Llama-2-hf``, ``Qwen/Qwen1.5-0.5B`` ->
-    ``Qwen1.5``, ``gpt2-xl`` -> ``gpt2``. A name without a size token is its
-    own family.
+    ``Qwen1.5``, ``gpt2-xl`` -> ``gpt2``. ``None`` when the name gives no family:
+    it has no size token (``models/w8``), or nothing is left without it (``7b``).
     """
     base = short_name(name)
     known = known_family(name)
@@ -218,11 +222,75 @@ def family_from_name(name: str) -> str:
     tokens = _size_tokens(base)
     big = [t for t in tokens if t.group("unit").lower() != "k"] or tokens
     if not big:
-        return base
+        return None
     token = big[0]
     stripped = base[: token.start()] + base[token.end() :]
     stripped = re.sub(rf"{_SEP}{{2,}}", lambda m: m.group(0)[0], stripped).strip("-_/.")
-    return stripped or base
+    return stripped or None
+
+
+def family_from_name(name: str) -> str:
+    """:func:`family_in_name`, else the name without its organisation: a model whose
+    name gives no family is its own (see :func:`folder_family` for an ingest's models)."""
+    return family_in_name(name) or short_name(name)
+
+
+@dataclass(frozen=True)
+class Unnamed:
+    """A model of one ingest whose family is neither given nor in its name."""
+
+    model: str
+    params: float
+    step: int | None
+    source: Path  # the file (or run folder) it was read from
+
+
+def _common_folder(parents: list[PurePath]) -> str | None:
+    """The last name of the folder all ``parents`` lie in, or None (no common folder)."""
+    try:
+        common = PurePath(os.path.commonpath([str(p) for p in parents]))
+    except ValueError:  # absolute and relative names mixed
+        return None
+    return common.name if common.name not in ("", ".", "..") else None
+
+
+def folder_family(models: Iterable[Unnamed], override: str = "--family") -> tuple[str, str] | None:
+    """One family for the models of one ingest whose names give none, and the note saying so.
+
+    The rule, the same for every source: two or more such models form one family,
+    named after the common parent folder of their names (``models/w8`` and
+    ``models/w128`` -> ``models``), else after the common parent folder of the
+    files they were read from. ``None`` -- each model stays its own family --
+    when there are fewer than two, when there is no common folder, or when two
+    of them have one size at one step (a family has distinct sizes, and same-size
+    runs such as seeds are not a curve). The note names ``override``, the option
+    that names the family instead.
+    """
+    items = list(models)
+    found: dict[str, Unnamed] = {}
+    for item in items:
+        found.setdefault(item.model, item)
+    if len(found) < 2:
+        return None
+    names = [PurePosixPath(m.rstrip("/")) for m in found]
+    family = None
+    if all(n.parent != PurePosixPath(".") for n in names):
+        family = _common_folder([n.parent for n in names])
+    if family is None:
+        files = [PurePath(os.path.abspath(u.source)) for u in found.values()]
+        family = _common_folder([f.parent for f in files])
+    if family is None:
+        return None
+    sizes = ModelSizes()
+    for item in items:
+        if sizes.add(family, item.model, item.step, item.params) is not None:
+            return None
+    listed = ", ".join(list(found)[:3]) + (", ..." if len(found) > 3 else "")
+    note = (
+        f"{len(found)} models whose names carry no family ({listed}) form one family "
+        f"{family!r}, after their common folder; pass {override} to name it otherwise"
+    )
+    return family, note
 
 
 # --------------------------------------------------------------------------- sidecar

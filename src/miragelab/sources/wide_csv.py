@@ -7,7 +7,9 @@ given by argument:
 
 * model: ``Model``, ``model``, ``model_name``, ``model_id``, ``name``;
 * family: ``Model Family``, ``family``, ``model_family`` (else
-  :func:`~miragelab.sources.sizes.family_from_name` of the model);
+  :func:`~miragelab.sources.sizes.family_from_name` of the model; the models
+  of a file whose names give no family form one family named after their
+  common folder, :func:`~miragelab.sources.sizes.folder_family`, with a note);
 * params: ``Model Size``, ``params``, ``parameters``, ``n_params``,
   ``num_params``, ``total_params``;
 * training FLOPs: ``FLOPs``, ``compute_flops``, ``compute``, ``training_flops``;
@@ -80,8 +82,16 @@ import pandas as pd
 from miragelab.errors import InputError
 from miragelab.metric_facts import fact_of
 from miragelab.schema import SCORES, ModelSizes, validate_frame
-from miragelab.sources.sizes import family_from_name, parse_size, short_name, size_from_name
-from miragelab.textio import iter_csv_rows
+from miragelab.sources.sizes import (
+    Unnamed,
+    family_from_name,
+    family_in_name,
+    folder_family,
+    parse_size,
+    short_name,
+    size_from_name,
+)
+from miragelab.textio import iter_csv_rows, regular_file
 
 __all__ = [
     "METRIC_SUFFIXES",
@@ -207,9 +217,7 @@ def _cell_number(
 def read_wide_frame(path: str | os.PathLike[str]) -> pd.DataFrame:
     """The CSV as strings (empty cells ``""``); :class:`InputError` naming the line when
     unreadable. ``frame.attrs["lines"]`` holds the line each row starts on."""
-    p = Path(path)
-    if not p.exists():
-        raise InputError("no such file", path=p)
+    p = regular_file(path)
     rows = iter_csv_rows(p)
     _, header = next(rows)
     lines, records = [], []
@@ -416,6 +424,7 @@ def wide_records(
     notes: list[str] = []
     no_size: list[str] = []
     mismatched: list[str] = []
+    unnamed: list[str] = []  # sized models with no family given and none in their names
     for model, entry in info.items():
         extra = meta_info.get(model) if meta_info is not None else {}
         for role in ("family", "params", "flops", "tokens"):
@@ -430,7 +439,16 @@ def wide_records(
         named = size_from_name(model)
         if named is not None and max(named, entry["params"]) > 1.5 * min(named, entry["params"]):
             mismatched.append(f"{model} ({entry['params']:.4g} vs name {named:.4g})")
+        if "family" not in entry and family_in_name(model) is None:
+            unnamed.append(model)
         entry.setdefault("family", family_from_name(model))
+    grouped = folder_family(
+        (Unnamed(m, info[m]["params"], None, p) for m in unnamed), override="a family column"
+    )
+    if grouped is not None:
+        for model in unnamed:
+            info[model]["family"] = grouped[0]
+        notes.append(f"{p.name}: {grouped[1]}")
     if no_size:
         dropped = f"{p.name}: dropped {len(no_size)} model(s) with no size: {', '.join(no_size)}"
         notes.append(dropped)

@@ -46,6 +46,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from miragelab.errors import InputError
+from miragelab.textio import regular_file
 
 __all__ = [
     "ImageData",
@@ -141,10 +142,7 @@ def _read_maybe_gzip(path: Path) -> bytes:
 
     Errors in the content name the byte offset in the decompressed data.
     """
-    if not path.exists():
-        raise InputError("no such file", path=path)
-    if path.is_dir():
-        raise InputError("is a directory, expected a file", path=path)
+    regular_file(path)
     try:
         raw = path.read_bytes()
     except OSError as exc:
@@ -302,11 +300,7 @@ def _cifar_images(x: np.ndarray, path: Path, key: str) -> NDArray[np.float32]:
 
 def load_cifar100_numpy(path: str | os.PathLike[str], name: str = "cifar100") -> ImageData:
     """CIFAR-100 from a numpy ``.npz`` export (see the module docstring); never unpickles."""
-    p = Path(path)
-    if not p.exists():
-        raise InputError("no such file", path=p)
-    if p.is_dir():
-        raise InputError("is a directory, expected a file", path=p)
+    p = regular_file(path)
     try:
         archive = np.load(p, allow_pickle=False)
     except (ValueError, OSError, EOFError, zipfile.BadZipFile) as exc:
