@@ -42,7 +42,7 @@ from miragelab.metric_facts import FACTS, LOSSES_IN_BITS, fact_of
 from miragelab.scaling import PowerLawFit, backtest, fit_power_law
 from miragelab.tables import without_attrs
 
-__all__ = ["Forecast", "forecast_task", "to_cross_entropy"]
+__all__ = ["Forecast", "check_length", "forecast_task", "to_cross_entropy"]
 
 _TRANSFORMS = {
     "log": np.log,
@@ -103,7 +103,7 @@ def forecast_task(
     acc_rows = _last(scores, task, family, harsh)
     soft_rows = _last(scores, task, family, soft)
     if length != "auto":
-        length = _check_length(length)
+        length = check_length(length)
     models = acc_rows.index.intersection(soft_rows.index)
     if axis not in acc_rows.columns:
         raise InputError(f"the scores have no {axis!r} column", field="axis")
@@ -160,7 +160,7 @@ def forecast_task(
     return Forecast(table, fit_power_law(x[train], ce[train]), length_value, curve, notes)
 
 
-def _check_length(length: float | str) -> float:
+def check_length(length: float | str) -> float:
     """An answer length: a finite number > 0 (text such as ``"3"`` is read as one)."""
     try:
         value = float(length)

@@ -7,23 +7,70 @@ type, so its flag and help text are the same wherever it appears.
 
 from __future__ import annotations
 
+import itertools
+import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
+from rich.table import Table
 
 from miragelab.errors import InputError
 
 if TYPE_CHECKING:
     import pandas as pd
 
+#: the width of a console that writes to a pipe or file: wide enough that nothing is cut
+PIPE_WIDTH = 10_000
+#: rows of a long table printed before the line that names the file holding them all
+MAX_ROWS = 40
+
+
+def _console(stderr: bool) -> Console:
+    """A console as wide as the terminal, or, writing to a pipe or file (and without
+    ``COLUMNS`` set), :data:`PIPE_WIDTH` wide, so that piped output is never cut."""
+    stream = sys.stderr if stderr else sys.stdout
+    isatty = getattr(stream, "isatty", None)
+    piped = not (isatty is not None and isatty()) and "COLUMNS" not in os.environ
+    # names from the data are text: "[a]" or "gsm@5shot[strict-match]" is not markup
+    return Console(
+        stderr=stderr, width=PIPE_WIDTH if piped else None, markup=False, highlight=False
+    )
+
+
 #: standard error: progress, notes, warnings and the one-line errors
-err = Console(stderr=True)
+err = _console(stderr=True)
 #: standard output: what a command found (tables, summaries, the files it wrote)
-out = Console()
+out = _console(stderr=False)
+
+
+def table(*headers: str, title: str | None = None) -> Table:
+    """A table whose cells fold onto more lines when the terminal is narrow: a task or
+    model name is never cut short with an ellipsis."""
+    view = Table(title=title)
+    for header in headers:
+        view.add_column(header, overflow="fold")
+    return view
+
+
+def print_rows(
+    view: Table, rows: Iterable[Sequence[str]], total: int, where: str | os.PathLike[str] | None
+) -> None:
+    """Print ``view`` with the first :data:`MAX_ROWS` of ``total`` rows; when there are
+    more, then one line ``N more in WHERE`` (the file that holds them all; ``None``:
+    the command wrote none, and the line says to give ``--out``)."""
+    for row in itertools.islice(rows, MAX_ROWS):
+        view.add_row(*row)
+    if view.row_count:
+        out.print(view)
+    if total > MAX_ROWS:
+        rest = f"{total - MAX_ROWS:,} more"
+        line = f"{rest} in {where}" if where is not None else f"{rest}: --out FILE writes them all"
+        out.print(line, markup=False, highlight=False)
+
 
 # --------------------------------------------------------------------------- shared options
 
@@ -99,24 +146,59 @@ def parse_list(text: str, field: str, cast: type = str) -> list:
         ) from None
 
 
+#: the most resamples of a score interval (``--n-resamples``)
+MAX_RESAMPLES = 1_000_000
+#: the most bootstrap replicates of the transition test (``--n-boot``)
+MAX_BOOT = 100_000
+
+
+def check_count(value: int | None, field: str, low: int = 1, high: int | None = None) -> None:
+    """A count option (where given) in ``low..high``: every size option that sets how
+    much work a command does has an upper bound, so no typo runs for ever."""
+    if value is None:
+        return
+    if value < low:
+        raise InputError(f"must be >= {low}, got {value}", field=field)
+    if high is not None and value > high:
+        raise InputError(f"must be <= {high:,}, got {value:,}", field=field)
+
+
 def check_interval_options(confidence: float, n_resamples: int) -> None:
-    """``--confidence`` in (0, 1) and ``--n-resamples`` >= 100."""
+    """``--confidence`` in (0, 1) and ``--n-resamples`` in 100..:data:`MAX_RESAMPLES`."""
     if not 0 < confidence < 1:
         raise InputError(f"must be in (0, 1), got {confidence}", field="confidence")
-    if n_resamples < 100:
-        raise InputError(f"must be >= 100, got {n_resamples}", field="n-resamples")
+    check_resamples(n_resamples)
+
+
+def check_resamples(n_resamples: int) -> None:
+    """``--n-resamples`` in 100..:data:`MAX_RESAMPLES`."""
+    check_count(n_resamples, "n-resamples", 100, MAX_RESAMPLES)
 
 
 def check_boot(n_boot: int) -> None:
-    """``--n-boot`` >= 99 (fewer replicates cannot give p-values near 0.01)."""
-    if n_boot < 99:
-        raise InputError(f"must be >= 99, got {n_boot}", field="n-boot")
+    """``--n-boot`` in 99..:data:`MAX_BOOT` (fewer than 99 replicates cannot give
+    p-values near 0.01)."""
+    check_count(n_boot, "n-boot", 99, MAX_BOOT)
 
 
 def check_threads(threads: int | None) -> None:
     """``--threads`` >= 1 where given."""
-    if threads is not None and threads < 1:
-        raise InputError(f"must be >= 1, got {threads}", field="threads")
+    check_count(threads, "threads")
+
+
+def named_values(items: Iterable[str], field: str, example: str) -> list[tuple[str, str]]:
+    """Repeatable ``NAME=VALUE`` options, split: a missing ``=``, name or value, and a
+    name given twice, are input errors naming the option."""
+    pairs: dict[str, str] = {}
+    for item in items:
+        name, sep, value = item.partition("=")
+        name, value = name.strip(), value.strip()
+        if not sep or not name or not value:
+            raise InputError(f"expected {example}, got {item!r}", field=field)
+        if name in pairs:
+            raise InputError(f"{field} {name!r} given twice", field=field)
+        pairs[name] = value
+    return list(pairs.items())
 
 
 def direction_items(items: list[str] | None) -> dict[str, bool]:
@@ -140,6 +222,8 @@ def load_directed_scores(
     what = "the shipped published results" if shipped else f"{len(paths)} path(s)"
     with err.status(f"loading {what}"):
         scores = load_scores_or_shipped(list(paths), shipped)
+    for note in scores.attrs.get("notes", []):  # files skipped, families named
+        err.print(f"note: {note}")
     return resolve_directions(scores, overrides)
 
 

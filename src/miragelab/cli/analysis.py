@@ -8,19 +8,24 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
-from rich.table import Table
 
+from miragelab.atomic import check_outputs, in_folder, staged_folder
 from miragelab.cli._options import (
     ConfidenceOption,
     HigherIsBetter,
     ResamplesOption,
     ShippedOption,
+    check_count,
     check_interval_options,
+    check_resamples,
     direction_items,
     err,
     load_directed_scores,
+    named_values,
     out,
     parse_list,
+    print_rows,
+    table,
 )
 from miragelab.errors import InputError
 
@@ -28,6 +33,9 @@ if TYPE_CHECKING:
     from miragelab.reproduce import Stage
 
 __all__ = ["cost", "fit", "meta", "plan", "report", "reproduce", "theory"]
+
+#: the most sizes on the grid of `mirage theory`
+MAX_POINTS = 100_000
 
 
 def theory(
@@ -51,18 +59,18 @@ def theory(
         raise InputError(f"must be >= 2, got {k}", field="k")
     if not 0 < n_min < n_max:
         raise InputError(f"need 0 < n-min < n-max, got {n_min:g}, {n_max:g}", field="n-min")
-    if points < 2:
-        raise InputError(f"must be >= 2, got {points}", field="points")
+    check_count(points, "points", 2, MAX_POINTS)
     ls = parse_list(lengths, "lengths", int)
     if any(v < 1 for v in ls) or len(set(ls)) != len(ls):
         raise InputError(
             f"lengths must be distinct integers >= 1, got {lengths!r}", field="lengths"
         )
-    written = write_theory_outputs(
-        out_dir, c=c, alpha=alpha, lengths=ls, k=k, n_min=n_min, n_max=n_max, points=points
-    )
+    with staged_folder(out_dir) as stage:
+        written = write_theory_outputs(
+            stage, c=c, alpha=alpha, lengths=ls, k=k, n_min=n_min, n_max=n_max, points=points
+        )
     for path in written.values():
-        out.print(f"wrote {path}")
+        out.print(f"wrote {in_folder(path, stage, out_dir)}")
 
 
 def meta(
@@ -87,22 +95,31 @@ def meta(
 
     check_interval_options(confidence, n_resamples)
     overrides = direction_items(higher_is_better)
-    table = load_directed_scores(scores or [], shipped, overrides)
-    with err.status(f"measuring {len(table):,} scores"):
-        result = meta_analysis(table, confidence=confidence, n_resamples=n_resamples, seed=seed)
-    paths = write_meta_outputs(result, table, out_dir)
+    with staged_folder(out_dir, scores or []) as stage:
+        scores_table = load_directed_scores(scores or [], shipped, overrides)
+        with err.status(f"measuring {len(scores_table):,} scores"):
+            result = meta_analysis(
+                scores_table, confidence=confidence, n_resamples=n_resamples, seed=seed
+            )
+        paths = write_meta_outputs(result, scores_table, stage)
     for note in result.notes:
         err.print(f"note: {note}", markup=False, highlight=False)
-    shares = Table("metric", "size curves", "emergent-looking", "share", "median score")
-    for row in result.shares.itertuples(index=False):
-        shares.add_row(
-            row.metric,
-            str(row.curves),
-            str(row.emergent_looking),
-            f"{row.share_emergent_looking:.0%}",
-            f"{row.median_emergence_score:.3g}",
-        )
-    out.print(shares)
+    shares = table("metric", "size curves", "emergent-looking", "share", "median score")
+    print_rows(
+        shares,
+        (
+            (
+                row.metric,
+                str(row.curves),
+                str(row.emergent_looking),
+                f"{row.share_emergent_looking:.0%}",
+                f"{row.median_emergence_score:.3g}",
+            )
+            for row in result.shares.itertuples(index=False)
+        ),
+        len(result.shares),
+        out_dir / "meta_shares.csv",
+    )
     counts = result.verdicts["verdict"].value_counts()
     out.print(
         f"{len(result.verdicts)} verdicts (one per curve): "
@@ -111,22 +128,25 @@ def meta(
     rank = {"genuine": 0, "mirage": 1, "inconclusive": 2}
     shown = result.verdicts[result.verdicts["verdict"] != "smooth"]
     shown = shown.assign(_rank=shown["verdict"].map(rank)).sort_values("_rank", kind="stable")
-    shown = shown.head(40)
-    verdicts = Table("task", "family", "curve", "harsh", "continuous", "points", "verdict", "p")
-    for row in shown.itertuples(index=False):
-        curve = row.axis if not isinstance(row.model, str) else f"{row.axis}: {row.model}"
-        verdicts.add_row(
-            row.task,
-            row.family,
-            curve,
-            row.harsh_metric,
-            row.soft_metric or "-",
-            str(row.n_points),
-            row.verdict,
-            "-" if row.p_value != row.p_value else f"{row.p_value:.2g}",
-        )
-    if len(shown):
-        out.print(verdicts)
+    verdicts = table("task", "family", "curve", "harsh", "continuous", "points", "verdict", "p")
+    print_rows(
+        verdicts,
+        (
+            (
+                row.task,
+                row.family,
+                row.axis if not isinstance(row.model, str) else f"{row.axis}: {row.model}",
+                row.harsh_metric,
+                row.soft_metric or "-",
+                str(row.n_points),
+                row.verdict,
+                "-" if row.p_value != row.p_value else f"{row.p_value:.2g}",
+            )
+            for row in shown.itertuples(index=False)
+        ),
+        len(shown),
+        out_dir / "meta_verdicts.csv",
+    )
     out.print("reasons and evidence: meta_verdicts.csv, meta_verdict_evidence.csv, verdicts/")
     out.print(f"wrote {len(paths)} files to {out_dir}")
 
@@ -150,38 +170,38 @@ def fit(
     higher_is_better: HigherIsBetter = None,
 ) -> None:
     """Back-test: forecast the largest models' accuracy from the smaller ones' loss."""
-    from miragelab.forecast import forecast_task
+    from miragelab.forecast import check_length, forecast_task
     from miragelab.report.forecast_figure import write_forecast_outputs
 
-    if holdout < 1:
-        raise InputError(f"must be >= 1, got {holdout}", field="holdout")
-    if length != "auto":
-        try:
-            float(length)
-        except ValueError:
-            raise InputError(
-                f"expected a number or 'auto', got {length!r}", field="length"
-            ) from None
+    check_count(holdout, "holdout")
+    answer_length = length if length == "auto" else check_length(length)  # before loading
     overrides = direction_items(higher_is_better)
-    table = load_directed_scores(scores or [], shipped, overrides)
-    result = forecast_task(
-        table, task, family, harsh, soft, length if length == "auto" else float(length), holdout
-    )
-    paths = write_forecast_outputs(result, out_dir)
-    view = Table(
+    with staged_folder(out_dir, scores or []) as stage:
+        scores_table = load_directed_scores(scores or [], shipped, overrides)
+        result = forecast_task(scores_table, task, family, harsh, soft, answer_length, holdout)
+        paths = write_forecast_outputs(result, stage)
+    view = table(
         "params", "observed", "power law (p^L)", "sigmoid", "|err| power law", "|err| sigmoid"
     )
-    for row in result.table.itertuples(index=False):
-        view.add_row(
-            f"{row.params:.3g}",
-            f"{row.observed:.4f}",
-            f"{row.predicted_power_law:.4f}",
-            f"{row.predicted_sigmoid:.4f}",
-            f"{row.abs_error_power_law:.4f}",
-            f"{row.abs_error_sigmoid:.4f}",
-        )
+    for note in result.notes:  # the models the fit could not use, and why
+        err.print(f"note: {note}")
     out.print(f"{task} · {family}: L = {result.length:.3g}, fit on {result.fit.n_points} models")
-    out.print(view)
+    print_rows(
+        view,
+        (
+            (
+                f"{row.params:.3g}",
+                f"{row.observed:.4f}",
+                f"{row.predicted_power_law:.4f}",
+                f"{row.predicted_sigmoid:.4f}",
+                f"{row.abs_error_power_law:.4f}",
+                f"{row.abs_error_sigmoid:.4f}",
+            )
+            for row in result.table.itertuples(index=False)
+        ),
+        len(result.table),
+        out_dir / "backtest.csv",
+    )
     out.print(f"wrote {len(paths)} files to {out_dir}")
 
 
@@ -226,22 +246,11 @@ def plan(
         )
 
 
-def _named_values(items: list[str], field: str, example: str) -> list[tuple[str, str]]:
-    """``NAME=VALUE`` options, split; a missing ``=`` or name is an input error."""
-    pairs = []
-    for item in items:
-        name, sep, value = item.partition("=")
-        if not sep or not name.strip() or not value.strip():
-            raise InputError(f"expected {example}, got {item!r}", field=field)
-        pairs.append((name.strip(), value.strip()))
-    return pairs
-
-
 def _cost_tasks(items: list[str]) -> dict:
     from miragelab.costs import Task
 
     tasks = {}
-    for name, value in _named_values(items, "task", "NAME=SAMPLES:TOKENS (e.g. arith=10000:60)"):
+    for name, value in named_values(items, "task", "NAME=SAMPLES:TOKENS (e.g. arith=10000:60)"):
         samples, sep, tokens = value.partition(":")
         try:
             n, t = int(samples.replace(",", "")), float(tokens)
@@ -253,8 +262,6 @@ def _cost_tasks(items: list[str]) -> dict:
                 f"got {value!r}",
                 field="task",
             )
-        if name in tasks:
-            raise InputError(f"task {name!r} given twice", field="task")
         tasks[name] = Task(samples=n, tokens_per_sample=t)
     return tasks
 
@@ -268,7 +275,7 @@ def _cost_models(items: list[str], ladder: Path | None) -> dict[str, float]:
 
         entries, _ = read_ladder(ladder, require_path=False)
         models.update({e.unit_name: e.params for e in entries})
-    for name, size in _named_values(items, "model", "NAME=SIZE (e.g. pythia-1.4b=1.4b)"):
+    for name, size in named_values(items, "model", "NAME=SIZE (e.g. pythia-1.4b=1.4b)"):
         try:
             models[name] = parse_size(size)
         except InputError as exc:
@@ -311,6 +318,7 @@ def cost(
         raise InputError(f"unknown GPU {gpu!r}; known: {', '.join(GPU_PEAK_FLOPS)}", field="gpu")
     if gpu_flops is not None and not 0 < gpu_flops < float("inf"):
         raise InputError(f"must be > 0, got {gpu_flops}", field="gpu-flops")
+    check_outputs([ladder], {"out": out_path})
     tasks = _cost_tasks(task)
     models = _cost_models(model or [], ladder)
     plan = plan_cost(
@@ -327,17 +335,23 @@ def cost(
         gpu_hours=("gpu_hours", "sum"),
         wall_hours=("wall_hours", "sum"),
     )
-    table = Table("model", "params", "GPUs", "FLOPs", "GPU-hours", "wall hours")
-    for name, row in per_model.iterrows():
-        table.add_row(
-            str(name),
-            f"{row.params:.3g}",
-            str(int(row.gpus)),
-            f"{row.flops:.3g}",
-            f"{row.gpu_hours:.4g}",
-            f"{row.wall_hours:.4g}",
-        )
-    out.print(table)
+    view = table("model", "params", "GPUs", "FLOPs", "GPU-hours", "wall hours")
+    print_rows(
+        view,
+        (
+            (
+                str(name),
+                f"{row.params:.3g}",
+                str(int(row.gpus)),
+                f"{row.flops:.3g}",
+                f"{row.gpu_hours:.4g}",
+                f"{row.wall_hours:.4g}",
+            )
+            for name, row in per_model.iterrows()
+        ),
+        len(per_model),
+        out_path,
+    )
     out.print(
         f"total: {plan['gpu_hours'].sum():.4g} GPU-hours ({plan['flops'].sum():.3g} FLOPs) "
         f"on {gpu if gpu_flops is None else f'{gpu_flops:.3g} FLOP/s'} "
@@ -347,8 +361,9 @@ def cost(
         out.print(f"wrote {write_table(plan, out_path)}")
 
 
-def _run_and_report(stages: list[Stage], out_dir: Path, title: str) -> None:
-    """Run stages with a progress bar, write report.html and summary.json, print a summary."""
+def _run_stages(stages: list[Stage], out_dir: Path, title: str) -> tuple[list[dict], Path]:
+    """Run stages with a progress bar, write report.html and summary.json; return the
+    stages' records and the report's path."""
     from rich.progress import (
         BarColumn,
         Progress,
@@ -357,9 +372,7 @@ def _run_and_report(stages: list[Stage], out_dir: Path, title: str) -> None:
         TimeRemainingColumn,
     )
 
-    from miragelab.reproduce import STAGE_PROGRESS, check_out_dir, run_stages, write_summary
-
-    check_out_dir(out_dir)  # before the progress bar, so bad input is one line
+    from miragelab.reproduce import STAGE_PROGRESS, run_stages, write_summary
 
     with Progress(
         TextColumn("[bold]{task.description}"),
@@ -381,13 +394,17 @@ def _run_and_report(stages: list[Stage], out_dir: Path, title: str) -> None:
             progress.console.print(f"{stage.name:<12} {status:<8} {seconds:6.1f} s")
 
         records = run_stages(stages, out_dir, on_start=started, on_end=ended)
-    report = write_summary(title, records, out_dir)
-    table = Table("part", "status", "seconds", "verdict")
+    return records, write_summary(title, records, out_dir)
+
+
+def _print_run(records: list[dict], report: Path) -> None:
+    """One row per stage, and where the report is."""
+    view = table("part", "status", "seconds", "verdict")
     for record in records:
-        table.add_row(
+        view.add_row(
             record["title"], record["status"], f"{record['seconds']:.1f}", record["verdict"]
         )
-    out.print(table)
+    out.print(view)
     out.print(f"report: {report}")
 
 
@@ -404,14 +421,16 @@ def reproduce(
     ] = 0,
 ) -> None:
     """The whole paper on the shipped data and models: one report.html with every figure."""
-    from miragelab.reproduce import default_stages
+    from miragelab.reproduce import check_out_dir, default_stages
 
     if device not in ("cpu", "cuda"):
         raise InputError(f"expected 'cpu' or 'cuda', got {device!r}", field="device")
     if seed < 0:
         raise InputError(f"--seed must be >= 0, got {seed}", field="--seed")
     stages = default_stages(quick=quick, device=device, seed=seed)
-    _run_and_report(stages, out_dir, "miragelab reproduction")
+    check_out_dir(out_dir)  # before the progress bar, so bad input is one line
+    # the stages are cached by content in --out, so a rerun redoes only what changed
+    _print_run(*_run_stages(stages, out_dir, "miragelab reproduction"))
 
 
 def report(
@@ -427,11 +446,14 @@ def report(
     """The report page for your own scores: emergence per curve, verdicts, figures."""
     from miragelab.reproduce import meta_stage
 
+    check_resamples(n_resamples)
     overrides = direction_items(higher_is_better)
-    table = load_directed_scores(scores, False, overrides)
-    files = [p for p in scores if p.is_file()] + [
-        f for p in scores if p.is_dir() for f in sorted(p.rglob("*")) if f.is_file()
-    ]
-    stage = meta_stage(lambda: table, lambda: files, n_resamples)
-    stage.title = "Meta-analysis of your scores"
-    _run_and_report([stage], out_dir, "miragelab report")
+    with staged_folder(out_dir, scores) as folder:
+        scores_table = load_directed_scores(scores, False, overrides)
+        files = [p for p in scores if p.is_file()] + [
+            f for p in scores if p.is_dir() for f in sorted(p.rglob("*")) if f.is_file()
+        ]
+        stage = meta_stage(lambda: scores_table, lambda: files, n_resamples)
+        stage.title = "Meta-analysis of your scores"
+        records, page = _run_stages([stage], folder, "miragelab report")
+    _print_run(records, in_folder(page, folder, out_dir))

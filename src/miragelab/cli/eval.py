@@ -8,6 +8,7 @@ from typing import Annotated, Any
 
 import typer
 
+from miragelab.atomic import check_outputs
 from miragelab.cli._options import (
     CpusPerUnitOption,
     ExecutorOption,
@@ -15,6 +16,7 @@ from miragelab.cli._options import (
     RayAddressOption,
     SamplesOutOption,
     TaskSeedOption,
+    check_count,
     check_threads,
     err,
     out,
@@ -26,6 +28,9 @@ __all__ = ["eval_command", "export_command", "register", "serve_command", "task_
 
 task_app = typer.Typer(help="Tasks for `mirage eval`: export a built-in task as JSONL.")
 MODELS = ("hf", "openai")
+#: the most requests in flight, and retries of one request, of `eval --model openai`
+MAX_CONCURRENCY = 1_024
+MAX_RETRIES = 100
 
 
 def _unescape(text: str) -> str:
@@ -125,8 +130,8 @@ def eval_command(
 
     if model not in MODELS:
         raise InputError(f"unknown model source {model!r}; use hf or openai", field="model")
-    if shard_size < 1:
-        raise InputError(f"must be >= 1, got {shard_size}", field="shard-size")
+    check_count(shard_size, "shard-size")
+    check_outputs([ladder, task, cache], {"out": out_path})
     eval_task = load_task(
         task,
         limit=limit,
@@ -144,8 +149,7 @@ def eval_command(
         from miragelab.runners.hf import evaluate_unit, resolve_device
 
         check_dtype(dtype)
-        if batch_size < 1:
-            raise InputError(f"must be >= 1, got {batch_size}", field="batch-size")
+        check_count(batch_size, "batch-size")
         check_threads(threads)
         if threads is not None:
             torch.set_num_threads(threads)
@@ -167,10 +171,8 @@ def eval_command(
         url = completions_url(base_url)
         if rps is not None and not rps > 0:
             raise InputError(f"must be > 0, got {rps}", field="rps")
-        if concurrency < 1:
-            raise InputError(f"must be >= 1, got {concurrency}", field="concurrency")
-        if max_retries < 0:
-            raise InputError(f"must be >= 0, got {max_retries}", field="max-retries")
+        check_count(concurrency, "concurrency", 1, MAX_CONCURRENCY)
+        check_count(max_retries, "max-retries", 0, MAX_RETRIES)
         if retry_backoff < 0:
             raise InputError(f"must be >= 0, got {retry_backoff}", field="retry-backoff")
         if not timeout > 0:
@@ -297,6 +299,7 @@ def export_command(
     """Write a task in the JSONL format `mirage eval --task FILE` reads."""
     from miragelab.runners.tasks import export_task, load_task
 
+    check_outputs([task], {"out": out_path})
     loaded = load_task(task, limit=n, seed=seed)
     export_task(loaded, out_path)
     out.print(f"wrote {len(loaded.examples):,} examples to {out_path}")

@@ -12,6 +12,7 @@ from typing import Annotated
 import typer
 from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
+from rich.text import Text
 
 from miragelab.cli._options import err, out
 
@@ -26,7 +27,11 @@ ModelOption = Annotated[
 ]
 FamilyOption = Annotated[
     str | None,
-    typer.Option("--family", help="Model family (default: the model name without its size)."),
+    typer.Option(
+        "--family",
+        help="Model family (default: the model name without its size; models whose names "
+        "carry none form one family named after their common folder).",
+    ),
 ]
 ParamsOption = Annotated[
     str | None,
@@ -34,12 +39,22 @@ ParamsOption = Annotated[
 ]
 
 
+def _print_done(line: str) -> None:
+    """A line naming a file: its ``[brackets]`` are the name's, not markup."""
+    out.print(line, markup=False, highlight=False)
+
+
+def _print_notes(notes: list[str]) -> None:
+    for note in notes:
+        err.print(f"note: {note}", markup=False, highlight=False)
+
+
 def _print_tasks(tasks: dict[str, int]) -> None:
     if len(tasks) > 40:
         return
     table = Table("task", "samples")
     for task, n in tasks.items():
-        table.add_row(task, f"{n:,}")
+        table.add_row(Text(task), f"{n:,}")  # a task may hold [brackets]: not markup
     out.print(table)
 
 
@@ -63,8 +78,10 @@ def lm_eval(
     ] = True,
 ) -> None:
     """lm-eval-harness --log_samples files (with their results_*.json) -> samples table."""
+    from miragelab.atomic import check_outputs
     from miragelab.sources.lm_eval_samples import ingest_lm_eval, total_bytes
 
+    check_outputs(paths, {"out": out_path})
     total = total_bytes(paths)
     columns = (
         TextColumn("[bold]reading samples"),
@@ -83,8 +100,9 @@ def lm_eval(
             on_bytes=lambda n: progress.advance(bar, n),
             split_targets=split_targets,
         )
+    _print_notes(summary.notes)
     _print_tasks(summary.tasks)
-    out.print(f"wrote {summary.rows:,} samples from {summary.files} file(s) to {summary.out}")
+    _print_done(f"wrote {summary.rows:,} samples from {summary.files} file(s) to {summary.out}")
 
 
 @ingest_app.command("helm")
@@ -110,8 +128,10 @@ def helm(
     ] = False,
 ) -> None:
     """HELM run folders -> samples table (and, with --scores-out, their statistics)."""
+    from miragelab.atomic import check_outputs
     from miragelab.sources.helm import ingest_helm
 
+    check_outputs(run_dirs, {"out": out_path, "scores-out": scores_out})
     with err.status(f"reading {len(run_dirs)} HELM run(s)"):
         summary = ingest_helm(
             run_dirs,
@@ -122,12 +142,13 @@ def helm(
             params=params,
             perturbations=perturbations,
         )
+    _print_notes(summary.notes)
     _print_tasks(summary.tasks)
     if summary.skipped_perturbed:
         err.print(
             f"skipped {summary.skipped_perturbed:,} request(s) of perturbed instances "
             "(robustness, fairness); --perturbations keeps them as tasks of their own"
         )
-    out.print(f"wrote {summary.rows:,} samples from {summary.runs} run(s) to {summary.out}")
+    _print_done(f"wrote {summary.rows:,} samples from {summary.runs} run(s) to {summary.out}")
     if summary.scores_out is not None:
-        out.print(f"wrote {summary.score_rows:,} score rows to {summary.scores_out}")
+        _print_done(f"wrote {summary.score_rows:,} score rows to {summary.scores_out}")

@@ -8,12 +8,14 @@ from typing import Annotated
 import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
+from miragelab.atomic import check_outputs, in_folder, staged_folder
 from miragelab.cli._options import (
     CpusPerUnitOption,
     ExecutorOption,
     GpusPerUnitOption,
     RayAddressOption,
     SamplesOutOption,
+    check_count,
     check_threads,
     err,
     out,
@@ -22,6 +24,9 @@ from miragelab.errors import InputError
 from miragelab.progress import RichReporter, unit_progress
 
 __all__ = ["ladder_app"]
+
+#: the most test examples per model of `ladder eval`
+MAX_TEST = 10_000_000
 
 ladder_app = typer.Typer(
     help="Train tiny GPTs on arithmetic, evaluate them, and test the paper's three predictions.",
@@ -136,6 +141,8 @@ def eval_(
     from miragelab.runners.summary import model_summary
     from miragelab.runners.units import executor_from_options, finish_output, work_dir_for
 
+    check_count(n_test, "n-test", 1, MAX_TEST)
+    check_outputs([ladder_dir], {"out": out_path})
     device = resolve_device(device, local=executor == "local")
     check_threads(threads)
     if threads is not None:
@@ -172,7 +179,9 @@ def predictions(
     from miragelab.ladder.predictions import run_predictions
     from miragelab.tables import SAMPLES, read_table
 
-    samples = read_table(samples_path, SAMPLES)
-    written = run_predictions(samples, out_dir, small_n=small_n, seed=seed)
+    check_count(small_n, "small-n")
+    with staged_folder(out_dir, [samples_path]) as stage:
+        samples = read_table(samples_path, SAMPLES)
+        written = run_predictions(samples, stage, small_n=small_n, seed=seed)
     for path in written:
-        out.print(f"wrote {path}")
+        out.print(f"wrote {in_folder(path, stage, out_dir)}")

@@ -6,20 +6,26 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
-from rich.table import Table
 
+from miragelab.atomic import check_outputs
 from miragelab.cli._options import (
     BootstrapSeedOption,
     ConfidenceOption,
+    check_count,
     check_interval_options,
     err,
     out,
+    print_rows,
+    table,
 )
 
 if TYPE_CHECKING:
     import pandas as pd
 
 __all__ = ["list_metrics", "schema", "score"]
+
+#: the most rows of one record batch when streaming (memory grows with it)
+MAX_BATCH_ROWS = 10_000_000
 
 
 def score(
@@ -63,6 +69,8 @@ def score(
     from miragelab.tables import write_table
 
     check_interval_options(confidence, n_resamples)  # named as the flags are
+    check_count(batch_rows, "batch-rows", 1, MAX_BATCH_ROWS)
+    check_outputs(samples, {"out": out_path})
     with err.status(f"scoring {len(samples)} input(s)"):
         scores = score_samples(
             samples,
@@ -78,17 +86,15 @@ def score(
             tokens=tokens,
         )
     write_table(scores, out_path)
-    _print_scores(scores, confidence)
+    _print_scores(scores, confidence, out_path)
     out.print(f"wrote {len(scores)} score rows to {out_path}")
 
 
-def _print_scores(scores: pd.DataFrame, confidence: float) -> None:
-    """The scores as a table on stdout, unless there are more than 60 rows."""
-    if len(scores) > 60:
-        return
-    table = Table("task", "family", "model", "metric", "value", f"{confidence:.0%} interval", "n")
-    for row in scores.itertuples(index=False):
-        table.add_row(
+def _print_scores(scores: pd.DataFrame, confidence: float, out_path: Path) -> None:
+    """The first scores as a table on stdout; the rest are in the written ``out_path``."""
+    view = table("task", "family", "model", "metric", "value", f"{confidence:.0%} interval", "n")
+    rows = (
+        (
             row.task,
             row.family,
             row.model,
@@ -97,23 +103,25 @@ def _print_scores(scores: pd.DataFrame, confidence: float) -> None:
             f"[{row.ci_low:.4g}, {row.ci_high:.4g}]",
             str(row.n),
         )
-    out.print(table)
+        for row in scores.itertuples(index=False)
+    )
+    print_rows(view, rows, len(scores), out_path)
 
 
 def list_metrics() -> None:
     """List the metrics, the columns each needs, and their direction."""
     from miragelab.metrics import REGISTRY
 
-    table = Table("metric", "needs", "kind", "better", "what")
+    view = table("metric", "needs", "kind", "better", "what")
     for metric in REGISTRY.values():
-        table.add_row(
+        view.add_row(
             metric.name,
             ", ".join(metric.needs),
             "0/1" if metric.binary else "continuous",
             "higher" if metric.higher_is_better else "lower",
             metric.doc,
         )
-    out.print(table)
+    out.print(view)
 
 
 def schema() -> None:
@@ -121,8 +129,8 @@ def schema() -> None:
     from miragelab.tables import TABLES
 
     for spec in TABLES.values():
-        table = Table("column", "type", "required", "meaning", title=f"{spec.name} table")
+        view = table("column", "type", "required", "meaning", title=f"{spec.name} table")
         for f in spec.fields:
-            table.add_row(f.name, f.kind, "yes" if f.required else "", f.doc)
-        out.print(table)
+            view.add_row(f.name, f.kind, "yes" if f.required else "", f.doc)
+        out.print(view)
         out.print(f"one row per ({', '.join(spec.key)})\n")

@@ -23,17 +23,21 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.table import Table
 
+from miragelab.atomic import staged_folder
 from miragelab.cli._options import (
+    MAX_ROWS,
     BootOption,
     BootstrapSeedOption,
     FiguresOutOption,
     ShippedOption,
     check_boot,
+    check_count,
     check_threads,
     err,
     out,
+    print_rows,
+    table,
 )
 from miragelab.errors import InputError
 
@@ -43,6 +47,13 @@ transitions_app = typer.Typer(
     help="Genuine transitions: abrupt changes in a continuous metric (induction heads, Pythia).",
     no_args_is_help=True,
 )
+
+
+#: the most training steps of `transitions induction`
+MAX_STEPS = 1_000_000
+#: the most simulated curves of `transitions rates` (smooth ones; per planted setting)
+MAX_SMOOTH = 100_000
+MAX_PER_SETTING = 10_000
 
 
 def _fmt(value: float) -> str:
@@ -71,24 +82,24 @@ def induction(
     )
 
     check_boot(n_boot)
-    if steps is not None and steps < 100:
-        raise InputError(f"must be >= 100, got {steps}", field="steps")
+    check_count(steps, "steps", 100, MAX_STEPS)
     check_threads(threads)
     base = InductionConfig.quick() if quick else InductionConfig()
     cfg = with_overrides(base, steps=steps, seed=seed, threads=threads)
-    with err.status("training") as status:
+    with staged_folder(out_dir) as stage:
+        with err.status("training") as status:
 
-        def progress(row: dict[str, float]) -> None:
-            status.update(
-                f"step {row['step']}/{cfg.steps}: repeated-part loss {row['loss_repeated']:.3f}, "
-                f"prefix matching {row['prefix_matching']:.2f}"
-            )
+            def progress(row: dict[str, float]) -> None:
+                status.update(
+                    f"step {row['step']}/{cfg.steps}: repeated-part loss "
+                    f"{row['loss_repeated']:.3f}, prefix matching {row['prefix_matching']:.2f}"
+                )
 
-        run = train_induction(cfg, progress)
-    err.print(f"trained {run.params:,} parameters for {cfg.steps} steps in {run.seconds:.1f} s")
-    findings = induction_transitions(run.checkpoints, n_boot=n_boot, seed=seed)
-    paths = write_induction_outputs(run, findings, config_dict(cfg), out_dir)
-    view = Table("metric", "detected", "p", "effect", "change at", "interval", "span")
+            run = train_induction(cfg, progress)
+        err.print(f"trained {run.params:,} parameters for {cfg.steps} steps in {run.seconds:.1f} s")
+        findings = induction_transitions(run.checkpoints, n_boot=n_boot, seed=seed)
+        paths = write_induction_outputs(run, findings, config_dict(cfg), stage)
+    view = table("metric", "detected", "p", "effect", "change at", "interval", "span")
     for row in findings.table.itertuples(index=False):
         view.add_row(
             row.metric,
@@ -135,30 +146,38 @@ def detect(
         raise InputError(f"must be >= 0, got {max_figures}", field="max-figures")
     tasks = [t.strip() for t in task.split(",") if t.strip()] if task else None
     metrics = [m.strip() for m in metric.split(",") if m.strip()] if metric else None
-    with err.status("loading scores"):
-        table = load_scores_or_shipped(scores or [], shipped)
-    with err.status("testing curves"):
-        found, results = transitions_table(
-            table, tasks=tasks, metrics=metrics, axis=axis, n_boot=n_boot, seed=seed
-        )
-    if found.empty:
-        raise InputError("no curve matches (need a task/metric with >= 2 models or steps)")
-    paths = write_transitions_outputs(found, results, out_dir, max_figures)
-    view = Table("task", "model / family", "metric", "axis", "detected", "p", "effect", "at")
-    for row in found.itertuples(index=False):
-        if len(found) > 60 and not row.detected:
-            continue
-        view.add_row(
-            row.task,
-            row.model if row.axis == "step" else row.family,
-            row.metric,
-            row.axis,
-            "yes" if row.detected else "no",
-            _fmt(row.p_value),
-            _fmt(row.effect_size),
-            _fmt(row.x_change),
-        )
-    out.print(view)
+    with staged_folder(out_dir, scores or []) as stage:
+        with err.status("loading scores"):
+            scores_table = load_scores_or_shipped(scores or [], shipped)
+        with err.status("testing curves"):
+            found, results = transitions_table(
+                scores_table, tasks=tasks, metrics=metrics, axis=axis, n_boot=n_boot, seed=seed
+            )
+        if found.empty:
+            raise InputError("no curve matches (need a task/metric with >= 2 models or steps)")
+        paths = write_transitions_outputs(found, results, stage, max_figures)
+    view = table("task", "model / family", "metric", "axis", "detected", "p", "effect", "at")
+    shown = found
+    if len(found) > MAX_ROWS:  # the detected curves first, as the figures
+        shown = found.sort_values("detected", ascending=False, kind="stable")
+    print_rows(
+        view,
+        (
+            (
+                row.task,
+                row.model if row.axis == "step" else row.family,
+                row.metric,
+                row.axis,
+                "yes" if row.detected else "no",
+                _fmt(row.p_value),
+                _fmt(row.effect_size),
+                _fmt(row.x_change),
+            )
+            for row in shown.itertuples(index=False)
+        ),
+        len(shown),
+        out_dir / "transitions.csv",
+    )
     out.print(f"{int(found['detected'].sum())} of {len(found)} curves show a transition")
     out.print(f"wrote {len(paths)} files to {out_dir}")
 
@@ -174,13 +193,15 @@ def rates(
     from miragelab.tables import write_table
     from miragelab.transitions.detect import error_rates
 
-    if n_smooth < 10 or n_per_setting < 3:
-        raise InputError("need n-smooth >= 10 and n-per-setting >= 3", field="n-smooth")
+    check_count(n_smooth, "n-smooth", 10, MAX_SMOOTH)
+    check_count(n_per_setting, "n-per-setting", 3, MAX_PER_SETTING)
     with err.status("simulating"):
-        table = error_rates(n_smooth=n_smooth, n_per_setting=n_per_setting, seed=seed)
-    path = write_table(table, out_dir / "rates.csv")
-    view = Table("case", "drop", "width", "curves", "detected", "p <= 0.05", "located")
-    for row in table[table["metric"] == "all"].itertuples(index=False):
+        rates_table = error_rates(n_smooth=n_smooth, n_per_setting=n_per_setting, seed=seed)
+    with staged_folder(out_dir) as stage:
+        write_table(rates_table, stage / "rates.csv")
+    path = out_dir / "rates.csv"
+    view = table("case", "drop", "width", "curves", "detected", "p <= 0.05", "located")
+    for row in rates_table[rates_table["metric"] == "all"].itertuples(index=False):
         view.add_row(
             row.case,
             f"{row.drop:g}",

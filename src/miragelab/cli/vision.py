@@ -18,9 +18,17 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.table import Table
 
-from miragelab.cli._options import FiguresOutOption, check_threads, err, out, parse_list
+from miragelab.atomic import staged_folder
+from miragelab.cli._options import (
+    FiguresOutOption,
+    check_count,
+    check_threads,
+    err,
+    out,
+    parse_list,
+    table,
+)
 from miragelab.errors import InputError
 
 __all__ = ["vision_app"]
@@ -55,6 +63,12 @@ LimitOption = Annotated[
 ]
 
 
+#: the most training seeds per width, epochs per model, and random sequences per K
+MAX_SEEDS = 1_000
+MAX_EPOCHS = 100_000
+MAX_SEQUENCES = 10_000_000
+
+
 def _ints(text: str, field: str) -> tuple[int, ...]:
     return tuple(parse_list(text, field, int))
 
@@ -81,8 +95,7 @@ def _load_data(
     else:
         data = load_digits_data()
     if limit is not None:
-        if limit < 10:
-            raise InputError(f"must be >= 10, got {limit}", field="limit")
+        check_count(limit, "limit", 10)
         if limit < data.n:
             keep = np.sort(np.random.default_rng(0).permutation(data.n)[:limit])
             data = data.subset(keep)
@@ -92,12 +105,12 @@ def _load_data(
 def _spec(base, seeds: int | None, widths: str | None, epochs: int | None, **extra):  # noqa: ANN001, ANN202
     changes = dict(extra)
     if seeds is not None:
-        if seeds < 1:
-            raise InputError(f"must be >= 1, got {seeds}", field="seeds")
+        check_count(seeds, "seeds", 1, MAX_SEEDS)
         changes["seeds"] = tuple(range(seeds))
     if widths is not None:
         changes["widths"] = _ints(widths, "widths")
     if epochs is not None:
+        check_count(epochs, "epochs", 1, MAX_EPOCHS)
         changes["epochs"] = epochs
     return replace(base, **changes)
 
@@ -126,13 +139,18 @@ def _train_with_progress(kind: str, total: int, train):  # noqa: ANN001, ANN202
 
 def _report(result, paths: list[Path], out_dir: Path, seconds: float) -> None:  # noqa: ANN001
     verdict_of = {row.harsh_metric: row.verdict for row in result.verdicts.itertuples(index=False)}
-    table = Table(title="emergence per metric")
-    table.add_column("metric", no_wrap=True)
-    for name in ("role", "score", "smoothness", "emergent?", "verdict"):
-        table.add_column(name)
+    view = table(
+        "metric",
+        "role",
+        "score",
+        "smoothness",
+        "emergent?",
+        "verdict",
+        title="emergence per metric",
+    )
     for metric in result.smooth_metrics + result.sharp_metrics:
         row = result.measures[result.measures["metric"] == metric].iloc[0]
-        table.add_row(
+        view.add_row(
             metric,
             str(row["role"]),
             f"{row['emergence_score']:.3g}",
@@ -140,7 +158,7 @@ def _report(result, paths: list[Path], out_dir: Path, seconds: float) -> None:  
             "yes" if row["looks_emergent"] else "no",
             verdict_of.get(metric, "reference"),
         )
-    out.print(table)
+    out.print(view)
     out.print(f"verdicts against {', '.join(result.smooth_metrics)}; see verdicts.csv for reasons")
     out.print(f"trained and scored in {seconds:.1f} s; wrote {len(paths)} files to {out_dir}")
 
@@ -183,12 +201,13 @@ def autoencoder(
     )
     spec = _spec(AUTOENCODER_QUICK if quick else AUTOENCODER, seeds, widths, epochs, thresholds=cs)
     start = time.perf_counter()
-    result = _train_with_progress(
-        "autoencoder",
-        len(spec.widths) * len(spec.seeds),
-        lambda step: run_ladder("autoencoder", data, spec, step, threads),
-    )
-    paths = write_vision_outputs(result, out_dir)
+    with staged_folder(out_dir, [mnist_images, mnist_labels, cifar100]) as stage:
+        result = _train_with_progress(
+            "autoencoder",
+            len(spec.widths) * len(spec.seeds),
+            lambda step: run_ladder("autoencoder", data, spec, step, threads),
+        )
+        paths = write_vision_outputs(result, stage)
     _report(result, paths, out_dir, time.perf_counter() - start)
 
 
@@ -223,16 +242,16 @@ def classifier(
     if k is not None:
         extra["ks"] = _ints(k, "k")
     if sequences is not None:
-        if sequences < 1:
-            raise InputError(f"must be >= 1, got {sequences}", field="sequences")
+        check_count(sequences, "sequences", 1, MAX_SEQUENCES)
         extra["n_sequences"] = sequences
     data = _load_data(mnist_images, mnist_labels, cifar100, limit)
     spec = _spec(CLASSIFIER_QUICK if quick else CLASSIFIER, seeds, widths, epochs, **extra)
     start = time.perf_counter()
-    result = _train_with_progress(
-        "classifier",
-        len(spec.widths) * len(spec.seeds),
-        lambda step: run_ladder("classifier", data, spec, step, threads),
-    )
-    paths = write_vision_outputs(result, out_dir)
+    with staged_folder(out_dir, [mnist_images, mnist_labels, cifar100]) as stage:
+        result = _train_with_progress(
+            "classifier",
+            len(spec.widths) * len(spec.seeds),
+            lambda step: run_ladder("classifier", data, spec, step, threads),
+        )
+        paths = write_vision_outputs(result, stage)
     _report(result, paths, out_dir, time.perf_counter() - start)

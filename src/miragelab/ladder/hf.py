@@ -131,6 +131,8 @@ def export_hf(model: TinyGPT, path: str | os.PathLike[str], extra: dict | None =
             (tmp / name).write_text(json.dumps(content, indent=2) + "\n", encoding="utf-8")
         if target.exists():
             shutil.rmtree(target)
+        for written in tmp.iterdir():  # safetensors writes its file 0600
+            as_created(written)
         as_created(tmp, folder=True)
         os.replace(tmp, target)
     except BaseException:

@@ -1,0 +1,238 @@
+"""An output folder is written whole or not at all, and no output overwrites an input.
+
+A one-shot command writes into a hidden staging folder next to ``--out`` and moves
+its files into ``--out`` only once it succeeded: a failure half-way (here a figure
+that cannot be drawn, after the tables were written) leaves ``--out`` as it was
+and no staging folder behind. An output that is one of the command's inputs (the
+same file under another spelling, or a hard link), and a symlinked subfolder
+inside ``--out``, are refused with one line and exit 2.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from miragelab.tables import write_table
+from tests.conftest import make_noisy_theory_scores
+
+
+def _main(*args: object) -> int:
+    """``mirage ARGS`` in this process; its exit code."""
+    from miragelab.cli import main
+
+    try:
+        main([str(a) for a in args])
+    except SystemExit as exc:
+        return 0 if exc.code is None else int(exc.code)
+    return 0
+
+
+def _snapshot(folder: Path) -> dict[str, bytes]:
+    """Every file under ``folder`` with its bytes."""
+    return {str(p.relative_to(folder)): p.read_bytes() for p in folder.rglob("*") if p.is_file()}
+
+
+def _hidden(folder: Path) -> list[str]:
+    return sorted(p.name for p in folder.iterdir() if p.name.startswith("."))
+
+
+@pytest.fixture()
+def scores_file(tmp_path: Path) -> Path:
+    # one (task, family) size curve: exact match jumps, the continuous metrics do not
+    return write_table(make_noisy_theory_scores(), tmp_path / "in" / "scores.parquet")
+
+
+def _fail_drawing(monkeypatch: pytest.MonkeyPatch, error: BaseException) -> None:
+    """Make the second figure of `mirage meta` fail: the tables are written by then."""
+    import miragelab.report.meta_figures as meta_figures
+
+    def broken(*args: object, **kwargs: object) -> None:
+        raise error
+
+    monkeypatch.setattr(meta_figures, "plot_top_curves", broken)
+
+
+def test_a_failed_meta_leaves_no_out_folder(
+    scores_file: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _fail_drawing(monkeypatch, RuntimeError("cannot draw"))
+    parent = tmp_path / "results"
+    parent.mkdir()
+    out = parent / "meta"
+    with pytest.raises(RuntimeError, match="cannot draw"):
+        _main("meta", scores_file, "--out", out, "--n-resamples", 100)
+    assert not out.exists()
+    assert list(parent.iterdir()) == []  # no staging folder either
+
+
+def test_a_failed_meta_into_missing_parents_makes_none(
+    scores_file: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _fail_drawing(monkeypatch, RuntimeError("cannot draw"))
+    with pytest.raises(RuntimeError):
+        _main("meta", scores_file, "--out", tmp_path / "a" / "b" / "meta", "--n-resamples", 100)
+    assert not (tmp_path / "a").exists()
+
+
+@pytest.mark.parametrize("error", [RuntimeError("cannot draw"), KeyboardInterrupt()])
+def test_a_failed_meta_leaves_an_existing_out_folder_as_it_was(
+    scores_file: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, error: BaseException
+) -> None:
+    out = tmp_path / "meta"
+    (out / "verdicts").mkdir(parents=True)
+    (out / "meta_measures.csv").write_text("an earlier run's table\n")
+    (out / "notes.txt").write_text("mine\n")
+    (out / "verdicts" / "old.png").write_bytes(b"png")
+    before = _snapshot(out)
+    _fail_drawing(monkeypatch, error)
+    if isinstance(error, KeyboardInterrupt):
+        assert _main("meta", scores_file, "--out", out, "--n-resamples", 100) == 130
+    else:
+        with pytest.raises(RuntimeError):
+            _main("meta", scores_file, "--out", out, "--n-resamples", 100)
+    assert _snapshot(out) == before
+    assert _hidden(tmp_path) == []
+
+
+def test_a_successful_meta_replaces_its_files_and_keeps_others(
+    scores_file: Path, tmp_path: Path
+) -> None:
+    out = tmp_path / "meta"
+    out.mkdir()
+    (out / "meta_measures.csv").write_text("an earlier run's table\n")
+    (out / "notes.txt").write_text("mine\n")
+    assert _main("meta", scores_file, "--out", out, "--n-resamples", 100) == 0
+    assert (out / "notes.txt").read_text() == "mine\n"
+    # 3 metrics of one curve: one row each, the earlier text gone
+    assert len(pd.read_csv(out / "meta_measures.csv")) == 3
+    assert (out / "verdicts").is_dir() and (out / "emergence_by_metric.png").exists()
+    assert _hidden(tmp_path) == [] and _hidden(out) == []
+
+
+def test_a_successful_theory_run_leaves_no_hidden_folder(tmp_path: Path) -> None:
+    out = tmp_path / "new" / "theory"
+    assert _main("theory", "--out", out, "--points", 20) == 0
+    assert sorted(p.name for p in out.iterdir()) == [
+        "theory.png",
+        "theory.svg",
+        "theory_curves.csv",
+    ]
+    assert _hidden(tmp_path / "new") == []
+    # 20 sizes x the 5 default answer lengths, one row each
+    assert len(pd.read_csv(out / "theory_curves.csv")) == 20 * 5
+
+
+# --------------------------------------------------------------------------- clobbering
+
+
+def _refused(capsys: pytest.CaptureFixture[str], *args: object) -> str:
+    """Run ``mirage ARGS``; it must exit 2 with one error line, which is returned."""
+    capsys.readouterr()
+    assert _main(*args) == 2
+    lines = capsys.readouterr().err.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: "), lines
+    return lines[0]
+
+
+@pytest.mark.parametrize("spelling", ["same", "dotted", "hard link"])
+def test_score_refuses_to_overwrite_its_samples(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], spelling: str
+) -> None:
+    samples = tmp_path / "in.jsonl"
+    samples.write_text('{"task": "t"}\n')
+    out = {
+        "same": samples,
+        "dotted": tmp_path / "sub" / ".." / "in.jsonl",
+        "hard link": tmp_path / "linked.jsonl",
+    }[spelling]
+    (tmp_path / "sub").mkdir()
+    if spelling == "hard link":
+        os.link(samples, out)
+    line = _refused(capsys, "score", samples, "--out", out)
+    assert "field 'out'" in line and "input" in line and str(out) in line
+    assert samples.read_text() == '{"task": "t"}\n'
+
+
+def test_ingest_helm_refuses_one_file_for_both_outputs(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    run = tmp_path / "run"
+    run.mkdir()
+    target = tmp_path / "x.parquet"
+    line = _refused(
+        capsys, "ingest", "helm", run, "--out", target, "--scores-out", tmp_path / "." / "x.parquet"
+    )
+    assert "field 'scores-out'" in line and "--out" in line
+    assert not target.exists()
+
+
+def test_meta_refuses_an_out_folder_that_is_its_input(
+    scores_file: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    folder = scores_file.parent
+    before = _snapshot(folder)
+    line = _refused(capsys, "meta", folder, "--out", folder)
+    assert "field 'out'" in line and "input" in line
+    assert _snapshot(folder) == before and _hidden(folder.parent) == []
+
+
+def test_meta_refuses_to_overwrite_an_input_inside_its_out_folder(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = tmp_path / "meta"
+    # a scores table under the name of one of meta's own tables
+    scores = write_table(make_noisy_theory_scores(), out / "meta_verdicts.parquet")
+    before = _snapshot(out)
+    line = _refused(capsys, "meta", scores, "--out", out, "--n-resamples", 100)
+    assert str(scores) in line and "input" in line
+    assert _snapshot(out) == before and _hidden(tmp_path) == []
+
+
+def test_meta_refuses_a_symlinked_subfolder_of_out(
+    scores_file: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    out = tmp_path / "meta"
+    out.mkdir()
+    (out / "verdicts").symlink_to(elsewhere, target_is_directory=True)
+    line = _refused(capsys, "meta", scores_file, "--out", out, "--n-resamples", 100)
+    assert str(out / "verdicts") in line and "link" in line
+    assert list(elsewhere.iterdir()) == []
+    assert sorted(p.name for p in out.iterdir()) == ["verdicts"]
+    assert _hidden(tmp_path) == []
+
+
+# --------------------------------------------------------------------------- printed tables
+
+
+def test_meta_prints_whole_names_and_at_most_40_verdicts(tmp_path: Path) -> None:
+    one = make_noisy_theory_scores()
+    long_name = "an-arithmetic-task-whose-name-is-far-longer-than-any-terminal-column-" + "x" * 11
+    assert len(long_name) == 80
+    names = [long_name] + [f"task{i:02d}" for i in range(40)]
+    frame = pd.concat([one.assign(task=name) for name in names], ignore_index=True)
+    scores = write_table(frame, tmp_path / "scores.parquet")
+    out = tmp_path / "meta"
+    result = subprocess.run(
+        [sys.executable, "-m", "miragelab", "meta", str(scores), "--out", str(out)]
+        + ["--n-resamples", "100"],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        env={k: v for k, v in os.environ.items() if k != "COLUMNS"},
+    )
+    assert result.returncode == 0, result.stderr
+    assert long_name in result.stdout
+    # the single curve is a mirage (tests/test_cli_analysis.py); 41 copies, 40 printed
+    verdicts = pd.read_csv(out / "meta_verdicts.csv")
+    assert (verdicts["verdict"] == "mirage").sum() == len(names)
+    assert f"1 more in {out / 'meta_verdicts.csv'}" in result.stdout
+    printed = [line for line in result.stdout.splitlines() if "mirage" in line and "│" in line]
+    assert len(printed) == 40
