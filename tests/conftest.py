@@ -104,3 +104,14 @@ def make_noisy_theory_scores(n: int = 20_000, seed: int = 0) -> pd.DataFrame:
 @pytest.fixture()
 def noisy_theory_scores() -> pd.DataFrame:
     return make_noisy_theory_scores()
+
+
+def mirage_code(*args: object) -> int:
+    """``mirage ARGS`` run in this process; its exit code."""
+    from miragelab.cli import main
+
+    try:
+        main([str(a) for a in args])
+    except SystemExit as exc:
+        return 0 if exc.code is None else int(exc.code)
+    return 0

@@ -7,21 +7,12 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-
-
-def _main(*args: object) -> int:
-    from miragelab.cli import main
-
-    try:
-        main([str(a) for a in args])
-    except SystemExit as exc:
-        return 0 if exc.code is None else int(exc.code)
-    return 0
+from conftest import mirage_code
 
 
 def _refused(capsys: pytest.CaptureFixture[str], args: list[object], field: str) -> str:
     capsys.readouterr()
-    assert _main(*args) == 2
+    assert mirage_code(*args) == 2
     lines = capsys.readouterr().err.strip().splitlines()
     assert len(lines) == 1, lines
     assert lines[0].startswith(f"error: field '{field}': "), lines[0]
@@ -121,7 +112,7 @@ def test_cost_refuses_a_name_given_twice(
 
 def test_cost_with_distinct_names_prints_each_model(capsys: pytest.CaptureFixture[str]) -> None:
     capsys.readouterr()
-    assert _main("cost", "--task", "t=10:5", "--model", "a=1b", "--model", "b=2b") == 0
+    assert mirage_code("cost", "--task", "t=10:5", "--model", "a=1b", "--model", "b=2b") == 0
     printed = capsys.readouterr().out
     # 10 samples x 5 tokens x 2 N FLOPs per token: 1e11 for 1b, 2e11 for 2b
     assert "1e+11" in printed and "2e+11" in printed

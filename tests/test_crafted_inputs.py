@@ -227,60 +227,6 @@ def test_crafted_input_is_refused_in_one_line(name: str, tmp_path: Path, capsys)
     assert path.read_bytes() == data
 
 
-def _modes(folder: Path) -> dict[str, int]:
-    return {
-        str(p.relative_to(folder)): p.stat().st_mode & 0o777
-        for p in sorted(folder.rglob("*"))
-        if not p.is_symlink()
-    }
-
-
-@pytest.mark.parametrize("umask", [0o022, 0o027])
-def test_outputs_get_the_users_umask(umask: int, tmp_path: Path, capsys) -> None:
-    """Files and folders the commands write have the modes ``open`` and ``mkdir`` would
-    give them under the user's umask, not the 0600 of a temporary file."""
-    import os
-
-    from miragelab.cli import main
-
-    samples = tmp_path / "samples.jsonl"
-    samples.write_bytes(
-        _jsonl(
-            *(
-                {**SAMPLE, "model": m, "params": p, "example_id": str(i)}
-                for m, p in (("a", 1e6), ("b", 1e7))
-                for i in range(5)
-            )
-        )
-    )
-    out = tmp_path / "out"
-    old = os.umask(umask)
-    try:
-        for args in (
-            [
-                "score",
-                str(samples),
-                "--out",
-                str(out / "scores.parquet"),
-                "--metrics",
-                "exact_match",
-            ],
-            ["score", str(samples), "--out", str(out / "scores.csv"), "--metrics", "exact_match"],
-            ["theory", "--out", str(out / "theory")],
-            ["meta", str(out / "scores.csv"), "--out", str(out / "meta")],
-        ):
-            try:
-                main(args)
-            except SystemExit as exc:
-                assert exc.code in (0, None), capsys.readouterr().err
-    finally:
-        os.umask(old)
-    modes = _modes(out)
-    assert modes, "nothing written"
-    expected = {name: (0o777 if (out / name).is_dir() else 0o666) & ~umask for name in modes}
-    assert modes == expected
-
-
 @pytest.mark.parametrize(
     "args",
     [

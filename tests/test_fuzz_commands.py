@@ -228,7 +228,7 @@ def test_score_never_crashes(edits: dict[int, str], capsys) -> None:
 META_TABLES = ("meta_measures.csv", "meta_shares.csv", "meta_verdicts.csv")
 
 
-@SETTINGS
+@settings(SETTINGS, max_examples=8)  # each success draws its figures
 @given(edits=hostile_edits(_scores()) | renames(_scores()))
 def test_meta_never_crashes(edits: dict[int, str], capsys) -> None:
     def run(root: Path) -> None:

@@ -16,19 +16,14 @@ import shutil
 from pathlib import Path
 
 import pytest
-from conftest import make_noisy_theory_scores
+from conftest import make_noisy_theory_scores, mirage_code
 
 FIXTURES = Path(__file__).parent / "fixtures"
 UMASK = 0o027
 
 
 def _main(*args: object) -> None:
-    from miragelab.cli import main
-
-    try:
-        main([str(a) for a in args])
-    except SystemExit as exc:
-        assert exc.code in (0, None), f"mirage {' '.join(map(str, args))} failed"
+    assert mirage_code(*args) == 0, f"mirage {' '.join(map(str, args))} failed"
 
 
 def _wrong_modes(folder: Path) -> dict[str, str]:

@@ -17,20 +17,9 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+from conftest import make_noisy_theory_scores, mirage_code
 
 from miragelab.tables import write_table
-from tests.conftest import make_noisy_theory_scores
-
-
-def _main(*args: object) -> int:
-    """``mirage ARGS`` in this process; its exit code."""
-    from miragelab.cli import main
-
-    try:
-        main([str(a) for a in args])
-    except SystemExit as exc:
-        return 0 if exc.code is None else int(exc.code)
-    return 0
 
 
 def _snapshot(folder: Path) -> dict[str, bytes]:
@@ -66,7 +55,7 @@ def test_a_failed_meta_leaves_no_out_folder(
     parent.mkdir()
     out = parent / "meta"
     with pytest.raises(RuntimeError, match="cannot draw"):
-        _main("meta", scores_file, "--out", out, "--n-resamples", 100)
+        mirage_code("meta", scores_file, "--out", out, "--n-resamples", 100)
     assert not out.exists()
     assert list(parent.iterdir()) == []  # no staging folder either
 
@@ -76,7 +65,9 @@ def test_a_failed_meta_into_missing_parents_makes_none(
 ) -> None:
     _fail_drawing(monkeypatch, RuntimeError("cannot draw"))
     with pytest.raises(RuntimeError):
-        _main("meta", scores_file, "--out", tmp_path / "a" / "b" / "meta", "--n-resamples", 100)
+        mirage_code(
+            "meta", scores_file, "--out", tmp_path / "a" / "b" / "meta", "--n-resamples", 100
+        )
     assert not (tmp_path / "a").exists()
 
 
@@ -92,10 +83,10 @@ def test_a_failed_meta_leaves_an_existing_out_folder_as_it_was(
     before = _snapshot(out)
     _fail_drawing(monkeypatch, error)
     if isinstance(error, KeyboardInterrupt):
-        assert _main("meta", scores_file, "--out", out, "--n-resamples", 100) == 130
+        assert mirage_code("meta", scores_file, "--out", out, "--n-resamples", 100) == 130
     else:
         with pytest.raises(RuntimeError):
-            _main("meta", scores_file, "--out", out, "--n-resamples", 100)
+            mirage_code("meta", scores_file, "--out", out, "--n-resamples", 100)
     assert _snapshot(out) == before
     assert _hidden(tmp_path) == []
 
@@ -107,7 +98,7 @@ def test_a_successful_meta_replaces_its_files_and_keeps_others(
     out.mkdir()
     (out / "meta_measures.csv").write_text("an earlier run's table\n")
     (out / "notes.txt").write_text("mine\n")
-    assert _main("meta", scores_file, "--out", out, "--n-resamples", 100) == 0
+    assert mirage_code("meta", scores_file, "--out", out, "--n-resamples", 100) == 0
     assert (out / "notes.txt").read_text() == "mine\n"
     # 3 metrics of one curve: one row each, the earlier text gone
     assert len(pd.read_csv(out / "meta_measures.csv")) == 3
@@ -117,7 +108,7 @@ def test_a_successful_meta_replaces_its_files_and_keeps_others(
 
 def test_a_successful_theory_run_leaves_no_hidden_folder(tmp_path: Path) -> None:
     out = tmp_path / "new" / "theory"
-    assert _main("theory", "--out", out, "--points", 20) == 0
+    assert mirage_code("theory", "--out", out, "--points", 20) == 0
     assert sorted(p.name for p in out.iterdir()) == [
         "theory.png",
         "theory.svg",
@@ -134,7 +125,7 @@ def test_a_successful_theory_run_leaves_no_hidden_folder(tmp_path: Path) -> None
 def _refused(capsys: pytest.CaptureFixture[str], *args: object) -> str:
     """Run ``mirage ARGS``; it must exit 2 with one error line, which is returned."""
     capsys.readouterr()
-    assert _main(*args) == 2
+    assert mirage_code(*args) == 2
     lines = capsys.readouterr().err.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("error: "), lines
     return lines[0]
@@ -212,12 +203,10 @@ def test_meta_refuses_a_symlinked_subfolder_of_out(
 # --------------------------------------------------------------------------- printed tables
 
 
-def test_meta_prints_whole_names_and_at_most_40_verdicts(tmp_path: Path) -> None:
-    one = make_noisy_theory_scores()
+def test_meta_prints_whole_names(tmp_path: Path) -> None:
     long_name = "an-arithmetic-task-whose-name-is-far-longer-than-any-terminal-column-" + "x" * 11
     assert len(long_name) == 80
-    names = [long_name] + [f"task{i:02d}" for i in range(40)]
-    frame = pd.concat([one.assign(task=name) for name in names], ignore_index=True)
+    frame = make_noisy_theory_scores().assign(task=long_name)
     scores = write_table(frame, tmp_path / "scores.parquet")
     out = tmp_path / "meta"
     result = subprocess.run(
@@ -230,9 +219,14 @@ def test_meta_prints_whole_names_and_at_most_40_verdicts(tmp_path: Path) -> None
     )
     assert result.returncode == 0, result.stderr
     assert long_name in result.stdout
-    # the single curve is a mirage (tests/test_cli_analysis.py); 41 copies, 40 printed
-    verdicts = pd.read_csv(out / "meta_verdicts.csv")
-    assert (verdicts["verdict"] == "mirage").sum() == len(names)
-    assert f"1 more in {out / 'meta_verdicts.csv'}" in result.stdout
-    printed = [line for line in result.stdout.splitlines() if "mirage" in line and "│" in line]
-    assert len(printed) == 40
+
+
+def test_long_outputs_stop_at_40_rows_and_name_the_file(capsys) -> None:
+    from miragelab.cli._options import MAX_ROWS, print_rows, table
+
+    assert MAX_ROWS == 40
+    rows = [(f"task{i:02d}", "mirage") for i in range(41)]
+    print_rows(table("task", "verdict"), iter(rows), len(rows), "out/meta_verdicts.csv")
+    printed = capsys.readouterr().out
+    assert [f"task{i:02d}" in printed for i in range(41)] == [True] * 40 + [False]
+    assert printed.rstrip().endswith("1 more in out/meta_verdicts.csv")

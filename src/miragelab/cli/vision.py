@@ -184,12 +184,10 @@ def autoencoder(
     limit: LimitOption = None,
 ) -> None:
     """Shallow autoencoders of growing width: MSE (smooth) vs Reconstruction_c (sharp)."""
-    from miragelab.report.vision_figures import write_vision_outputs
     from miragelab.vision.ladder import (
         AUTOENCODER,
         AUTOENCODER_QUICK,
         default_thresholds,
-        run_ladder,
     )
 
     check_threads(threads)
@@ -200,12 +198,24 @@ def autoencoder(
         else default_thresholds(data.n_features)
     )
     spec = _spec(AUTOENCODER_QUICK if quick else AUTOENCODER, seeds, widths, epochs, thresholds=cs)
+    _train_and_write(
+        "autoencoder", data, spec, threads, out_dir, [mnist_images, mnist_labels, cifar100]
+    )
+
+
+def _train_and_write(
+    kind: str, data, spec, threads: int, out_dir: Path, inputs: list[Path | None]
+) -> None:  # noqa: ANN001 - the ladder's data and spec
+    """Train the ladder with a progress bar, write its outputs whole, print the summary."""
+    from miragelab.report.vision_figures import write_vision_outputs
+    from miragelab.vision.ladder import run_ladder
+
     start = time.perf_counter()
-    with staged_folder(out_dir, [mnist_images, mnist_labels, cifar100]) as stage:
+    with staged_folder(out_dir, inputs) as stage:
         result = _train_with_progress(
-            "autoencoder",
+            kind,
             len(spec.widths) * len(spec.seeds),
-            lambda step: run_ladder("autoencoder", data, spec, step, threads),
+            lambda step: run_ladder(kind, data, spec, step, threads),
         )
         paths = write_vision_outputs(result, stage)
     _report(result, paths, out_dir, time.perf_counter() - start)
@@ -234,8 +244,7 @@ def classifier(
     limit: LimitOption = None,
 ) -> None:
     """MLP classifiers of growing width: per-image accuracy (smooth) vs subset accuracy (sharp)."""
-    from miragelab.report.vision_figures import write_vision_outputs
-    from miragelab.vision.ladder import CLASSIFIER, CLASSIFIER_QUICK, run_ladder
+    from miragelab.vision.ladder import CLASSIFIER, CLASSIFIER_QUICK
 
     check_threads(threads)
     extra: dict[str, object] = {}
@@ -246,12 +255,6 @@ def classifier(
         extra["n_sequences"] = sequences
     data = _load_data(mnist_images, mnist_labels, cifar100, limit)
     spec = _spec(CLASSIFIER_QUICK if quick else CLASSIFIER, seeds, widths, epochs, **extra)
-    start = time.perf_counter()
-    with staged_folder(out_dir, [mnist_images, mnist_labels, cifar100]) as stage:
-        result = _train_with_progress(
-            "classifier",
-            len(spec.widths) * len(spec.seeds),
-            lambda step: run_ladder("classifier", data, spec, step, threads),
-        )
-        paths = write_vision_outputs(result, stage)
-    _report(result, paths, out_dir, time.perf_counter() - start)
+    _train_and_write(
+        "classifier", data, spec, threads, out_dir, [mnist_images, mnist_labels, cifar100]
+    )
