@@ -297,3 +297,44 @@ def test_crafted_lm_eval_output_is_refused(name, old, new, field, tmp_path, caps
     assert "appears twice" in err[0] or "whole number" in err[0], err[0]
     assert not out.exists() or list(out.iterdir()) == []
     assert path.read_bytes() == before
+
+
+@pytest.mark.parametrize(
+    "command",
+    [
+        ["score", "{input}", "--out", "{out}/s.csv", "--metrics", "exact_match"],
+        ["meta", "{input}", "--out", "{out}"],
+        ["report", "{input}", "--out", "{out}"],
+        ["ingest", "lm-eval", "{input}", "--out", "{out}/s.parquet"],
+        ["transitions", "detect", "{input}", "--out", "{out}"],
+    ],
+    ids=lambda c: "-".join(c[:2]) if c[0] in ("ingest", "transitions") else c[0],
+)
+@pytest.mark.parametrize("kind", ["fifo", "device", "folder_with_fifo"])
+def test_a_pipe_or_device_is_refused_not_read_for_ever(command, kind, tmp_path, capsys) -> None:
+    """A named pipe would block the reader until someone writes to it; a device such as
+    /dev/zero never ends. Each is refused by name before it is opened; inside a folder
+    it is not a file to read."""
+    import os
+
+    from miragelab.cli import main
+
+    if kind == "device":
+        given = Path("/dev/zero")
+    else:
+        folder = tmp_path / "in"
+        folder.mkdir()
+        given = folder / "scores.jsonl"
+        os.mkfifo(given)
+        if kind == "folder_with_fifo":
+            given = folder
+    out = tmp_path / "out"
+    args = [a.format(input=given, out=out) for a in command]
+    with pytest.raises(SystemExit) as info:
+        main(args)
+    err = capsys.readouterr().err.strip().splitlines()
+    assert info.value.code == 2 and len(err) == 1, err
+    if kind != "folder_with_fifo":  # a folder holding only a pipe holds no file to read
+        what = "a named pipe" if kind == "fifo" else "a character device"
+        assert err[0].startswith(f"error: {given}: {what}, not a regular file"), err[0]
+    assert not out.exists() or list(out.iterdir()) == []
