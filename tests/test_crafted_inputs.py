@@ -338,3 +338,24 @@ def test_a_pipe_or_device_is_refused_not_read_for_ever(command, kind, tmp_path, 
         what = "a named pipe" if kind == "fifo" else "a character device"
         assert err[0].startswith(f"error: {given}: {what}, not a regular file"), err[0]
     assert not out.exists() or list(out.iterdir()) == []
+
+
+def test_valid_json_nested_deeper_than_orjson_writes_is_read(tmp_path: Path) -> None:
+    """orjson reads 1024 levels but writes 255: the repeated-key check must not fail on
+    a document between the two."""
+    from miragelab.textio import read_json_document
+
+    path = tmp_path / "deep.json"
+    path.write_text('{"results": ' + "[" * 300 + "]" * 300 + "}")
+    assert list(read_json_document(path)) == ["results"]
+
+
+def test_a_repeated_key_before_a_syntax_error_in_an_array_is_one_line(tmp_path: Path) -> None:
+    from miragelab.errors import InputError
+    from miragelab.textio import iter_json_records
+
+    path = tmp_path / "samples_a.json"
+    path.write_text('[\n{"doc": {"b": 1, "b": 2}, "c": }\n]')
+    with pytest.raises(InputError, match="key 'b' appears twice") as info:
+        list(iter_json_records(path))
+    assert info.value.line == 2

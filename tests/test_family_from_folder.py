@@ -181,15 +181,30 @@ def test_the_rule():
     # ".." names no folder: the files' folder a/b does
     up = [Unnamed("../w8", 8e6, None, here), Unnamed("../w16", 16e6, None, here)]
     assert folder_family(up)[0] == "b"  # type: ignore[index]
-    same_step = [Unnamed("m/a", 8e6, 1, here), Unnamed("m/b", 8e6, 1, here)]
+    same_step = [Unnamed("m/w-a1", 8e6, 1, here), Unnamed("m/w-a2", 8e6, 1, here)]
     assert folder_family(same_step) is None
-    other_steps = [Unnamed("m/a", 8e6, 1, here), Unnamed("m/b", 8e6, 2, here)]
+    other_steps = [Unnamed("m/w-a1", 8e6, 1, here), Unnamed("m/w-a2", 8e6, 2, here)]
     assert folder_family(other_steps)[0] == "m"  # type: ignore[index]
 
 
 @pytest.mark.parametrize("override", ["--family", "a family column"])
 def test_the_note_names_the_override(override):
     here = Path("a/b/results.json")
-    models = [Unnamed("m/a", 8e6, None, here), Unnamed("m/b", 16e6, None, here)]
+    models = [Unnamed("m/w8", 8e6, None, here), Unnamed("m/w16", 16e6, None, here)]
     family, note = folder_family(models, override=override)  # type: ignore[misc]
     assert family == "m" and override in note and "\n" not in note
+
+
+def test_models_of_different_stems_are_no_ladder(tmp_path: Path) -> None:
+    """``phi-2`` and ``distilgpt2`` side by side in a results folder are two models, not
+    one family: a folder of downloads is not a scaling curve."""
+    here = tmp_path / "results" / "x.json"
+    apart = [
+        Unnamed("results/phi-2", 2.7e9, None, here),
+        Unnamed("results/distilgpt2", 8.2e7, None, here),
+    ]
+    assert folder_family(apart) is None
+    runs = [
+        Unnamed(f"org_{n}", p, None, here) for n, p in (("davinci", 1.75e11), ("bloom", 1.76e11))
+    ]
+    assert folder_family(runs) is None

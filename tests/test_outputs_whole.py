@@ -11,6 +11,7 @@ inside ``--out``, are refused with one line and exit 2.
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -230,3 +231,45 @@ def test_long_outputs_stop_at_40_rows_and_name_the_file(capsys) -> None:
     printed = capsys.readouterr().out
     assert [f"task{i:02d}" in printed for i in range(41)] == [True] * 40 + [False]
     assert printed.rstrip().endswith("1 more in out/meta_verdicts.csv")
+
+
+def test_an_existing_out_is_staged_inside_itself(tmp_path: Path) -> None:
+    """Staged in ``--out`` itself: one file system (no copy across a mount point) and no
+    need to write in its parent (a shared scratch folder)."""
+    from miragelab.atomic import staged_folder
+
+    out = tmp_path / "out"
+    out.mkdir()
+    with staged_folder(out) as stage:
+        assert stage.parent == out and stage.name.startswith(".")
+        (stage / "a.csv").write_text("new")
+    assert sorted(p.name for p in out.iterdir()) == ["a.csv"]
+
+
+def test_a_failed_move_keeps_the_files_not_yet_moved_and_says_where(
+    tmp_path: Path, monkeypatch
+) -> None:
+    import os
+
+    from miragelab import atomic
+
+    out = tmp_path / "out"
+    out.mkdir()
+    for name in ("a.csv", "b.csv"):
+        (out / name).write_text("old")
+    real, calls = os.replace, []
+
+    def failing(src, dst):  # noqa: ANN001
+        calls.append(dst)
+        if len(calls) == 2:
+            raise OSError(28, "No space left on device")
+        real(src, dst)
+
+    monkeypatch.setattr(atomic.os, "replace", failing)
+    with pytest.raises(OSError, match=r"1 of 2 files moved, the rest are in .*staging") as info:
+        with atomic.staged_folder(out) as stage:
+            for name in ("a.csv", "b.csv"):
+                (stage / name).write_text("new")
+    assert (out / "a.csv").read_text() == "new" and (out / "b.csv").read_text() == "old"
+    kept = Path(re.search(r"the rest are in (\S+)", info.value.strerror).group(1))
+    assert (kept / "b.csv").read_text() == "new"

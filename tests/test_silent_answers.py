@@ -125,3 +125,46 @@ def test_a_measured_curve_still_gets_its_test() -> None:
     rng = np.random.default_rng(0)
     found = detect_transition(SIZES, _exact_loss(0.0) + rng.normal(0, 1e-4, SIZES.size), law=True)
     assert np.isfinite(found.p_value)
+
+
+def test_scores_of_log_probs_at_the_tolerance_are_not_refused() -> None:
+    """Samples may hold log-probs up to 1e-6 above 0 (rounding in the tool that wrote
+    them); the scores computed from them pass a bound by as much and stay valid."""
+    from miragelab.schema import SAMPLES, SCORES, validate_frame
+    from miragelab.scoring import score_samples
+
+    row = {"task": "t", "family": "f", "model": "m", "params": 1e6, "prompt": "p",
+           "target": "ab", "prediction": "ab"}  # fmt: skip
+    samples = validate_frame(
+        pd.DataFrame(
+            [
+                {**row, "example_id": "1", "target_token_logprobs": [5e-7, 0.0]},
+                {**row, "example_id": "2", "target_token_logprobs": [4e-7, 1e-7]},
+            ]
+        ),
+        SAMPLES,
+    )
+    metrics = ["cross_entropy", "target_logprob_mean", "per_token_prob"]
+    scores = score_samples(samples, metrics, n_resamples=100)
+    checked = validate_frame(scores, SCORES)
+    ce = checked.set_index("metric").loc["cross_entropy", "value"]
+    assert -1e-6 <= ce < 0  # the mean of -2.5e-7 and -2.5e-7, kept, not refused
+
+
+def test_meta_without_a_curve_says_why_when_families_have_two_models() -> None:
+    """Two models of one family, each on its own task: no curve, and no lone family."""
+    rows = [
+        {"task": t, "family": "f", "model": m, "params": p, "metric": "acc", "value": 0.3}
+        for t, m, p in (("t1", "a", 1e6), ("t2", "b", 1e7))
+    ]
+    with pytest.raises(InputError, match=r"no \(task, family, metric\) here has two models"):
+        meta_analysis(pd.DataFrame(rows), n_resamples=100)
+
+
+def test_noise_small_beside_the_level_but_not_beside_the_range_is_measured() -> None:
+    """A curve at 1e4 with noise 1e-3: tiny next to its level, large next to its range;
+    it is measured, so the test runs."""
+    rng = np.random.default_rng(0)
+    x = np.logspace(6, 10, 8)
+    found = detect_transition(x, 1e4 + rng.normal(0, 1e-3, x.size))
+    assert np.isfinite(found.p_value), found.reason

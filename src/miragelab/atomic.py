@@ -180,16 +180,20 @@ def _plan_moves(staged: Path, target: Path, inputs: Sequence[Path]) -> list[tupl
 def staged_folder(
     out_dir: str | os.PathLike[str], inputs: Iterable[str | os.PathLike[str] | None] = ()
 ) -> Iterator[Path]:
-    """Yield a hidden staging folder next to ``out_dir``; on success move its entries
-    into ``out_dir``, so ``out_dir`` gets the whole output or nothing.
+    """Yield a hidden staging folder; on success move its entries into ``out_dir``, so
+    ``out_dir`` gets the whole output or nothing.
 
-    A missing ``out_dir`` becomes the staging folder (one rename); into an existing
-    one the staged files move one by one, replacing same-named files and keeping
-    the others. On any failure (an exception, Ctrl-C) the staging folder, and the
-    parents made for it, are removed and ``out_dir`` is as it was. ``inputs`` are the
-    command's input files and folders: an ``out_dir`` that is one, or a staged file
-    that would overwrite one, is refused (:func:`check_outputs`), as are ``out_dir``
-    being a file and a symlink inside it where a folder is written.
+    A missing ``out_dir`` is staged next to it and appears with one rename. An
+    existing one is staged inside it (``out_dir/.staging-*``: the same file system,
+    and no need to write in its parent), and the staged files move in one by one,
+    replacing same-named files and keeping the others; every move is planned and
+    checked before the first. On any failure before the moves (an exception,
+    Ctrl-C) the staging folder, and the parents made for it, are removed and
+    ``out_dir`` is as it was. Should a move itself fail, the files not yet moved
+    are kept in the staging folder, and the error says where. ``inputs`` are the
+    command's input files and folders: an ``out_dir`` that is one, or a staged
+    file that would overwrite one, is refused (:func:`check_outputs`), as are
+    ``out_dir`` being a file and a symlink inside it where a folder is written.
     """
     target = Path(out_dir)
     sources = [Path(p) for p in inputs if p is not None]
@@ -197,29 +201,42 @@ def staged_folder(
         raise InputError("is a file; --out must be a folder", path=target, field="out")
     check_outputs(sources, {"out": target})
     made = _new_parents(target)
+    inside = target.is_dir()
     try:
         target.parent.mkdir(parents=True, exist_ok=True)
-        stage = Path(tempfile.mkdtemp(prefix=f".{target.name}.staging-", dir=target.parent))
+        home, prefix = (
+            (target, ".staging-") if inside else (target.parent, f".{target.name}.staging-")
+        )
+        stage = Path(tempfile.mkdtemp(prefix=prefix, dir=home))
     except OSError as exc:
         raise OSError(exc.errno, f"cannot write here ({exc.strerror})", str(target)) from None
     try:
         as_created(stage, folder=True)
         yield stage
-        if not target.exists():
+        if not inside and not target.exists():
             try:
                 os.rename(stage, target)
                 return
             except OSError:  # made meanwhile: merge into it
                 pass
-        for src, dest in _plan_moves(stage, target, sources):
-            os.replace(src, dest)
-        shutil.rmtree(stage)
+        moves = _plan_moves(stage, target, sources)
     except BaseException:
         shutil.rmtree(stage, ignore_errors=True)
         for parent in reversed(made):
             with contextlib.suppress(OSError):
                 parent.rmdir()
         raise
+    for done, (src, dest) in enumerate(moves):
+        try:
+            os.replace(src, dest)
+        except OSError as exc:
+            raise OSError(
+                exc.errno,
+                f"cannot move the output into place ({exc.strerror}); {done} of "
+                f"{len(moves)} files moved, the rest are in {stage}",
+                str(dest),
+            ) from None
+    shutil.rmtree(stage)
 
 
 def in_folder(path: str | os.PathLike[str], stage: Path, out_dir: str | os.PathLike[str]) -> Path:

@@ -120,9 +120,15 @@ def meta_analysis(
     lone = _lone_models(scores)
     curves = list(iter_curves(scores))
     if not curves:
+        every = len(lone) == scores["family"].nunique()
+        why = (
+            f"every family here has one model ({_listed(lone)})"
+            if every
+            else "no (task, family, metric) here has two models or several steps"
+        )
         raise InputError(
             "no curve to measure: a curve needs two models of one family (or several "
-            f"steps of one model), and every family here has one model ({_listed(lone)})",
+            f"steps of one model) on one task and metric, and {why}",
             field="family",
         )
     measures = measures_table(scores)

@@ -725,6 +725,9 @@ def row_problem(frame: pd.DataFrame | pa.Table) -> tuple[int, str, str] | None:
 
 #: slack for values computed in floating point (a mean of 0/1 values, an interval end)
 _SLACK = 1e-9
+#: and for scores computed from log-probabilities, which may exceed 0 by this much
+#: (:data:`LOGPROB_TOLERANCE`): a mean log-prob of 2.5e-7 is a rounding, not an error
+_RANGE_SLACK = LOGPROB_TOLERANCE
 
 
 def _metric_ranges(metric: pa.Array | pa.ChunkedArray) -> tuple[np.ndarray, np.ndarray]:
@@ -770,16 +773,18 @@ def _score_problem(frame: pd.DataFrame | pa.Table) -> tuple[int, str, str] | Non
     # the ends of an interval are not checked against the range: one computed as
     # value +- z * stderr may pass a bound, and says no more than that
     with np.errstate(invalid="ignore"):
-        outside = (v < lower - _SLACK * np.maximum(1, np.abs(lower))) | (
-            v > upper + _SLACK * np.maximum(1, np.abs(upper))
+        outside = (v < lower - _RANGE_SLACK * np.maximum(1, np.abs(lower))) | (
+            v > upper + _RANGE_SLACK * np.maximum(1, np.abs(upper))
         )
     if outside.any():
         row = int(np.flatnonzero(outside)[0])
-        hint = " (a percentage? give proportions)" if upper[row] == 1 < v[row] <= 100 else ""
+        hint = (
+            " (a percentage? give proportions)" if upper[row] == 1 and 1.5 < v[row] <= 100 else ""
+        )
         return (
             row,
             "value",
-            f"value {v[row]:g} is outside the range of {metric[row].as_py()}, "
+            f"value {v[row]:.9g} is outside the range of {metric[row].as_py()}, "
             f"{_interval_text(lower[row], upper[row])}{hint}",
         )
     slack = _SLACK * np.maximum(1, np.abs(v))

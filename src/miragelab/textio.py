@@ -135,7 +135,11 @@ def check_unique_keys(
     one way the text can have fewer. Only then does Python's json read the text
     once more to name the key.
     """
-    if b"\\u0022" not in raw and len(_KEY_END.findall(raw)) == orjson.dumps(data).count(b'":'):
+    try:
+        written = orjson.dumps(data)
+    except orjson.JSONEncodeError:  # nested deeper than orjson writes: read it slowly
+        written = b""
+    if written and b"\\u0022" not in raw and len(_KEY_END.findall(raw)) == written.count(b'":'):
         return
     try:
         text = raw.decode("utf-8")
@@ -550,7 +554,10 @@ def _iter_array(path: Path, raw: bytes) -> Iterator[tuple[int, Any, int]]:
         try:
             record, end = decoder.raw_decode(text, start)
         except _RepeatedKey as exc:
-            _, end = json.JSONDecoder().raw_decode(text, start)  # the record, to name the line
+            try:  # the record's end, to name the repeat's line
+                _, end = json.JSONDecoder().raw_decode(text, start)
+            except (ValueError, RecursionError):
+                end = len(text)  # malformed further on: the repeat comes first
             within = _line_of_repeat(text[start:end], exc.key) or 1
             raise repeated_key(exc.key, path, line + within - 1) from None
         except ValueError as exc:

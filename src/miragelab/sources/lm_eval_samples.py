@@ -1184,7 +1184,13 @@ def ingest_lm_eval(
     """
     files = find_lm_eval_files(paths)
     options = {"model": model, "family": family, "params": params}
-    runs = [(item, *_run_of(item, options)) for item in files]
+    parsed: dict[Path, tuple[dict[str, Any], ModelMeta]] = {}  # one copy per results file
+    runs = []
+    for item in files:
+        key = item.results if item.results is not None else item.path
+        if key not in parsed:
+            parsed[key] = _run_of(item, options)
+        runs.append((item, *parsed[key]))
     runs, notes = _with_folder_family(runs, family)
     summary = IngestSummary(Path(out), notes=notes)
     with SamplesWriter(out, chunk_rows) as writer:

@@ -254,14 +254,22 @@ def _common_folder(parents: list[PurePath]) -> str | None:
     return common.name if common.name not in ("", ".", "..") else None
 
 
+def _stem(name: str) -> str:
+    """A model name without its numbers: the part a ladder's models share."""
+    return re.sub(r"[0-9]+(?:\.[0-9]+)?", "", name).strip("-_. ")
+
+
 def folder_family(models: Iterable[Unnamed], override: str = "--family") -> tuple[str, str] | None:
     """One family for the models of one ingest whose names give none, and the note saying so.
 
-    The rule, the same for every source: two or more such models form one family,
-    named after the common parent folder of their names (``models/w8`` and
-    ``models/w128`` -> ``models``), else after the common parent folder of the
-    files they were read from. ``None`` -- each model stays its own family --
-    when there are fewer than two, when there is no common folder, or when two
+    The rule, the same for every source: two or more such models whose names
+    differ only in their numbers (one stem: ``w8`` and ``w128``, ``step-1000`` and
+    ``step-2000``) form one family, named after the common parent folder of their
+    names (``models/w8`` and ``models/w128`` -> ``models``), else after the common
+    parent folder of the files they were read from. ``None`` -- each model stays
+    its own family -- when there are fewer than two, when the stems differ
+    (``phi-2`` and ``distilgpt2`` are no ladder, even in one folder), when there
+    is no common folder, or when two
     of them have one size at one step (a family has distinct sizes, and same-size
     runs such as seeds are not a curve). The note names ``override``, the option
     that names the family instead.
@@ -273,6 +281,8 @@ def folder_family(models: Iterable[Unnamed], override: str = "--family") -> tupl
     if len(found) < 2:
         return None
     names = [PurePosixPath(m.rstrip("/")) for m in found]
+    if len({_stem(n.name) for n in names}) != 1 or not _stem(names[0].name):
+        return None  # different stems (phi-2, distilgpt2): different models, not one ladder
     family = None
     if all(n.parent != PurePosixPath(".") for n in names):
         family = _common_folder([n.parent for n in names])

@@ -138,7 +138,7 @@ MIN_POINTS_KNOWN_NOISE = 3
 KNOWN_NOISE_LINEAR_UP_TO = 4
 #: rates of the scaling-law smooth model ``E + A exp(-r t)``, t in [0, 1]
 #: without standard errors the noise is the smooth fit's residual; one below this share
-#: of the values' size is rounding (a curve computed, not measured), and no noise to
+#: of the curve's range is rounding (a curve computed, not measured), and no noise to
 #: test a break against: a break of 1e-7 would pass as significant
 EXACT_FIT = 1e-6
 LAW_RATES = tuple(np.geomspace(0.1, 30.0, 16))
@@ -526,11 +526,14 @@ def detect_transition(
     k, h = int(best_g[g1, 0]), float(height_g[g1, 0])
     resid0_g1 = _annihilate(yw[None, :], qs[g1])[0]
     tiny = 1e-12 * max(rss0, 1e-300)
-    size = max(float(np.max(np.abs(ys))), float(np.ptp(ys)))
-    if not known and not np.sqrt(rss0 / max(n - p0, 1)) > EXACT_FIT * size:
+    # rounding: a share of the curve's range, and at least a few ulps of its level
+    rounding = max(
+        EXACT_FIT * float(np.ptp(ys)), 64 * np.finfo(float).eps * float(np.max(np.abs(ys)))
+    )
+    if not known and not np.sqrt(rss0 / max(n - p0, 1)) > rounding:
         reason = (
             "the smooth fit leaves no residual (below "
-            f"{EXACT_FIT:g} of the values), so there is no noise to test a break "
+            f"{EXACT_FIT:g} of the curve's range), so there is no noise to test a break "
             "against: give standard errors (stderr, an interval or n)"
         )
         return _not_run(reason, n, dropped, xs, ys)
