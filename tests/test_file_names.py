@@ -182,7 +182,7 @@ def test_meta_reads_scores_and_writes_into_any_name(
     with open(parquet_in, "wb") as handle:
         pq.write_table(pa.Table.from_pylist(_scores_rows()), handle)
     for scores, out in ((csv_in, folder / f"{name} meta"), (parquet_in, folder / name)):
-        _mirage(["meta", _arg(scores), "--out", _arg(out)], capsys)
+        _mirage(["meta", _arg(scores), "--out", _arg(out), "--n-resamples", "100"], capsys)
         measures = _read_back(out / "meta_measures.parquet")
         # one curve: task t, family f, five sizes
         curves = zip(measures["task"], measures["family"], measures["n_points"], strict=True)

@@ -104,6 +104,7 @@ def _ladder_samples(path: Path) -> Path:
     return path
 
 
+@pytest.mark.slow  # trains three ladders (run by CI with the other slow tests)
 def test_training_and_evaluation_outputs_get_the_umask(tmp_path: Path, umask) -> None:
     """The commands that train or run models: ladder, eval, vision, induction."""
     out = tmp_path / "out"
