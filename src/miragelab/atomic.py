@@ -91,23 +91,17 @@ def _same_file(a: Path, b: Path) -> bool:
         return False
 
 
-def _clobbered_input(dest: Path, inputs: Sequence[Path]) -> Path | None:
-    """The input that writing ``dest`` would overwrite: the same file or folder, or, for
-    an existing file, one inside an input folder (the command read it as an input)."""
+def _clobber(dest: Path, inputs: Sequence[Path]) -> str | None:
+    """Why writing ``dest`` would overwrite an input (the same file or folder, or, for an
+    existing file, one inside an input folder: the command read it), or None."""
     if not dest.exists():
         return None
     for src in inputs:
         if _same_file(dest, src):
-            return src
+            return "is also an input; refusing to overwrite it"
         if dest.is_file() and src.is_dir() and dest.resolve().is_relative_to(src.resolve()):
-            return src
+            return f"is a file of the input folder {src}; refusing to overwrite it"
     return None
-
-
-def _clobber_message(dest: Path, src: Path) -> str:
-    if _same_file(dest, src):
-        return "is also an input; refusing to overwrite it"
-    return f"is a file of the input folder {src}; refusing to overwrite it"
 
 
 def check_outputs(
@@ -131,9 +125,9 @@ def check_outputs(
                     path=dest,
                     field=field,
                 )
-        src = _clobbered_input(dest, sources)
-        if src is not None:
-            raise InputError(_clobber_message(dest, src), path=dest, field=field)
+        why = _clobber(dest, sources)
+        if why is not None:
+            raise InputError(why, path=dest, field=field)
 
 
 def _new_parents(folder: Path) -> list[Path]:
@@ -154,9 +148,9 @@ def _plan_moves(staged: Path, target: Path, inputs: Sequence[Path]) -> list[tupl
     moves = []
     for entry in sorted(staged.iterdir()):
         dest = target / entry.name
-        src = _clobbered_input(dest, inputs)
-        if src is not None:
-            raise InputError(_clobber_message(dest, src), path=dest, field="out")
+        why = _clobber(dest, inputs)
+        if why is not None:
+            raise InputError(why, path=dest, field="out")
         if entry.is_dir():
             if dest.is_symlink():
                 raise InputError(

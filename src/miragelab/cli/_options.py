@@ -69,7 +69,7 @@ def print_rows(
     if total > MAX_ROWS:
         rest = f"{total - MAX_ROWS:,} more"
         line = f"{rest} in {where}" if where is not None else f"{rest}: --out FILE writes them all"
-        out.print(line, markup=False, highlight=False)
+        out.print(line)
 
 
 # --------------------------------------------------------------------------- shared options
@@ -240,16 +240,14 @@ def run_app(app: typer.Typer, argv: list[str] | None = None, prog_name: str = "m
     try:
         code = app(args=argv, prog_name=prog_name, standalone_mode=False)
     except typer.Abort:
-        err.print("aborted", markup=False)
+        err.print("aborted")
         sys.exit(130)
     except InputError as exc:
-        err.print(f"error: {exc}", markup=False, highlight=False, soft_wrap=True)
+        err.print(f"error: {exc}", soft_wrap=True)
         sys.exit(2)
     except OSError as exc:
         where = f"{exc.filename}: " if exc.filename else ""
-        err.print(
-            f"error: {where}{exc.strerror or exc}", markup=False, highlight=False, soft_wrap=True
-        )
+        err.print(f"error: {where}{exc.strerror or exc}", soft_wrap=True)
         sys.exit(2)
     except Exception as exc:
         if not is_usage_error(exc):
@@ -259,7 +257,7 @@ def run_app(app: typer.Typer, argv: list[str] | None = None, prog_name: str = "m
         message = " ".join(exc.format_message().split())
         if not message:  # a bare group: its help was printed already
             sys.exit(2)
-        err.print(f"error: {message}{hint}", markup=False, highlight=False, soft_wrap=True)
+        err.print(f"error: {message}{hint}", soft_wrap=True)
         sys.exit(2)
     if isinstance(code, int) and code:
         sys.exit(code)

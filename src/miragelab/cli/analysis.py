@@ -103,7 +103,7 @@ def meta(
             )
         paths = write_meta_outputs(result, scores_table, stage)
     for note in result.notes:
-        err.print(f"note: {note}", markup=False, highlight=False)
+        err.print(f"note: {note}")
     shares = table("metric", "size curves", "emergent-looking", "share", "median score")
     print_rows(
         shares,

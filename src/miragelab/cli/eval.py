@@ -213,11 +213,9 @@ def _run(units, settings, job, out_path, work_dir, temporary, label, executor=No
         with unit_progress(len(units), label) as advance:
             run_units(units, job, work_dir, settings, executor=executor, on_done=advance)
     except ApiError as exc:
-        err.print(f"error: {exc}", markup=False, highlight=False, soft_wrap=True)
+        err.print(f"error: {exc}", soft_wrap=True)
         err.print(
             "finished units and answered requests are kept: rerun the same command to resume",
-            markup=False,
-            highlight=False,
         )
         raise typer.Exit(1) from None
     samples = collect(units, work_dir, SAMPLES)
@@ -234,7 +232,6 @@ def _print_summary(samples: Any) -> None:
         out.print(
             f"{row.family} / {row.model}: {what}, mean target log-prob "
             f"{row.target_logprob:.4f} ({row.n:,} examples)",
-            markup=False,
         )
 
 
@@ -268,8 +265,6 @@ def serve_command(
         err.print(
             f"warning: listening on {host}: the server has no authentication, so anyone who "
             "can reach this address can use the model",
-            markup=False,
-            highlight=False,
         )
 
     def ready(line: str) -> None:

@@ -41,12 +41,12 @@ ParamsOption = Annotated[
 
 def _print_done(line: str) -> None:
     """A line naming a file: its ``[brackets]`` are the name's, not markup."""
-    out.print(line, markup=False, highlight=False)
+    out.print(line)
 
 
 def _print_notes(notes: list[str]) -> None:
     for note in notes:
-        err.print(f"note: {note}", markup=False, highlight=False)
+        err.print(f"note: {note}")
 
 
 def _print_tasks(tasks: dict[str, int]) -> None:
