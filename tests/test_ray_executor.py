@@ -338,8 +338,9 @@ def test_the_request_rate_limit_holds_for_all_ray_workers_together(tmp_path, ray
         )  # fmt: skip
     times = np.sort([t for t, _ in gate.log])
     assert len(times) == 40
-    # one shared budget: any 10 consecutive starts span 9 intervals (less arrival jitter of
-    # up to 90 ms), where two workers each holding the whole rate would span about half
-    spans = times[9:] - times[:-9]
-    assert spans.min() >= 0.8 * 9 / rps, spans
+    # one shared budget: any 20 consecutive arrivals span about 19 intervals, where two
+    # workers each holding the whole rate would span about half (9.5). The bound leaves
+    # room for a burst of queued arrivals on a busy machine (up to 0.5 s here).
+    spans = times[19:] - times[:-19]
+    assert spans.min() >= (19 - 5) / rps, spans
     assert times[-1] - times[0] >= 39 / rps * 0.95

@@ -123,17 +123,28 @@ class RateLimiter:
 
 
 class _Slots:
-    """The send times of one endpoint's requests, handed out to every process of a Ray job."""
+    """The send times of each endpoint's requests, handed out to every process of a Ray job."""
 
-    def __init__(self, interval: float) -> None:
-        self.interval = interval
-        self.next = 0.0
+    def __init__(self) -> None:
+        self.next: dict[str, float] = {}
 
-    def take(self) -> float:
+    def take(self, key: str, interval: float, floor: float = 0.0) -> float:
         now = time.time()  # wall clock: comparable across the job's processes and nodes
-        slot = max(now, self.next)
-        self.next = slot + self.interval
+        slot = max(now, self.next.get(key, 0.0), floor)
+        self.next[key] = slot + interval
         return slot
+
+
+def shared_slots(ray: Any) -> Any:
+    """The job's one slot actor (no CPU reserved), made by the first caller.
+
+    The ray executor calls this in the driver before it sends any unit, so the
+    actor lives as long as the run: an actor made by a worker would die with
+    that worker, and a new one would not know the slots already handed out.
+    """
+    name = f"rate|{ray.get_runtime_context().get_job_id()}"
+    actor = ray.remote(num_cpus=0)(_Slots)
+    return actor.options(name=name, namespace="miragelab", get_if_exists=True).remote()
 
 
 class SharedRateLimiter:
@@ -141,28 +152,27 @@ class SharedRateLimiter:
 
     Under ``--executor ray`` each unit runs in a worker process of its own, so a
     per-process limit would let ``k`` workers send ``k`` times the rate. The
-    budget lives in one small named actor (no CPU reserved) that hands out
-    evenly spaced send times; a worker sleeps until its slot. The actor is
-    fate-shared with the worker that created it: when that worker is gone, the
-    next request makes a new one.
+    budget lives in one small named actor that hands out evenly spaced send
+    times; a worker sleeps until its slot. Should the actor be lost, the next
+    request makes a new one and no slot comes before the last one this process
+    was given.
     """
 
-    def __init__(self, ray: Any, name: str, rps: float) -> None:
-        self.ray, self.name, self.interval = ray, name, 1.0 / rps
-        self._actor = self._connect()
-
-    def _connect(self) -> Any:
-        actor = self.ray.remote(num_cpus=0)(_Slots)
-        return actor.options(name=self.name, namespace="miragelab", get_if_exists=True).remote(
-            self.interval
-        )
+    def __init__(self, ray: Any, key: str, rps: float) -> None:
+        self.ray, self.key, self.interval = ray, key, 1.0 / rps
+        self._actor = shared_slots(ray)
+        self._last = 0.0
+        self._lock = threading.Lock()
 
     def wait(self) -> None:
+        floor = self._last + self.interval if self._last else 0.0
         try:
-            slot = self.ray.get(self._actor.take.remote())
+            slot = self.ray.get(self._actor.take.remote(self.key, self.interval, floor))
         except self.ray.exceptions.RayActorError:
-            self._actor = self._connect()
-            slot = self.ray.get(self._actor.take.remote())
+            self._actor = shared_slots(self.ray)
+            slot = self.ray.get(self._actor.take.remote(self.key, self.interval, floor))
+        with self._lock:
+            self._last = max(self._last, slot)
         delay = slot - time.time()
         if delay > 0:
             time.sleep(delay)
@@ -190,8 +200,8 @@ def _limiter(url: str, rps: float | None) -> RateLimiter | SharedRateLimiter:
             if job is None:
                 _LIMITERS[key] = RateLimiter(rps)
             else:
-                ray, job_id = job
-                _LIMITERS[key] = SharedRateLimiter(ray, f"rate|{job_id}|{url}|{rps:g}", rps)
+                ray = job[0]
+                _LIMITERS[key] = SharedRateLimiter(ray, f"{url}|{rps:g}", rps)
         return _LIMITERS[key]
 
 

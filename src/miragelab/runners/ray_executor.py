@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from miragelab.errors import InputError
+from miragelab.runners.openai_api import shared_slots
 from miragelab.runners.work import Job, Unit, run_unit
 
 INSTALL_HINT = "the ray executor needs Ray: pip install 'miragelab[ray]'"
@@ -101,8 +102,10 @@ class RayExecutor:
             return
         ray = self.ray
         owned = self._connect()
+        slots = None
         try:
             self._check_room(owned)
+            slots = shared_slots(ray)  # the request budget, held by this driver for the run
             task = ray.remote(run_unit).options(
                 num_cpus=self.num_cpus,
                 num_gpus=self.num_gpus,
@@ -123,6 +126,8 @@ class RayExecutor:
                         raise self._failure(unit, exc) from None
                     on_done(unit)
         finally:
+            if slots is not None:
+                ray.kill(slots)
             if owned:
                 ray.shutdown()
 
