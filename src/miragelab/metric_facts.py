@@ -186,7 +186,7 @@ _PERPLEXITIES = _facts(
 #: Log-likelihoods (per token or summed over the answer): at most 0, higher is
 #: better by definition. Our registry (``target_logprob[_mean]``,
 #: ``continuation_logprob``), lm-eval ``loglikelihood``, HELM ``logprob`` and
-#: ``logprob_per_byte``, BIG-bench ``log_likelihood``.
+#: ``logprob_per_byte``, BIG-bench ``log_likelihood``, the OLMo ladder's ``soft_log``.
 _LOGPROBS = _facts(
     (
         "target_logprob",
@@ -197,6 +197,7 @@ _LOGPROBS = _facts(
         "logprob",
         "logprob_per_byte",
         "mean_logprob",
+        "soft_log",
     ),
     higher=True,
     kind="continuous",
@@ -205,9 +206,11 @@ _LOGPROBS = _facts(
     to_loss="neg",
 )
 
-#: ``exp(mean target token log-prob)`` (our registry): a probability, higher is better.
+#: ``exp(mean target token log-prob)`` (our registry) and the OLMo ladder's ``soft`` (the
+#: probability of the correct choice, normalised over the choices): probabilities,
+#: higher is better.
 _PROBABILITIES = _facts(
-    ("per_token_prob",),
+    ("per_token_prob", "soft"),
     higher=True,
     kind="continuous",
     lower=0.0,

@@ -120,6 +120,13 @@ _MODEL_FIELDS = (
     Field("compute_flops", "float", False, "training compute in FLOPs", positive=True),
     Field("tokens_trained", "float", False, "training tokens seen", positive=True),
     Field("step", "int", False, "training step of the checkpoint", nonnegative=True),
+    Field(
+        "replicate_of",
+        "str",
+        False,
+        "the model this one repeats with another seed (same params and training tokens)",
+        name_like=True,
+    ),
 )
 
 SAMPLES = TableSpec(
@@ -814,11 +821,20 @@ class ModelSizes:
     sizes, or two models of one family with one size (at one step), cannot be
     drawn. :meth:`add` records a checkpoint and returns what is wrong, if
     anything; the caller raises it with the place it knows (a line, a JSON path).
+
+    A checkpoint that states its training tokens is part of a ladder over
+    (params, tokens): runs of one size trained for different budgets share
+    (params, step, tokens) at their early checkpoints, so for them the rule is
+    checked on each run's last checkpoint, once every row is in
+    (:meth:`run_clash`): two runs of a family that end at the same params and
+    tokens are one model given twice, unless one is a ``replicate_of`` the other.
     """
 
     def __init__(self) -> None:
         self._size: dict[tuple, tuple[float, Any]] = {}
         self._model: dict[tuple, tuple[str, Any]] = {}
+        # (family, model) -> [params, last step, its tokens, replicate_of, place]
+        self._runs: dict[tuple, list[Any]] = {}
 
     def add(
         self,
@@ -829,21 +845,28 @@ class ModelSizes:
         where: Any = None,
         *,
         distinct: bool = True,
+        tokens: float | None = None,
+        replicate_of: str | None = None,
+        place: Any = None,
     ) -> str | None:
         """Record ``model``'s size; the message of a clash with an earlier model, or None.
 
         ``where`` describes where the model was given (it is quoted in a later clash);
         ``distinct=False`` checks one size per checkpoint only (a list of sizes that
-        spans families).
+        spans families). ``tokens`` (the checkpoint's training tokens) makes the
+        model a run of a (params, tokens) ladder; ``place`` is handed back by
+        :meth:`run_clash` to locate its error.
         """
         ident = (family, model, step)
         known = self._size.get(ident)
+        if known is not None and known[0] != params:
+            return (
+                f"model {model!r} has params={params:g} here but {known[0]:g} "
+                f"{_at(known[1], 'in an earlier row')}; a checkpoint has one size"
+            )
+        if tokens is not None:
+            return self._add_run(family, model, step, params, tokens, replicate_of, where, place)
         if known is not None:
-            if known[0] != params:
-                return (
-                    f"model {model!r} has params={params:g} here but {known[0]:g} "
-                    f"{_at(known[1], 'in an earlier row')}; a checkpoint has one size"
-                )
             return None
         other = self._model.get((family, params, step)) if distinct else None
         if other is not None and other[0] != model:
@@ -854,6 +877,63 @@ class ModelSizes:
             )
         self._size[ident] = (params, where)
         self._model[(family, params, step)] = (model, where)
+        return None
+
+    def _add_run(
+        self,
+        family: str | None,
+        model: str,
+        step: Any,
+        params: float,
+        tokens: float,
+        replicate_of: str | None,
+        where: Any,
+        place: Any,
+    ) -> str | None:
+        self._size.setdefault((family, model, step), (params, where))
+        run = self._runs.get((family, model))
+        if run is None:
+            self._runs[(family, model)] = [params, step, tokens, replicate_of, place]
+            return None
+        if run[3] != replicate_of:
+            return (
+                f"model {model!r} is given as replicate_of={replicate_of!r} here but "
+                f"{run[3]!r} in an earlier row; a run repeats one model"
+            )
+        last = -1 if run[1] is None else run[1]
+        if tokens > run[2] or (tokens == run[2] and (-1 if step is None else step) > last):
+            run[1:3], run[4] = [step, tokens], place
+        return None
+
+    def run_clash(self) -> tuple[str, Any] | None:
+        """The first problem of the runs' last checkpoints and where it lies, or None:
+        two runs of a family ending at one (params, tokens) that are not replicates,
+        or a ``replicate_of`` naming no run of that size."""
+        ends: dict[tuple, str] = {}
+        for (family, model), (params, _, tokens, of, place) in self._runs.items():
+            if of is not None:
+                base = self._runs.get((family, of))
+                if base is None or of == model:
+                    return (
+                        f"model {model!r} is a replicate_of {of!r}, which is not another "
+                        f"model of family {family!r}",
+                        place,
+                    )
+                if base[0] != params:
+                    return (
+                        f"model {model!r} (params={params:g}) is a replicate_of {of!r}, "
+                        f"which has params={base[0]:g}; a replicate has the same size",
+                        place,
+                    )
+                continue
+            other = ends.setdefault((family, params, tokens), model)
+            if other != model:
+                return (
+                    f"models {other!r} and {model!r} of family {family!r} both end at "
+                    f"params={params:g}, tokens_trained={tokens:g}; give one as the "
+                    "replicate_of the other (another seed), or different families",
+                    place,
+                )
         return None
 
     def other_of(self, family: str, params: float, step: Any = None) -> str | None:
@@ -946,18 +1026,28 @@ class RowChecker:
         self.rows += n
 
     def _check_sizes(self, frame: Any, get: Callable[[str], Any], where: Where) -> None:
+        names = frame.column_names if isinstance(frame, pa.Table) else frame.columns
         ident = ["family", "model", "step", "params"]
+        ident += [c for c in ("tokens_trained", "replicate_of") if c in names]
         if isinstance(frame, pa.Table):
             models = pa.table({c: frame.column(c) for c in ident}).to_pandas()
         else:
             models = pd.DataFrame({c: frame[c].to_numpy(dtype=object) for c in ident})
+        for c in ("tokens_trained", "replicate_of"):
+            if c not in models.columns:
+                models[c] = None
+        models = models[[*ident[:4], "tokens_trained", "replicate_of"]]
         models = models.astype(object).where(models.notna(), None).drop_duplicates()
-        for row, family, model, step, params in models.itertuples(name=None):
+        for row, family, model, step, params, tokens, of in models.itertuples(name=None):
             # the earlier row is not named: which one is seen first depends on how
             # the rows were cut into batches, and the message must not
-            clash = self.sizes.add(family, model, step, params)
+            clash = self.sizes.add(
+                family, model, step, params, tokens=tokens, replicate_of=of, place=(where, row)
+            )
             if clash is not None:
-                raise where.error(clash, row, "params")
+                raise where.error(
+                    clash, row, "replicate_of" if "replicate_of=" in clash else "params"
+                )
 
     def _locate(self, row: int) -> tuple[Where, int]:
         starts = [start for start, _ in self._where]
@@ -1001,7 +1091,12 @@ class RowChecker:
         return None
 
     def finish(self, key_of: Callable[[int], tuple] | None = None) -> None:
-        """Raise the error of the first row repeating an earlier key, if any."""
+        """Raise the error of the first row repeating an earlier key, or of two runs
+        ending at one size (:meth:`ModelSizes.run_clash`), if any."""
+        clash = self.sizes.run_clash()
+        if clash is not None:
+            message, (where, row) = clash
+            raise where.error(message, row, "tokens_trained")
         found = self.first_duplicate(key_of)
         if found is None:
             return

@@ -1,0 +1,476 @@
+"""Training-log exports (one row per evaluated checkpoint) -> the scores table.
+
+A W&B or TensorBoard export of a training run holds one row per evaluated
+checkpoint and one column per logged value. Each run is a model (``model`` =
+the run's name, e.g. ``1B-5xC``); a *manifest* gives what the logs do not:
+
+Manifest (CSV)
+--------------
+``run, params, flops_per_token`` and, optionally, ``file``, ``tokens`` and
+``replicate_of``:
+
+* ``run``: the run's name; its export is the input file named ``file``, else
+  the one whose name without ``.csv`` is the run;
+* ``params``: parameters (a number or a size such as ``1.3b``);
+* ``flops_per_token``: training FLOPs per token, so ``compute_flops`` is
+  ``flops_per_token x tokens`` (empty: no compute);
+* ``tokens``: the run's training tokens, used for a file that logs neither
+  tokens nor steps (a final-only export holds one row);
+* ``replicate_of``: the run this one repeats with another seed (same params and
+  tokens); the analysis treats the two as replicates of one model.
+
+Checkpoints
+-----------
+``step`` is the first of :data:`STEP_COLUMNS` present. Tokens per checkpoint
+come from the first of :data:`TOKENS_COLUMNS` present, else ``step x
+batch_size_in_tokens``, else the manifest's ``tokens`` (a file with one row and
+no step column only).
+
+Metric columns
+--------------
+A column whose whole name matches one of the patterns becomes (task, metric),
+the task being the pattern's ``task`` group. The default,
+:data:`DEFAULT_PATTERNS`, reads the OLMo ladder's exports:
+
+* ``eval/downstream/<task>_len_norm`` -> ``acc_norm``; ``..._acc`` -> ``acc``;
+* ``eval/downstream_bpb/<task>_bpb`` -> ``bpb``;
+* ``eval/downstream_soft/<task>_soft`` -> ``soft`` (the probability of the
+  correct choice, normalised over the choices);
+* ``eval/downstream_soft_log/<task>_soft_log`` -> ``soft_log`` (its log);
+* ``eval/<set>/CrossEntropyLoss`` -> (``<set>``, ``cross_entropy``).
+
+``patterns`` replaces them (``REGEX=METRIC`` on the command line). Every other
+column (learning rate, throughput) is not a score. An empty or ``nan`` cell is a
+value not logged at that checkpoint. ``averages`` adds tasks that are the plain
+mean of others (MMLU's four subsets), at the checkpoints where every part has
+the metric. Each metric gets its direction from
+:mod:`miragelab.metric_facts` or from ``directions``.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import re
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from miragelab.errors import InputError
+from miragelab.metric_facts import metric_direction
+from miragelab.schema import SCORES, SourceLines, validate_frame
+from miragelab.sources.sizes import parse_size
+from miragelab.textio import iter_csv_rows, regular_file
+
+__all__ = [
+    "DEFAULT_PATTERNS",
+    "STEP_COLUMNS",
+    "TOKENS_COLUMNS",
+    "Run",
+    "load_runs",
+    "parse_averages",
+    "parse_patterns",
+    "read_manifest",
+]
+
+DEFAULT_PATTERNS: tuple[tuple[str, str], ...] = (
+    (r"eval/downstream/(?P<task>.+)_len_norm", "acc_norm"),
+    (r"eval/downstream/(?P<task>.+)_acc", "acc"),
+    (r"eval/downstream_bpb/(?P<task>.+)_bpb", "bpb"),
+    (r"eval/downstream_soft_log/(?P<task>.+)_soft_log", "soft_log"),
+    (r"eval/downstream_soft/(?P<task>.+)_soft", "soft"),
+    (r"eval/(?P<task>[^/]+)/CrossEntropyLoss", "cross_entropy"),
+)
+STEP_COLUMNS = ("_step", "step", "global_step", "trainer/global_step")
+TOKENS_COLUMNS = ("throughput/total_tokens", "tokens", "tokens_trained", "total_tokens")
+BATCH_COLUMNS = ("batch_size_in_tokens", "batch_tokens")
+_MISSING = ("", "nan", "NaN", "null", "None", "NA")
+
+
+@dataclass(frozen=True)
+class Run:
+    """One manifest row: a training run and what its logs do not say."""
+
+    name: str
+    params: float
+    flops_per_token: float | None
+    file: str | None = None
+    tokens: float | None = None
+    replicate_of: str | None = None
+    line: int = 0
+
+
+def _number(text: str, path: Path, line: int, column: str, *, size: bool = False) -> float:
+    try:
+        value = parse_size(text) if size else float(text)
+    except (InputError, ValueError):
+        raise InputError(
+            f"expected a number, got {text!r}", path=path, line=line, field=column
+        ) from None
+    if not math.isfinite(value):
+        raise InputError(
+            f"expected a finite number, got {text!r}", path=path, line=line, field=column
+        )
+    return value
+
+
+def read_manifest(path: str | os.PathLike[str]) -> dict[str, Run]:
+    """The runs of a manifest CSV, by name (see the module docstring)."""
+    p = regular_file(path)
+    rows = iter_csv_rows(p)
+    _, header = next(rows)
+    names = [h.strip() for h in header]
+    missing = [c for c in ("run", "params", "flops_per_token") if c not in names]
+    if missing:
+        raise InputError(
+            f"the manifest has no {missing[0]!r} column", path=p, line=1, field=missing[0]
+        )
+    known = {"run", "params", "flops_per_token", "file", "tokens", "replicate_of"}
+    unknown = [c for c in names if c not in known]
+    if unknown:
+        raise InputError(
+            f"unknown column {unknown[0]!r} (known: {', '.join(sorted(known))})",
+            path=p,
+            line=1,
+            field=unknown[0],
+        )
+    runs: dict[str, Run] = {}
+    files: dict[str, str] = {}
+    for line, cells in rows:
+        cell = {n: c.strip() for n, c in zip(names, cells, strict=True)}
+        name = cell["run"]
+        if not name:
+            raise InputError("a run needs a name", path=p, line=line, field="run")
+        if name in runs:
+            raise InputError(
+                f"run {name!r} is given twice (also line {runs[name].line})",
+                path=p,
+                line=line,
+                field="run",
+            )
+        params = _number(cell["params"], p, line, "params", size=True)
+        if params < 1:
+            raise InputError(
+                f"must be >= 1, got {cell['params']!r}", path=p, line=line, field="params"
+            )
+        flops = None
+        if cell["flops_per_token"]:
+            flops = _number(cell["flops_per_token"], p, line, "flops_per_token")
+            if flops <= 0:
+                raise InputError("must be > 0", path=p, line=line, field="flops_per_token")
+        tokens = None
+        if cell.get("tokens"):
+            tokens = _number(cell["tokens"], p, line, "tokens", size=True)
+            if tokens <= 0:
+                raise InputError("must be > 0", path=p, line=line, field="tokens")
+        file = cell.get("file") or None
+        if file is not None:
+            if file in files:
+                raise InputError(
+                    f"file {file!r} is given to runs {files[file]!r} and {name!r}",
+                    path=p,
+                    line=line,
+                    field="file",
+                )
+            files[file] = name
+        runs[name] = Run(name, params, flops, file, tokens, cell.get("replicate_of") or None, line)
+    if not runs:
+        raise InputError("the manifest lists no run", path=p)
+    for run in runs.values():
+        if run.replicate_of is not None and run.replicate_of not in runs:
+            raise InputError(
+                f"run {run.name!r} is a replicate_of {run.replicate_of!r}, which the manifest "
+                "does not list",
+                path=p,
+                line=run.line,
+                field="replicate_of",
+            )
+    return runs
+
+
+def parse_patterns(items: Iterable[str]) -> tuple[tuple[str, str], ...]:
+    """``["REGEX=METRIC", ...]`` -> ``((REGEX, METRIC), ...)``; each regex must compile and
+    have a ``(?P<task>...)`` group."""
+    out = []
+    for item in items:
+        regex, sep, metric = str(item).rpartition("=")
+        if not sep or not regex or not metric.strip():
+            raise InputError(f"expected REGEX=METRIC, got {item!r}", field="column")
+        try:
+            compiled = re.compile(regex)
+        except re.error as exc:
+            raise InputError(
+                f"not a regular expression: {regex!r} ({exc})", field="column"
+            ) from None
+        if "task" not in compiled.groupindex:
+            raise InputError(f"{regex!r} has no (?P<task>...) group", field="column")
+        out.append((regex, metric.strip()))
+    return tuple(out)
+
+
+def parse_averages(items: Iterable[str]) -> dict[str, tuple[str, ...]]:
+    """``["NAME=task1,task2", ...]`` -> ``{NAME: (task1, task2)}``."""
+    out: dict[str, tuple[str, ...]] = {}
+    for item in items:
+        name, sep, parts = str(item).partition("=")
+        tasks = tuple(t.strip() for t in parts.split(",") if t.strip())
+        if not sep or not name.strip() or len(tasks) < 2:
+            raise InputError(
+                f"expected NAME=task1,task2,... (two tasks or more), got {item!r}", field="average"
+            )
+        if name.strip() in out:
+            raise InputError(f"average {name.strip()!r} given twice", field="average")
+        if len(set(tasks)) != len(tasks):
+            raise InputError(f"average {name.strip()!r} names a task twice", field="average")
+        out[name.strip()] = tasks
+    return out
+
+
+@dataclass
+class _Columns:
+    """Which column of an export holds what."""
+
+    step: int | None
+    tokens: int | None
+    batch: int | None
+    metrics: list[tuple[int, str, str]] = field(default_factory=list)  # (index, task, metric)
+
+
+def _columns(header: list[str], patterns: Sequence[tuple[str, str]]) -> _Columns:
+    def first(names: Sequence[str]) -> int | None:
+        return next((header.index(n) for n in names if n in header), None)
+
+    found = _Columns(first(STEP_COLUMNS), first(TOKENS_COLUMNS), first(BATCH_COLUMNS))
+    compiled = [(re.compile(regex), metric) for regex, metric in patterns]
+    for i, name in enumerate(header):
+        for regex, metric in compiled:
+            match = regex.fullmatch(name)
+            if match is not None and match.group("task"):
+                found.metrics.append((i, match.group("task"), metric))
+                break
+    return found
+
+
+def _read_run(path: Path, run: Run, patterns: Sequence[tuple[str, str]]) -> pd.DataFrame:
+    """One export as long rows: line, step, tokens, task, metric, value."""
+    rows = iter_csv_rows(path)
+    _, header = next(rows)
+    cols = _columns(header, patterns)
+    if not cols.metrics:
+        raise InputError(
+            f"no column is a score (none matches the metric patterns, e.g. {patterns[0][0]!r})",
+            path=path,
+            line=1,
+        )
+    records = list(rows)
+    if not records:
+        raise InputError("no checkpoints: the file has a header only", path=path)
+    if cols.step is None and len(records) > 1:
+        raise InputError(
+            f"{len(records)} checkpoints but no step column (one of {', '.join(STEP_COLUMNS)})",
+            path=path,
+            line=1,
+        )
+    lines, steps, tokens = [], [], []
+    seen_steps: dict[int, int] = {}
+    for line, cells in records:
+        step = None
+        if cols.step is not None:
+            value = _number(cells[cols.step], path, line, header[cols.step])
+            if value < 0 or value != int(value):
+                raise InputError(
+                    f"a step is a whole number >= 0, got {cells[cols.step]!r}",
+                    path=path,
+                    line=line,
+                    field=header[cols.step],
+                )
+            step = int(value)
+            if step in seen_steps:
+                raise InputError(
+                    f"step {step} is logged twice (also line {seen_steps[step]})",
+                    path=path,
+                    line=line,
+                    field=header[cols.step],
+                )
+            seen_steps[step] = line
+        tok = None
+        if cols.tokens is not None and cells[cols.tokens].strip() not in _MISSING:
+            tok = _number(cells[cols.tokens], path, line, header[cols.tokens])
+        elif step is not None and cols.batch is not None:
+            tok = step * _number(cells[cols.batch], path, line, header[cols.batch])
+        elif step is None:
+            tok = run.tokens
+        if tok is None or tok <= 0:
+            where = header[cols.tokens] if cols.tokens is not None else TOKENS_COLUMNS[0]
+            raise InputError(
+                "no training tokens for this checkpoint (a tokens column, step x "
+                "batch_size_in_tokens, or the manifest's tokens for a one-row file)"
+                if tok is None
+                else f"training tokens must be > 0, got {tok:g}",
+                path=path,
+                line=line,
+                field=where,
+            )
+        lines.append(line)
+        steps.append(step)
+        tokens.append(tok)
+    index = [i for i, _, _ in cols.metrics]
+    cells = np.array([[r[1][i].strip() for i in index] for r in records], dtype=object)
+    present = ~np.isin(cells, _MISSING)
+    values = np.full(cells.shape, np.nan)
+    for r, c in zip(*np.nonzero(present), strict=True):
+        values[r, c] = _number(cells[r, c], path, lines[r], header[index[c]])
+    r_idx, c_idx = np.nonzero(present)
+    return pd.DataFrame(
+        {
+            "line": np.asarray(lines)[r_idx],
+            "step": pd.array(np.asarray(steps, dtype=object)[r_idx], dtype="Int64"),
+            "tokens_trained": np.asarray(tokens)[r_idx],
+            "task": [cols.metrics[c][1] for c in c_idx],
+            "metric": [cols.metrics[c][2] for c in c_idx],
+            "column": [header[index[c]] for c in c_idx],
+            "value": values[r_idx, c_idx],
+        }
+    )
+
+
+def _match_files(
+    paths: Sequence[str | os.PathLike[str]], runs: Mapping[str, Run]
+) -> dict[str, Path]:
+    """Each manifest run's export among ``paths`` (files, or folders of ``*.csv``)."""
+    by_file = {r.file: r.name for r in runs.values() if r.file is not None}
+    found: dict[str, Path] = {}
+    for given in paths:
+        p = Path(given)
+        folder = p.is_dir()
+        candidates = sorted(p.glob("*.csv")) + sorted(p.glob("*.csv.gz")) if folder else [p]
+        for f in candidates:
+            stem = f.name[: -len(".csv.gz")] if f.name.endswith(".csv.gz") else f.stem
+            name = by_file.get(f.name) or by_file.get(str(f))
+            if name is None and stem in runs and runs[stem].file is None:
+                name = stem
+            if name is None:
+                if folder:
+                    continue  # a folder may hold runs this manifest does not use
+                raise InputError("no run of the manifest names this file", path=f)
+            if name in found and found[name] != f:
+                raise InputError(f"two files for run {name!r}: {found[name]} and this one", path=f)
+            found[name] = regular_file(f)
+    missing = [r for r in runs if r not in found]
+    if missing:
+        want = runs[missing[0]].file or f"{missing[0]}.csv"
+        raise InputError(
+            f"no file for run {missing[0]!r} (expected {want!r} among the inputs)",
+            field="file",
+        )
+    return found
+
+
+def load_runs(
+    paths: Sequence[str | os.PathLike[str]],
+    manifest: str | os.PathLike[str],
+    family: str,
+    *,
+    patterns: Sequence[tuple[str, str]] = DEFAULT_PATTERNS,
+    averages: Mapping[str, Sequence[str]] | None = None,
+    directions: Mapping[str, bool] | None = None,
+) -> pd.DataFrame:
+    """Training-log exports of the manifest's runs as one validated scores table.
+
+    Parameters
+    ----------
+    paths
+        Export CSVs, or folders of them.
+    manifest
+        The runs' CSV manifest (see the module docstring).
+    family
+        The family of every run (one ladder).
+    patterns
+        ``(regex, metric)`` pairs mapping columns to (task, metric).
+    averages
+        ``{name: tasks}``: tasks added as the plain mean of others.
+    directions
+        ``{metric: higher_is_better}`` for metrics not in the metric facts.
+    """
+    runs = read_manifest(manifest)
+    files = _match_files(paths, runs)
+    frames, file_names = [], []
+    for i, (name, path) in enumerate(files.items()):
+        rows = _read_run(path, runs[name], patterns)
+        rows["model"] = name
+        rows["file"] = i
+        frames.append(rows)
+        file_names.append(str(path))
+    table = pd.concat(frames, ignore_index=True)
+    if averages:
+        table = pd.concat([table, _averages(table, averages)], ignore_index=True)
+    higher = {}
+    for metric in pd.unique(table["metric"]):
+        try:
+            higher[metric] = metric_direction(metric, directions)
+        except InputError:
+            raise InputError(
+                f"metric {metric!r} has no known direction; give it with "
+                f"--higher-is-better {metric}=true|false",
+                field="higher-is-better",
+            ) from None
+    run_of = table["model"].map(runs)
+    tokens = table["tokens_trained"].to_numpy(dtype=float)
+    flops = np.array([r.flops_per_token or np.nan for r in run_of], dtype=float)
+    frame = pd.DataFrame(
+        {
+            "task": table["task"],
+            "family": family,
+            "model": table["model"],
+            "params": [r.params for r in run_of],
+            "compute_flops": flops * tokens,
+            "tokens_trained": tokens,
+            "step": table["step"],
+            "replicate_of": [r.replicate_of for r in run_of],
+            "metric": table["metric"],
+            "value": table["value"],
+            "higher_is_better": table["metric"].map(higher).astype(bool),
+        }
+    )
+    origin = SourceLines(
+        table["line"].to_numpy(dtype=int), file_names, table["file"].to_numpy(dtype=int)
+    )
+    out = validate_frame(frame, SCORES, path=manifest, origin=origin)
+    out.attrs["notes"] = []
+    return out
+
+
+def _averages(table: pd.DataFrame, averages: Mapping[str, Sequence[str]]) -> pd.DataFrame:
+    """Rows of each averaged task: the mean over its parts at the checkpoints and metrics
+    where every part has a value."""
+    tasks = set(table["task"])
+    out = []
+    for name, parts in averages.items():
+        if name in tasks:
+            raise InputError(
+                f"average {name!r} has the name of a task in the files", field="average"
+            )
+        absent = [t for t in parts if t not in tasks]
+        if absent:
+            raise InputError(
+                f"average {name!r}: no task {absent[0]!r} in the files", field="average"
+            )
+        rows = table[table["task"].isin(parts)]
+        keys = ["model", "file", "step", "tokens_trained", "metric"]
+        grouped = rows.groupby(keys, dropna=False, sort=False)
+        summary = grouped.agg(
+            value=("value", "mean"), parts=("task", "nunique"), line=("line", "min")
+        )
+        summary = summary[summary["parts"] == len(parts)].reset_index()
+        if summary.empty:
+            raise InputError(
+                f"average {name!r}: no checkpoint has a metric for all of {', '.join(parts)}",
+                field="average",
+            )
+        summary["task"] = name
+        summary["column"] = f"average of {', '.join(parts)}"
+        out.append(summary.drop(columns="parts"))
+    return pd.concat(out, ignore_index=True)
