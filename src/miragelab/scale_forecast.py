@@ -763,8 +763,9 @@ def _interval(
     }
     return {
         "predicted": point,
-        "ci_low": float(np.clip(low, 0, 1)),
-        "ci_high": float(np.clip(high, 0, 1)),
+        # a percentile interval of a skewed bootstrap may miss the fit itself: it holds it
+        "ci_low": float(np.clip(min(low, point), 0, 1)),
+        "ci_high": float(np.clip(max(high, point), 0, 1)),
         "dominant": names[max(sds, key=lambda k: sds[k])],
         **sds,
     }

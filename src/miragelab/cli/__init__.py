@@ -16,6 +16,7 @@ import typer
 
 from miragelab import __version__
 from miragelab.cli import analysis
+from miragelab.cli import forecast as forecasting
 from miragelab.cli import score as scoring
 from miragelab.cli._options import out, run_app
 from miragelab.cli.eval import register as register_eval
@@ -55,6 +56,7 @@ app.command()(analysis.theory)
 app.command()(scoring.score)
 app.command()(analysis.meta)
 app.command()(analysis.fit)
+app.command()(forecasting.forecast)
 app.command()(analysis.plan)
 app.command()(analysis.cost)
 app.command()(analysis.reproduce)

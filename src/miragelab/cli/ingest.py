@@ -152,3 +152,12 @@ def helm(
     _print_done(f"wrote {summary.rows:,} samples from {summary.runs} run(s) to {summary.out}")
     if summary.scores_out is not None:
         _print_done(f"wrote {summary.score_rows:,} score rows to {summary.scores_out}")
+
+
+def _register_runs() -> None:
+    from miragelab.cli.forecast import runs
+
+    ingest_app.command("runs")(runs)
+
+
+_register_runs()

@@ -1,0 +1,169 @@
+"""``mirage ingest runs`` and ``mirage forecast``: a ladder over (N, D) and its forecasts."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from miragelab.cli._options import (
+    BootstrapSeedOption,
+    FiguresOutOption,
+    HigherIsBetter,
+    check_count,
+    direction_items,
+    err,
+    load_directed_scores,
+    out,
+    print_rows,
+    table,
+)
+from miragelab.errors import InputError
+
+__all__ = ["forecast", "runs"]
+
+
+def runs(
+    paths: Annotated[list[Path], typer.Argument(help="Run exports (CSV), or folders of them.")],
+    manifest: Annotated[
+        Path,
+        typer.Option(help="CSV: run, params, flops_per_token [, file, tokens, replicate_of]."),
+    ],
+    family: Annotated[str, typer.Option(help="The ladder's family name.")],
+    out_path: Annotated[Path, typer.Option("--out", help="Scores table to write.")],
+    column: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--column",
+            metavar="REGEX=METRIC",
+            help="Map columns whose whole name matches REGEX (with a (?P<task>...) group) to "
+            "METRIC; replaces the default OLMo/W&B patterns (repeatable).",
+        ),
+    ] = None,
+    average: Annotated[
+        list[str] | None,
+        typer.Option(
+            metavar="NAME=TASK1,TASK2,...",
+            help="Add a task that is the plain mean of others (repeatable).",
+        ),
+    ] = None,
+    higher_is_better: HigherIsBetter = None,
+) -> None:
+    """Training-log exports (one row per checkpoint) + a manifest -> scores table."""
+    from miragelab.atomic import check_outputs
+    from miragelab.sources.runs import DEFAULT_PATTERNS, load_runs, parse_averages, parse_patterns
+    from miragelab.tables import write_table
+
+    check_outputs([*paths, manifest], {"out": out_path})
+    patterns = parse_patterns(column) if column else DEFAULT_PATTERNS
+    averages = parse_averages(average or [])
+    overrides = direction_items(higher_is_better)
+    with err.status(f"reading {len(paths)} path(s) of runs"):
+        scores = load_runs(
+            paths, manifest, family, patterns=patterns, averages=averages, directions=overrides
+        )
+    write_table(scores, out_path)
+    models = scores["model"].nunique()
+    out.print(
+        f"wrote {len(scores):,} scores of {models} run(s), {scores['task'].nunique()} task(s) "
+        f"to {out_path}"
+    )
+
+
+def forecast(
+    scores: Annotated[list[Path], typer.Argument(help="Scores tables (mirage ingest runs).")],
+    harsh: Annotated[str, typer.Option(help="Metric to forecast (accuracy).")],
+    soft: Annotated[str, typer.Option(help="Continuous metric of step 1 (task loss).")],
+    target: Annotated[
+        list[str],
+        typer.Option(
+            metavar="NAME:params=N,tokens=D[,flops=C]", help="A model to forecast (repeatable)."
+        ),
+    ],
+    out_dir: FiguresOutOption = Path("mirage-forecast"),
+    task: Annotated[
+        list[str] | None, typer.Option(help="Tasks to forecast (default: all with both metrics).")
+    ] = None,
+    soft_task: Annotated[
+        str | None,
+        typer.Option(help="A task whose loss is a further intermediate (C4 cross-entropy)."),
+    ] = None,
+    chance: Annotated[
+        list[str] | None,
+        typer.Option(metavar="TASK=P", help="Chance accuracy: the floor of step 2 (repeatable)."),
+    ] = None,
+    n_boot: Annotated[int, typer.Option(help="Bootstrap draws of each interval.")] = 200,
+    confidence: Annotated[float, typer.Option(help="Level of the intervals.")] = 0.9,
+    seed: BootstrapSeedOption = 0,
+    higher_is_better: HigherIsBetter = None,
+) -> None:
+    """Forecast a larger model's accuracy from a ladder over parameters and tokens."""
+    from miragelab.atomic import staged_folder
+    from miragelab.cli._options import named_values
+    from miragelab.report.ladder_figure import write_ladder_outputs
+    from miragelab.scale_forecast import Settings, forecast_ladder, parse_target
+
+    check_count(n_boot, "n-boot", 20, 100_000)
+    if not 0 < confidence < 1:
+        raise InputError(f"must be in (0, 1), got {confidence}", field="confidence")
+    targets = [parse_target(t) for t in target]
+    if len({t.name for t in targets}) != len(targets):
+        raise InputError("a target name is given twice", field="target")
+    floors = {}
+    for name, value in named_values(chance or [], "chance", "TASK=0.25"):
+        try:
+            p = float(value)
+        except ValueError:
+            raise InputError(f"{name}: expected a number, got {value!r}", field="chance") from None
+        if not 0 <= p < 1:
+            raise InputError(f"{name}: chance must be in [0, 1), got {value!r}", field="chance")
+        floors[name] = p
+    overrides = direction_items(higher_is_better)
+    settings = Settings(n_boot=n_boot, confidence=confidence)
+    with staged_folder(out_dir, scores) as stage:
+        scores_table = load_directed_scores(scores, False, overrides)
+        with err.status("fitting the ladder"):
+            result = forecast_ladder(
+                scores_table,
+                targets,
+                harsh=harsh,
+                soft=soft,
+                tasks=task,
+                soft_task=soft_task,
+                chance=floors,
+                settings=settings,
+                random_state=seed,
+            )
+        paths = write_ladder_outputs(result, stage)
+    for note in result.notes:
+        err.print(f"note: {note}")
+    rows = result.table[result.table["default"]]
+    view = table("task", "target", "method", "predicted", "interval", "observed", "|error| pts")
+    print_rows(
+        view,
+        (
+            (
+                r.task,
+                r.target_name,
+                r.method,
+                f"{r.predicted:.3f}",
+                f"[{r.ci_low:.3f}, {r.ci_high:.3f}]",
+                f"{r.observed:.3f}",
+                f"{100 * r.abs_error:.1f}",
+            )
+            for r in rows.itertuples()
+        ),
+        len(rows),
+        Path(out_dir) / "forecast.csv",
+    )
+    errors = rows["abs_error"].dropna()
+    if len(errors):
+        covered = (
+            (rows["ci_low"] <= rows["observed"]) & (rows["observed"] <= rows["ci_high"])
+        ).sum()
+        out.print(
+            f"mean |error| {100 * errors.mean():.2f} points over {len(errors)} forecast(s); "
+            f"{covered} of {len(errors)} observed values inside their interval"
+        )
+    out.print(f"wrote {len(paths)} files to {out_dir}")
