@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from miragelab.errors import InputError
-from miragelab.runners.openai_api import shared_slots
+from miragelab.runners.ray_slots import shared_slots
 from miragelab.runners.work import Job, Unit, run_unit
 
 INSTALL_HINT = "the ray executor needs Ray: pip install 'miragelab[ray]'"
