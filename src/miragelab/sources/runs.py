@@ -49,11 +49,10 @@ the metric. Each metric gets its direction from
 
 from __future__ import annotations
 
-import math
 import os
 import re
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -62,8 +61,8 @@ import pandas as pd
 from miragelab.errors import InputError
 from miragelab.metric_facts import metric_direction
 from miragelab.schema import SCORES, SourceLines, validate_frame
-from miragelab.sources.sizes import parse_size
-from miragelab.textio import iter_csv_rows, regular_file
+from miragelab.sources.wide_csv import cell_number, empty_cells, read_wide_frame
+from miragelab.textio import regular_file
 
 __all__ = [
     "DEFAULT_PATTERNS",
@@ -87,7 +86,6 @@ DEFAULT_PATTERNS: tuple[tuple[str, str], ...] = (
 STEP_COLUMNS = ("_step", "step", "global_step", "trainer/global_step")
 TOKENS_COLUMNS = ("throughput/total_tokens", "tokens", "tokens_trained", "total_tokens")
 BATCH_COLUMNS = ("batch_size_in_tokens", "batch_tokens")
-_MISSING = ("", "nan", "NaN", "null", "None", "NA")
 
 
 @dataclass(frozen=True)
@@ -103,44 +101,41 @@ class Run:
     line: int = 0
 
 
-def _number(text: str, path: Path, line: int, column: str, *, size: bool = False) -> float:
-    try:
-        value = parse_size(text) if size else float(text)
-    except (InputError, ValueError):
-        raise InputError(
-            f"expected a number, got {text!r}", path=path, line=line, field=column
-        ) from None
-    if not math.isfinite(value):
-        raise InputError(
-            f"expected a finite number, got {text!r}", path=path, line=line, field=column
-        )
+def _positive(
+    text: str, path: Path, line: int, column: str, *, sizes: bool = False
+) -> float | None:
+    """A cell that is empty (None) or a number > 0."""
+    value = cell_number(text, path, line, column, sizes=sizes)
+    if value is not None and not value > 0:
+        raise InputError(f"must be > 0, got {text.strip()!r}", path=path, line=line, field=column)
     return value
+
+
+MANIFEST_COLUMNS = ("run", "params", "flops_per_token", "file", "tokens", "replicate_of")
 
 
 def read_manifest(path: str | os.PathLike[str]) -> dict[str, Run]:
     """The runs of a manifest CSV, by name (see the module docstring)."""
     p = regular_file(path)
-    rows = iter_csv_rows(p)
-    _, header = next(rows)
-    names = [h.strip() for h in header]
-    missing = [c for c in ("run", "params", "flops_per_token") if c not in names]
-    if missing:
-        raise InputError(
-            f"the manifest has no {missing[0]!r} column", path=p, line=1, field=missing[0]
-        )
-    known = {"run", "params", "flops_per_token", "file", "tokens", "replicate_of"}
-    unknown = [c for c in names if c not in known]
-    if unknown:
-        raise InputError(
-            f"unknown column {unknown[0]!r} (known: {', '.join(sorted(known))})",
-            path=p,
-            line=1,
-            field=unknown[0],
-        )
+    frame = read_wide_frame(p)
+    frame.columns = [str(c).strip() for c in frame.columns]
+    for column in frame.columns:
+        if column not in MANIFEST_COLUMNS:
+            raise InputError(
+                f"unknown column {column!r} (known: {', '.join(MANIFEST_COLUMNS)})",
+                path=p,
+                line=1,
+                field=column,
+            )
+    for column in MANIFEST_COLUMNS[:3]:
+        if column not in frame.columns:
+            raise InputError(f"the manifest has no {column!r} column", path=p, line=1, field=column)
+    if frame.empty:
+        raise InputError("the manifest lists no run", path=p)
     runs: dict[str, Run] = {}
     files: dict[str, str] = {}
-    for line, cells in rows:
-        cell = {n: c.strip() for n, c in zip(names, cells, strict=True)}
+    for line, row in zip(frame.attrs["lines"], frame.to_dict("records"), strict=True):
+        cell = {c: str(row.get(c, "")).strip() for c in MANIFEST_COLUMNS}
         name = cell["run"]
         if not name:
             raise InputError("a run needs a name", path=p, line=line, field="run")
@@ -151,22 +146,15 @@ def read_manifest(path: str | os.PathLike[str]) -> dict[str, Run]:
                 line=line,
                 field="run",
             )
-        params = _number(cell["params"], p, line, "params", size=True)
-        if params < 1:
+        params = cell_number(cell["params"], p, line, "params", sizes=True)
+        if params is None or params < 1:
             raise InputError(
-                f"must be >= 1, got {cell['params']!r}", path=p, line=line, field="params"
+                f"a run's params must be >= 1, got {cell['params']!r}",
+                path=p,
+                line=line,
+                field="params",
             )
-        flops = None
-        if cell["flops_per_token"]:
-            flops = _number(cell["flops_per_token"], p, line, "flops_per_token")
-            if flops <= 0:
-                raise InputError("must be > 0", path=p, line=line, field="flops_per_token")
-        tokens = None
-        if cell.get("tokens"):
-            tokens = _number(cell["tokens"], p, line, "tokens", size=True)
-            if tokens <= 0:
-                raise InputError("must be > 0", path=p, line=line, field="tokens")
-        file = cell.get("file") or None
+        file = cell["file"] or None
         if file is not None:
             if file in files:
                 raise InputError(
@@ -176,9 +164,15 @@ def read_manifest(path: str | os.PathLike[str]) -> dict[str, Run]:
                     field="file",
                 )
             files[file] = name
-        runs[name] = Run(name, params, flops, file, tokens, cell.get("replicate_of") or None, line)
-    if not runs:
-        raise InputError("the manifest lists no run", path=p)
+        runs[name] = Run(
+            name,
+            params,
+            _positive(cell["flops_per_token"], p, line, "flops_per_token"),
+            file,
+            _positive(cell["tokens"], p, line, "tokens", sizes=True),
+            cell["replicate_of"] or None,
+            line,
+        )
     for run in runs.values():
         if run.replicate_of is not None and run.replicate_of not in runs:
             raise InputError(
@@ -229,109 +223,114 @@ def parse_averages(items: Iterable[str]) -> dict[str, tuple[str, ...]]:
     return out
 
 
-@dataclass
-class _Columns:
-    """Which column of an export holds what."""
-
-    step: int | None
-    tokens: int | None
-    batch: int | None
-    metrics: list[tuple[int, str, str]] = field(default_factory=list)  # (index, task, metric)
+def _first(header: Sequence[str], names: Sequence[str]) -> str | None:
+    return next((n for n in names if n in header), None)
 
 
-def _columns(header: list[str], patterns: Sequence[tuple[str, str]]) -> _Columns:
-    def first(names: Sequence[str]) -> int | None:
-        return next((header.index(n) for n in names if n in header), None)
-
-    found = _Columns(first(STEP_COLUMNS), first(TOKENS_COLUMNS), first(BATCH_COLUMNS))
+def _metric_columns(
+    header: Sequence[str], patterns: Sequence[tuple[str, str]]
+) -> dict[str, tuple[str, str]]:
+    """``{column: (task, metric)}`` for the columns a pattern matches whole (first wins)."""
     compiled = [(re.compile(regex), metric) for regex, metric in patterns]
-    for i, name in enumerate(header):
+    found = {}
+    for name in header:
         for regex, metric in compiled:
             match = regex.fullmatch(name)
             if match is not None and match.group("task"):
-                found.metrics.append((i, match.group("task"), metric))
+                found[name] = (match.group("task"), metric)
                 break
     return found
 
 
+def _numbers(frame: pd.DataFrame, column: str, path: Path) -> np.ndarray:
+    """A column of cells as floats, NaN where empty; the first cell that is not a number
+    (or is infinite) raises :func:`~miragelab.sources.wide_csv.cell_number`'s error."""
+    cells = frame[column].str.strip()
+    empty = empty_cells(cells)
+    values = pd.to_numeric(cells.where(~empty, "nan"), errors="coerce").to_numpy(dtype=float)
+    bad = ~empty.to_numpy() & ~np.isfinite(values)
+    if bad.any():
+        row = int(np.flatnonzero(bad)[0])
+        cell_number(cells.iloc[row], path, frame.attrs["lines"][row], column)
+    return values
+
+
 def _read_run(path: Path, run: Run, patterns: Sequence[tuple[str, str]]) -> pd.DataFrame:
-    """One export as long rows: line, step, tokens, task, metric, value."""
-    rows = iter_csv_rows(path)
-    _, header = next(rows)
-    cols = _columns(header, patterns)
-    if not cols.metrics:
+    """One export as long rows: line, step, tokens_trained, task, metric, value."""
+    frame = read_wide_frame(path)
+    header = list(frame.columns)
+    metrics = _metric_columns(header, patterns)
+    if not metrics:
         raise InputError(
             f"no column is a score (none matches the metric patterns, e.g. {patterns[0][0]!r})",
             path=path,
             line=1,
         )
-    records = list(rows)
-    if not records:
+    if frame.empty:
         raise InputError("no checkpoints: the file has a header only", path=path)
-    if cols.step is None and len(records) > 1:
-        raise InputError(
-            f"{len(records)} checkpoints but no step column (one of {', '.join(STEP_COLUMNS)})",
-            path=path,
-            line=1,
-        )
-    lines, steps, tokens = [], [], []
-    seen_steps: dict[int, int] = {}
-    for line, cells in records:
-        step = None
-        if cols.step is not None:
-            value = _number(cells[cols.step], path, line, header[cols.step])
-            if value < 0 or value != int(value):
-                raise InputError(
-                    f"a step is a whole number >= 0, got {cells[cols.step]!r}",
-                    path=path,
-                    line=line,
-                    field=header[cols.step],
-                )
-            step = int(value)
-            if step in seen_steps:
-                raise InputError(
-                    f"step {step} is logged twice (also line {seen_steps[step]})",
-                    path=path,
-                    line=line,
-                    field=header[cols.step],
-                )
-            seen_steps[step] = line
-        tok = None
-        if cols.tokens is not None and cells[cols.tokens].strip() not in _MISSING:
-            tok = _number(cells[cols.tokens], path, line, header[cols.tokens])
-        elif step is not None and cols.batch is not None:
-            tok = step * _number(cells[cols.batch], path, line, header[cols.batch])
-        elif step is None:
-            tok = run.tokens
-        if tok is None or tok <= 0:
-            where = header[cols.tokens] if cols.tokens is not None else TOKENS_COLUMNS[0]
+    lines = np.asarray(frame.attrs["lines"])
+    step_col = _first(header, STEP_COLUMNS)
+    tokens_col = _first(header, TOKENS_COLUMNS)
+    batch_col = _first(header, BATCH_COLUMNS)
+    steps = np.full(len(frame), np.nan)
+    if step_col is None:
+        if len(frame) > 1:
             raise InputError(
-                "no training tokens for this checkpoint (a tokens column, step x "
-                "batch_size_in_tokens, or the manifest's tokens for a one-row file)"
-                if tok is None
-                else f"training tokens must be > 0, got {tok:g}",
+                f"{len(frame)} checkpoints but no step column (one of {', '.join(STEP_COLUMNS)})",
                 path=path,
-                line=line,
-                field=where,
+                line=1,
             )
-        lines.append(line)
-        steps.append(step)
-        tokens.append(tok)
-    index = [i for i, _, _ in cols.metrics]
-    cells = np.array([[r[1][i].strip() for i in index] for r in records], dtype=object)
-    present = ~np.isin(cells, _MISSING)
-    values = np.full(cells.shape, np.nan)
-    for r, c in zip(*np.nonzero(present), strict=True):
-        values[r, c] = _number(cells[r, c], path, lines[r], header[index[c]])
-    r_idx, c_idx = np.nonzero(present)
+    else:
+        steps = _numbers(frame, step_col, path)
+        bad = np.flatnonzero(~(steps >= 0) | (steps != np.floor(steps)))
+        if bad.size:
+            raise InputError(
+                f"a step is a whole number >= 0, got {frame[step_col].iloc[bad[0]]!r}",
+                path=path,
+                line=int(lines[bad[0]]),
+                field=step_col,
+            )
+        repeat = pd.Series(steps).duplicated().to_numpy()
+        if repeat.any():
+            row = int(np.flatnonzero(repeat)[0])
+            first = int(lines[np.flatnonzero(steps == steps[row])[0]])
+            raise InputError(
+                f"step {steps[row]:.0f} is logged twice (also line {first})",
+                path=path,
+                line=int(lines[row]),
+                field=step_col,
+            )
+    tokens = np.full(len(frame), np.nan)
+    if tokens_col is not None:
+        tokens = _numbers(frame, tokens_col, path)
+    if batch_col is not None:
+        tokens = np.where(np.isnan(tokens), steps * _numbers(frame, batch_col, path), tokens)
+    if step_col is None and run.tokens is not None:
+        tokens = np.where(np.isnan(tokens), run.tokens, tokens)
+    bad = np.flatnonzero(~(tokens > 0))
+    if bad.size:
+        given = tokens[bad[0]]
+        raise InputError(
+            f"training tokens must be > 0, got {given:g}"
+            if np.isfinite(given)
+            else "no training tokens for this checkpoint (a tokens column, step x "
+            "batch_size_in_tokens, or the manifest's tokens for a one-row file)",
+            path=path,
+            line=int(lines[bad[0]]),
+            field=tokens_col or TOKENS_COLUMNS[0],
+        )
+    columns = list(metrics)
+    values = np.column_stack([_numbers(frame, c, path) for c in columns])
+    r_idx, c_idx = np.nonzero(~np.isnan(values))
     return pd.DataFrame(
         {
-            "line": np.asarray(lines)[r_idx],
-            "step": pd.array(np.asarray(steps, dtype=object)[r_idx], dtype="Int64"),
-            "tokens_trained": np.asarray(tokens)[r_idx],
-            "task": [cols.metrics[c][1] for c in c_idx],
-            "metric": [cols.metrics[c][2] for c in c_idx],
-            "column": [header[index[c]] for c in c_idx],
+            "line": lines[r_idx],
+            "step": pd.array(
+                [None if np.isnan(v) else int(v) for v in steps[r_idx]], dtype="Int64"
+            ),
+            "tokens_trained": tokens[r_idx],
+            "task": [metrics[columns[c]][0] for c in c_idx],
+            "metric": [metrics[columns[c]][1] for c in c_idx],
             "value": values[r_idx, c_idx],
         }
     )
@@ -349,7 +348,7 @@ def _match_files(
         candidates = sorted(p.glob("*.csv")) + sorted(p.glob("*.csv.gz")) if folder else [p]
         for f in candidates:
             stem = f.name[: -len(".csv.gz")] if f.name.endswith(".csv.gz") else f.stem
-            name = by_file.get(f.name) or by_file.get(str(f))
+            name = by_file.get(f.name)
             if name is None and stem in runs and runs[stem].file is None:
                 name = stem
             if name is None:
@@ -439,7 +438,6 @@ def load_runs(
         table["line"].to_numpy(dtype=int), file_names, table["file"].to_numpy(dtype=int)
     )
     out = validate_frame(frame, SCORES, path=manifest, origin=origin)
-    out.attrs["notes"] = []
     return out
 
 
@@ -471,6 +469,5 @@ def _averages(table: pd.DataFrame, averages: Mapping[str, Sequence[str]]) -> pd.
                 field="average",
             )
         summary["task"] = name
-        summary["column"] = f"average of {', '.join(parts)}"
         out.append(summary.drop(columns="parts"))
     return pd.concat(out, ignore_index=True)

@@ -94,8 +94,11 @@ from miragelab.sources.sizes import (
 from miragelab.textio import iter_csv_rows, regular_file
 
 __all__ = [
+    "EMPTY_CELLS",
     "METRIC_SUFFIXES",
     "OBSSCALING_META",
+    "cell_number",
+    "empty_cells",
     "load_wide_csv",
     "read_wide_frame",
     "split_score_column",
@@ -195,11 +198,31 @@ def find_column(columns: Sequence[str], role: str) -> str | None:
     return None
 
 
-def _cell_number(
-    text: str, scale: Decimal, path: Path, line: int, column: str, sizes: bool
+#: cells that hold no value (any case): a score not reported, a size not known
+EMPTY_CELLS = ("", "nan", "na", "n/a", "null", "none")
+
+
+def empty_cells(cells: pd.Series) -> pd.Series:
+    """Which (stripped) cells of a text column are :data:`EMPTY_CELLS`."""
+    return cells.str.lower().isin(EMPTY_CELLS)
+
+
+def cell_number(
+    text: str,
+    path: Path,
+    line: int,
+    column: str,
+    *,
+    scale: Decimal = Decimal(1),
+    sizes: bool = False,
 ) -> float | None:
+    """A CSV cell as a number times ``scale``; None for an empty cell (:data:`EMPTY_CELLS`).
+
+    ``sizes`` also reads sizes such as ``1.4b``. Anything else, infinities included,
+    is an :class:`InputError` naming the file, line and column.
+    """
     text = text.strip()
-    if text == "" or text.lower() in ("nan", "na", "n/a", "null", "none"):
+    if text.lower() in EMPTY_CELLS:
         return None
     try:
         value = Decimal(text)
@@ -237,7 +260,7 @@ def _line(frame: pd.DataFrame, offset: int) -> int:
 
 def _is_numeric_column(values: pd.Series) -> bool:
     cells = values.str.strip()
-    cells = cells[(cells != "") & ~cells.str.lower().isin(["nan", "na", "n/a", "null", "none"])]
+    cells = cells[~empty_cells(cells)]
     if cells.empty:
         return False
     return bool(pd.to_numeric(cells, errors="coerce").notna().all())
@@ -248,7 +271,7 @@ def _refuse_mostly_numeric(frame: pd.DataFrame, column: str, path: Path) -> None
     refuse it instead, naming the cell. A column counts as a score column when its
     name ends in a known metric or most of its cells are numbers."""
     cells = frame[column].str.strip()
-    filled = (cells != "") & ~cells.str.lower().isin(["nan", "na", "n/a", "null", "none"])
+    filled = ~empty_cells(cells)
     numeric = pd.to_numeric(cells.where(filled, "0"), errors="coerce").notna()
     text = filled & ~numeric
     n_numbers = int((filled & numeric).sum())
@@ -327,8 +350,8 @@ def _model_info(
         for role, col in (("params", params_col), ("flops", flops_col), ("tokens", tokens_col)):
             if col is None:
                 continue
-            value = _cell_number(
-                str(row[col]), scales[role], path, line, col, sizes=role == "params"
+            value = cell_number(
+                str(row[col]), path, line, col, scale=scales[role], sizes=role == "params"
             )
             if value is not None and value <= 0:
                 raise InputError(f"must be > 0, got {row[col]!r}", path=path, line=line, field=col)
@@ -513,9 +536,7 @@ def wide_records(
             entry = info[model]
             if "params" not in entry:
                 continue
-            value = _cell_number(
-                str(cell), Decimal(1), p, _line(frame, offset), column, sizes=False
-            )
+            value = cell_number(str(cell), p, _line(frame, offset), column)
             if value is None or not math.isfinite(value):
                 continue
             records.append(
