@@ -814,6 +814,17 @@ def _score_problem(frame: pd.DataFrame | pa.Table) -> tuple[int, str, str] | Non
 # --------------------------------------------------------------------------- rules across rows
 
 
+@dataclass
+class _RunEnd:
+    """A run's size and last checkpoint, for :meth:`ModelSizes.run_clash`."""
+
+    params: float
+    step: Any
+    tokens: float
+    place: Any
+    replicate_of: set[str | None] = dataclasses.field(default_factory=set)
+
+
 class ModelSizes:
     """One size per checkpoint, and distinct sizes within a family.
 
@@ -833,8 +844,7 @@ class ModelSizes:
     def __init__(self) -> None:
         self._size: dict[tuple, tuple[float, Any]] = {}
         self._model: dict[tuple, tuple[str, Any]] = {}
-        # (family, model) -> [params, last step, its tokens, replicate_of, place]
-        self._runs: dict[tuple, list[Any]] = {}
+        self._runs: dict[tuple, _RunEnd] = {}  # by (family, model)
 
     def add(
         self,
@@ -865,7 +875,8 @@ class ModelSizes:
                 f"{_at(known[1], 'in an earlier row')}; a checkpoint has one size"
             )
         if tokens is not None:
-            return self._add_run(family, model, step, params, tokens, replicate_of, where, place)
+            self._add_run(family, model, step, params, tokens, replicate_of, where, place)
+            return None
         if known is not None:
             return None
         other = self._model.get((family, params, step)) if distinct else None
@@ -889,51 +900,49 @@ class ModelSizes:
         replicate_of: str | None,
         where: Any,
         place: Any,
-    ) -> str | None:
+    ) -> None:
         self._size.setdefault((family, model, step), (params, where))
-        run = self._runs.get((family, model))
-        if run is None:
-            self._runs[(family, model)] = [params, step, tokens, replicate_of, place]
-            return None
-        if run[3] != replicate_of:
-            return (
-                f"model {model!r} is given as replicate_of={replicate_of!r} here but "
-                f"{run[3]!r} in an earlier row; a run repeats one model"
-            )
-        last = -1 if run[1] is None else run[1]
-        if tokens > run[2] or (tokens == run[2] and (-1 if step is None else step) > last):
-            run[1:3], run[4] = [step, tokens], place
-        return None
+        run = self._runs.setdefault((family, model), _RunEnd(params, step, tokens, place))
+        run.replicate_of.add(replicate_of)
+        order = (tokens, -1 if step is None else step)
+        if order > (run.tokens, -1 if run.step is None else run.step):
+            run.step, run.tokens, run.place = step, tokens, place
 
-    def run_clash(self) -> tuple[str, Any] | None:
-        """The first problem of the runs' last checkpoints and where it lies, or None:
-        two runs of a family ending at one (params, tokens) that are not replicates,
-        or a ``replicate_of`` naming no run of that size."""
+    def run_clash(self) -> tuple[str, Any, str] | None:
+        """The first problem of the runs' last checkpoints, where it lies and its field, or
+        None: two runs of a family ending at one (params, tokens) that are not replicates,
+        or a ``replicate_of`` that is not one other run of that size."""
         ends: dict[tuple, str] = {}
-        for (family, model), (params, _, tokens, of, place) in self._runs.items():
-            if of is not None:
-                base = self._runs.get((family, of))
-                if base is None or of == model:
+        for (family, model), run in self._runs.items():
+            if len(run.replicate_of) > 1:
+                named = ", ".join(sorted(repr(of) for of in run.replicate_of))
+                message = f"model {model!r} is given as the replicate_of more than one run: {named}"
+                return message, run.place, "replicate_of"
+            (of,) = run.replicate_of
+            if of is None:
+                other = ends.setdefault((family, run.params, run.tokens), model)
+                if other != model:
                     return (
-                        f"model {model!r} is a replicate_of {of!r}, which is not another "
-                        f"model of family {family!r}",
-                        place,
-                    )
-                if base[0] != params:
-                    return (
-                        f"model {model!r} (params={params:g}) is a replicate_of {of!r}, "
-                        f"which has params={base[0]:g}; a replicate has the same size",
-                        place,
+                        f"models {other!r} and {model!r} of family {family!r} both end at "
+                        f"params={run.params:g}, tokens_trained={run.tokens:g}; give one as the "
+                        "replicate_of the other (another seed), or different families",
+                        run.place,
+                        "tokens_trained",
                     )
                 continue
-            other = ends.setdefault((family, params, tokens), model)
-            if other != model:
-                return (
-                    f"models {other!r} and {model!r} of family {family!r} both end at "
-                    f"params={params:g}, tokens_trained={tokens:g}; give one as the "
-                    "replicate_of the other (another seed), or different families",
-                    place,
+            base = self._runs.get((family, of))
+            if base is None or of == model:
+                message = (
+                    f"model {model!r} is a replicate_of {of!r}, which is not another model "
+                    f"of family {family!r}"
                 )
+                return message, run.place, "replicate_of"
+            if base.params != run.params:
+                message = (
+                    f"model {model!r} (params={run.params:g}) is a replicate_of {of!r}, which "
+                    f"has params={base.params:g}; a replicate has the same size"
+                )
+                return message, run.place, "replicate_of"
         return None
 
     def other_of(self, family: str, params: float, step: Any = None) -> str | None:
@@ -1045,9 +1054,7 @@ class RowChecker:
                 family, model, step, params, tokens=tokens, replicate_of=of, place=(where, row)
             )
             if clash is not None:
-                raise where.error(
-                    clash, row, "replicate_of" if "replicate_of=" in clash else "params"
-                )
+                raise where.error(clash, row, "params")
 
     def _locate(self, row: int) -> tuple[Where, int]:
         starts = [start for start, _ in self._where]
@@ -1095,8 +1102,8 @@ class RowChecker:
         ending at one size (:meth:`ModelSizes.run_clash`), if any."""
         clash = self.sizes.run_clash()
         if clash is not None:
-            message, (where, row) = clash
-            raise where.error(message, row, "tokens_trained")
+            message, (where, row), name = clash
+            raise where.error(message, row, name)
         found = self.first_duplicate(key_of)
         if found is None:
             return
