@@ -1,4 +1,4 @@
-"""``mirage ingest runs`` and ``mirage forecast``: a ladder over (N, D) and its forecasts."""
+"""``mirage forecast``: a larger model's accuracy from a ladder over (N, D)."""
 
 from __future__ import annotations
 
@@ -21,54 +21,7 @@ from miragelab.cli._options import (
 )
 from miragelab.errors import InputError
 
-__all__ = ["forecast", "runs"]
-
-
-def runs(
-    paths: Annotated[list[Path], typer.Argument(help="Run exports (CSV), or folders of them.")],
-    manifest: Annotated[
-        Path,
-        typer.Option(help="CSV: run, params, flops_per_token [, file, tokens, replicate_of]."),
-    ],
-    family: Annotated[str, typer.Option(help="The ladder's family name.")],
-    out_path: Annotated[Path, typer.Option("--out", help="Scores table to write.")],
-    column: Annotated[
-        list[str] | None,
-        typer.Option(
-            "--column",
-            metavar="REGEX=METRIC",
-            help="Map columns whose whole name matches REGEX (with a (?P<task>...) group) to "
-            "METRIC; replaces the default OLMo/W&B patterns (repeatable).",
-        ),
-    ] = None,
-    average: Annotated[
-        list[str] | None,
-        typer.Option(
-            metavar="NAME=TASK1,TASK2,...",
-            help="Add a task that is the plain mean of others (repeatable).",
-        ),
-    ] = None,
-    higher_is_better: HigherIsBetter = None,
-) -> None:
-    """Training-log exports (one row per checkpoint) + a manifest -> scores table."""
-    from miragelab.atomic import check_outputs
-    from miragelab.sources.runs import DEFAULT_PATTERNS, load_runs, parse_averages, parse_patterns
-    from miragelab.tables import write_table
-
-    check_outputs([*paths, manifest], {"out": out_path})
-    patterns = parse_patterns(column) if column else DEFAULT_PATTERNS
-    averages = parse_averages(average or [])
-    overrides = direction_items(higher_is_better)
-    with err.status(f"reading {len(paths)} path(s) of runs"):
-        scores = load_runs(
-            paths, manifest, family, patterns=patterns, averages=averages, directions=overrides
-        )
-    write_table(scores, out_path)
-    models = scores["model"].nunique()
-    out.print(
-        f"wrote {len(scores):,} scores of {models} run(s), {scores['task'].nunique()} task(s) "
-        f"to {out_path}"
-    )
+__all__ = ["forecast"]
 
 
 def forecast(

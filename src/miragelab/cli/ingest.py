@@ -1,4 +1,5 @@
-"""``mirage ingest ...``: saved lm-eval and HELM outputs -> the samples table.
+"""``mirage ingest ...``: saved lm-eval and HELM outputs -> the samples table; training logs
+-> the scores table.
 
 The outputs of an evaluation harness hold what each model answered; ingesting
 them once lets ``mirage score`` rescore them with any metric, without the models.
@@ -14,12 +15,13 @@ from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeE
 from rich.table import Table
 from rich.text import Text
 
-from miragelab.cli._options import err, out
+from miragelab.cli._options import HigherIsBetter, direction_items, err, out
 
 __all__ = ["ingest_app"]
 
 ingest_app = typer.Typer(
-    help="Turn saved lm-eval-harness samples and HELM runs into a samples table.",
+    help="Turn saved lm-eval-harness samples and HELM runs into a samples table, and "
+    "training logs into a scores table.",
     no_args_is_help=True,
 )
 ModelOption = Annotated[
@@ -154,10 +156,49 @@ def helm(
         _print_done(f"wrote {summary.score_rows:,} score rows to {summary.scores_out}")
 
 
-def _register_runs() -> None:
-    from miragelab.cli.forecast import runs
+@ingest_app.command("runs")
+def runs(
+    paths: Annotated[list[Path], typer.Argument(help="Run exports (CSV), or folders of them.")],
+    manifest: Annotated[
+        Path,
+        typer.Option(help="CSV: run, params, flops_per_token [, file, tokens, replicate_of]."),
+    ],
+    family: Annotated[str, typer.Option(help="The ladder's family name.")],
+    out_path: Annotated[Path, typer.Option("--out", help="Scores table to write.")],
+    column: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--column",
+            metavar="REGEX=METRIC",
+            help="Map columns whose whole name matches REGEX (with a (?P<task>...) group) to "
+            "METRIC; replaces the default OLMo/W&B patterns (repeatable).",
+        ),
+    ] = None,
+    average: Annotated[
+        list[str] | None,
+        typer.Option(
+            metavar="NAME=TASK1,TASK2,...",
+            help="Add a task that is the plain mean of others (repeatable).",
+        ),
+    ] = None,
+    higher_is_better: HigherIsBetter = None,
+) -> None:
+    """Training-log exports (one row per checkpoint) + a manifest -> scores table."""
+    from miragelab.atomic import check_outputs
+    from miragelab.sources.runs import DEFAULT_PATTERNS, load_runs, parse_averages, parse_patterns
+    from miragelab.tables import write_table
 
-    ingest_app.command("runs")(runs)
-
-
-_register_runs()
+    check_outputs([*paths, manifest], {"out": out_path})
+    patterns = parse_patterns(column) if column else DEFAULT_PATTERNS
+    averages = parse_averages(average or [])
+    overrides = direction_items(higher_is_better)
+    with err.status(f"reading {len(paths)} path(s) of runs"):
+        scores = load_runs(
+            paths, manifest, family, patterns=patterns, averages=averages, directions=overrides
+        )
+    write_table(scores, out_path)
+    models = scores["model"].nunique()
+    out.print(
+        f"wrote {len(scores):,} scores of {models} run(s), {scores['task'].nunique()} task(s) "
+        f"to {out_path}"
+    )
