@@ -4,7 +4,9 @@ The method of the OLMo ladder (Bhagia et al. 2024), with intervals and a
 back-test:
 
 1. **Step 1**: the continuous metric (task loss such as ``bpb``, or another
-   task's loss such as C4 cross-entropy) of each run's last checkpoint as
+   task's loss such as C4 cross-entropy), as a cross-entropy
+   (:func:`miragelab.forecast.to_cross_entropy`: bits become nats, a
+   probability its negative log), of each run's last checkpoint as
 
        L(N, D) = E + A / N**alpha + B / D**beta
 
@@ -26,7 +28,7 @@ Beside it, the one-step route fits accuracy directly as a sigmoid of
 Intervals
 ---------
 Each forecast is the chained fit; its interval (``confidence``, from a
-bootstrap of ``n_boot`` draws) holds three sources of error, each also
+bootstrap of ``n_boot`` draws) holds four sources of error, each also
 measured alone:
 
 * step 1: the fit refitted to its own resampled log residuals;
@@ -42,16 +44,20 @@ measured alone:
   beyond the ladder, is the standard deviation added (to first order, the bias
   of a curve of the wrong shape grows linearly with the distance extrapolated).
 
-``dominant`` names the largest. Accuracy that never leaves chance on the
-ladder, a loss that does not fall with parameters, or a target inside the
-ladder is said in ``note``; the first two give no number.
+``dominant`` names the largest. ``note`` says when a route gives no number:
+accuracy that does not rise along the route's x across the runs (a one-sided
+Spearman test at :data:`IDENTIFIED_LEVEL` on one point per run; a ladder at
+chance fails it but for the test's false-positive rate), or a fit of the loss
+whose exponent in N sits at its bound 0. It also says when a target lies inside
+the ladder (an interpolation) and when no run has the checkpoints to measure the
+noise.
 
 Choosing the method
 -------------------
 A rule fixed here, that never sees a target: every method is back-tested
 inside the ladder (fit on all sizes but the largest, predict the largest
-size's runs) and the one with the lowest mean absolute error over the tasks is
-the ``default``.
+size's runs) and the one with the lowest mean absolute error over the tasks
+that every method could forecast is the ``default``.
 """
 
 from __future__ import annotations
@@ -64,9 +70,10 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
-from scipy import optimize
+from scipy import optimize, stats
 
 from miragelab.errors import InputError
+from miragelab.forecast import to_cross_entropy
 from miragelab.scaling import fit_sigmoid
 from miragelab.tables import without_attrs
 
@@ -87,6 +94,7 @@ FORECAST_COLUMNS = (
     "target_name",
     "target_params",
     "target_tokens",
+    "target_flops",
     "method",
     "default",
     "predicted",
@@ -105,6 +113,8 @@ FORECAST_COLUMNS = (
 )
 #: relative tolerance within which a model's (params, tokens) are a target's
 SAME_MODEL = 0.01
+#: level of the test that a route's accuracy moves with its x (:func:`_not_identified`)
+IDENTIFIED_LEVEL = 0.05
 
 
 @dataclass(frozen=True)
@@ -323,10 +333,17 @@ def _runs(scores: pd.DataFrame, task: str, metric: str) -> pd.DataFrame:
     return rows[cols].sort_values(["model", "tokens_trained", "step"])
 
 
-def _paired(scores: pd.DataFrame, task: str, harsh: str, soft_task: str, soft: str) -> pd.DataFrame:
-    """Checkpoints with both the harsh metric of ``task`` and the soft one of ``soft_task``."""
+def _paired(
+    scores: pd.DataFrame, task: str, harsh: str, source: str | None = None, soft: str = ""
+) -> pd.DataFrame:
+    """Checkpoints of ``task``'s harsh metric with, where ``source`` is given, the
+    cross-entropy of ``source``'s ``soft`` metric at the same checkpoint (``loss``;
+    :func:`miragelab.forecast.to_cross_entropy`)."""
     acc = _runs(scores, task, harsh).rename(columns={"value": "acc"})
-    loss = _runs(scores, soft_task, soft)[["model", "step", "tokens_trained", "value"]]
+    if source is None:
+        return acc.assign(loss=np.nan).reset_index(drop=True)
+    loss = _runs(scores, source, soft)[["model", "step", "tokens_trained", "value"]]
+    loss["value"] = to_cross_entropy(soft, loss["value"].to_numpy(dtype=float))
     both = acc.merge(loss.rename(columns={"value": "loss"}), on=["model", "step", "tokens_trained"])
     return both.sort_values(["model", "tokens_trained"]).reset_index(drop=True)
 
@@ -343,7 +360,6 @@ def _ladder_task(both: pd.DataFrame, settings: Settings) -> _Task:
                 "flops": float(run["compute_flops"].iloc[-1]),
                 "loss": float(tail["loss"].mean()),
                 "acc": float(tail["acc"].mean()),
-                "checkpoints": len(run),
             }
         )
         kept = run.iloc[int(math.floor(settings.skip * len(run))) :]
@@ -356,23 +372,33 @@ def _ladder_task(both: pd.DataFrame, settings: Settings) -> _Task:
     return _Task(pd.DataFrame(anchors), pd.concat(points, ignore_index=True), noise)
 
 
-@dataclass
+@dataclass(frozen=True)
 class _Method:
+    """A route from the ladder to a forecast: two steps through an intermediate loss (the
+    task's own ``soft`` metric, or that of ``soft_task``), or one step in compute."""
+
     name: str
-    soft_task: str | None  # None: one step in compute; "": the task's own
-    chance: float | None
-    soft: str = ""  # the intermediate's metric
+    two_step: bool
+    soft_task: str | None = None  # None: the task's own
+    soft: str = ""
+
+    def points(self, scores: pd.DataFrame, task: str, harsh: str) -> pd.DataFrame:
+        if not self.two_step:
+            return _paired(scores, task, harsh)
+        return _paired(scores, task, harsh, self.soft_task or task, self.soft)
 
 
-def _fit_method(task: _Task, method: _Method, delta: float) -> tuple[LossFit | None, object]:
+def _fit_method(
+    task: _Task, method: _Method, chance: float | None, delta: float
+) -> tuple[LossFit | None, object]:
     a = task.anchors
-    if method.soft_task is None:
+    if not method.two_step:
         ok = np.isfinite(a["flops"].to_numpy())
         if ok.sum() < 3:
             raise InputError("the one-step route needs compute_flops (flops_per_token)")
         return None, fit_sigmoid(np.log(a["flops"][ok]), a["acc"][ok])
     step1 = fit_loss(a["params"], a["tokens"], a["loss"], delta=delta)
-    step2 = fit_accuracy(task.points["loss"], task.points["acc"], chance=method.chance)
+    step2 = fit_accuracy(task.points["loss"], task.points["acc"], chance=chance)
     return step1, step2
 
 
@@ -381,6 +407,29 @@ def _predict(fits: tuple[LossFit | None, object], params, tokens, flops) -> np.n
     if step1 is None:
         return step2.predict(np.log(np.asarray(flops, float)))  # type: ignore[attr-defined]
     return step2.predict(step1.predict(params, tokens))  # type: ignore[attr-defined]
+
+
+def _not_identified(task: _Task, method: _Method, harsh: str) -> str | None:
+    """Why the ladder cannot place the harsh metric on its x, or None.
+
+    A one-sided Spearman test, at level :data:`IDENTIFIED_LEVEL`, that accuracy rises as
+    the intermediate loss falls (or as compute grows), on the runs' anchors: one point
+    per run, so the points are independent as the test needs. A ladder at chance
+    fails it, save for the test's own false-positive rate.
+    """
+    a = task.anchors
+    x = np.log(a["flops"]) if not method.two_step else -a["loss"]
+    ok = np.isfinite(x.to_numpy()) & np.isfinite(a["acc"].to_numpy())
+    if ok.sum() < 3:
+        return f"fewer than three runs with {harsh} and the route's x"
+    test = stats.spearmanr(x[ok], a["acc"][ok], alternative="greater")
+    if test.pvalue < IDENTIFIED_LEVEL:
+        return None
+    along = "compute" if not method.two_step else "a falling loss"
+    return (
+        f"{harsh} does not rise with {along} across the ladder's runs (Spearman "
+        f"rho {test.statistic:.2f}, one-sided p {test.pvalue:.2g}): the route is not identified"
+    )
 
 
 @dataclass
@@ -429,12 +478,13 @@ def forecast_ladder(
     targets
         The models to forecast.
     harsh, soft
-        The metric forecast, and the continuous metric of step 1.
+        The metric forecast, and the continuous metric of step 1 (any metric that
+        :func:`miragelab.forecast.to_cross_entropy` turns into a loss).
     tasks
         Tasks to forecast (default: every task with both metrics).
     soft_task
-        Another task whose ``soft`` metric is the intermediate (C4 cross-entropy); the
-        task's own ``soft`` metric is then a further method.
+        Another task whose loss is the intermediate of a further method (C4
+        cross-entropy): its ``soft`` metric, else its one continuous metric.
     chance
         Chance accuracy by task: the floor of step 2 (else fitted).
     settings
@@ -471,51 +521,64 @@ def forecast_ladder(
     harsh_tasks = set(ladder.loc[ladder["metric"] == harsh, "task"])
     soft_tasks = set(ladder.loc[ladder["metric"] == soft, "task"])
     names = sorted(harsh_tasks & soft_tasks) if tasks is None else list(tasks)
-    soft_task_metric = soft if soft_task is None else _soft_metric(ladder, soft_task, soft)
     for name in names:
         if name not in harsh_tasks or (soft_task is None and name not in soft_tasks):
             raise InputError(f"task {name!r} has no {harsh} and {soft} scores", field="task")
     if not names:
         raise InputError(f"no task has both {harsh} and {soft} scores", field="task")
+    methods = [_Method("two_step", True, None, soft)]
+    if soft_task is not None:
+        metric = _soft_metric(ladder, soft_task, soft)
+        methods.append(_Method(f"two_step[{soft_task}]", True, soft_task, metric))
+    methods.append(_Method("one_step_compute", False))
+    routes = [
+        (name, m)
+        for name in names
+        for m in methods
+        if not m.two_step or m.soft_task is not None or name in soft_tasks
+    ]
     chance = dict(chance or {})
-    methods = _methods(soft_task, soft, soft_task_metric, soft_tasks)
-    rng = np.random.default_rng(random_state)
     result = LadderForecast(pd.DataFrame(), pd.DataFrame())
     result.notes = [f"target {t}: observed as {', '.join(m)}" for t, m in observed_by.items() if m]
-    back = _backtest(ladder, names, methods, harsh, soft, soft_task, chance, settings, sizes)
-    mean_error = back.groupby("method")["abs_error"].mean()
-    # error per unit of log-compute extrapolated, measured by the back-test
-    per_distance = {
-        str(k): float(np.sqrt(np.mean(np.square(g["abs_error"]))) / g["distance"].mean())
-        for k, g in back.groupby("method")
-    }
+    back = _backtest(ladder, routes, harsh, chance, settings, sizes)
     if back.empty:
         result.notes.append(
             "fewer than four sizes: no back-test inside the ladder, so the method is the "
             "first one and the intervals leave out extrapolation error"
         )
-    default = str(mean_error.idxmin()) if mean_error.notna().any() else methods[0][0].name
+        default, per_distance = methods[0].name, {}
+    else:
+        # compared on the tasks every method could forecast, so no method wins by omission
+        errors = back.pivot(index="task", columns="method", values="abs_error").dropna()
+        default = str(errors.mean().idxmin()) if len(errors) else methods[0].name
+        # error per unit of log N extrapolated, measured by the back-test
+        per_distance = {
+            str(k): float(np.sqrt(np.mean(np.square(g["abs_error"]))) / g["distance"].mean())
+            for k, g in back.groupby("method")
+        }
+    rng = np.random.default_rng(random_state)
     rows = []
-    for name in names:
-        for method, applies in methods:
-            if not applies(name):
-                continue
-            lad = _ladder_task(_method_points(ladder, name, harsh, soft, method), settings)
-            result.ladders[(name, method.name)] = lad
-            rows += _forecast_rows(
-                table,
-                name,
-                harsh,
-                lad,
-                method,
-                chance,
-                targets,
-                observed_by,
-                settings,
-                rng,
-                result,
-                per_distance.get(method.name, 0.0),
-            )
+    for name, method in routes:
+        lad = _ladder_task(method.points(ladder, name, harsh), settings)
+        result.ladders[(name, method.name)] = lad
+        fits, notes = _fit_route(lad, method, harsh, chance.get(name), settings)
+        result.fits[(name, method.name)] = fits
+        for t in targets:
+            row = _forecast_row(table, name, harsh, lad, method, fits, t, observed_by[t.name])
+            note = list(notes)
+            if t.params <= lad.anchors["params"].max() and t.tokens <= lad.anchors["tokens"].max():
+                note.append("the target is inside the ladder (an interpolation)")
+            flops = t.flops if t.flops is not None else _target_flops(lad.anchors, t)
+            row["target_flops"] = flops
+            if fits is not None:
+                distance = max(float(np.log(t.params / lad.anchors["params"].max())), 0.0)
+                extra = per_distance.get(method.name, 0.0) * distance
+                row.update(
+                    _interval(lad, method, chance.get(name), fits, t, flops, extra, settings, rng)
+                )
+            row["abs_error"] = abs(row["predicted"] - row["observed"])
+            row["note"] = "; ".join(note)
+            rows.append(row)
     frame = pd.DataFrame(rows, columns=list(FORECAST_COLUMNS))
     frame["default"] = frame["method"] == default
     result.table = frame
@@ -543,159 +606,109 @@ def _soft_metric(scores: pd.DataFrame, task: str, soft: str) -> str:
     return continuous[0]
 
 
-def _methods(
-    soft_task: str | None, soft: str, soft_task_metric: str, soft_tasks: set
-) -> list[tuple[_Method, object]]:
-    """Each method and the test of whether it applies to a task."""
-
-    def own(name: str) -> bool:
-        return name in soft_tasks
-
-    out: list[tuple[_Method, object]] = [(_Method("two_step", "", None, soft), own)]
-    if soft_task is not None:
-        out.append(
-            (
-                _Method(f"two_step[{soft_task}]", soft_task, None, soft_task_metric),
-                lambda name: True,
-            )
-        )
-    out.append((_Method("one_step_compute", None, None), lambda name: True))
-    return out
-
-
-def _method_points(
-    scores: pd.DataFrame, name: str, harsh: str, soft: str, method: _Method
-) -> pd.DataFrame:
-    """The checkpoints a method fits: the harsh metric beside its intermediate (the
-    one-step route has none: its "loss" column repeats the harsh metric)."""
-    if method.soft_task is None:
-        return _paired(scores, name, harsh, name, harsh)
-    return _paired(scores, name, harsh, method.soft_task or name, method.soft or soft)
-
-
-def _method_for(method: _Method, name: str, chance: Mapping[str, float]) -> _Method:
-    soft_task = name if method.soft_task == "" else method.soft_task
-    return _Method(method.name, soft_task, chance.get(name), method.soft)
-
-
 def _backtest(
     ladder: pd.DataFrame,
-    names: Sequence[str],
-    methods: list[tuple[_Method, object]],
+    routes: Sequence[tuple[str, _Method]],
     harsh: str,
-    soft: str,
-    soft_task: str | None,
     chance: Mapping[str, float],
     settings: Settings,
     sizes: np.ndarray,
 ) -> pd.DataFrame:
-    """Each method's error on the ladder's largest size, fitted on the others."""
+    """Each route's error on the ladder's largest size, fitted on the others."""
+    columns = ["task", "method", "abs_error", "distance"]
     if sizes.size < 4:
-        return pd.DataFrame(columns=["task", "method", "abs_error", "distance"])
+        return pd.DataFrame(columns=columns)
     top = sizes.max()
     train = ladder[ladder["params"] < top]
     test = ladder[ladder["params"] == top]
+    distance = float(np.log(top / train["params"].max()))
     rows = []
-    for name in names:
-        truth = _ladder_task(_paired(test, name, harsh, name, harsh), settings).anchors
-        for method, applies in methods:
-            if not applies(name):
-                continue
-            m = _method_for(method, name, chance)
-            lad = _ladder_task(_method_points(train, name, harsh, soft, method), settings)
-            try:
-                fits = _fit_method(lad, m, settings.delta)
-            except InputError:
-                continue
-            pred = _predict(fits, truth["params"], truth["tokens"], truth["flops"])
-            rows.append(
-                {
-                    "task": name,
-                    "method": method.name,
-                    "abs_error": float(np.mean(np.abs(pred - truth["acc"]))),
-                    "distance": float(np.log(top / train["params"].max())),
-                }
-            )
-    return pd.DataFrame(rows, columns=["task", "method", "abs_error", "distance"])
+    for name, method in routes:
+        truth = _ladder_task(_paired(test, name, harsh), settings).anchors
+        lad = _ladder_task(method.points(train, name, harsh), settings)
+        try:
+            fits = _fit_method(lad, method, chance.get(name), settings.delta)
+        except InputError:
+            continue
+        pred = _predict(fits, truth["params"], truth["tokens"], truth["flops"])
+        error = float(np.mean(np.abs(pred - truth["acc"])))
+        rows.append(dict(zip(columns, (name, method.name, error, distance), strict=True)))
+    return pd.DataFrame(rows, columns=columns)
 
 
-def _forecast_rows(
+def _fit_route(
+    lad: _Task, method: _Method, harsh: str, chance: float | None, settings: Settings
+) -> tuple[tuple | None, list[str]]:
+    """A route's fits on the whole ladder, or None, with what the rows must say."""
+    notes = []
+    if not np.isfinite(lad.noise):
+        notes.append(
+            "no run has enough checkpoints to measure the checkpoint noise: the interval "
+            "leaves it out"
+        )
+    why = _not_identified(lad, method, harsh)
+    if why is not None:
+        return None, [*notes, why]
+    try:
+        fits = _fit_method(lad, method, chance, settings.delta)
+    except InputError as exc:
+        return None, [*notes, str(exc)]
+    if fits[0] is not None and fits[0].alpha <= 1e-6:  # at its bound 0
+        return None, [*notes, "the loss does not fall with parameters on the ladder"]
+    return fits, notes
+
+
+def _forecast_row(
     table: pd.DataFrame,
     name: str,
     harsh: str,
     lad: _Task,
     method: _Method,
-    chance: Mapping[str, float],
-    targets: Sequence[Target],
-    observed_by: Mapping[str, list[str]],
-    settings: Settings,
-    rng: np.random.Generator,
-    result: LadderForecast,
-    per_distance: float,
-) -> list[dict]:
-    m = _method_for(method, name, chance)
-    a = lad.anchors
-    rows = []
-    notes = []
-    acc_range = float(lad.points["acc"].max() - lad.points["acc"].min())
-    flat = not np.isfinite(lad.noise) or acc_range < 4 * max(lad.noise, 1e-9)
-    fits = None
-    if not flat:
-        try:
-            fits = _fit_method(lad, m, settings.delta)
-        except InputError as exc:
-            notes.append(str(exc))
-    if flat:
-        notes.append(
-            f"{harsh} barely moves on the ladder (range {acc_range:.3g}, checkpoint noise "
-            f"{lad.noise:.3g}): step 2 is not identified"
-        )
-    if fits is not None and fits[0] is not None and fits[0].alpha < 1e-3:
-        notes.append("the loss does not fall with parameters on the ladder")
-        fits = None
-    result.fits[(name, method.name)] = fits
-    for t in targets:
-        obs_models = observed_by.get(t.name, [])
-        observed = _observed(table, name, harsh, obs_models)
-        row = {
-            "task": name,
-            "target_name": t.name,
-            "target_params": t.params,
-            "target_tokens": t.tokens,
-            "method": method.name,
-            "observed": observed,
-            "observed_loss": np.nan
-            if m.soft_task is None
-            else _observed(table, m.soft_task, m.soft, obs_models),
-            "predicted_loss": np.nan
-            if fits is None or fits[0] is None
-            else float(fits[0].predict(t.params, t.tokens)),
-        }
-        note = list(notes)
-        if t.params <= a["params"].max() and t.tokens <= a["tokens"].max():
-            note.append("the target is inside the ladder (an interpolation)")
-        flops = t.flops
-        if flops is None:
-            per_token = (a["flops"] / a["tokens"]).to_numpy()
-            # flops per token of the ladder's largest size, scaled as 6N
-            flops = float(np.nanmedian(per_token / a["params"].to_numpy())) * t.params * t.tokens
-        if fits is None:
-            row.update(predicted=np.nan, ci_low=np.nan, ci_high=np.nan, dominant="")
-            row.update(step1_sd=np.nan, step2_sd=np.nan, noise_sd=np.nan, extrapolation_sd=np.nan)
-        else:
-            distance = max(float(np.log(t.params / a["params"].max())), 0.0)
-            extra = per_distance * distance
-            row.update(_interval(lad, m, fits, t, flops, extra, settings, rng))
-        row["abs_error"] = abs(row["predicted"] - observed) if np.isfinite(observed) else np.nan
-        row["note"] = "; ".join(note)
-        rows.append(row)
-    return rows
+    fits: tuple | None,
+    t: Target,
+    observed_models: Sequence[str],
+) -> dict:
+    """A row's target, observations and empty forecast (filled by :func:`_interval`)."""
+    observed_loss = np.nan
+    if method.two_step:
+        source = method.soft_task or name
+        observed_loss = _observed(table, source, method.soft, observed_models)
+        observed_loss = float(to_cross_entropy(method.soft, np.array([observed_loss]))[0])
+    step1 = None if fits is None else fits[0]
+    return {
+        "task": name,
+        "target_name": t.name,
+        "target_params": t.params,
+        "target_tokens": t.tokens,
+        "method": method.name,
+        "observed": _observed(table, name, harsh, observed_models),
+        "observed_loss": observed_loss,
+        "predicted_loss": np.nan if step1 is None else float(step1.predict(t.params, t.tokens)),
+        "predicted": np.nan,
+        "ci_low": np.nan,
+        "ci_high": np.nan,
+        "dominant": "",
+        "step1_sd": np.nan,
+        "step2_sd": np.nan,
+        "noise_sd": np.nan,
+        "extrapolation_sd": np.nan,
+    }
 
 
-def _observed(table: pd.DataFrame, task: str, harsh: str, models: Sequence[str]) -> float:
+def _target_flops(anchors: pd.DataFrame, t: Target) -> float:
+    """A target's training compute where not given: the ladder's median FLOPs per
+    parameter-token times the target's N x D."""
+    ratio = anchors["flops"] / (anchors["params"] * anchors["tokens"])
+    return float(np.nanmedian(ratio.to_numpy())) * t.params * t.tokens
+
+
+def _observed(table: pd.DataFrame, task: str, metric: str, models: Sequence[str]) -> float:
+    """The mean of ``metric`` at the last checkpoint of ``models`` (a target's own), or NaN."""
     if not models:
         return float("nan")
-    rows = table[(table["task"] == task) & (table["metric"] == harsh) & table["model"].isin(models)]
+    rows = table[
+        (table["task"] == task) & (table["metric"] == metric) & table["model"].isin(models)
+    ]
     last = rows.sort_values("tokens_trained").groupby("model").tail(1)
     return float(last["value"].mean()) if len(last) else float("nan")
 
@@ -703,6 +716,7 @@ def _observed(table: pd.DataFrame, task: str, harsh: str, models: Sequence[str])
 def _interval(
     lad: _Task,
     method: _Method,
+    chance: float | None,
     fits: tuple,
     t: Target,
     flops: float,
@@ -729,9 +743,7 @@ def _interval(
             pick = rng.choice(models, models.size)
             pts = pd.concat([groups[m] for m in pick if m in groups])
             try:
-                refit2 = fit_accuracy(
-                    pts["loss"], pts["acc"], chance=method.chance, start=step2.vector
-                )
+                refit2 = fit_accuracy(pts["loss"], pts["acc"], chance=chance, start=step2.vector)
             except InputError:
                 only2[b] = point
                 continue
@@ -745,14 +757,15 @@ def _interval(
                 only2[b] = point
                 continue
             only2[b] = float(refit.predict(np.log(float(flops))))
-    noise = rng.normal(0.0, lad.noise, B) + rng.normal(0.0, extrapolation, B)
-    total = point + (only1 - point) + (only2 - point) + noise
+    noise_sd = lad.noise if np.isfinite(lad.noise) else 0.0  # a row note says so
+    noise = rng.normal(0.0, noise_sd, B) + rng.normal(0.0, extrapolation, B)
+    total = only1 + only2 - point + noise
     half = (1 - settings.confidence) / 2
     low, high = np.quantile(total, [half, 1 - half])
     sds = {
         "step1_sd": float(only1.std()),
         "step2_sd": float(only2.std()),
-        "noise_sd": lad.noise,
+        "noise_sd": noise_sd,
         "extrapolation_sd": extrapolation,
     }
     names = {

@@ -15,87 +15,86 @@ from miragelab.tables import write_table
 __all__ = ["plot_ladder_forecast", "write_ladder_outputs"]
 
 
+FORECAST_COLOUR, OBSERVED_COLOUR = "#c0392b", "black"
+
+
+def _mark(ax, x: float, y: float, name: str, observed: bool) -> None:  # noqa: ANN001
+    """A target's forecast (star) or observed value (cross), where both numbers exist."""
+    if not (np.isfinite(x) and np.isfinite(y)):
+        return
+    ax.scatter(
+        x,
+        y,
+        marker="x" if observed else "*",
+        s=60 if observed else 90,
+        color=OBSERVED_COLOUR if observed else FORECAST_COLOUR,
+        zorder=5,
+        label=plain_text(f"{name} {'observed' if observed else 'forecast'}"),
+    )
+
+
 def plot_ladder_forecast(result: LadderForecast, task: str, method: str) -> Figure:
-    """Left: step 1, each run's last loss against N, the fit, each target's forecast.
-    Right: step 2, accuracy against the loss at every kept checkpoint, the sigmoid, and
-    each target's band (interval) and observed value."""
+    """Left: step 1, each run's last loss against N with the fit along each budget
+    (tokens per parameter), and each target's forecast and observed loss. Right:
+    accuracy against the intermediate loss (or compute, for the one-step route) at the
+    kept checkpoints, the fit, and each target's interval and observed value."""
     lad = result.ladders[(task, method)]
     fits = result.fits.get((task, method))
     rows = result.table[(result.table["task"] == task) & (result.table["method"] == method)]
     fig = Figure(figsize=(10, 4), layout="constrained")
     loss_ax, acc_ax = fig.subplots(1, 2)
     a = lad.anchors
-    step1 = fits[0] if fits is not None else None
+    step1, step2 = fits if fits is not None else (None, None)
     if step1 is not None:
-        tokens = np.unique(a["tokens"] / a["params"])
-        n_grid = np.geomspace(a["params"].min() / 1.2, max(rows["target_params"].max(), 1) * 1.2)
-        for ratio in tokens:
-            run = a[np.isclose(a["tokens"] / a["params"], ratio)]
-            loss_ax.scatter(run["params"], run["loss"], s=18, zorder=3)
-            loss_ax.plot(n_grid, step1.predict(n_grid, n_grid * ratio), lw=0.8, alpha=0.7)
+        budget = np.round(np.log(a["tokens"] / a["params"]), 1)  # runs of one budget share it
+        n_grid = np.geomspace(a["params"].min() / 1.2, rows["target_params"].max() * 1.2)
+        for colour, value in enumerate(np.unique(budget)):
+            run = a[budget == value]
+            ratio = float(np.median(run["tokens"] / run["params"]))
+            loss_ax.scatter(run["params"], run["loss"], s=18, color=f"C{colour}", zorder=3)
+            loss_ax.plot(n_grid, step1.predict(n_grid, n_grid * ratio), color=f"C{colour}", lw=0.8)
+        for _, r in rows.iterrows():
+            _mark(loss_ax, r["target_params"], r["predicted_loss"], r["target_name"], False)
+            _mark(loss_ax, r["target_params"], r["observed_loss"], r["target_name"], True)
         loss_ax.set_xscale("log")
         loss_ax.set_xlabel("parameters N")
-        loss_ax.set_ylabel(plain_text("intermediate (step 1)"))
-        loss_ax.set_title(plain_text("step 1: last checkpoint of each run"), fontsize=9)
-        for _, r in rows.iterrows():
-            if np.isfinite(r["predicted_loss"]):
-                loss_ax.scatter(
-                    r["target_params"],
-                    r["predicted_loss"],
-                    marker="*",
-                    s=90,
-                    color="#c0392b",
-                    zorder=4,
-                    label=plain_text(f"{r['target_name']} forecast"),
-                )
-            if np.isfinite(r["observed_loss"]):
-                loss_ax.scatter(
-                    r["target_params"],
-                    r["observed_loss"],
-                    marker="x",
-                    s=60,
-                    color="black",
-                    zorder=4,
-                    label=plain_text(f"{r['target_name']} observed"),
-                )
+        loss_ax.set_ylabel("intermediate cross-entropy (nats)")
+        loss_ax.set_title("step 1: last checkpoint of each run", fontsize=9)
         loss_ax.legend(fontsize=7)
     else:
         loss_ax.set_axis_off()
-    p = lad.points
-    acc_ax.scatter(
-        p["loss"], p["acc"], s=4, alpha=0.35, color="#2c3e50", label="ladder checkpoints"
-    )
-    step2 = fits[1] if fits is not None else None
-    if step1 is not None and step2 is not None:
-        lo = min(float(p["loss"].min()), float(np.nanmin(rows["predicted_loss"]))) * 0.95
-        grid = np.linspace(lo, float(p["loss"].max()) * 1.02, 200)
-        acc_ax.plot(grid, step2.predict(grid), color="#2980b9", lw=1.2, label="step 2 fit")
-        for _, r in rows.iterrows():
-            if np.isfinite(r["predicted"]):
-                acc_ax.errorbar(
-                    r["predicted_loss"],
-                    r["predicted"],
-                    yerr=[[r["predicted"] - r["ci_low"]], [r["ci_high"] - r["predicted"]]],
-                    fmt="*",
-                    color="#c0392b",
-                    ms=10,
-                    capsize=3,
-                    label=plain_text(f"{r['target_name']} forecast and interval"),
-                )
-            if np.isfinite(r["observed"]) and np.isfinite(r["observed_loss"]):
-                acc_ax.scatter(
-                    r["observed_loss"],
-                    r["observed"],
-                    marker="x",
-                    s=60,
-                    color="black",
-                    zorder=5,
-                    label=plain_text(f"{r['target_name']} observed"),
-                )
+    if step1 is not None:
+        x, x_target, x_observed = lad.points["loss"], rows["predicted_loss"], rows["observed_loss"]
+        acc_ax.set_xlabel("intermediate cross-entropy (nats, lower is better)")
+    else:
+        x = np.log10(a["flops"])
+        x_target = x_observed = np.log10(rows["target_flops"])
+        acc_ax.set_xlabel("log10 training compute (FLOPs)")
+    y = lad.points["acc"] if step1 is not None else a["acc"]
+    acc_ax.scatter(x, y, s=4 if step1 is not None else 18, alpha=0.5, color="#2c3e50",
+                   label="ladder")  # fmt: skip
+    if step2 is not None:
+        lo = np.nanmin([np.nanmin(x), np.nanmin(x_target)])
+        hi = np.nanmax([np.nanmax(x), np.nanmax(x_target)])
+        grid = np.linspace(lo - 0.05 * (hi - lo), hi + 0.05 * (hi - lo), 200)
+        fitted = step2.predict(grid if step1 is not None else grid * np.log(10))
+        acc_ax.plot(grid, fitted, color="#2980b9", lw=1.2, label="fit")
+    for (_, r), xt, xo in zip(rows.iterrows(), x_target, x_observed, strict=True):
+        if np.isfinite(r["predicted"]):
+            acc_ax.errorbar(
+                xt,
+                r["predicted"],
+                yerr=[[r["predicted"] - r["ci_low"]], [r["ci_high"] - r["predicted"]]],
+                fmt="none",
+                color=FORECAST_COLOUR,
+                capsize=3,
+            )
+        _mark(acc_ax, xt, r["predicted"], r["target_name"], False)
+        _mark(acc_ax, xo, r["observed"], r["target_name"], True)
+    if step1 is not None:
         acc_ax.invert_xaxis()
-    acc_ax.set_xlabel(plain_text("intermediate (lower is better)"))
     acc_ax.set_ylabel("accuracy")
-    acc_ax.set_title(plain_text(f"step 2: {method}"), fontsize=9)
+    acc_ax.set_title(plain_text(f"step 2: {method}" if step1 is not None else method), fontsize=9)
     acc_ax.legend(fontsize=7)
     fig.suptitle(plain_text(task), fontsize=10)
     return fig
