@@ -1227,10 +1227,12 @@ def validate_frame(
     *,
     path: str | os.PathLike[str] | None = None,
     origin: SourceLines | None = None,
+    unit: str = "row",
 ) -> pd.DataFrame:
     """Validate an in-memory frame (e.g. built by a source); rows are numbered from 1.
 
-    ``origin`` names each row's file (and line) where the frame gathers several.
+    ``origin`` names each row's file (and line) where the frame gathers several;
+    ``unit="line"`` when its numbers are the lines of text files.
     """
     if frame.empty:
         raise InputError(f"empty {spec.name} table: no records", path=path)
@@ -1241,7 +1243,7 @@ def validate_frame(
         )
     cleaned = frame.astype(object).where(frame.notna(), None)
     records = cleaned.to_dict("records")
-    return validate_records(enumerate(records, start=1), spec, path=path, unit="row", origin=origin)
+    return validate_records(enumerate(records, start=1), spec, path=path, unit=unit, origin=origin)
 
 
 def union(frames: list[pd.DataFrame], spec: TableSpec) -> pd.DataFrame:

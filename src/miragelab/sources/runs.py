@@ -437,7 +437,7 @@ def load_runs(
     origin = SourceLines(
         table["line"].to_numpy(dtype=int), file_names, table["file"].to_numpy(dtype=int)
     )
-    out = validate_frame(frame, SCORES, path=manifest, origin=origin)
+    out = validate_frame(frame, SCORES, path=manifest, origin=origin, unit="line")
     return out
 
 
