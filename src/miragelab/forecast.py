@@ -42,7 +42,7 @@ from miragelab.metric_facts import FACTS, LOSSES_IN_BITS, fact_of
 from miragelab.scaling import PowerLawFit, backtest, fit_power_law
 from miragelab.tables import without_attrs
 
-__all__ = ["Forecast", "check_length", "forecast_task", "to_cross_entropy"]
+__all__ = ["Forecast", "check_length", "fit_length", "forecast_task", "to_cross_entropy"]
 
 _TRANSFORMS = {
     "log": np.log,
@@ -136,14 +136,7 @@ def forecast_task(
     order = np.argsort(x)
     x, acc, ce = x[order], acc[order], ce[order]
     train = slice(0, x.size - holdout)
-    if length == "auto":
-        positive = acc[train] > 0
-        if positive.sum() < 1:
-            raise InputError("no training model has accuracy > 0 to fit L", field="length")
-        c, a = ce[train][positive], np.log(acc[train][positive])
-        length_value = float(-(c * a).sum() / (c * c).sum())
-    else:
-        length_value = length
+    length_value = fit_length(ce[train], acc[train]) if length == "auto" else length
     table = backtest(x, ce, acc, length_value, holdout=holdout)
     table.insert(0, "length", length_value)
     for name, value in (("soft_metric", soft), ("harsh_metric", harsh), ("family", family)):
@@ -158,6 +151,17 @@ def forecast_task(
         }
     )
     return Forecast(table, fit_power_law(x[train], ce[train]), length_value, curve, notes)
+
+
+def fit_length(per_token_ce: np.ndarray, accuracy: np.ndarray) -> float:
+    """The effective answer length ``L`` of ``accuracy = exp(-L * CE)``: least squares of
+    ``log acc = -L * CE`` through the origin, on the points with accuracy > 0."""
+    ce, acc = np.asarray(per_token_ce, float), np.asarray(accuracy, float)
+    positive = (acc > 0) & np.isfinite(ce) & (ce > 0)
+    if positive.sum() < 1:
+        raise InputError("no model has accuracy > 0 to fit L", field="length")
+    c, a = ce[positive], np.log(acc[positive])
+    return float(-(c * a).sum() / (c * c).sum())
 
 
 def check_length(length: float | str) -> float:

@@ -31,9 +31,11 @@ __all__ = [
     "SigmoidFit",
     "backtest",
     "bootstrap_power_law",
+    "exact_match_of_loss",
     "fit_power_law",
     "fit_sigmoid",
     "predict_exact_match",
+    "training_flops",
 ]
 
 FloatArray = NDArray[np.float64]
@@ -224,8 +226,19 @@ def predict_exact_match(fit: PowerLawFit, x: ArrayLike, L: ArrayLike) -> FloatAr
     ``exp(-fit.predict(x)) ** L``; ``x`` and ``L`` broadcast against each other
     (pass ``x[:, None]`` and a row of lengths for a grid).
     """
-    p = np.exp(-fit.predict(x))
+    return exact_match_of_loss(fit.predict(x), L)
+
+
+def exact_match_of_loss(per_token_ce: ArrayLike, L: ArrayLike) -> FloatArray:
+    """The paper's law: an ``L``-token answer is right with probability ``exp(-CE) ** L``."""
+    p = np.exp(-np.asarray(per_token_ce, dtype=float))
     return np.asarray(np.power(p, np.asarray(L, dtype=float)))
+
+
+def training_flops(params: ArrayLike, tokens: ArrayLike) -> FloatArray:
+    """Training compute by the usual estimate ``6 N D`` (forward ``2 N D``, backward
+    ``4 N D``; Kaplan et al. 2020)."""
+    return np.asarray(6.0 * np.asarray(params, dtype=float) * np.asarray(tokens, dtype=float))
 
 
 # --------------------------------------------------------------------------- sigmoid
@@ -253,14 +266,20 @@ def _logistic(u: FloatArray, lower: float, upper: float, slope: float, mid: floa
     return lower + (upper - lower) / (1.0 + np.exp(z))
 
 
-def fit_sigmoid(log_x: ArrayLike, acc: ArrayLike, n_params: int | None = None) -> SigmoidFit:
+def fit_sigmoid(
+    log_x: ArrayLike,
+    acc: ArrayLike,
+    n_params: int | None = None,
+    start: SigmoidFit | None = None,
+) -> SigmoidFit:
     """Bounded least-squares logistic fit of accuracy against ``log x``.
 
     ``n_params=4`` fits floor, ceiling (both in [0, 1]), slope (>= 0) and
     midpoint; ``n_params=2`` fixes the floor at 0 and the ceiling at 1. The
     default uses 4 parameters from 6 points on and 2 below. The midpoint is
     bounded to the data range widened by five times its width on each side,
-    and several starting midpoints are tried, keeping the best fit.
+    and several starting midpoints are tried, keeping the best fit; a refit of
+    resampled points passes the first fit as its one ``start``.
     """
     u = np.asarray(log_x, dtype=float).ravel()
     a = np.asarray(acc, dtype=float).ravel()
@@ -286,22 +305,26 @@ def fit_sigmoid(log_x: ArrayLike, acc: ArrayLike, n_params: int | None = None) -
             return _logistic(uu, 0.0, 1.0, *params)
 
     floor, ceiling = float(a.min()), float(max(a.max(), a.min() + 1e-6))
+    if start is not None:
+        guesses = [[start.lower, start.upper, start.slope, start.midpoint][4 - k :]]
+    else:
+        guesses = [
+            [floor, ceiling, slope0, mid0][4 - k :]
+            for mid0 in np.linspace(u.min(), u.max() + width, 5)
+            for slope0 in (1.0 / width, 5.0 / width)
+        ]
     best: tuple[float, list[float]] | None = None
-    for mid0 in np.linspace(u.min(), u.max() + width, 5):
-        for slope0 in (1.0 / width, 5.0 / width):
-            start = [floor, ceiling, slope0, mid0] if k == 4 else [slope0, mid0]
-            p0 = [float(np.clip(v, lo, hi)) for v, lo, hi in zip(start, *bounds, strict=True)]
-            try:
-                with warnings.catch_warnings():
-                    warnings.simplefilter("ignore", optimize.OptimizeWarning)
-                    params, _ = optimize.curve_fit(
-                        model, u, a, p0=p0, bounds=bounds, max_nfev=5_000
-                    )
-            except (RuntimeError, ValueError):
-                continue
-            sse = float(np.sum(np.square(model(u, *params) - a)))
-            if best is None or sse < best[0]:
-                best = (sse, [float(v) for v in params])
+    for guess in guesses:
+        p0 = [float(np.clip(v, lo, hi)) for v, lo, hi in zip(guess, *bounds, strict=True)]
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", optimize.OptimizeWarning)
+                params, _ = optimize.curve_fit(model, u, a, p0=p0, bounds=bounds, max_nfev=5_000)
+        except (RuntimeError, ValueError):
+            continue
+        sse = float(np.sum(np.square(model(u, *params) - a)))
+        if best is None or sse < best[0]:
+            best = (sse, [float(v) for v in params])
     if best is None:
         raise RuntimeError("the sigmoid fit did not converge")
     lower, upper, slope, mid = best[1] if k == 4 else [0.0, 1.0, *best[1]]

@@ -63,6 +63,7 @@ from miragelab.ladder.model import GPTConfig, TinyGPT, param_count
 from miragelab.ladder.presets import Preset, SizeSpec, get_preset
 from miragelab.ladder.tasks import PAD_ID, Task, encode_examples, get_task, sample_train_pairs
 from miragelab.runners.units import Executor, LocalExecutor, Unit, part_path, run_units, segment
+from miragelab.scaling import training_flops
 from miragelab.schema import ModelSizes
 from miragelab.textio import decode_error, json_error
 
@@ -509,7 +510,7 @@ def _train_one(
         "path": rel,
         "params": params,
         "tokens": tokens,
-        "flops": 6.0 * params * tokens,
+        "flops": float(training_flops(params, tokens)),
         "n_layer": size.n_layer,
         "n_head": size.n_head,
         "n_embd": size.n_embd,
