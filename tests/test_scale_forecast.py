@@ -173,3 +173,112 @@ def test_two_runs_ending_at_one_size_need_replicate_of(tmp_path):
     table = load_runs([tmp_path / "runs"], manifest, "toy")
     seed2 = table[table["model"] == "20M-10x-seed2"]
     assert set(seed2["replicate_of"]) == {"20M-10x"}
+
+
+def _scores(rows):
+    """A scores table from (model, params, tokens, metric, value) rows of one family."""
+    frame = pd.DataFrame(rows, columns=["model", "params", "tokens_trained", "metric", "value"])
+    return frame.assign(task="quiz", family="toy")
+
+
+def _one_budget_ladder(sizes, tokens, length=None):
+    """Runs that all end at ``tokens``: ``ppl = exp(LAW at tokens)`` and, where ``length``
+    is given, ``acc = exp(-length * CE)`` exactly (else the sigmoid)."""
+    rows = []
+    for n in sizes:
+        ce = float(LAW.predict(n, tokens))
+        acc = np.exp(-length * ce) if length else float(CURVE.predict(ce))
+        rows += [(f"m{n:g}", n, tokens, "ppl", np.exp(ce)), (f"m{n:g}", n, tokens, "acc", acc)]
+    return _scores(rows)
+
+
+def test_runs_of_one_token_count_fit_the_law_in_n_and_speak_only_of_that_count():
+    sizes = np.geomspace(1e7, 1e9, 4)
+    fit = fit_loss(sizes, np.full(4, 2e10), LAW.predict(sizes, 2e10))
+    assert fit.tokens == pytest.approx(2e10)
+    # E + B / D**beta at that D is the constant; the N term is the law's own
+    assert fit.predict(7e9, 2e10) == pytest.approx(float(LAW.predict(7e9, 2e10)), rel=1e-3)
+    assert fit.covers(2e10) and not fit.covers(4e10)
+
+
+def test_the_paper_route_chains_the_loss_law_into_p_to_the_l(tmp_path):
+    from miragelab.scale_forecast import forecast_ladder
+
+    table = _one_budget_ladder(np.geomspace(1e7, 1e9, 6), 2e10, length=3.0)
+    targets = [Target("big", 7e9, 2e10), Target("longer", 7e9, 8e10)]
+    for length in (3.0, "auto"):
+        result = forecast_ladder(
+            table, targets, harsh="acc", soft="ppl", length=length, settings=FAST
+        )
+        rows = result.table.set_index(["method", "target_name"])
+        truth = np.exp(-3.0 * float(LAW.predict(7e9, 2e10)))
+        assert rows.loc[("two_step_p**L", "big"), "predicted"] == pytest.approx(truth, rel=2e-3)
+        # the ladder never changed D: a target trained longer gets no number, and says why
+        longer = rows.loc[("two_step_p**L", "longer")]
+        assert np.isnan(longer["predicted"]) and "not identified" in longer["note"]
+    with pytest.raises(InputError, match="soft"):
+        forecast_ladder(table, targets, harsh="acc", soft=None, length=3.0, settings=FAST)
+
+
+def test_largest_models_are_the_targets_and_the_ladder_is_what_remains():
+    from miragelab.scale_forecast import largest_models
+
+    rows = []
+    for n in (1e7, 2e7, 4e7, 8e7, 1.6e8):
+        for d in (1e9, 2e9):  # two checkpoints: the target is the last
+            rows.append((f"m{n:g}", n, d, "acc", 0.3))
+    table = _scores(rows).assign(compute_flops=lambda f: 6 * f["params"] * f["tokens_trained"])
+    assert largest_models(table, 2) == [
+        Target("m8e+07", 8e7, 2e9, 6 * 8e7 * 2e9),
+        Target("m1.6e+08", 1.6e8, 2e9, 6 * 1.6e8 * 2e9),
+    ]
+    with pytest.raises(InputError, match="holdout"):
+        largest_models(table, 3)  # two sizes would be left to fit on
+
+
+def test_without_a_continuous_metric_the_one_step_route_uses_six_n_d():
+    from miragelab.scale_forecast import forecast_ladder
+
+    sizes = np.geomspace(1e8, 1e10, 6)
+    # accuracy a sigmoid of log C with C = 6 N D: the route recovers it at a larger model
+    acc = lambda c: 0.25 + 0.7 / (1 + np.exp(-1.2 * (np.log(c) - np.log(1e21))))  # noqa: E731
+    rows = [(f"m{n:g}", n, 20 * n, "acc", acc(6 * n * 20 * n)) for n in sizes]
+    table = _scores(rows)
+    target = Target("big", 3e10, 6e11)
+    result = forecast_ladder(table, [target], harsh="acc", soft=None, settings=FAST)
+    (row,) = result.table.itertuples()
+    assert row.method == "one_step_compute" and row.target_flops == pytest.approx(6 * 3e10 * 6e11)
+    assert row.predicted == pytest.approx(acc(6 * 3e10 * 6e11), abs=0.01)
+    assert any("6 N D" in note for note in result.notes)
+
+
+def test_a_ladder_is_one_family():
+    from miragelab.scale_forecast import forecast_ladder
+
+    table = _one_budget_ladder(np.geomspace(1e7, 1e9, 4), 2e10)
+    both = pd.concat([table, table.assign(family="other")])
+    with pytest.raises(InputError, match="2 families"):
+        forecast_ladder(both, [Target("t", 7e9, 2e10)], harsh="acc", soft="ppl", settings=FAST)
+    one = forecast_ladder(
+        both, [Target("t", 7e9, 2e10)], harsh="acc", soft="ppl", family="other", settings=FAST
+    )
+    assert set(one.table["family"]) == {"other"}
+
+
+def test_forecast_holds_out_the_largest_sizes_from_the_command_line(tmp_path, capsys):
+    table = _one_budget_ladder(np.geomspace(1e7, 1e9, 5), 2e10)
+    path = tmp_path / "scores.csv"
+    table.assign(higher_is_better=table["metric"] == "acc").to_csv(path, index=False)
+    out = tmp_path / "fc"
+    code = mirage_code("forecast", path, "--harsh", "acc", "--soft", "ppl", "--holdout", 1,
+                       "--length", "auto", "--n-boot", 20, "--out", out)  # fmt: skip
+    assert code == 0, capsys.readouterr().err
+    forecast = pd.read_csv(out / "forecast.csv")
+    assert set(forecast["target_name"]) == {"m1e+09"}
+    assert {"two_step", "two_step_p**L", "one_step_compute"} <= set(forecast["method"])
+    # the held-out model's own last value is its observation
+    observed = table[(table["model"] == "m1e+09") & (table["metric"] == "acc")]["value"]
+    assert forecast["observed"].iloc[0] == pytest.approx(float(observed.iloc[0]))
+    both = ("--holdout", 1, "--target", "x:params=1e10,tokens=2e10")
+    code = mirage_code("forecast", path, "--harsh", "acc", *both, "--out", tmp_path / "no")
+    assert code == 2 and not (tmp_path / "no").exists()

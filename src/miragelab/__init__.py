@@ -11,6 +11,7 @@ In a notebook::
     published = ml.read_scores("shipped")         # the embedded Pythia / ObsScaling results
     result = ml.meta_analysis(published[published["task"] == "lambada_openai"])
     ml.verdicts(scores)                           # mirage, genuine, smooth, inconclusive
+    ml.forecast_ladder(runs, harsh="acc", soft="bpb", holdout=1)  # a larger model's accuracy
 
 The functions live in :mod:`miragelab.api` (see ``docs/api.md``) and are loaded
 on first use, so ``import miragelab`` itself imports nothing heavy.
@@ -27,6 +28,7 @@ if TYPE_CHECKING:
     from miragelab.api import (
         SHIPPED,
         fit,
+        forecast_ladder,
         get_metric,
         list_metrics,
         meta_analysis,
@@ -48,6 +50,7 @@ __all__ = [
     "SHIPPED",
     "__version__",
     "fit",
+    "forecast_ladder",
     "get_metric",
     "list_metrics",
     "meta_analysis",

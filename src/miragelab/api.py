@@ -56,6 +56,7 @@ if TYPE_CHECKING:
     from miragelab.forecast import Forecast
     from miragelab.meta import MetaResult
     from miragelab.metrics import Metric
+    from miragelab.scale_forecast import LadderForecast, Target
     from miragelab.tables import TableSpec
     from miragelab.verdict import VerdictResult
 
@@ -66,6 +67,7 @@ if TYPE_CHECKING:
 __all__ = [
     "SHIPPED",
     "fit",
+    "forecast_ladder",
     "get_metric",
     "list_metrics",
     "meta_analysis",
@@ -718,6 +720,112 @@ def fit(
             ) from None
     table = _scores_table(scores, higher_is_better)
     return forecast_task(table, task, family, harsh, soft, length, holdout, axis=axis)
+
+
+def forecast_ladder(
+    scores: Source,
+    *,
+    harsh: str,
+    soft: str | None = None,
+    targets: Sequence[str | Target] | None = None,
+    holdout: int | None = None,
+    family: str | None = None,
+    tasks: str | Sequence[str] | None = None,
+    soft_task: str | None = None,
+    length: float | Literal["auto"] | None = None,
+    chance: Mapping[str, float] | None = None,
+    n_boot: int = 200,
+    confidence: float = 0.9,
+    random_state: RandomState = 0,
+    higher_is_better: Mapping[str, bool] | Iterable[str] | None = None,
+) -> LadderForecast:
+    """Forecast larger models' accuracy from a ladder over parameters and tokens.
+
+    What ``mirage forecast`` computes (:func:`miragelab.scale_forecast.forecast_ladder`):
+    step 1 fits the continuous metric as ``E + A/N**alpha + B/D**beta``, step 2 the
+    harsh metric as a sigmoid of it; beside it, accuracy as a sigmoid of compute,
+    and with ``length`` the paper's ``exp(-L CE)``. Every method is back-tested on
+    the ladder's largest size and the best is the ``default``; every forecast has a
+    prediction interval.
+
+    Parameters
+    ----------
+    scores : path, list of paths, folder, ``"shipped"``, or pandas.DataFrame
+        Anything :func:`read_scores` reads, with ``params`` and ``tokens_trained``.
+    harsh : str
+        The metric to forecast (accuracy).
+    soft : str, optional
+        The continuous metric of step 1 (a loss, bits per byte, a perplexity, a
+        log-probability); None: the one-step route only.
+    targets : list of str or Target, optional
+        Models to forecast, as ``"NAME:params=N,tokens=D[,flops=C]"`` or
+        :class:`miragelab.scale_forecast.Target`.
+    holdout : int, optional
+        Instead of ``targets``: the models of the ``holdout`` largest sizes are the
+        targets, each forecast from the smaller ones (a back-test).
+    family : str, optional
+        The ladder's family, where the scores hold several.
+    tasks : str or list of str, optional
+        Tasks to forecast (default: every task with the metrics).
+    soft_task : str, optional
+        A task whose loss is a further intermediate (C4 cross-entropy).
+    length : float or "auto", optional
+        The answer's length in the loss's tokens: adds the ``p**L`` route.
+    chance : mapping, optional
+        Chance accuracy by task: the floor of step 2.
+    n_boot : int, default 200
+        Bootstrap draws of each interval (>= 20).
+    confidence : float, default 0.9
+        Level of the intervals.
+    random_state : int, numpy.random.Generator or None, default 0
+        Seed of the bootstrap.
+    higher_is_better : mapping or list of "METRIC=true|false", optional
+        Directions of metrics, over the table's and the built-in facts.
+
+    Returns
+    -------
+    miragelab.scale_forecast.LadderForecast
+        ``table`` (one row per task, target and method: prediction, interval,
+        observed value where the scores hold the target, error, the dominant
+        source of error), ``backtest`` and the fits behind each figure.
+
+    Examples
+    --------
+    >>> import miragelab as ml
+    >>> result = ml.forecast_ladder(
+    ...     "shipped", family="pythia-v1.1", tasks="lambada_openai", harsh="acc",
+    ...     soft="ppl", holdout=2, n_boot=20)
+    >>> sorted(set(result.table["target_name"]))
+    ['EleutherAI/pythia-v1.1-12b', 'EleutherAI/pythia-v1.1-6.9b']
+    """
+    from miragelab.scale_forecast import Settings, Target, largest_models, parse_target
+    from miragelab.scale_forecast import forecast_ladder as forecast
+
+    if (targets is None) == (holdout is None):
+        raise InputError("give targets or holdout, one of the two", field="targets")
+    n_boot = _count(n_boot, "n_boot", 20)
+    settings = Settings(n_boot=n_boot, confidence=_check_confidence(confidence))
+    seed = _seed(random_state)
+    table = _scores_table(scores, higher_is_better)
+    if holdout is not None:
+        chosen = largest_models(table, _count(holdout, "holdout", 1), family=family)
+    else:
+        if isinstance(targets, str | Target):
+            targets = [targets]
+        chosen = [t if isinstance(t, Target) else parse_target(t) for t in targets]
+    return forecast(
+        table,
+        chosen,
+        harsh=harsh,
+        soft=soft,
+        family=family,
+        tasks=_names(tasks, "tasks"),
+        soft_task=soft_task,
+        length=length,
+        chance=chance,
+        settings=settings,
+        random_state=seed,
+    )
 
 
 def theory_curves(

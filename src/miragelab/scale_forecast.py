@@ -23,7 +23,14 @@ back-test:
 3. The two are chained: a target's accuracy is ``acc(L(N, D))``.
 
 Beside it, the one-step route fits accuracy directly as a sigmoid of
-``log C`` (training compute, :func:`miragelab.scaling.fit_sigmoid`).
+``log C`` (training compute, :func:`miragelab.scaling.fit_sigmoid`, the fit that
+``mirage fit`` sets beside its power law), ``C`` estimated as ``6 N D`` where the
+scores have no ``compute_flops`` (a note says so). Where the task's answer has a
+known length ``L`` in the loss's tokens (``length``), the paper's route is a
+further method: step 1 as above on the task's own loss, step 2 ``acc = exp(-L
+CE)`` (:func:`miragelab.scaling.exact_match_of_loss`, ``mirage fit``'s law; ``"auto"`` fits ``L``
+on the ladder, :func:`miragelab.forecast.fit_length`). With no continuous metric
+(``soft=None``) the one-step route is the only one.
 
 Intervals
 ---------
@@ -73,8 +80,8 @@ import pandas as pd
 from scipy import optimize, stats
 
 from miragelab.errors import InputError
-from miragelab.forecast import to_cross_entropy
-from miragelab.scaling import fit_sigmoid
+from miragelab.forecast import check_length, fit_length, to_cross_entropy
+from miragelab.scaling import exact_match_of_loss, fit_sigmoid, training_flops
 from miragelab.tables import without_attrs
 
 __all__ = [
@@ -86,11 +93,13 @@ __all__ = [
     "fit_accuracy",
     "fit_loss",
     "forecast_ladder",
+    "largest_models",
     "parse_target",
 ]
 
 FORECAST_COLUMNS = (
     "task",
+    "family",
     "target_name",
     "target_params",
     "target_tokens",
@@ -178,17 +187,27 @@ class Settings:
 
 @dataclass(frozen=True)
 class LossFit:
-    """``E + exp(a) / N**alpha + exp(b) / D**beta``."""
+    """``E + exp(a) / N**alpha + exp(b) / D**beta``.
+
+    Where every run was trained on the same tokens (``tokens`` is that number), ``D``'s
+    term is not identified: it is folded into ``E`` (``b = -inf``), and the law holds at
+    that ``D`` only (:meth:`covers`).
+    """
 
     E: float
     a: float
     alpha: float
     b: float
     beta: float
+    tokens: float | None = None
 
     def predict(self, params: np.ndarray | float, tokens: np.ndarray | float) -> np.ndarray:
         n, d = np.log(np.asarray(params, float)), np.log(np.asarray(tokens, float))
         return self.E + np.exp(self.a - self.alpha * n) + np.exp(self.b - self.beta * d)
+
+    def covers(self, tokens: float) -> bool:
+        """Whether the law speaks of models trained on ``tokens``."""
+        return self.tokens is None or abs(tokens / self.tokens - 1) < SAME_MODEL
 
     @property
     def vector(self) -> np.ndarray:
@@ -211,23 +230,30 @@ def fit_loss(
     """Robust fit of ``L(N, D)`` (Huber on ``log L``), the best of several starts.
 
     ``start`` (a previous fit's :attr:`LossFit.vector`) replaces the grid of starts,
-    as a bootstrap refit does.
+    as a bootstrap refit does. Runs that all share one ``D`` (within
+    :data:`SAME_MODEL`) fit ``E + A / N**alpha`` at that ``D``, from three runs.
     """
     n, d = np.log(np.asarray(params, float)), np.log(np.asarray(tokens, float))
     y = np.asarray(loss, float)
-    if y.size < 5:
-        raise InputError(f"step 1 needs 5 runs or more to fit 5 parameters, got {y.size}")
+    one_d = bool(d.size) and float(np.ptp(d)) < math.log1p(SAME_MODEL)
+    need = 3 if one_d else 5
+    if y.size < need:
+        raise InputError(f"step 1 needs {need} runs or more to fit {need} parameters, got {y.size}")
     if not np.all(y > 0):
         raise InputError("step 1 fits a loss: every value must be > 0", field="soft")
     log_y = np.log(y)
     bounds = [(0.0, float(y.min()) * 0.999), (-20.0, 40.0), (0.0, 2.0), (-20.0, 40.0), (0.0, 2.0)]
+    if one_d:
+        bounds = bounds[:3]
 
     def objective(theta: np.ndarray) -> float:
-        e, a, alpha, b, beta = theta
-        pred = e + np.exp(a - alpha * n) + np.exp(b - beta * d)
+        pred = theta[0] + np.exp(theta[1] - theta[2] * n)
+        if not one_d:
+            pred = pred + np.exp(theta[3] - theta[4] * d)
         return float(_huber(np.log(pred) - log_y, delta).sum())
 
     if start is not None:
+        start = np.asarray(start, float)[: len(bounds)]
         starts = [np.clip(start, [lo for lo, _ in bounds], [hi for _, hi in bounds])]
     else:
         # a grid of starts: the surface has local minima (E = 0 with shallow exponents
@@ -236,6 +262,8 @@ def fit_loss(
             (0.0, 0.5), (0.0, 5.0, 10.0), (0.2, 0.5), (0.0, 5.0, 10.0), (0.2, 0.5)
         )
         starts = [np.array([e * float(y.min()), a, al, b, be]) for e, a, al, b, be in grid]
+        if one_d:
+            starts = list({tuple(x[:3]): x[:3] for x in starts}.values())
     best = None
     for x0 in starts:
         with warnings.catch_warnings():
@@ -244,6 +272,8 @@ def fit_loss(
         if best is None or res.fun < best.fun:
             best = res
     assert best is not None
+    if one_d:
+        return LossFit(*[float(v) for v in best.x], -math.inf, 0.0, float(np.exp(d.mean())))
     return LossFit(*[float(v) for v in best.x])
 
 
@@ -315,6 +345,18 @@ def fit_accuracy(
     return AccuracyFit(*[float(v) for v in best[1]])
 
 
+@dataclass(frozen=True)
+class ExactMatchFit:
+    """The paper's step 2: an ``L``-token answer is right with probability
+    ``exp(-CE) ** L`` (:func:`miragelab.scaling.exact_match_of_loss`, the law of
+    ``mirage fit``)."""
+
+    length: float
+
+    def predict(self, loss: np.ndarray | float) -> np.ndarray:
+        return exact_match_of_loss(loss, self.length)
+
+
 # --------------------------------------------------------------------------- the ladder
 
 
@@ -375,12 +417,25 @@ def _ladder_task(both: pd.DataFrame, settings: Settings) -> _Task:
 @dataclass(frozen=True)
 class _Method:
     """A route from the ladder to a forecast: two steps through an intermediate loss (the
-    task's own ``soft`` metric, or that of ``soft_task``), or one step in compute."""
+    task's own ``soft`` metric, or that of ``soft_task``), its step 2 a sigmoid or, with a
+    ``length``, ``exp(-L CE)``; or one step in compute."""
 
     name: str
     two_step: bool
     soft_task: str | None = None  # None: the task's own
     soft: str = ""
+    length: float | str | None = None  # step 2 is exp(-L CE): L, or "auto" (fitted)
+
+    def step2(
+        self, points: pd.DataFrame, chance: float | None, start: object = None
+    ) -> AccuracyFit | ExactMatchFit:
+        """Step 2 fitted on ``points`` (``start``: a previous fit, as a bootstrap refit)."""
+        if self.length is None:
+            vector = None if start is None else start.vector  # type: ignore[attr-defined]
+            return fit_accuracy(points["loss"], points["acc"], chance=chance, start=vector)
+        if self.length == "auto":
+            return ExactMatchFit(fit_length(points["loss"], points["acc"]))
+        return ExactMatchFit(float(self.length))
 
     def points(self, scores: pd.DataFrame, task: str, harsh: str) -> pd.DataFrame:
         if not self.two_step:
@@ -398,8 +453,7 @@ def _fit_method(
             raise InputError("the one-step route needs compute_flops (flops_per_token)")
         return None, fit_sigmoid(np.log(a["flops"][ok]), a["acc"][ok])
     step1 = fit_loss(a["params"], a["tokens"], a["loss"], delta=delta)
-    step2 = fit_accuracy(task.points["loss"], task.points["acc"], chance=chance)
-    return step1, step2
+    return step1, method.step2(task.points, chance)
 
 
 def _predict(fits: tuple[LossFit | None, object], params, tokens, flops) -> np.ndarray:  # noqa: ANN001
@@ -422,9 +476,13 @@ def _not_identified(task: _Task, method: _Method, harsh: str) -> str | None:
     ok = np.isfinite(x.to_numpy()) & np.isfinite(a["acc"].to_numpy())
     if ok.sum() < 3:
         return f"fewer than three runs with {harsh} and the route's x"
-    test = stats.spearmanr(x[ok], a["acc"][ok], alternative="greater")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", stats.ConstantInputWarning)  # constant: not identified
+        test = stats.spearmanr(x[ok], a["acc"][ok], alternative="greater")
     if test.pvalue < IDENTIFIED_LEVEL:
         return None
+    if not np.isfinite(test.pvalue):
+        return f"{harsh} or the route's x is the same on every run: the route is not identified"
     along = "compute" if not method.two_step else "a falling loss"
     return (
         f"{harsh} does not rise with {along} across the ladder's runs (Spearman "
@@ -461,9 +519,11 @@ def forecast_ladder(
     targets: Sequence[Target],
     *,
     harsh: str,
-    soft: str,
+    soft: str | None,
+    family: str | None = None,
     tasks: Sequence[str] | None = None,
     soft_task: str | None = None,
+    length: float | str | None = None,
     chance: Mapping[str, float] | None = None,
     settings: Settings | None = None,
     random_state: int | None = 0,
@@ -479,12 +539,19 @@ def forecast_ladder(
         The models to forecast.
     harsh, soft
         The metric forecast, and the continuous metric of step 1 (any metric that
-        :func:`miragelab.forecast.to_cross_entropy` turns into a loss).
+        :func:`miragelab.forecast.to_cross_entropy` turns into a loss; None: no
+        continuous metric, the one-step route only).
+    family
+        The ladder's family, where the scores hold several (a ladder is one family).
     tasks
         Tasks to forecast (default: every task with both metrics).
     soft_task
         Another task whose loss is the intermediate of a further method (C4
         cross-entropy): its ``soft`` metric, else its one continuous metric.
+    length
+        The answer's length in the loss's tokens, or ``"auto"`` (fitted on the ladder):
+        adds the paper's route, ``acc = exp(-L CE)`` of the task's own loss. Only where
+        ``harsh`` is the exact match of the answer whose loss ``soft`` is.
     chance
         Chance accuracy by task: the floor of step 2 (else fitted).
     settings
@@ -495,7 +562,9 @@ def forecast_ladder(
     settings = settings or Settings()
     if not targets:
         raise InputError("give at least one target", field="target")
-    table = without_attrs(scores)
+    table = _one_family(without_attrs(scores), family)
+    if length is not None and length != "auto":
+        length = check_length(length)
     for column in ("params", "tokens_trained"):
         if column not in table.columns or table[column].isna().all():
             raise InputError(
@@ -506,6 +575,10 @@ def forecast_ladder(
     table = table[table["tokens_trained"].notna()]
     if "compute_flops" not in table.columns:
         table["compute_flops"] = np.nan
+    estimated = table["compute_flops"].isna()
+    table.loc[estimated, "compute_flops"] = training_flops(
+        table.loc[estimated, "params"], table.loc[estimated, "tokens_trained"]
+    )
     if "step" not in table.columns:
         table["step"] = pd.NA
     observed_by = _observations(table, targets)
@@ -519,16 +592,23 @@ def forecast_ladder(
             field="params",
         )
     harsh_tasks = set(ladder.loc[ladder["metric"] == harsh, "task"])
-    soft_tasks = set(ladder.loc[ladder["metric"] == soft, "task"])
+    soft_tasks = set(ladder.loc[ladder["metric"] == soft, "task"]) if soft else harsh_tasks
+    both = f"both {harsh} and {soft}" if soft else harsh
     names = sorted(harsh_tasks & soft_tasks) if tasks is None else list(tasks)
     for name in names:
         if name not in harsh_tasks or (soft_task is None and name not in soft_tasks):
-            raise InputError(f"task {name!r} has no {harsh} and {soft} scores", field="task")
+            raise InputError(f"task {name!r} has no {both} scores", field="task")
     if not names:
-        raise InputError(f"no task has both {harsh} and {soft} scores", field="task")
-    methods = [_Method("two_step", True, None, soft)]
+        raise InputError(f"no task has {both} scores", field="task")
+    if length is not None and not soft:
+        raise InputError("the p**L route needs the answer's loss: give soft", field="length")
+    methods = []
+    if soft:
+        methods.append(_Method("two_step", True, None, soft))
+        if length is not None:
+            methods.append(_Method("two_step_p**L", True, None, soft, length))
     if soft_task is not None:
-        metric = _soft_metric(ladder, soft_task, soft)
+        metric = _soft_metric(ladder, soft_task, soft or "")
         methods.append(_Method(f"two_step[{soft_task}]", True, soft_task, metric))
     methods.append(_Method("one_step_compute", False))
     routes = [
@@ -537,9 +617,14 @@ def forecast_ladder(
         for m in methods
         if not m.two_step or m.soft_task is not None or name in soft_tasks
     ]
-    chance = dict(chance or {})
+    chance = _check_chance(chance or {})
     result = LadderForecast(pd.DataFrame(), pd.DataFrame())
     result.notes = [f"target {t}: observed as {', '.join(m)}" for t, m in observed_by.items() if m]
+    if estimated.any():
+        result.notes.append(
+            f"{int(estimated.sum())} score rows have no compute_flops: the one-step route "
+            "uses 6 N D"
+        )
     back = _backtest(ladder, routes, harsh, chance, settings, sizes)
     if back.empty:
         result.notes.append(
@@ -563,6 +648,7 @@ def forecast_ladder(
         result.ladders[(name, method.name)] = lad
         fits, notes = _fit_route(lad, method, harsh, chance.get(name), settings)
         result.fits[(name, method.name)] = fits
+        refits = None  # drawn once, at the first target that needs them
         for t in targets:
             row = _forecast_row(table, name, harsh, lad, method, fits, t, observed_by[t.name])
             note = list(notes)
@@ -570,20 +656,97 @@ def forecast_ladder(
                 note.append("the target is inside the ladder (an interpolation)")
             flops = t.flops if t.flops is not None else _target_flops(lad.anchors, t)
             row["target_flops"] = flops
-            if fits is not None:
-                distance = max(float(np.log(t.params / lad.anchors["params"].max())), 0.0)
-                extra = per_distance.get(method.name, 0.0) * distance
-                row.update(
-                    _interval(lad, method, chance.get(name), fits, t, flops, extra, settings, rng)
+            if fits is not None and fits[0] is not None and not fits[0].covers(t.tokens):
+                note.append(
+                    f"every run of the ladder saw {fits[0].tokens:.3g} tokens: the loss's "
+                    f"dependence on tokens is not identified, so no forecast at {t.tokens:.3g}"
                 )
+            elif fits is not None:
+                distance = max(float(np.log(t.params / lad.anchors["params"].max())), 0.0)
+                if distance > 0 and not back.empty and method.name not in per_distance:
+                    note.append(
+                        "the back-test could not fit this route on the smaller sizes: the "
+                        "interval leaves out extrapolation error"
+                    )
+                extra = per_distance.get(method.name, 0.0) * distance
+                if refits is None:
+                    refits = _refits(lad, method, chance.get(name), fits, settings, rng)
+                row.update(_interval(lad, fits, refits, t, flops, extra, settings, rng))
             row["abs_error"] = abs(row["predicted"] - row["observed"])
             row["note"] = "; ".join(note)
             rows.append(row)
     frame = pd.DataFrame(rows, columns=list(FORECAST_COLUMNS))
+    frame["family"] = _family_name(table)
     frame["default"] = frame["method"] == default
     result.table = frame
     result.backtest = back
     return result
+
+
+def _check_chance(chance: Mapping[str, float]) -> dict[str, float]:
+    """Chance accuracies by task: numbers in [0, 1)."""
+    out = {}
+    for task, value in chance.items():
+        try:
+            p = float(value)
+        except (TypeError, ValueError):
+            raise InputError(f"{task}: expected a number, got {value!r}", field="chance") from None
+        if not 0 <= p < 1:
+            raise InputError(f"{task}: chance must be in [0, 1), got {value!r}", field="chance")
+        out[str(task)] = p
+    return out
+
+
+def _one_family(table: pd.DataFrame, family: str | None) -> pd.DataFrame:
+    """The rows of ``family`` (required where the table holds several: a ladder is one)."""
+    names = sorted(set(table["family"].dropna())) if "family" in table.columns else []
+    if family is None:
+        if len(names) > 1:
+            shown = ", ".join(names[:5]) + (", ..." if len(names) > 5 else "")
+            raise InputError(
+                f"the scores hold {len(names)} families ({shown}): name the ladder's family",
+                field="family",
+            )
+        return table
+    if family not in names:
+        raise InputError(f"no scores of family {family!r}", field="family")
+    return table[table["family"] == family].reset_index(drop=True)
+
+
+def _family_name(table: pd.DataFrame) -> str:
+    names = sorted(set(table["family"].dropna())) if "family" in table.columns else []
+    return str(names[0]) if len(names) == 1 else ""
+
+
+def largest_models(
+    scores: pd.DataFrame, holdout: int = 1, *, family: str | None = None
+) -> list[Target]:
+    """The models of the ``holdout`` largest sizes as targets (each at its last
+    checkpoint's tokens and compute): a back-test of the ladder that remains."""
+    table = _one_family(without_attrs(scores), family)
+    if isinstance(holdout, bool) or not isinstance(holdout, (int, np.integer)) or holdout < 1:
+        raise InputError(f"must be a whole number >= 1, got {holdout!r}", field="holdout")
+    table = table[table["params"].notna() & table["tokens_trained"].notna()]
+    sizes = np.unique(table["params"].to_numpy(dtype=float))
+    if sizes.size < holdout + 3:
+        raise InputError(
+            f"{sizes.size} sizes: holding out {holdout} needs {holdout + 3} or more "
+            "(three to fit on)",
+            field="holdout",
+        )
+    last = table.sort_values("tokens_trained").groupby("model").tail(1)
+    last = last[last["params"] >= sizes[-holdout]].sort_values(["params", "tokens_trained"])
+    flops = last["compute_flops"] if "compute_flops" in last.columns else pd.Series(np.nan)
+    return [
+        Target(str(m), float(n), float(d), float(c) if pd.notna(c) else None)
+        for m, n, d, c in zip(
+            last["model"],
+            last["params"],
+            last["tokens_trained"],
+            flops.reindex(last.index),
+            strict=True,
+        )  # fmt: skip
+    ]
 
 
 def _soft_metric(scores: pd.DataFrame, task: str, soft: str) -> str:
@@ -683,7 +846,11 @@ def _forecast_row(
         "method": method.name,
         "observed": _observed(table, name, harsh, observed_models),
         "observed_loss": observed_loss,
-        "predicted_loss": np.nan if step1 is None else float(step1.predict(t.params, t.tokens)),
+        "predicted_loss": (
+            float(step1.predict(t.params, t.tokens))
+            if step1 is not None and step1.covers(t.tokens)
+            else np.nan
+        ),
         "predicted": np.nan,
         "ci_low": np.nan,
         "ci_high": np.nan,
@@ -713,11 +880,60 @@ def _observed(table: pd.DataFrame, task: str, metric: str, models: Sequence[str]
     return float(last["value"].mean()) if len(last) else float("nan")
 
 
-def _interval(
+@dataclass
+class _Refits:
+    """A route's bootstrap refits, drawn once and evaluated at every target: step 1 on
+    its resampled log residuals, step 2 on runs resampled with replacement (None where a
+    refit failed: that draw keeps the fit)."""
+
+    step1: list[LossFit]
+    step2: list[object | None]
+
+
+def _refits(
     lad: _Task,
     method: _Method,
     chance: float | None,
     fits: tuple,
+    settings: Settings,
+    rng: np.random.Generator,
+) -> _Refits:
+    step1, step2 = fits
+    a = lad.anchors
+    out = _Refits([], [])
+    if step1 is None:
+        flops, acc = np.log(a["flops"].to_numpy()), a["acc"].to_numpy()
+        for _ in range(settings.n_boot):
+            pick = rng.integers(0, len(a), len(a))
+            try:
+                refit = fit_sigmoid(flops[pick], acc[pick], step2.n_params, start=step2)
+            except (RuntimeError, ValueError):
+                refit = None
+            out.step2.append(refit)
+        return out
+    fitted = step1.predict(a["params"], a["tokens"])
+    resid = np.log(a["loss"].to_numpy()) - np.log(fitted)
+    for _ in range(settings.n_boot):
+        y = fitted * np.exp(rng.choice(resid, resid.size))
+        out.step1.append(
+            fit_loss(a["params"], a["tokens"], y, delta=settings.delta, start=step1.vector)
+        )
+    groups = {m: g for m, g in lad.points.groupby("model")}
+    models = a["model"].to_numpy()
+    for _ in range(settings.n_boot):
+        pick = rng.choice(models, models.size)
+        pts = pd.concat([groups[m] for m in pick if m in groups])
+        try:
+            out.step2.append(method.step2(pts, chance, start=step2))
+        except InputError:
+            out.step2.append(None)
+    return out
+
+
+def _interval(
+    lad: _Task,
+    fits: tuple,
+    refits: _Refits,
     t: Target,
     flops: float,
     extrapolation: float,
@@ -727,36 +943,18 @@ def _interval(
     step1, step2 = fits
     point = float(_predict(fits, t.params, t.tokens, flops))
     B = settings.n_boot
-    a = lad.anchors
     only1, only2 = np.full(B, point), np.full(B, point)
-    models = a["model"].to_numpy()
     if step1 is not None:
-        fitted = step1.predict(a["params"], a["tokens"])
-        resid = np.log(a["loss"].to_numpy()) - np.log(fitted)
         loss_t = float(step1.predict(t.params, t.tokens))
-        for b in range(B):
-            y = fitted * np.exp(rng.choice(resid, resid.size))
-            refit = fit_loss(a["params"], a["tokens"], y, delta=settings.delta, start=step1.vector)
-            only1[b] = float(step2.predict(refit.predict(t.params, t.tokens)))
-        groups = {m: g for m, g in lad.points.groupby("model")}
-        for b in range(B):
-            pick = rng.choice(models, models.size)
-            pts = pd.concat([groups[m] for m in pick if m in groups])
-            try:
-                refit2 = fit_accuracy(pts["loss"], pts["acc"], chance=chance, start=step2.vector)
-            except InputError:
-                only2[b] = point
-                continue
-            only2[b] = float(refit2.predict(loss_t))
+        only1 = np.array(
+            [float(step2.predict(r.predict(t.params, t.tokens))) for r in refits.step1]
+        )
+        x = loss_t
     else:
-        for b in range(B):
-            pick = rng.integers(0, len(a), len(a))
-            try:
-                refit = fit_sigmoid(np.log(a["flops"].to_numpy()[pick]), a["acc"].to_numpy()[pick])
-            except (RuntimeError, ValueError):
-                only2[b] = point
-                continue
-            only2[b] = float(refit.predict(np.log(float(flops))))
+        x = np.log(float(flops))
+    for b, refit in enumerate(refits.step2):
+        if refit is not None:
+            only2[b] = float(refit.predict(x))  # type: ignore[attr-defined]
     noise_sd = lad.noise if np.isfinite(lad.noise) else 0.0  # a row note says so
     noise = rng.normal(0.0, noise_sd, B) + rng.normal(0.0, extrapolation, B)
     total = only1 + only2 - point + noise

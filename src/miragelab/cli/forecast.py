@@ -27,13 +27,30 @@ __all__ = ["forecast"]
 def forecast(
     scores: Annotated[list[Path], typer.Argument(help="Scores tables (mirage ingest runs).")],
     harsh: Annotated[str, typer.Option(help="Metric to forecast (accuracy).")],
-    soft: Annotated[str, typer.Option(help="Continuous metric of step 1 (task loss).")],
+    soft: Annotated[
+        str | None,
+        typer.Option(help="Continuous metric of step 1 (task loss); none: one step in compute."),
+    ] = None,
     target: Annotated[
-        list[str],
+        list[str] | None,
         typer.Option(
             metavar="NAME:params=N,tokens=D[,flops=C]", help="A model to forecast (repeatable)."
         ),
-    ],
+    ] = None,
+    holdout: Annotated[
+        int | None,
+        typer.Option(help="Instead of --target: the K largest sizes are the targets."),
+    ] = None,
+    family: Annotated[
+        str | None, typer.Option(help="The ladder's family, where the scores hold several.")
+    ] = None,
+    length: Annotated[
+        str | None,
+        typer.Option(
+            metavar="L|auto",
+            help="Answer length in the loss's tokens: adds the paper's p**L route.",
+        ),
+    ] = None,
     out_dir: FiguresOutOption = Path("mirage-forecast"),
     task: Annotated[
         list[str] | None, typer.Option(help="Tasks to forecast (default: all with both metrics).")
@@ -54,36 +71,38 @@ def forecast(
     """Forecast a larger model's accuracy from a ladder over parameters and tokens."""
     from miragelab.atomic import staged_folder
     from miragelab.cli._options import named_values
+    from miragelab.forecast import check_length
     from miragelab.report.ladder_figure import write_ladder_outputs
-    from miragelab.scale_forecast import Settings, forecast_ladder, parse_target
+    from miragelab.scale_forecast import Settings, forecast_ladder, largest_models, parse_target
 
     check_count(n_boot, "n-boot", 20, 100_000)
     if not 0 < confidence < 1:
         raise InputError(f"must be in (0, 1), got {confidence}", field="confidence")
-    targets = [parse_target(t) for t in target]
+    if bool(target) == (holdout is not None):
+        raise InputError("give --target (repeatable) or --holdout K, not both", field="target")
+    if holdout is not None:
+        check_count(holdout, "holdout", 1, 1_000)
+    targets = [parse_target(t) for t in target or []]
     if len({t.name for t in targets}) != len(targets):
         raise InputError("a target name is given twice", field="target")
-    floors = {}
-    for name, value in named_values(chance or [], "chance", "TASK=0.25"):
-        try:
-            p = float(value)
-        except ValueError:
-            raise InputError(f"{name}: expected a number, got {value!r}", field="chance") from None
-        if not 0 <= p < 1:
-            raise InputError(f"{name}: chance must be in [0, 1), got {value!r}", field="chance")
-        floors[name] = p
+    answer_length = None if length is None else "auto" if length == "auto" else check_length(length)
+    floors = dict(named_values(chance or [], "chance", "TASK=0.25"))  # checked by the fit
     overrides = direction_items(higher_is_better)
     settings = Settings(n_boot=n_boot, confidence=confidence)
     with staged_folder(out_dir, scores) as stage:
         scores_table = load_directed_scores(scores, False, overrides)
+        if holdout is not None:
+            targets = largest_models(scores_table, holdout, family=family)
         with err.status("fitting the ladder"):
             result = forecast_ladder(
                 scores_table,
                 targets,
                 harsh=harsh,
                 soft=soft,
+                family=family,
                 tasks=task,
                 soft_task=soft_task,
+                length=answer_length,
                 chance=floors,
                 settings=settings,
                 random_state=seed,
