@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import numpy as np
+import pandas as pd
 import pytest
 
 from miragelab.report.html import render_report
@@ -89,3 +91,33 @@ def test_out_must_be_a_folder(tmp_path: Path) -> None:
     target.write_text("")
     with pytest.raises(InputError, match="must be a folder"):
         run_stages([_counting_stage("one", [])], target)
+
+
+@pytest.mark.slow  # about a minute and a half: the OLMo, Pythia and ObsScaling ladders
+def test_the_7b_forecast_stage_sets_its_errors_beside_the_published_ones(tmp_path: Path) -> None:
+    from miragelab.reproduce import OLMO_TASKS, _scale_forecast_run
+    from miragelab.sources.shipped import shipped_data_dir
+
+    result = _scale_forecast_run(tmp_path, quick=True, seed=0)
+    table = pd.read_csv(tmp_path / "olmo_7b_vs_published.csv")
+    assert list(table["task"]) == list(OLMO_TASKS)
+    # the published means (Bhagia et al. 2024, Table 4): 3.8 with task loss, 2.0 with C4 loss
+    assert table["published_task_loss"].mean() == pytest.approx(3.8, abs=0.05)
+    assert table["published_c4_loss"].mean() == pytest.approx(2.0, abs=0.05)
+    # observed: the 7B export's own final row, read here without the runs source
+    export = pd.read_csv(
+        shipped_data_dir() / "olmo-ladder" / "runs" / "peteish7_eval_anneal.csv.gz"
+    )
+    hellaswag = export["eval/downstream/hellaswag_val_rc_5shot_len_norm"].iloc[-1]
+    observed = table.set_index("task")["observed"]
+    assert observed["hellaswag_val_rc_5shot"] == pytest.approx(hellaswag)
+    parts = [f"eval/downstream/mmlu_{p}_test_rc_5shot_len_norm"
+             for p in ("stem", "humanities", "social_sciences", "other")]  # fmt: skip
+    assert observed["mmlu"] == pytest.approx(export[parts].iloc[-1].mean())
+    errors = 100 * (table["predicted"] - table["observed"]).abs()
+    assert np.allclose(errors, table["abs_error_points"])
+    assert (table["ci_low"] <= table["predicted"]).all()
+    assert (table["predicted"] <= table["ci_high"]).all()
+    other = pd.read_csv(tmp_path / "other_ladders.csv")
+    assert {"pythia-v1.1", "pythia-v1.1-deduped", "Pythia", "OPT"} <= set(other["family"])
+    assert "7B-4T: mean |error| vs published" in result.headline

@@ -232,10 +232,17 @@ def theory_scores(
         for metric, (values, se) in curves.items():
             for size, value, err in zip(ladder, values, se, strict=True):
                 rows.append(
-                    {"task": f"L = {length}", "family": "closed-form", "model": f"N={size:.3g}",
-                     "params": size, "metric": metric, "value": float(value),
-                     "stderr": float(err), "n": n}
-                )  # fmt: skip
+                    {
+                        "task": f"L = {length}",
+                        "family": "closed-form",
+                        "model": f"N={size:.3g}",
+                        "params": size,
+                        "metric": metric,
+                        "value": float(value),
+                        "stderr": float(err),
+                        "n": n,
+                    }
+                )
     return pd.DataFrame(rows)
 
 
@@ -376,6 +383,166 @@ def _fit_run(folder: Path) -> StageResult:
         tables=[f"{folder.name}/backtest.csv"],
         headline=headline,
     )
+
+
+#: the eight tasks of the OLMo ladder's published 7B forecast, in the paper's order
+OLMO_TASKS = (
+    "mmlu",
+    "hellaswag_val_rc_5shot",
+    "arc_challenge_test_rc_5shot",
+    "arc_easy_test_rc_5shot",
+    "piqa_val_rc_5shot",
+    "csqa_val_rc_5shot",
+    "socialiqa_val_rc_5shot",
+    "openbookqa_test_rc_5shot",
+)
+#: the published ladder: 190M to 1.3B at 1, 2, 5 and 10 x Chinchilla tokens (no reruns)
+OLMO_LADDER = r"(190M|370M|760M|1B)-(1|2|5|10)xC"
+
+
+def _within(errors: pd.DataFrame) -> int:
+    return int(
+        ((errors["ci_low"] <= errors["observed"]) & (errors["observed"] <= errors["ci_high"])).sum()
+    )
+
+
+def _scale_forecast_run(folder: Path, quick: bool, seed: int) -> StageResult:
+    """The OLMo ladder's 7B forecast beside the published errors; the same code on the
+    3.2B-extended ladder, on held-out 3.2B runs, and on Pythia and ObsScaling families."""
+    from miragelab.report.figures import save_figure
+    from miragelab.report.ladder_figure import plot_forecast_errors, write_ladder_outputs
+    from miragelab.scale_forecast import Settings, forecast_ladder, largest_models
+    from miragelab.sources.published import load_shipped
+    from miragelab.sources.runs import load_shipped_ladder
+    from miragelab.sources.shipped import shipped_data_dir
+    from miragelab.tables import write_table
+
+    settings = Settings(n_boot=50 if quick else 200)
+    runs = load_shipped_ladder()
+    target = largest_models(runs, 1)  # the 7B-4T model, observed
+    held = ["3B-5xC", "3B-0.5xC"]  # other sizes and budgets of the recipe, never fitted
+    options = {
+        "harsh": "acc_norm",
+        "soft": "bpb",
+        "soft_task": "c4_en-validation",
+        "tasks": OLMO_TASKS,
+        "settings": settings,
+        "random_state": seed,
+    }
+    ladder = runs["model"].str.fullmatch(OLMO_LADDER)
+    targets = target + [t for t in largest_models(runs, 2) if t.name in held]
+    main = forecast_ladder(
+        runs[ladder | runs["model"].isin([*held, target[0].name])], targets, **options
+    )
+    write_ladder_outputs(main, folder / "olmo")
+    bigger = runs["model"].str.fullmatch(r"(190M|370M|760M|1B|3B)-(1|2|5|10)xC")
+    plus3b = forecast_ladder(runs[bigger | (runs["model"] == target[0].name)], target, **options)
+    write_table(plus3b.table, folder / "olmo_with_3b.csv")
+
+    published = pd.read_csv(shipped_data_dir() / "olmo-ladder" / "published_errors.csv")
+    published = published.set_index("task").rename(
+        columns={"task_loss": "task loss", "c4_loss": "C4 loss"}
+    )
+    table = main.table
+    rows = table[table["default"] & (table["target_name"] == target[0].name)]
+    rows = rows.set_index("task").loc[list(OLMO_TASKS)].reset_index()
+    compare = rows[["task", "method", "predicted", "ci_low", "ci_high", "observed"]].assign(
+        abs_error_points=100 * rows["abs_error"],
+        published_task_loss=published["task loss"].reindex(rows["task"]).to_numpy(),
+        published_c4_loss=published["C4 loss"].reindex(rows["task"]).to_numpy(),
+    )
+    write_table(compare, folder / "olmo_7b_vs_published.csv")
+    save_figure(plot_forecast_errors(rows, published), folder / "olmo_7b_errors")
+
+    headline = {}
+    method = str(rows["method"].iloc[0])
+    errors = ", ".join(f"{e:.1f}" for e in compare["abs_error_points"])
+    headline["7B-4T from 190M-1.3B: method (lowest back-test error)"] = method
+    headline["7B-4T: |error| per task (points)"] = errors
+    headline["7B-4T: mean |error| vs published"] = (
+        f"{compare['abs_error_points'].mean():.2f} vs {published['task loss'].mean():.1f} "
+        f"(task loss), {published['C4 loss'].mean():.1f} (C4 loss); "
+        f"{_within(rows)} of {len(rows)} inside the {settings.confidence:.0%} interval"
+    )
+    for name, group in table[table["target_name"] == target[0].name].groupby("method"):
+        headline[f"7B-4T, {name}: mean |error|"] = (
+            f"{100 * group['abs_error'].mean():.2f} points, "
+            f"{_within(group)} of {len(group)} covered"
+        )
+    more = plus3b.table[plus3b.table["default"]]
+    headline["7B-4T with the 3.2B runs added"] = (
+        f"{more['method'].iloc[0]}: mean |error| {100 * more['abs_error'].mean():.2f} points, "
+        f"{_within(more)} of {len(more)} covered"
+    )
+    for name in held:
+        one = table[table["default"] & (table["target_name"] == name)]
+        headline[f"held-out {name} from 190M-1.3B"] = (
+            f"mean |error| {100 * one['abs_error'].mean():.2f} points, "
+            f"{_within(one)} of {len(one)} covered"
+        )
+
+    # the same code on the other ladders shipped: each family's largest models held out
+    shipped, others = load_shipped(), []
+    for family in ("pythia-v1.1", "pythia-v1.1-deduped"):
+        result = forecast_ladder(
+            shipped,
+            largest_models(shipped, 2, family=family),
+            harsh="acc",
+            soft="ppl",
+            family=family,
+            tasks=["lambada_openai"],
+            length="auto",
+            settings=settings,
+            random_state=seed,
+        )
+        others.append(result.table)
+    obs = shipped[shipped["metric"] == "score"]
+    for _, rows_ in obs.groupby("family"):
+        if rows_["params"].nunique() < 4 or rows_["tokens_trained"].isna().all():
+            continue  # a back-test needs three sizes to fit and one to forecast
+        result = forecast_ladder(
+            rows_,
+            largest_models(rows_, 1),
+            harsh="score",
+            soft=None,
+            settings=settings,
+            random_state=seed,
+        )
+        others.append(result.table)
+    other = pd.concat(others, ignore_index=True)
+    write_table(other, folder / "other_ladders.csv")
+    chosen = other[other["default"] & other["abs_error"].notna()]
+    pythia = chosen["family"].str.startswith("pythia-v1.1")
+    for label, part in (("Pythia LAMBADA", pythia), ("ObsScaling families", ~pythia)):
+        group = chosen[part]
+        headline[f"{label}: largest held out"] = (
+            f"mean |error| {100 * group['abs_error'].mean():.2f} points over {len(group)} "
+            f"forecasts ({group['family'].nunique()} families), {_within(group)} covered"
+        )
+    return StageResult(
+        verdict=f"7B-4T forecast from a ladder 5x smaller: mean |error| "
+        f"{compare['abs_error_points'].mean():.2f} accuracy points over the eight tasks "
+        f"(published: {published['task loss'].mean():.1f} with task loss, "
+        f"{published['C4 loss'].mean():.1f} with C4 loss); {_within(rows)} of {len(rows)} "
+        f"observed values inside their {settings.confidence:.0%} interval",
+        figures=[f"{folder.name}/olmo_7b_errors"],
+        tables=[
+            f"{folder.name}/olmo_7b_vs_published.csv",
+            f"{folder.name}/olmo/forecast.csv",
+            f"{folder.name}/olmo/backtest.csv",
+            f"{folder.name}/olmo_with_3b.csv",
+            f"{folder.name}/other_ladders.csv",
+        ],
+        headline=headline,
+        notes=main.notes,
+    )
+
+
+def _shipped_ladder_inputs() -> list[Path]:
+    from miragelab.sources.shipped import shipped_data_dir
+
+    root = shipped_data_dir() / "olmo-ladder"
+    return [*_shipped_inputs(), *sorted(p for p in root.rglob("*") if p.is_file())]
 
 
 def _resolution_run(folder: Path) -> StageResult:
@@ -577,6 +744,13 @@ def default_stages(quick: bool = False, device: str = "cpu", seed: int = 0) -> l
         meta_stage(load_shipped, _shipped_inputs, n_resamples, seed),
         Stage(
             "fit", "Prediction from the loss: back-test on Pythia", _fit_run, inputs=_shipped_inputs
+        ),
+        Stage(
+            "scale_forecast",
+            "Forecasting a 7B model from a small ladder",
+            lambda folder: _scale_forecast_run(folder, quick, seed),
+            settings={"quick": quick, "seed": seed},
+            inputs=_shipped_ladder_inputs,
         ),
         Stage(
             "resolution",

@@ -6,13 +6,14 @@ import os
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 from matplotlib.figure import Figure
 
 from miragelab.report.figures import plain_text, save_figure, slug
 from miragelab.scale_forecast import LadderForecast
 from miragelab.tables import write_table
 
-__all__ = ["plot_ladder_forecast", "write_ladder_outputs"]
+__all__ = ["plot_forecast_errors", "plot_ladder_forecast", "write_ladder_outputs"]
 
 
 FORECAST_COLOUR, OBSERVED_COLOUR = "#c0392b", "black"
@@ -122,3 +123,40 @@ def write_ladder_outputs(
         for fmt, path in save_figure(fig, figures / slug(task)).items():
             paths[f"{task}.{fmt}"] = path
     return paths
+
+
+def plot_forecast_errors(rows: pd.DataFrame, published: pd.DataFrame | None = None) -> Figure:
+    """Left: each task's forecast (star) with its interval and the observed value (cross).
+    Right: the absolute errors in accuracy points, beside ``published``'s columns (one
+    bar per column, indexed by task) where given."""
+    fig = Figure(figsize=(10, 4), layout="constrained")
+    acc_ax, err_ax = fig.subplots(1, 2)
+    x = np.arange(len(rows))
+    labels = [plain_text(t) for t in rows["task"]]
+    acc_ax.errorbar(
+        x,
+        rows["predicted"],
+        yerr=[rows["predicted"] - rows["ci_low"], rows["ci_high"] - rows["predicted"]],
+        fmt="*",
+        color=FORECAST_COLOUR,
+        capsize=3,
+        label="forecast and interval",
+    )
+    acc_ax.scatter(
+        x, rows["observed"], marker="x", color=OBSERVED_COLOUR, zorder=5, label="observed"
+    )
+    acc_ax.set_ylabel("accuracy")
+    err_ax.set_ylabel("|error| (accuracy points)")
+    columns = {"this forecast": 100 * rows["abs_error"].to_numpy(dtype=float)}
+    if published is not None:
+        for name in published.columns:
+            columns[f"published: {name}"] = published[name].reindex(rows["task"]).to_numpy(float)
+    width = 0.8 / len(columns)
+    for i, (name, values) in enumerate(columns.items()):
+        colour = FORECAST_COLOUR if i == 0 else f"C{i}"
+        offset = (i - (len(columns) - 1) / 2) * width
+        err_ax.bar(x + offset, values, width, color=colour, label=plain_text(name))
+    for ax in (acc_ax, err_ax):
+        ax.set_xticks(x, labels, rotation=45, ha="right", fontsize=7)
+        ax.legend(fontsize=7)
+    return fig

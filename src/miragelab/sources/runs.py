@@ -69,7 +69,9 @@ __all__ = [
     "STEP_COLUMNS",
     "TOKENS_COLUMNS",
     "Run",
+    "OLMO_MMLU",
     "load_runs",
+    "load_shipped_ladder",
     "parse_averages",
     "parse_patterns",
     "read_manifest",
@@ -471,3 +473,20 @@ def _averages(table: pd.DataFrame, averages: Mapping[str, Sequence[str]]) -> pd.
         summary["task"] = name
         out.append(summary.drop(columns="parts"))
     return pd.concat(out, ignore_index=True)
+
+
+#: MMLU of the OLMo ladder: the plain mean of its four subsets, as the source averages them
+OLMO_MMLU = {
+    "mmlu": tuple(
+        f"mmlu_{part}_test_rc_5shot" for part in ("stem", "humanities", "social_sciences", "other")
+    )
+}
+
+
+def load_shipped_ladder() -> pd.DataFrame:
+    """The OLMo ladder shipped with the package (``data/olmo-ladder/``): every run of its
+    manifest as family ``olmo``, with MMLU averaged (:data:`OLMO_MMLU`)."""
+    from miragelab.sources.shipped import shipped_data_dir
+
+    root = shipped_data_dir() / "olmo-ladder"
+    return load_runs([root / "runs"], root / "manifest.csv", "olmo", averages=OLMO_MMLU)
