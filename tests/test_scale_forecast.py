@@ -282,3 +282,32 @@ def test_forecast_holds_out_the_largest_sizes_from_the_command_line(tmp_path, ca
     both = ("--holdout", 1, "--target", "x:params=1e10,tokens=2e10")
     code = mirage_code("forecast", path, "--harsh", "acc", *both, "--out", tmp_path / "no")
     assert code == 2 and not (tmp_path / "no").exists()
+
+
+def test_a_loss_that_does_not_fall_and_runs_of_one_checkpoint_say_so():
+    from miragelab.scale_forecast import forecast_ladder
+
+    sizes = np.geomspace(1e7, 1e9, 5)
+    table = _one_budget_ladder(sizes, 2e10)  # one checkpoint per run
+    result = forecast_ladder(table, [Target("t", 7e9, 2e10)], harsh="acc", soft="ppl",
+                             settings=FAST)  # fmt: skip
+    assert result.table["note"].str.contains("checkpoint noise").all()
+    # the loss rises with size while accuracy rises too: no two-step number
+    ppl = table["metric"] == "ppl"
+    rising = table.copy()
+    rising.loc[ppl, "value"] = np.exp(1.0 + 0.1 * np.log(rising.loc[ppl, "params"]))
+    result = forecast_ladder(rising, [Target("t", 7e9, 2e10)], harsh="acc", soft="ppl",
+                             settings=FAST)  # fmt: skip
+    row = result.table.set_index("method").loc["two_step"]
+    assert np.isnan(row["predicted"]) and "not identified" in row["note"]
+
+
+def test_forecast_settings_out_of_range_are_refused_before_anything_is_written(tmp_path):
+    table = _one_budget_ladder(np.geomspace(1e7, 1e9, 5), 2e10)
+    path = tmp_path / "scores.csv"
+    table.assign(higher_is_better=table["metric"] == "acc").to_csv(path, index=False)
+    for option in (("--skip", 1.0), ("--smooth", 0), ("--last", 0), ("--confidence", 1.5)):
+        out = tmp_path / f"fc{option[0]}"
+        code = mirage_code("forecast", path, "--harsh", "acc", "--holdout", 1, *option,
+                           "--out", out)  # fmt: skip
+        assert code == 2 and not out.exists()

@@ -734,6 +734,9 @@ def forecast_ladder(
     soft_task: str | None = None,
     length: float | Literal["auto"] | None = None,
     chance: Mapping[str, float] | None = None,
+    last: int = 1,
+    skip: float = 0.1,
+    smooth: int = 5,
     n_boot: int = 200,
     confidence: float = 0.9,
     random_state: RandomState = 0,
@@ -773,6 +776,12 @@ def forecast_ladder(
         The answer's length in the loss's tokens: adds the ``p**L`` route.
     chance : mapping, optional
         Chance accuracy by task: the floor of step 2.
+    last : int, default 1
+        Step 1 anchors each run on the mean of its last ``last`` checkpoints.
+    skip : float, default 0.1
+        Share of each run's first checkpoints left out of step 2.
+    smooth : int, default 5
+        Step 2 smooths each run by a moving average of ``smooth`` evaluations.
     n_boot : int, default 200
         Bootstrap draws of each interval (>= 20).
     confidence : float, default 0.9
@@ -804,7 +813,13 @@ def forecast_ladder(
     if (targets is None) == (holdout is None):
         raise InputError("give targets or holdout, one of the two", field="targets")
     n_boot = _count(n_boot, "n_boot", 20)
-    settings = Settings(n_boot=n_boot, confidence=_check_confidence(confidence))
+    settings = Settings(
+        skip=skip,
+        smooth=_count(smooth, "smooth", 1),
+        last=_count(last, "last", 1),
+        n_boot=n_boot,
+        confidence=_check_confidence(confidence),
+    )
     seed = _seed(random_state)
     table = _scores_table(scores, higher_is_better)
     if holdout is not None:

