@@ -19,6 +19,7 @@ import numpy as np
 import pandas as pd
 
 from miragelab.errors import InputError
+from miragelab.runners.prefix import agrees, greedy, plan_batches, score_groups
 from miragelab.runners.tasks import (
     EvalTask,
     Example,
@@ -36,6 +37,8 @@ OPTIONAL = ("path", "revision", "tokens_trained", "compute_flops", "step")
 #: examples per unit of work: a killed run loses at most one shard per worker
 SHARD_SIZE = 500
 DTYPES = ("auto", "float32", "float16", "bfloat16")
+#: padded tokens per forward pass (rows x the longest row), unless set
+BATCH_TOKENS = 8192
 
 
 # --------------------------------------------------------------------------- ladder.csv
@@ -237,6 +240,7 @@ class HFModel:
         dtype: str = "float32",
         revision: str | None = None,
         add_bos: bool | None = None,
+        reuse: bool = True,
     ) -> None:
         import torch
         import transformers
@@ -271,6 +275,11 @@ class HFModel:
         self.pad_id = pad if pad is not None else (self.eos_ids[0] if self.eos_ids else 0)
         self.max_length = self._max_length()
         self.vocab_size = int(self.model.get_input_embeddings().num_embeddings)
+        self.dtype = str(next(self.model.parameters()).dtype).removeprefix("torch.")
+        #: shared prefixes encoded once (:mod:`miragelab.runners.prefix`), where this
+        #: checkpoint gives its plain log-probs that way
+        tolerance = 1e-4 if self.dtype == "float32" else 5e-2
+        self.reuse = reuse and agrees(self.model, self.device, self.vocab_size, tolerance)
 
     def _max_length(self) -> int:
         cfg = self.model.config
@@ -316,13 +325,17 @@ class HFModel:
         starts: Sequence[int],
         batch_size: int = 16,
         top: int = 0,
+        batch_tokens: int = BATCH_TOKENS,
     ) -> list[tuple[np.ndarray, np.ndarray | None, np.ndarray | None]]:
         """``log p(seq[i] | seq[:i])`` for ``start <= i < len(seq)``, for every sequence.
 
         Returns per sequence ``(logprobs, top_ids, top_logprobs)`` (the last two
         ``None`` unless ``top``). Sequences longer than the context window are
         cut from the left, as lm-eval-harness does; a start that falls off is a
-        ``ValueError``.
+        ``ValueError``. Sequences that share ``seq[:start]`` (the choices of a
+        question) and the head common to a batch (a k-shot preamble) are encoded
+        once (:func:`miragelab.runners.prefix.score_groups`); batches hold at most
+        ``batch_size`` sequences and ``batch_tokens`` padded tokens.
         """
         import torch
 
@@ -334,35 +347,61 @@ class HFModel:
                 raise ValueError(
                     f"{len(seq)} tokens do not fit the context window of {self.max_length}"
                 )
-            work.append((seq[drop:], start - drop))
-        order = sorted(range(len(work)), key=lambda i: -len(work[i][0]))
+            work.append((seq[drop:], start - drop, drop))
         results: list[Any] = [None] * len(work)
+        plain = [i for i, w in enumerate(work) if not self.reuse or w[2] > 0]
+        groups: dict[tuple[int, ...], list[int]] = {}
+        for i, (seq, start, drop) in enumerate(work):
+            if self.reuse and drop == 0:
+                groups.setdefault(tuple(seq[:start]), []).append(i)
+        keys = list(groups)
+        costs = [len(k) + max(len(work[i][0]) - len(k) for i in groups[k]) for k in keys]
+        rows = [len(groups[k]) for k in keys]
         with torch.inference_mode():
-            for lo in range(0, len(order), batch_size):
-                chunk = order[lo : lo + batch_size]
-                width = max(len(work[i][0]) for i in chunk)
-                ids = torch.full((len(chunk), width), self.pad_id, dtype=torch.long)
-                mask = torch.zeros((len(chunk), width), dtype=torch.long)
-                for r, i in enumerate(chunk):
-                    seq = work[i][0]
-                    ids[r, : len(seq)] = torch.tensor(seq, dtype=torch.long)
-                    mask[r, : len(seq)] = 1
-                ids, mask = ids.to(self.device), mask.to(self.device)
-                logits = self.model(input_ids=ids, attention_mask=mask).logits
-                for r, i in enumerate(chunk):
-                    seq, start = work[i]
-                    rows = torch.log_softmax(logits[r, start - 1 : len(seq) - 1].float(), dim=-1)
-                    picked = rows.gather(1, ids[r, start : len(seq), None])[:, 0]
-                    if top:
-                        vals, idx = rows.topk(min(top, rows.shape[-1]), dim=-1)
-                        results[i] = (
-                            picked.double().cpu().numpy(),
-                            idx.cpu().numpy(),
-                            vals.double().cpu().numpy(),
-                        )
-                    else:
-                        results[i] = (picked.double().cpu().numpy(), None, None)
+            for batch in plan_batches(costs, rows, batch_tokens, batch_size):
+                members = [
+                    (list(keys[b]), [work[i][0][len(keys[b]) :] for i in groups[keys[b]]])
+                    for b in batch
+                ]
+                scored = score_groups(self.model, members, self.device, top)
+                for b, got in zip(batch, scored, strict=True):
+                    for i, value in zip(groups[keys[b]], got, strict=True):
+                        results[i] = value
+            lengths = [len(work[i][0]) for i in plain]
+            for chunk in plan_batches(lengths, [1] * len(plain), batch_tokens, batch_size):
+                picked = [plain[c] for c in chunk]
+                for i, value in zip(
+                    picked, self._score_plain([work[i][:2] for i in picked], top), strict=True
+                ):
+                    results[i] = value
         return results
+
+    def _score_plain(
+        self, work: Sequence[tuple[list[int], int]], top: int
+    ) -> list[tuple[np.ndarray, np.ndarray | None, np.ndarray | None]]:
+        """One right-padded forward pass of whole sequences (no reuse)."""
+        import torch
+
+        width = max(len(seq) for seq, _ in work)
+        ids = torch.full((len(work), width), self.pad_id, dtype=torch.long)
+        mask = torch.zeros((len(work), width), dtype=torch.long)
+        for r, (seq, _) in enumerate(work):
+            ids[r, : len(seq)] = torch.tensor(seq, dtype=torch.long)
+            mask[r, : len(seq)] = 1
+        ids, mask = ids.to(self.device), mask.to(self.device)
+        logits = self.model(input_ids=ids, attention_mask=mask).logits
+        out = []
+        for r, (seq, start) in enumerate(work):
+            rows = torch.log_softmax(logits[r, start - 1 : len(seq) - 1].float(), dim=-1)
+            picked = rows.gather(1, ids[r, start : len(seq), None])[:, 0]
+            if top:
+                vals, idx = rows.topk(min(top, rows.shape[-1]), dim=-1)
+                out.append(
+                    (picked.double().cpu().numpy(), idx.cpu().numpy(), vals.double().cpu().numpy())
+                )
+            else:
+                out.append((picked.double().cpu().numpy(), None, None))
+        return out
 
     # ------------------------------------------------------------------ generation
 
@@ -385,11 +424,9 @@ class HFModel:
         import torch
         from transformers import GenerationConfig, StoppingCriteriaList
 
-        budget = max(1, min(max_tokens, self.max_length - 1))
-        keep = self.max_length - budget
-        cut = [list(p)[-keep:] for p in prompts]
-        if any(not p for p in cut):
-            raise ValueError("an empty prompt cannot be continued")
+        budget, cut = self._cut_prompts(prompts, max_tokens)
+        if self.reuse and temperature <= 0:
+            return self.generate_and_score(cut, [None] * len(cut), max_tokens, stop, batch_size)[0]
         config = GenerationConfig(
             max_new_tokens=budget,
             do_sample=temperature > 0,
@@ -424,6 +461,72 @@ class HFModel:
                 for r, i in enumerate(chunk):
                     results[i] = self._finish(out[r, width:].tolist(), stop)
         return results
+
+    def _cut_prompts(
+        self, prompts: Sequence[Sequence[int]], max_tokens: int
+    ) -> tuple[int, list[list[int]]]:
+        """The new-token budget (capped at the window less one) and the prompts cut from
+        the left to leave room for it, as lm-eval-harness does."""
+        budget = max(1, min(max_tokens, self.max_length - 1))
+        keep = self.max_length - budget
+        cut = [list(p)[-keep:] for p in prompts]
+        if any(not p for p in cut):
+            raise ValueError("an empty prompt cannot be continued")
+        return budget, cut
+
+    def generate_and_score(
+        self,
+        prompts: Sequence[Sequence[int]],
+        targets: Sequence[Sequence[int] | None],
+        max_tokens: int,
+        stop: Sequence[str] = (),
+        batch_size: int = 16,
+        batch_tokens: int = BATCH_TOKENS,
+    ) -> tuple[list[Generated], list[np.ndarray | None]]:
+        """Greedy answers of ``prompts`` and, where ``targets[i]`` is given, the
+        teacher-forced log-probs of those tokens after prompt ``i``, both from one
+        encoding of each prompt (:func:`miragelab.runners.prefix.greedy`, then
+        :func:`~miragelab.runners.prefix.score_groups` on its cache).
+
+        A target is scored here only where its prompt fits the window uncut with it;
+        the others are None (score them with :meth:`score`)."""
+        import torch
+
+        budget, cut = self._cut_prompts(prompts, max_tokens)
+        eos = set(self.eos_ids)
+        stops = tuple(stop)
+
+        def done(_: int, new: list[int]) -> bool:
+            if new[-1] in eos:
+                return True
+            return bool(stops) and any(s in self.decode(new) for s in stops)
+
+        answers: list[Any] = [None] * len(cut)
+        target_lps: list[np.ndarray | None] = [None] * len(cut)
+        lengths = [len(c) + budget for c in cut]
+        with torch.inference_mode():
+            for batch in plan_batches(lengths, [1] * len(cut), batch_tokens, batch_size):
+                new, encoded = greedy(
+                    self.model, [cut[i] for i in batch], self.device, budget, done
+                )
+                for i, ids in zip(batch, new, strict=True):
+                    answers[i] = self._finish(ids, stops)
+                scored = [
+                    k
+                    for k, i in enumerate(batch)
+                    if targets[i]
+                    and len(cut[i]) == len(prompts[i])
+                    and len(cut[i]) + len(targets[i]) <= self.max_length  # type: ignore[arg-type]
+                ]
+                if not scored:
+                    continue
+                if len(scored) < len(batch):
+                    encoded.select(scored)
+                groups = [(cut[batch[k]], [list(targets[batch[k]])]) for k in scored]  # type: ignore[arg-type]
+                got = score_groups(self.model, groups, self.device, encoded=encoded)
+                for k, value in zip(scored, got, strict=True):
+                    target_lps[batch[k]] = value[0][0]
+        return answers, target_lps
 
     def _finish(self, new: list[int], stop: Sequence[str]) -> Generated:
         """Cut at the first end token (kept in ``ids``, as OpenAI-style servers list it,
@@ -492,6 +595,24 @@ def score_examples(
             pairs.append((k, ctx + tail, len(ctx)))
             conts.append(cont)
     try:
+        if task.kind == "generate" and lm.reuse:
+            # one encoding of each prompt serves its answer and its target's log-probs
+            prompts = [lm.encode(ex.prompt) for ex in examples]
+            shared = [seq[:n] == list(p) for (_, seq, n), p in zip(pairs, prompts, strict=True)]
+            tails = [
+                seq[n:] if same else None for (_, seq, n), same in zip(pairs, shared, strict=True)
+            ]
+            generated, lps = lm.generate_and_score(
+                prompts, tails, task.max_tokens, task.stop, batch_size
+            )
+            rest = [k for k, lp in enumerate(lps) if lp is None]
+            if rest:
+                more = lm.score(
+                    [pairs[k][1] for k in rest], [pairs[k][2] for k in rest], batch_size
+                )
+                for k, (lp, _, _) in zip(rest, more, strict=True):
+                    lps[k] = lp
+            return [g.text for g in generated], [lp.tolist() for lp in lps], None  # type: ignore[union-attr]
         scored = lm.score([p[1] for p in pairs], [p[2] for p in pairs], batch_size)
     except ValueError as exc:
         raise InputError(f"{exc}", path=task.ref.get("path"), field="prompt") from None
