@@ -154,3 +154,83 @@ def test_greedy_from_the_cache_equals_generate(checkpoints: dict[str, Path]) -> 
         plain = HFModel(checkpoints["llama"], reuse=False).generate(prompts, 6, ["\n"], 4)
     assert [g.text for g in shared] == [g.text for g in plain]
     assert [g.finish_reason for g in shared] == [g.finish_reason for g in plain]
+
+
+AUTO_CHILD = """
+import resource, sys
+from miragelab.runners import hf
+limit = int(sys.argv[2])
+hf.free_memory = lambda device: limit  # the memory 'measured'
+lm = hf.HFModel(sys.argv[1])
+rows, tokens = hf.batch_limits(lm, {"batch_size": "auto"})
+assert tokens * hf.bytes_per_token(lm.model) <= hf.MEMORY_SHARE * limit, tokens
+width = lm.max_length
+seqs = [[(7 * i + j) % 300 + 3 for j in range(width)] for i in range(tokens // width)]
+lm.score(seqs[:2], [width // 2] * 2, rows, 0, tokens)  # the first pass's own allocations
+before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+for reuse in (True, False):  # one batch of the whole budget, with and without reuse
+    lm.reuse = reuse
+    lm.score(seqs, [width // 2] * len(seqs), rows, 0, tokens)
+grown = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024 - before
+print(tokens, grown)
+"""
+
+
+def test_batch_size_auto_stays_within_the_memory_it_measures(
+    checkpoints: dict[str, Path], tmp_path: Path
+) -> None:
+    import subprocess
+    import sys
+
+    limit = 96 * 2**20
+    script = tmp_path / "auto.py"
+    script.write_text(AUTO_CHILD)
+    done = subprocess.run(
+        [sys.executable, str(script), str(checkpoints["llama"]), str(limit)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    tokens, grown = map(int, done.stdout.split())
+    assert tokens >= 10 * 128  # the budget is a real batch, not a floor of one window
+    assert grown <= limit  # the batch of the whole budget fit what was measured
+
+
+def test_the_command_line_gives_the_same_samples_every_way(
+    checkpoints: dict[str, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from test_eval_hf import mirage, write_ladder
+
+    from miragelab.tables import SAMPLES, read_table
+
+    ladder = write_ladder(tmp_path / "l.csv", [("toy", "llama", str(checkpoints["llama"]), 1e5)])
+    task = _task(tmp_path, MC, "mc")
+    tables = {}
+    for name, extra in (
+        ("default", []),
+        ("auto", ["--batch-size", "auto"]),
+        ("plain", ["--no-reuse", "--batch-size", "2", "--batch-tokens", "64"]),
+    ):
+        out = tmp_path / f"{name}.parquet"
+        code, stdout, err = mirage(
+            capsys, "eval", "--model", "hf", "--ladder", ladder, "--task", task.ref["path"],
+            "--out", out, *extra,
+        )  # fmt: skip
+        assert code == 0, err
+        assert "tokens at" in stdout
+        tables[name] = read_table(out, SAMPLES)
+    for name in ("auto", "plain"):
+        assert tables[name]["prediction"].tolist() == tables["default"]["prediction"].tolist()
+        base = tables["default"]["choice_logprobs"]
+        for a, b in zip(tables[name]["choice_logprobs"], base, strict=True):
+            np.testing.assert_allclose(a, b, rtol=0, atol=1e-5)
+    assert set(tables["default"]["dtype"]) == {"float32"}
+    for bad, message in (("0", "must be >= 1"), ("lots", "'auto'"), ("70000", "<= 65,536")):
+        code, _, err = mirage(
+            capsys, "eval", "--model", "hf", "--ladder", ladder, "--task", task.ref["path"],
+            "--out", tmp_path / "x.parquet", "--batch-size", bad,
+        )  # fmt: skip
+        assert code == 2 and "batch-size" in err and message in err, err
+        assert len(err.strip().splitlines()) == 1
+        assert not (tmp_path / "x.parquet").exists()

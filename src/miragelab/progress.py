@@ -7,7 +7,8 @@ bar per model of a training ladder (``mirage ladder train``, ``mirage reproduce`
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Callable, Iterator
+import time
+from collections.abc import Iterator
 
 from rich.console import Console
 from rich.progress import (
@@ -23,21 +24,47 @@ _err = Console(stderr=True)
 
 
 @contextlib.contextmanager
-def unit_progress(total: int, label: str, done: int = 0) -> Iterator[Callable[..., None]]:
-    """A rich bar over units on a terminal; yields the callback that advances it by one.
+def unit_progress(total: int, label: str, done: int = 0, tokens: bool = False) -> Iterator[UnitBar]:
+    """A rich bar over units on a terminal; yields the :class:`UnitBar` that advances it.
 
-    On a pipe nothing is drawn, so an error stays the single line on stderr.
+    With ``tokens``, the bar also shows the tokens per second that
+    :meth:`UnitBar.add_tokens` counts. On a pipe nothing is drawn, so an error stays
+    the single line on stderr.
     """
-    columns = (
+    columns = [
         TextColumn("{task.description}"),
         BarColumn(),
         MofNCompleteColumn(),
         TextColumn("units"),
         TimeElapsedColumn(),
-    )
+    ]
+    if tokens:
+        columns.append(TextColumn("{task.fields[rate]}"))
     with Progress(*columns, console=_err, disable=not _err.is_terminal) as progress:
-        task = progress.add_task(label, total=total, completed=done)
-        yield lambda *_: progress.advance(task)
+        task = progress.add_task(label, total=total, completed=done, rate="")
+        yield UnitBar(progress, task)
+
+
+class UnitBar:
+    """Advances a :func:`unit_progress` bar by one unit (called), and counts tokens."""
+
+    def __init__(self, progress: Progress, task: TaskID) -> None:
+        self.progress, self.task = progress, task
+        self.start = time.perf_counter()
+        self.tokens = 0
+
+    def __call__(self, *_: object) -> None:
+        self.progress.advance(self.task)
+
+    def add_tokens(self, n: int) -> None:
+        """``n`` more tokens done: the bar shows the rate since it started."""
+        self.tokens += n
+        self.progress.update(self.task, rate=f"{self.rate:,.0f} tokens/s")
+
+    @property
+    def rate(self) -> float:
+        """Tokens per second since the bar started."""
+        return self.tokens / max(time.perf_counter() - self.start, 1e-9)
 
 
 class RichReporter:

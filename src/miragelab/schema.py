@@ -197,6 +197,12 @@ SAMPLES = TableSpec(
             False,
             "whether greedy decoding gives the whole target (lm-eval's is_greedy)",
         ),
+        Field(
+            "dtype",
+            "str",
+            False,
+            "floating-point type of the weights that gave the row (mirage eval --model hf)",
+        ),
     ),
     key=("task", "family", "model", "step", "example_id"),
 )

@@ -78,7 +78,24 @@ def eval_command(
     shard_size: Annotated[int, typer.Option(help="Examples per unit of work.")] = 500,
     device: Annotated[str, typer.Option(help="hf: torch device (cpu, cuda, auto ...).")] = "cpu",
     dtype: Annotated[str, typer.Option(help="hf: auto, float32, float16 or bfloat16.")] = "float32",
-    batch_size: Annotated[int, typer.Option(help="hf: sequences per forward pass.")] = 16,
+    batch_size: Annotated[
+        str,
+        typer.Option(
+            help="hf: sequences per forward pass at most, or 'auto' (as many as "
+            "half the free memory holds)."
+        ),
+    ] = "16",
+    batch_tokens: Annotated[
+        int,
+        typer.Option(help="hf: padded tokens per forward pass at most (rows x longest row)."),
+    ] = 8192,
+    reuse: Annotated[
+        bool,
+        typer.Option(
+            "--reuse/--no-reuse",
+            help="hf: encode shared prefixes (k-shot preamble, a question's context) once.",
+        ),
+    ] = True,
     add_bos: Annotated[
         bool | None,
         typer.Option(
@@ -149,7 +166,8 @@ def eval_command(
         from miragelab.runners.hf import evaluate_unit, resolve_device
 
         check_dtype(dtype)
-        check_count(batch_size, "batch-size")
+        rows = parse_batch_size(batch_size)
+        check_count(batch_tokens, "batch-tokens", 1, MAX_BATCH_TOKENS)
         check_threads(threads)
         if threads is not None:
             torch.set_num_threads(threads)
@@ -157,7 +175,9 @@ def eval_command(
             "kind": "hf",
             "device": resolve_device(device, local=executor == "local"),
             "dtype": dtype,
-            "batch_size": batch_size,
+            "batch_size": rows,
+            "batch_tokens": batch_tokens,
+            "reuse": reuse,
             "add_bos": add_bos,
         }
         fingerprint = {"kind": "hf", "dtype": dtype, "add_bos": add_bos}
@@ -203,15 +223,38 @@ def eval_command(
     out.print(f"wrote {len(samples):,} samples to {out_path}")
 
 
+#: bounds of --batch-size and --batch-tokens (so that no typo asks for a terabyte batch)
+MAX_BATCH_ROWS = 1 << 16
+MAX_BATCH_TOKENS = 1 << 24
+
+
+def parse_batch_size(text: str) -> int | str:
+    """``--batch-size``: ``auto`` or a whole number in 1..:data:`MAX_BATCH_ROWS`."""
+    if text.strip().lower() == "auto":
+        return "auto"
+    try:
+        value = int(text)
+    except ValueError:
+        raise InputError(
+            f"expected a whole number or 'auto', got {text!r}", field="batch-size"
+        ) from None
+    check_count(value, "batch-size", 1, MAX_BATCH_ROWS)
+    return value
+
+
 def _run(units, settings, job, out_path, work_dir, temporary, label, executor=None):  # noqa: ANN001, ANN202
     """Run the pending units (resuming from parts on disk) and write the output."""
+    from miragelab.runners.hf import counting_tokens
     from miragelab.runners.openai_api import ApiError
     from miragelab.runners.units import collect, finish_output, run_units
     from miragelab.tables import SAMPLES
 
     try:
-        with unit_progress(len(units), label) as advance:
-            run_units(units, job, work_dir, settings, executor=executor, on_done=advance)
+        with (
+            unit_progress(len(units), label, tokens=True) as bar,
+            counting_tokens(bar.add_tokens),  # hf models in this process count them
+        ):
+            run_units(units, job, work_dir, settings, executor=executor, on_done=bar)
     except ApiError as exc:
         err.print(f"error: {exc}", soft_wrap=True)
         err.print(
@@ -220,6 +263,8 @@ def _run(units, settings, job, out_path, work_dir, temporary, label, executor=No
         raise typer.Exit(1) from None
     samples = collect(units, work_dir, SAMPLES)
     finish_output(samples, out_path, work_dir, temporary)
+    if bar.tokens:
+        out.print(f"{bar.tokens:,} tokens at {bar.rate:,.0f} tokens/s")
     return samples
 
 

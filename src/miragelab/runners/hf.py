@@ -7,10 +7,11 @@ nothing is ever downloaded (``local_files_only=True``).
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import math
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -185,6 +186,79 @@ def read_ladder(
     if not entries:
         raise InputError("lists no models", path=file)
     return entries, header
+
+
+# --------------------------------------------------------------------------- batches
+
+#: rows of a batch where ``--batch-size auto`` leaves the token budget alone to bound it
+MAX_ROWS = 1 << 16
+#: share of the free memory measured that ``--batch-size auto`` plans to use
+MEMORY_SHARE = 0.5
+_listeners: list[Callable[[int], None]] = []
+
+
+@contextlib.contextmanager
+def counting_tokens(callback: Callable[[int], None]) -> Iterator[None]:
+    """Call ``callback(n)`` as each batch of ``n`` tokens is done (prompts and answers
+    as a plain evaluation would feed them: the progress of ``mirage eval``)."""
+    _listeners.append(callback)
+    try:
+        yield
+    finally:
+        _listeners.remove(callback)
+
+
+def _count(n: int) -> None:
+    for listener in _listeners:
+        listener(n)
+
+
+def free_memory(device: str) -> int:
+    """Bytes free for activations on ``device``: the GPU's free memory, or the
+    memory the system reports available (``MemAvailable``) on the CPU."""
+    import torch
+
+    if device.startswith("cuda"):
+        return int(torch.cuda.mem_get_info(torch.device(device))[0])
+    try:
+        with open("/proc/meminfo", encoding="ascii") as fh:
+            for line in fh:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return int(os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE"))
+
+
+def bytes_per_token(model: Any) -> int:
+    """An upper bound on the memory one token of a batch holds during a forward pass:
+    its keys and values in every layer, its widest activations (the MLP's, attention
+    and residual copies), a row of attention weights as wide as the window, and a
+    float32 row of logits with its log-softmax."""
+    cfg = model.config
+    cfg = getattr(cfg, "text_config", cfg)
+    hidden = int(getattr(cfg, "hidden_size", None) or getattr(cfg, "n_embd", 0))
+    layers = int(getattr(cfg, "num_hidden_layers", None) or getattr(cfg, "n_layer", 0))
+    inner = int(
+        getattr(cfg, "intermediate_size", None) or getattr(cfg, "n_inner", None) or 4 * hidden
+    )
+    vocab = int(model.get_input_embeddings().num_embeddings)
+    element = next(model.parameters()).element_size()
+    heads = int(getattr(cfg, "num_attention_heads", None) or getattr(cfg, "n_head", 1))
+    window = int(
+        getattr(cfg, "max_position_embeddings", None) or getattr(cfg, "n_positions", 2048)
+    )
+    keys_values = 2 * layers * hidden * element
+    activations = (4 * hidden + 2 * inner) * max(element, 4)
+    attention = heads * window * 4  # one row of attention weights where they are materialised
+    return keys_values + activations + attention + 2 * vocab * 4
+
+
+def auto_batch_tokens(lm: HFModel) -> int:
+    """The token budget of ``--batch-size auto``: :data:`MEMORY_SHARE` of the memory
+    :func:`free_memory` measures, over :func:`bytes_per_token`, at least one window."""
+    budget = int(MEMORY_SHARE * free_memory(lm.device) / bytes_per_token(lm.model))
+    return max(budget, lm.max_length)
 
 
 # --------------------------------------------------------------------------- the model
@@ -364,6 +438,7 @@ class HFModel:
                     for b in batch
                 ]
                 scored = score_groups(self.model, members, self.device, top)
+                _count(sum(len(work[i][0]) for b in batch for i in groups[keys[b]]))
                 for b, got in zip(batch, scored, strict=True):
                     for i, value in zip(groups[keys[b]], got, strict=True):
                         results[i] = value
@@ -374,6 +449,7 @@ class HFModel:
                     picked, self._score_plain([work[i][:2] for i in picked], top), strict=True
                 ):
                     results[i] = value
+                _count(sum(len(work[i][0]) for i in picked))
         return results
 
     def _score_plain(
@@ -511,6 +587,7 @@ class HFModel:
                 )
                 for i, ids in zip(batch, new, strict=True):
                     answers[i] = self._finish(ids, stops)
+                _count(sum(len(cut[i]) + len(ids) for i, ids in zip(batch, new, strict=True)))
                 scored = [
                     k
                     for k, i in enumerate(batch)
@@ -577,9 +654,15 @@ def _example_error(task: EvalTask, ex: Example, message: str, field: str) -> Inp
 
 
 def score_examples(
-    lm: HFModel, task: EvalTask, examples: Sequence[Example], batch_size: int = 16
+    lm: HFModel,
+    task: EvalTask,
+    examples: Sequence[Example],
+    batch_size: int = 16,
+    batch_tokens: int = BATCH_TOKENS,
 ) -> tuple[list[str | None], list[list[float]], list[list[float]] | None]:
-    """Predictions, target-token log-probs and (multiple choice) choice log-probs."""
+    """Predictions, target-token log-probs and (multiple choice) choice log-probs.
+
+    Batches hold at most ``batch_size`` sequences and ``batch_tokens`` padded tokens."""
     pairs: list[tuple[int, list[int], int]] = []  # (example, sequence, start)
     conts: list[str] = []
     for k, ex in enumerate(examples):
@@ -603,7 +686,7 @@ def score_examples(
                 seq[n:] if same else None for (_, seq, n), same in zip(pairs, shared, strict=True)
             ]
             generated, lps = lm.generate_and_score(
-                prompts, tails, task.max_tokens, task.stop, batch_size
+                prompts, tails, task.max_tokens, task.stop, batch_size, batch_tokens
             )
             rest = [k for k, lp in enumerate(lps) if lp is None]
             if rest:
@@ -613,7 +696,7 @@ def score_examples(
                 for k, (lp, _, _) in zip(rest, more, strict=True):
                     lps[k] = lp
             return [g.text for g in generated], [lp.tolist() for lp in lps], None  # type: ignore[union-attr]
-        scored = lm.score([p[1] for p in pairs], [p[2] for p in pairs], batch_size)
+        scored = lm.score([p[1] for p in pairs], [p[2] for p in pairs], batch_size, 0, batch_tokens)
     except ValueError as exc:
         raise InputError(f"{exc}", path=task.ref.get("path"), field="prompt") from None
     by_pair = [(k, lp.tolist()) for (k, _, _), (lp, _, _) in zip(pairs, scored, strict=True)]
@@ -680,10 +763,26 @@ def _checkpoint_stamp(path: str | None) -> list:
 
 @functools.lru_cache(maxsize=1)
 def _load_model(
-    path: str, device: str, dtype: str, revision: str | None, add_bos: bool | None
+    path: str,
+    device: str,
+    dtype: str,
+    revision: str | None,
+    add_bos: bool | None,
+    reuse: bool = True,
 ) -> HFModel:
     # units of one model follow each other, so a worker loads each checkpoint once
-    return HFModel(path, device=device, dtype=dtype, revision=revision, add_bos=add_bos)
+    return HFModel(
+        path, device=device, dtype=dtype, revision=revision, add_bos=add_bos, reuse=reuse
+    )
+
+
+def batch_limits(lm: HFModel, backend: dict[str, Any]) -> tuple[int, int]:
+    """``(rows, tokens)`` per batch: ``--batch-size`` and ``--batch-tokens``, or with
+    ``--batch-size auto`` the budget of :func:`auto_batch_tokens` (measured where the
+    unit runs) and no bound on rows but that."""
+    if backend.get("batch_size") == "auto":
+        return MAX_ROWS, auto_batch_tokens(lm)
+    return int(backend["batch_size"]), int(backend.get("batch_tokens") or BATCH_TOKENS)
 
 
 def evaluate_unit(unit: Unit) -> pd.DataFrame:
@@ -693,9 +792,15 @@ def evaluate_unit(unit: Unit) -> pd.DataFrame:
     task = load_task_ref(spec["task"])
     examples = task.examples[spec["lo"] : spec["hi"]]
     lm = _load_model(
-        spec["path"], backend["device"], backend["dtype"], spec["revision"], backend["add_bos"]
+        spec["path"],
+        backend["device"],
+        backend["dtype"],
+        spec["revision"],
+        backend["add_bos"],
+        backend.get("reuse", True),
     )
-    predictions, target_lps, choice_lps = score_examples(
-        lm, task, examples, batch_size=backend["batch_size"]
-    )
-    return samples_frame(task, examples, spec["entry"], predictions, target_lps, choice_lps)
+    rows, tokens = batch_limits(lm, backend)
+    predictions, target_lps, choice_lps = score_examples(lm, task, examples, rows, tokens)
+    frame = samples_frame(task, examples, spec["entry"], predictions, target_lps, choice_lps)
+    frame["dtype"] = lm.dtype  # float32 unless --dtype chose another
+    return frame
