@@ -40,6 +40,7 @@ QUICK: dict[str, list[str]] = {
     "ladder": ["--preset", "tiny", "--task", "add3", "--n-test", "1000"],
     "vision": ["--quick"],
     "transitions": ["--quick", "--n-smooth", "60"],
+    "eval": ["--arch", "gpt2", "--n", "20"],
     "reproduce": ["--skip-full"],
 }
 

@@ -194,6 +194,14 @@ def staged_folder(
     if target.exists() and not target.is_dir():
         raise InputError("is a file; --out must be a folder", path=target, field="out")
     check_outputs(sources, {"out": target})
+    for source in sources:
+        if source.is_dir() and target.resolve().is_relative_to(source.resolve()):
+            raise InputError(
+                f"is inside the input folder {str(source)!r}, whose files are all read: the "
+                "output would be read as input the next time; write it elsewhere",
+                path=target,
+                field="out",
+            )
     made = _new_parents(target)
     inside = target.is_dir()
     try:

@@ -508,6 +508,13 @@ def resolve_directions(
     if metric.isna().any():
         raise InputError("a score has no metric", field="metric")
     given = _normalised(overrides)
+    present = {normalise_metric_name(str(name)) for name in pd.unique(metric)}
+    unknown = sorted(set(given) - present)
+    if unknown:  # a typo would otherwise leave the metric's direction as it was
+        raise InputError(
+            f"no metric {unknown[0]!r} in the scores (an override names a metric of the table)",
+            field="higher-is-better",
+        )
     stated: dict[object, set[bool]] = {}
     if "higher_is_better" in table.columns:
         pairs = pd.DataFrame({"metric": metric, "higher": table["higher_is_better"]})

@@ -39,6 +39,8 @@ __all__ = ["detection_power", "examples_needed", "resolvable_accuracy"]
 MAX_EXAMPLES = 10**15
 #: test-set sizes scanned in one vectorised call
 _CHUNK = 1 << 20
+#: above this many examples the size is bisected rather than scanned
+_BISECT = 64 * _CHUNK
 
 
 def _check_probability(name: str, value: float, low_open: bool = True) -> float:
@@ -134,6 +136,17 @@ def examples_needed(
         high *= 2
         _check_size(high / 2, p, p0)
     low = 1 if high <= _CHUNK else high // 2
+    # above a scan's worth of sizes, bisect: the power's sawtooth in n (a few examples
+    # wide) is far below what a test set that large resolves, and a scan of millions of
+    # exact binomial tails would take minutes
+    if high > _BISECT:
+        while high - low > 1:
+            mid = (low + high) // 2
+            if detection_power(mid, p, conf, p0) >= target:
+                high = mid
+            else:
+                low = mid
+        return int(high)
     for first in range(low, high + 1, _CHUNK):
         sizes = np.arange(first, min(high, first + _CHUNK - 1) + 1)
         hits = np.flatnonzero(detection_power(sizes, p, conf, p0) >= target)

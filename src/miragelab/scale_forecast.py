@@ -660,6 +660,9 @@ def forecast_ladder(
         if not m.two_step or m.soft_task is not None or name in soft_tasks
     ]
     chance = _check_chance(chance or {})
+    stray = sorted(set(chance) - set(names))
+    if stray:  # a typo would otherwise leave that task's floor free
+        raise InputError(f"task {stray[0]!r} is not one of the tasks forecast", field="chance")
     result = LadderForecast(pd.DataFrame(), pd.DataFrame())
     result.notes = [f"target {t}: observed as {', '.join(m)}" for t, m in observed_by.items() if m]
     if estimated.any():

@@ -29,6 +29,7 @@ import dataclasses
 import math
 import operator
 import os
+import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any, Literal
@@ -339,6 +340,14 @@ def describe(value: Any) -> str:
     return f"{type(value).__name__} {text}"
 
 
+#: a name that shows nothing (white space, zero-width and other format characters), and
+#: control characters (a terminal would run an escape sequence in a printed name)
+_INVISIBLE = re.compile(r"[\s\u00ad\u180e\u200b-\u200f\u202a-\u202e\u2060-\u2064\ufeff]*")
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+_INVISIBLE_RE2 = r"^[\s\x{ad}\x{180e}\x{200b}-\x{200f}\x{202a}-\x{202e}\x{2060}-\x{2064}\x{feff}]*$"
+_CONTROL_RE2 = r"[\x{0}-\x{1f}\x{7f}-\x{9f}]"
+
+
 class BadValue(Exception):
     """A field value is wrong; the caller adds file and line."""
 
@@ -379,6 +388,10 @@ _FLOAT_LIMIT = int(np.finfo(np.float64).max)
 
 #: a log-probability field, for sources that check one value at a time
 LOGPROB = Field("logprob", "float", True, "a natural-log probability", logprob=True)
+#: any finite number (a JSON integer within a double's range), and any 64-bit integer:
+#: the rules of sources that read numbers before the tables' own fields apply
+NUMBER = Field("number", "float", True, "a finite number")
+INTEGER = Field("integer", "int", True, "a 64-bit integer")
 
 
 def check_logprob(value: Any) -> float:
@@ -406,8 +419,10 @@ def coerce_value(value: Any, f: Field, from_text: bool = False) -> Any:
     if kind == "str":
         if not isinstance(value, str):
             raise BadValue(f"expected a string, got {describe(value)}")
-        if f.name_like and not value.strip():
+        if f.name_like and _INVISIBLE.fullmatch(value):
             raise BadValue(f"a name may not be blank, got {value!r}")
+        if f.name_like and _CONTROL.search(value):
+            raise BadValue(f"a name may not hold control characters, got {value!r}")
         return value
     if kind == "id":
         if isinstance(value, str):
@@ -544,9 +559,10 @@ def check_column(arr: pa.Array, f: Field) -> tuple[pa.Array, np.ndarray]:
             out = arr.cast(canonical)
             empty = _numpy(pc.equal(out, ""), False).astype(bool)
             bad = (null | empty) & f.required
-            if f.name_like:
-                blank = pc.equal(pc.utf8_trim_whitespace(out), "")
-                bad |= _numpy(blank, False).astype(bool)
+            if f.name_like:  # the rules of coerce_value, on the whole column
+                blank = pc.match_substring_regex(out, _INVISIBLE_RE2)
+                control = pc.match_substring_regex(out, _CONTROL_RE2)
+                bad |= _numpy(pc.or_(blank, control), False).astype(bool)
             return out, bad
         if f.kind == "id" and pa.types.is_integer(t):
             return arr.cast(canonical), missing
@@ -766,6 +782,14 @@ def _interval_text(lower: float, upper: float) -> str:
     low = "(-inf" if np.isneginf(lower) else f"[{lower:g}"
     high = "inf)" if np.isposinf(upper) else f"{upper:g}]"
     return f"{low}, {high}"
+
+
+def score_value_problem(metric: str, value: float) -> str | None:
+    """Why one score of ``metric`` is impossible (outside the metric's range), or None:
+    the rule of the scores table, for sources that check a value where they read it, so
+    that the error names the value's own file, line and field."""
+    found = _score_problem(pd.DataFrame({"metric": [metric], "value": [float(value)]}))
+    return None if found is None else found[2]
 
 
 def _score_problem(frame: pd.DataFrame | pa.Table) -> tuple[int, str, str] | None:

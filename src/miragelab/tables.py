@@ -36,7 +36,14 @@ from miragelab.schema import (
     validate_frame,
     validate_records,
 )
-from miragelab.textio import MAX_LINE_BYTES, iter_csv_rows, iter_jsonl, regular_file, table_format
+from miragelab.textio import (
+    MAX_LINE_BYTES,
+    check_distinct,
+    iter_csv_rows,
+    iter_jsonl,
+    regular_file,
+    table_format,
+)
 
 __all__ = [
     "MAX_LINE_BYTES",
@@ -100,6 +107,8 @@ def read_many(paths: Iterable[str | os.PathLike[str]], spec: TableSpec | str) ->
     two sizes) names the file and line of the offending row.
     """
     spec = TABLES[spec] if isinstance(spec, str) else spec
+    paths = list(paths)
+    check_distinct(paths)
     frames = [read_table(p, spec) for p in paths]
     if not frames:
         raise InputError(f"no {spec.name} files given")

@@ -70,8 +70,24 @@ app.add_typer(vision_app, name="vision")
 app.add_typer(ladder_app, name="ladder")
 
 
+def _stop(signum: int, _frame: object) -> None:
+    """SIGTERM and SIGHUP (a ``timeout``, a job scheduler, a closed terminal) unwind the
+    stack as Ctrl-C does, so a staging folder is removed and no half output is left."""
+    raise SystemExit(128 + signum)
+
+
 def main(argv: list[str] | None = None) -> None:
     """Entry point: turns bad input into one line on stderr and exit code 2."""
+    import signal
+    import threading
+
+    if threading.current_thread() is threading.main_thread():
+        for name in ("SIGTERM", "SIGHUP"):
+            if hasattr(signal, name) and signal.getsignal(getattr(signal, name)) in (
+                signal.SIG_DFL,
+                None,
+            ):
+                signal.signal(getattr(signal, name), _stop)
     run_app(app, argv)
 
 

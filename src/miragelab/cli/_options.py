@@ -87,11 +87,17 @@ ConfidenceOption = Annotated[float, typer.Option(help="Confidence level of the i
 ResamplesOption = Annotated[int, typer.Option(help="Resamples for score intervals.")]
 ShippedOption = Annotated[bool, typer.Option(help="Use the shipped published results.")]
 #: ``--seed`` of the commands whose only randomness is a bootstrap
-BootstrapSeedOption = Annotated[int, typer.Option(help="Seed of the bootstrap.")]
+#: seeds are 64-bit integers >= 0 (what numpy takes)
+SEED_MAX = 2**63 - 1
+BootstrapSeedOption = Annotated[
+    int, typer.Option(help="Seed of the bootstrap.", min=0, max=SEED_MAX)
+]
 #: ``--n-boot`` of the transition detector's bootstrap test
 BootOption = Annotated[int, typer.Option(help="Bootstrap replicates of the test.")]
 #: ``--seed`` of the commands that read a built-in task
-TaskSeedOption = Annotated[int, typer.Option(help="Split seed of a built-in task.")]
+TaskSeedOption = Annotated[
+    int, typer.Option(help="Split seed of a built-in task.", min=0, max=SEED_MAX)
+]
 #: ``--out`` of the commands that write a folder of tables and figures
 FiguresOutOption = Annotated[Path, typer.Option("--out", help="Folder for tables and figures.")]
 #: ``--out`` of the commands that write a samples table or dataset

@@ -4,6 +4,7 @@
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
@@ -11,6 +12,7 @@ import typer
 
 from miragelab.atomic import check_outputs, in_folder, staged_folder
 from miragelab.cli._options import (
+    SEED_MAX,
     ConfidenceOption,
     HigherIsBetter,
     ResamplesOption,
@@ -38,6 +40,12 @@ __all__ = ["cost", "fit", "meta", "plan", "report", "reproduce", "theory"]
 MAX_POINTS = 100_000
 
 
+#: bounds of mirage theory's lists: curves per panel, tokens per answer, choices
+MAX_LENGTHS = 100
+MAX_LENGTH = 1_000_000
+MAX_CHOICES = 1_000_000
+
+
 def theory(
     out_dir: Annotated[Path, typer.Option("--out", help="Folder for the figure and CSV.")],
     c: Annotated[float, typer.Option("--c", help="Scale constant c of L_CE = (N/c)^alpha.")] = 2e9,
@@ -51,20 +59,26 @@ def theory(
     """The paper's closed-form model: six panels (PNG, SVG) and the curves (CSV)."""
     from miragelab.report.theory_figure import write_theory_outputs
 
-    if not c > 0:
-        raise InputError(f"must be > 0, got {c}", field="c")
-    if not alpha < 0:
-        raise InputError(f"must be < 0 (loss falls with scale), got {alpha}", field="alpha")
-    if k < 2:
-        raise InputError(f"must be >= 2, got {k}", field="k")
-    if not 0 < n_min < n_max:
-        raise InputError(f"need 0 < n-min < n-max, got {n_min:g}, {n_max:g}", field="n-min")
+    if not (math.isfinite(c) and c > 0):
+        raise InputError(f"must be a finite number > 0, got {c}", field="c")
+    if not (math.isfinite(alpha) and alpha < 0):
+        raise InputError(
+            f"must be finite and < 0 (loss falls with scale), got {alpha}", field="alpha"
+        )
+    check_count(k, "k", 2, MAX_CHOICES)
+    if not (1 <= n_min < n_max and math.isfinite(n_max)):
+        raise InputError(
+            f"need 1 <= n-min < n-max, both finite parameter counts, got {n_min:g}, {n_max:g}",
+            field="n-min",
+        )
     check_count(points, "points", 2, MAX_POINTS)
     ls = parse_list(lengths, "lengths", int)
     if any(v < 1 for v in ls) or len(set(ls)) != len(ls):
         raise InputError(
             f"lengths must be distinct integers >= 1, got {lengths!r}", field="lengths"
         )
+    check_count(len(ls), "lengths", 1, MAX_LENGTHS)  # one curve per length in every panel
+    check_count(max(ls), "lengths", 1, MAX_LENGTH)
     with staged_folder(out_dir) as stage:
         written = write_theory_outputs(
             stage, c=c, alpha=alpha, lengths=ls, k=k, n_min=n_min, n_max=n_max, points=points
@@ -86,7 +100,7 @@ def meta(
     ] = False,
     confidence: ConfidenceOption = 0.95,
     n_resamples: ResamplesOption = 1000,
-    seed: Annotated[int, typer.Option(help="Seed of the resampling.")] = 0,
+    seed: Annotated[int, typer.Option(help="Seed of the resampling.", min=0, max=SEED_MAX)] = 0,
     higher_is_better: HigherIsBetter = None,
 ) -> None:
     """Emergence of every (task, family, metric) curve, shares per metric, and verdicts."""
@@ -231,7 +245,7 @@ def plan(
         except ValueError as exc:  # a question no test set can answer
             raise InputError(str(exc), field="accuracy") from None
         out.print(
-            f"{needed:,} examples tell accuracy {accuracy:g} from {against} "
+            f"{needed:,} examples tell accuracy {accuracy:.12g} from {against} "
             f"(one-sided exact binomial test at level {1 - confidence:.2g}, "
             f"power {confidence:.0%})"
         )
@@ -246,6 +260,12 @@ def plan(
         )
 
 
+#: bounds of mirage cost's inputs: no evaluation is larger, and the arithmetic stays finite
+MAX_COST_SAMPLES = 10**15
+MAX_COST_TOKENS = 1e9
+MAX_COST_PARAMS = 1e15
+
+
 def _cost_tasks(items: list[str]) -> dict:
     from miragelab.costs import Task
 
@@ -256,10 +276,10 @@ def _cost_tasks(items: list[str]) -> dict:
             n, t = int(samples.replace(",", "")), float(tokens)
         except ValueError:
             n, t = -1, float("nan")
-        if not sep or n < 0 or not t > 0 or t == float("inf"):
+        if not sep or not 0 <= n <= MAX_COST_SAMPLES or not 0 < t <= MAX_COST_TOKENS:
             raise InputError(
-                f"task {name!r}: expected SAMPLES:TOKENS (an integer >= 0 and a number > 0), "
-                f"got {value!r}",
+                f"task {name!r}: expected SAMPLES:TOKENS (an integer in 0..{MAX_COST_SAMPLES:.0e} "
+                f"and a number in (0, {MAX_COST_TOKENS:.0e}]), got {value[:60]!r}",
                 field="task",
             )
         tasks[name] = Task(samples=n, tokens_per_sample=t)
@@ -276,10 +296,20 @@ def _cost_models(items: list[str], ladder: Path | None) -> dict[str, float]:
         entries, _ = read_ladder(ladder, require_path=False)
         models.update({e.unit_name: e.params for e in entries})
     for name, size in named_values(items, "model", "NAME=SIZE (e.g. pythia-1.4b=1.4b)"):
+        if name in models:
+            raise InputError(
+                f"model {name!r} is in the ladder too: one size per model", field="model"
+            )
         try:
-            models[name] = parse_size(size)
+            value = parse_size(size)
         except InputError as exc:
             raise InputError(f"model {name!r}: {exc.message}", field="model") from None
+        if not 1 <= value <= MAX_COST_PARAMS:
+            raise InputError(
+                f"model {name!r}: parameters must be in 1..{MAX_COST_PARAMS:.0e}, got {size!r}",
+                field="model",
+            )
+        models[name] = value
     if not models:
         raise InputError("give models with --model NAME=SIZE or --ladder CSV", field="model")
     return models
@@ -382,6 +412,8 @@ def _run_stages(stages: list[Stage], out_dir: Path, title: str) -> tuple[list[di
         TextColumn("eta"),
         TimeRemainingColumn(),
         console=err,
+        disable=not err.is_terminal,  # on a pipe stderr holds an error's one line only
+        transient=True,
     ) as progress:
         STAGE_PROGRESS.set(progress)  # long stages add their own bars (e.g. one per model)
         bar = progress.add_task("reproduction", total=len(stages))
@@ -391,7 +423,7 @@ def _run_stages(stages: list[Stage], out_dir: Path, title: str) -> tuple[list[di
 
         def ended(stage: Stage, status: str, seconds: float) -> None:
             progress.advance(bar)
-            progress.console.print(f"{stage.name:<12} {status:<8} {seconds:6.1f} s")
+            out.print(f"{stage.name:<12} {status:<8} {seconds:6.1f} s")
 
         records = run_stages(stages, out_dir, on_start=started, on_end=ended)
     return records, write_summary(title, records, out_dir)
@@ -417,7 +449,10 @@ def reproduce(
         "cpu"
     ),
     seed: Annotated[
-        int, typer.Option(help="Seed of every random part (simulated test sets, training).")
+        int,
+        typer.Option(
+            help="Seed of every random part (simulated test sets, training).", min=0, max=SEED_MAX
+        ),
     ] = 0,
 ) -> None:
     """The whole paper on the shipped data and models: one report.html with every figure."""

@@ -16,6 +16,7 @@ from rich.table import Table
 from rich.text import Text
 
 from miragelab.cli._options import HigherIsBetter, direction_items, err, out
+from miragelab.errors import InputError
 
 __all__ = ["ingest_app"]
 
@@ -39,6 +40,13 @@ ParamsOption = Annotated[
     str | None,
     typer.Option("--params", help="Parameter count, e.g. 1.4b or 160000000 (default: the files)."),
 ]
+
+
+def _check_names(**names: str | None) -> None:
+    """``--model`` and ``--family`` given by hand: names, not blank."""
+    for field, value in names.items():
+        if value is not None and not value.strip():
+            raise InputError(f"a name may not be blank, got {value!r}", field=field)
 
 
 def _print_done(line: str) -> None:
@@ -84,6 +92,7 @@ def lm_eval(
     from miragelab.sources.lm_eval_samples import ingest_lm_eval, total_bytes
 
     check_outputs(paths, {"out": out_path})
+    _check_names(model=model, family=family)
     total = total_bytes(paths)
     columns = (
         TextColumn("[bold]reading samples"),
@@ -134,6 +143,7 @@ def helm(
     from miragelab.sources.helm import ingest_helm
 
     check_outputs(run_dirs, {"out": out_path, "scores-out": scores_out})
+    _check_names(model=model, family=family)
     with err.status(f"reading {len(run_dirs)} HELM run(s)"):
         summary = ingest_helm(
             run_dirs,

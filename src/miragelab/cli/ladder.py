@@ -10,6 +10,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from miragelab.atomic import check_outputs, in_folder, staged_folder
 from miragelab.cli._options import (
+    SEED_MAX,
     CpusPerUnitOption,
     ExecutorOption,
     GpusPerUnitOption,
@@ -39,7 +40,9 @@ def train(
     out_dir: Annotated[Path, typer.Option("--out", help="Folder of the ladder.")],
     task: Annotated[str, typer.Option(help="add1..add5 or mul2.")] = "add4",
     preset: Annotated[str, typer.Option(help="Ladder preset: cpu, gpu or tiny.")] = "cpu",
-    seed: Annotated[int, typer.Option(help="Seed of weights, data and split.")] = 0,
+    seed: Annotated[
+        int, typer.Option(help="Seed of weights, data and split.", min=0, max=SEED_MAX)
+    ] = 0,
     resume: Annotated[
         bool, typer.Option("--resume", help="Continue a killed run; finished models are kept.")
     ] = False,
@@ -173,7 +176,9 @@ def predictions(
     ],
     out_dir: Annotated[Path, typer.Option("--out", help="Folder for figures and tables.")],
     small_n: Annotated[int, typer.Option(help="Prediction 2: size of the small test set.")] = 100,
-    seed: Annotated[int, typer.Option(help="Seed of the bootstrap intervals.")] = 0,
+    seed: Annotated[
+        int, typer.Option(help="Seed of the bootstrap intervals.", min=0, max=SEED_MAX)
+    ] = 0,
 ) -> None:
     """The paper's three predictions on a ladder's samples: figures (PNG, SVG) and tables."""
     from miragelab.ladder.predictions import run_predictions

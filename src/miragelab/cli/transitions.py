@@ -27,6 +27,7 @@ import typer
 from miragelab.atomic import staged_folder
 from miragelab.cli._options import (
     MAX_ROWS,
+    SEED_MAX,
     BootOption,
     BootstrapSeedOption,
     FiguresOutOption,
@@ -67,7 +68,7 @@ def induction(
     steps: Annotated[
         int | None, typer.Option(help="Training steps (default: the config's).")
     ] = None,
-    seed: Annotated[int, typer.Option(help="Seed of data and weights.")] = 0,
+    seed: Annotated[int, typer.Option(help="Seed of data and weights.", min=0, max=SEED_MAX)] = 0,
     threads: Annotated[int, typer.Option(help="torch threads.")] = 1,
     n_boot: BootOption = 499,
 ) -> None:

@@ -245,9 +245,7 @@ def bytes_per_token(model: Any) -> int:
     vocab = int(model.get_input_embeddings().num_embeddings)
     element = next(model.parameters()).element_size()
     heads = int(getattr(cfg, "num_attention_heads", None) or getattr(cfg, "n_head", 1))
-    window = int(
-        getattr(cfg, "max_position_embeddings", None) or getattr(cfg, "n_positions", 2048)
-    )
+    window = int(getattr(cfg, "max_position_embeddings", None) or getattr(cfg, "n_positions", 2048))
     keys_values = 2 * layers * hidden * element
     activations = (4 * hidden + 2 * inner) * max(element, 4)
     attention = heads * window * 4  # one row of attention weights where they are materialised

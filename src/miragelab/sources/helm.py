@@ -109,7 +109,16 @@ import pandas as pd
 
 from miragelab.errors import InputError
 from miragelab.metric_facts import fact_of
-from miragelab.schema import SCORES, BadValue, check_logprob, validate_frame
+from miragelab.schema import (
+    INTEGER,
+    NUMBER,
+    SCORES,
+    BadValue,
+    check_logprob,
+    check_number,
+    score_value_problem,
+    validate_frame,
+)
 from miragelab.sources.lm_eval_samples import (
     ModelMeta,
     Origin,
@@ -150,6 +159,11 @@ def _get(obj: Any, key: str, where: Path_, kind: type | tuple[type, ...], requir
     if not isinstance(value, kind) or isinstance(value, bool) and bool not in _tuple(kind):
         names = "/".join(k.__name__ for k in _tuple(kind))
         raise _Bad(where + [key], f"expected {names}, got {type(value).__name__}")
+    if isinstance(value, int) and not isinstance(value, bool):
+        try:  # JSON integers have no size limit: the tables' number rule bounds them
+            check_number(value, INTEGER if float not in _tuple(kind) else NUMBER)
+        except BadValue as exc:
+            raise _Bad(where + [key], str(exc)) from None
     return value
 
 
@@ -482,7 +496,8 @@ def read_helm_run(
     if not state_path.is_file():
         raise InputError("no scenario_state.json in this HELM run folder", path=run)
     state = read_json_text(state_path)
-    spec_file = read_json_text(run / "run_spec.json") if (run / "run_spec.json").is_file() else None
+    # optional files that exist are read (a pipe or a folder in their place is refused)
+    spec_file = read_json_text(run / "run_spec.json") if (run / "run_spec.json").exists() else None
     spec = spec_file.data if spec_file is not None else {}
     if not isinstance(spec, dict):
         raise spec_file.error([], "expected a JSON object")  # type: ignore[union-attr]
@@ -534,12 +549,15 @@ def _stat_value(
     count = _get(stat, "count", where, int)
     if count == 0:
         return None
-    mean = stat.get("mean")
+    mean = _get(stat, "mean", where, (int, float), required=False)
     if mean is None:
         total = _get(stat, "sum", where, (int, float))
         mean = total / count
     if isinstance(mean, bool) or not isinstance(mean, int | float) or not math.isfinite(mean):
         raise _Bad(where + ["mean"], f"expected a finite number, got {mean!r}")
+    problem = score_value_problem(metric, mean)
+    if problem is not None:
+        raise _Bad(where + ["mean"], problem)
     if name.get("sub_split"):
         metric = f"{metric}[{name['sub_split']}]"
     task = _task("", name.get("split"))
@@ -571,7 +589,7 @@ def _direction(metric: str) -> bool | None:
 def _scores(run: Path, base: str, meta: ModelMeta, perturbations: bool) -> pd.DataFrame | None:
     records: dict[tuple[str, str], dict[str, Any]] = {}
     stats_path, per_path = run / "stats.json", run / "per_instance_stats.json"
-    if stats_path.is_file():
+    if stats_path.exists():
         stats = read_json_text(stats_path)
         if not isinstance(stats.data, list):
             raise stats.error([], "expected a list of statistics")
@@ -583,7 +601,7 @@ def _scores(run: Path, base: str, meta: ModelMeta, perturbations: bool) -> pd.Da
             if got is not None:
                 suffix, metric, mean, count = got
                 _pool(records, (base + suffix, metric), mean, count)
-    elif per_path.is_file():
+    elif per_path.exists():
         per = read_json_text(per_path)
         if not isinstance(per.data, list):
             raise per.error([], "expected a list of per-instance statistics")

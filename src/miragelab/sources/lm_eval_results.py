@@ -62,12 +62,19 @@ import pandas as pd
 
 from miragelab.errors import InputError
 from miragelab.metric_facts import fact_of
-from miragelab.schema import SCORES, validate_frame
+from miragelab.schema import (
+    NUMBER,
+    SCORES,
+    BadValue,
+    check_number,
+    score_value_problem,
+    validate_frame,
+)
 from miragelab.sources.sizes import (
     family_from_name,
     known_family,
     lookup_size,
-    parse_size,
+    parse_params,
     read_size_sidecar,
     size_from_name,
 )
@@ -116,10 +123,15 @@ _STEP_REVISION = re.compile(r"(?:global_)?step[-_]?(\d+)", re.I)
 _STEP_IN_NAME = re.compile(r"_step(\d+)")
 
 
-def _number(value: Any) -> float | None:
-    """A finite float, or None for strings ("N/A"), bools, NaN and missing."""
+def _number(value: Any, path: Path, keys: tuple) -> float | None:
+    """A finite float, or None for strings ("N/A"), bools, NaN and missing; an integer
+    beyond a double (JSON integers have no size limit) is refused at its line."""
     if isinstance(value, bool) or not isinstance(value, int | float):
         return None
+    try:
+        check_number(value, NUMBER) if isinstance(value, int) else None
+    except BadValue as exc:
+        raise json_error(str(exc), path, keys) from None
     value = float(value)
     return value if math.isfinite(value) else None
 
@@ -138,18 +150,15 @@ def _resolve_params(
     hint: str,
     locate: bool,
 ) -> float:
-    if params is not None:
+    if params is not None:  # given by hand: an error is the option's, not the file's
         try:
-            value = parse_size(params)
+            return parse_params(params)
         except InputError as exc:
-            raise InputError(exc.message, path=path, field="params") from None
-        if value <= 0:
-            raise InputError(f"params must be > 0, got {params!r}", path=path, field="params")
-        return value
+            raise InputError(exc.message, field="params") from None
     value = lookup_size(dict(sizes) if sizes else None, model)
     if value is not None:
         return value
-    number = _number(from_file)
+    number = _number(from_file, path, file_keys)
     if number is not None and number >= 1 and float(number).is_integer():
         return number  # the harness writes the model's parameter count, a whole number
     stated = from_file is not None and not (
@@ -251,6 +260,11 @@ def run_model(
         match = _STEP_IN_NAME.search(p.name)
         if match:
             step = int(match.group(1))
+    if step is not None:
+        try:  # the tables' step rule: a 64-bit integer
+            check_number(step, SCORES.field("step"))
+        except BadValue as exc:
+            raise InputError(f"step from the revision: {exc}", path=p, field="step") from None
     in_config = "model_num_parameters" in config
     n_params = _resolve_params(
         p,
@@ -289,8 +303,12 @@ def lm_eval_records(
     family: str | None = None,
     params: float | str | None = None,
     sizes: Mapping[str, float] | None = None,
+    notes: list[str] | None = None,
 ) -> list[dict[str, Any]]:
-    """Score records (dicts with the scores columns) of one parsed results file, unvalidated."""
+    """Score records (dicts with the scores columns) of one parsed results file, unvalidated.
+
+    Scores the harness wrote as NaN or infinity are left out, and ``notes`` (where
+    given) says which."""
     p = Path(path)
     if not is_lm_eval_results(data):
         raise json_error(
@@ -306,6 +324,7 @@ def lm_eval_records(
     n_samples = data.get("n-samples") if isinstance(data.get("n-samples"), dict) else {}
 
     records: list[dict[str, Any]] = []
+    unscored: list[str] = []
     for task, metrics in data["results"].items():
         if not isinstance(metrics, dict):
             raise json_error(
@@ -326,14 +345,21 @@ def lm_eval_records(
         for key, value in metrics.items():
             base, filt = _split_key(key)
             if base.endswith("_stderr"):
-                stderrs[(base[: -len("_stderr")], filt)] = _number(value)
+                stderrs[(base[: -len("_stderr")], filt)] = _number(value, p, ("results", task, key))
         for key, value in metrics.items():
             base, filt = _split_key(key)
             if base.endswith("_stderr") or base == "alias":
                 continue
-            number = _number(value)
+            number = _number(value, p, ("results", task, key))
             if number is None:
-                continue  # strings ("alias"), NaN scores and nulls carry no score
+                if isinstance(value, float) or (  # NaN or inf, or a number written as text
+                    isinstance(value, str) and value.strip().upper() not in ("N/A", "NA", "")
+                ):
+                    unscored.append(f"{task_name}/{key}")
+                continue  # strings ("alias", "N/A") and nulls carry no score
+            problem = score_value_problem(base, number)
+            if problem is not None:
+                raise json_error(problem, p, ("results", task, key))
             err = stderrs.get((base, filt))
             higher = hib.get(base)
             if not isinstance(higher, bool):
@@ -360,6 +386,9 @@ def lm_eval_records(
             )
     if not records:
         raise json_error("no numeric scores in the results", p, ("results",))
+    if unscored and notes is not None:
+        shown = ", ".join(unscored[:3]) + (", ..." if len(unscored) > 3 else "")
+        notes.append(f"{p}: {len(unscored)} score(s) are not numbers and are left out ({shown})")
     return records
 
 

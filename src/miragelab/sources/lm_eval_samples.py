@@ -107,7 +107,7 @@ from miragelab.schema import (
 )
 from miragelab.sources.lm_eval_choices import BadChoice, choice_target
 from miragelab.sources.lm_eval_results import RunModel, read_json, run_model, shots_of
-from miragelab.sources.sizes import Unnamed, family_in_name, folder_family, parse_size
+from miragelab.sources.sizes import Unnamed, family_in_name, folder_family, parse_params
 from miragelab.textio import iter_json_records, regular_file
 
 __all__ = [
@@ -158,11 +158,9 @@ def model_meta(
     """
     if params is not None:
         try:
-            params = parse_size(params)
+            params = parse_params(params)
         except InputError as exc:
             raise InputError(exc.message, field="params") from None
-        if not params > 0:
-            raise InputError(f"must be > 0, got {params!r}", field="params")
     hint = "pass --params" if results else "no results_*.json was found; pass --params"
     return run_model(
         results,
@@ -205,7 +203,7 @@ def _results_for(samples: Path, date: str | None) -> Path | None:
 
 def _task_of(path: Path, results: Path | None) -> tuple[str, str | None]:
     """Task name and run date from a samples file name."""
-    stem = path.name
+    stem = path.name.removesuffix(".gz")
     for suffix in (".jsonl", ".json"):
         if stem.endswith(suffix):
             stem = stem[: -len(suffix)]
@@ -229,7 +227,7 @@ def _task_of(path: Path, results: Path | None) -> tuple[str, str | None]:
 def find_lm_eval_files(paths: Iterable[str | os.PathLike[str]]) -> list[LmEvalFile]:
     """Samples files (and their results files) from files and folders.
 
-    A folder is searched recursively for ``samples_*.jsonl`` and
+    A folder is searched recursively for ``samples_*.jsonl`` (or ``.jsonl.gz``) and
     ``samples_*.json``, and for the 0.4.0/0.4.1 files named after the tasks
     of a ``results.json`` beside them.
     """
@@ -239,7 +237,12 @@ def find_lm_eval_files(paths: Iterable[str | os.PathLike[str]]) -> list[LmEvalFi
         p = regular_file(raw, folder=True)
         if p.is_dir():
             files = sorted(
-                {*p.rglob("samples_*.jsonl"), *p.rglob("samples_*.json")} | set(_old_style_files(p))
+                {
+                    *p.rglob("samples_*.jsonl"),
+                    *p.rglob("samples_*.jsonl.gz"),
+                    *p.rglob("samples_*.json"),
+                }
+                | set(_old_style_files(p))
             )
             if not files:
                 raise InputError(

@@ -50,7 +50,7 @@ from miragelab.sources.shipped import shipped_data_dir
 from miragelab.sources.sizes import Unnamed, family_in_name, folder_family
 from miragelab.sources.wide_csv import find_column, wide_records
 from miragelab.tables import read_table
-from miragelab.textio import iter_csv_rows, regular_file
+from miragelab.textio import check_distinct, iter_csv_rows, regular_file
 
 __all__ = ["WALK_SKIP", "load_scores", "load_shipped", "shipped_data_dir", "shipped_sources"]
 
@@ -126,6 +126,9 @@ def _expand(
     """
     out: list[tuple[Path, bool]] = []
     datasets: list[tuple[Path, list[Path]]] = []
+    lm_eval_samples: list[Path] = []
+    paths = list(paths)
+    check_distinct(paths)
     for item in paths:
         p = regular_file(item, folder=True)
         if p.is_file():
@@ -146,7 +149,18 @@ def _expand(
             if child.name in WALK_SKIP:
                 notes.append(f"skipped {child}: {WALK_SKIP[child.name]}")
                 continue
+            if child.name.startswith("samples_") and any(child.parent.glob("results*.json")):
+                # lm-eval's --log_samples output beside its results: the results are the
+                # scores, the samples are outputs to rescore (mirage ingest lm-eval)
+                lm_eval_samples.append(child)
+                continue
             out.append((child, False))
+    if lm_eval_samples:
+        notes.append(
+            f"skipped {len(lm_eval_samples)} lm-eval samples file(s) beside their results "
+            f"(such as {lm_eval_samples[0]}): the results hold the scores; rescore the samples "
+            "with mirage ingest lm-eval and mirage score"
+        )
     if not out and not datasets:
         raise InputError("no score files found in the given paths")
     return out, datasets
@@ -198,7 +212,7 @@ def _read_one(
         keys = set(data) if isinstance(data, dict) and explicit else set()
         if is_lm_eval_results(data) or "results" in keys:
             lm_eval.add(path)
-            return lm_eval_records(data, path, **_pick(kw, _LM_EVAL_KW))
+            return lm_eval_records(data, path, **_pick(kw, _LM_EVAL_KW), notes=notes)
         if is_bigbench_scores(data) or {"scores", "model"} <= keys:
             return bigbench_records(data, path, **_pick(kw, _BIGBENCH_KW))
         if isinstance(data, dict) and set(SCORES.required) <= set(data):
@@ -237,7 +251,7 @@ def _lm_eval_folder_family(
             Unnamed(records[0]["model"], records[0]["params"], records[0]["step"], path)
             for records, path in unnamed
         ],
-        override="family=",
+        override="family= to ml.read_scores (the command line has no such option)",
     )
     if grouped is None:
         return []

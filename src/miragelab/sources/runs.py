@@ -284,10 +284,10 @@ def _read_run(path: Path, run: Run, patterns: Sequence[tuple[str, str]]) -> pd.D
             )
     else:
         steps = _numbers(frame, step_col, path)
-        bad = np.flatnonzero(~(steps >= 0) | (steps != np.floor(steps)))
+        bad = np.flatnonzero(~((steps >= 0) & (steps < 2.0**63)) | (steps != np.floor(steps)))
         if bad.size:
             raise InputError(
-                f"a step is a whole number >= 0, got {frame[step_col].iloc[bad[0]]!r}",
+                f"a step is a whole number in 0..2**63-1, got {frame[step_col].iloc[bad[0]]!r}",
                 path=path,
                 line=int(lines[bad[0]]),
                 field=step_col,

@@ -64,7 +64,7 @@ def parse_size(text: str | int | float) -> float:
         if not math.isfinite(value):
             raise InputError(f"not a model size: {text!r}")
         return value
-    raw = str(text).strip().replace(",", "").replace("_", "")
+    raw = str(text).strip().replace(",", "")
     match = re.fullmatch(r"(\d+(?:\.\d*)?|\.\d+)(?:e([+-]?\d+))?\s*([kmbgt]?)(\d*)", raw, re.I)
     if match is None or (match.group(4) and (not match.group(3) or "." in match.group(1))):
         raise InputError(f"not a model size: {text!r} (expected e.g. 70m, 1.4b, 6.9B, 1T)")
@@ -75,7 +75,19 @@ def parse_size(text: str | int | float) -> float:
         raise InputError(f"not a model size: {text!r}") from None
     if exponent:
         number = number.scaleb(int(exponent))
-    return float(number * _UNITS[unit.lower()])
+    value = float(number * _UNITS[unit.lower()])
+    if not math.isfinite(value):
+        raise InputError(f"not a model size: {text!r} is too large")
+    return value
+
+
+def parse_params(text: str | int | float) -> float:
+    """A parameter count given by hand (``--params``): a size (:func:`parse_size`) that
+    is a whole number >= 1. Raises :class:`~miragelab.errors.InputError`."""
+    value = parse_size(text)
+    if not (value >= 1 and value.is_integer()):
+        raise InputError(f"a parameter count is a whole number >= 1, got {text!r}")
+    return value
 
 
 # --------------------------------------------------------------------------- known families

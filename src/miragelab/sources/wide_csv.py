@@ -81,7 +81,7 @@ import pandas as pd
 
 from miragelab.errors import InputError
 from miragelab.metric_facts import fact_of
-from miragelab.schema import SCORES, ModelSizes, validate_frame
+from miragelab.schema import SCORES, ModelSizes, score_value_problem, validate_frame
 from miragelab.sources.sizes import (
     Unnamed,
     family_from_name,
@@ -224,17 +224,22 @@ def cell_number(
     text = text.strip()
     if text.lower() in EMPTY_CELLS:
         return None
-    try:
-        value = Decimal(text)
+    try:  # Decimal reads "1_000" as Python does; a number in a table has no underscores
+        value = None if "_" in text else Decimal(text)
     except ArithmeticError:
         value = None
     if value is None or not value.is_finite():
-        if sizes and re.fullmatch(r"[\d.,_]+\s*[kmbgt]\d*", text, re.I):
+        if sizes and re.fullmatch(r"[\d.,]+\s*[kmbgt]\d*", text, re.I):
             return parse_size(text)
         raise InputError(
             f"expected a number, got {text[:40]!r}", path=path, line=line, field=column
         )
-    return float(value * scale)
+    number = float(value * scale)
+    if not math.isfinite(number):
+        raise InputError(
+            f"{text[:40]!r} is too large for a number", path=path, line=line, field=column
+        )
+    return number
 
 
 def read_wide_frame(path: str | os.PathLike[str]) -> pd.DataFrame:
@@ -539,6 +544,9 @@ def wide_records(
             value = cell_number(str(cell), p, _line(frame, offset), column)
             if value is None or not math.isfinite(value):
                 continue
+            problem = score_value_problem(metric, value)
+            if problem is not None:  # named at its cell, not as a row of the table built
+                raise InputError(problem, path=p, line=_line(frame, offset), field=column)
             records.append(
                 {
                     "task": task,
