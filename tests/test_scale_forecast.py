@@ -332,3 +332,15 @@ def test_forecast_settings_out_of_range_are_refused_before_anything_is_written(t
         code = mirage_code("forecast", path, "--harsh", "acc", "--holdout", 1, *option,
                            "--out", out)  # fmt: skip
         assert code == 2 and not out.exists()
+
+
+def test_a_chance_level_for_a_task_not_forecast_is_refused():
+    from miragelab.scale_forecast import forecast_ladder
+
+    sizes = np.geomspace(1e8, 1e10, 4)
+    rows = [(f"m{n:g}", n, 20 * n, "acc", 0.3 + 0.1 * i) for i, n in enumerate(sizes)]
+    with pytest.raises(InputError, match="'nosuch' is not one of the tasks"):
+        forecast_ladder(
+            _scores(rows), [Target("big", 3e10, 6e11)], harsh="acc", soft=None,
+            chance={"nosuch": 0.25}, settings=FAST,
+        )  # fmt: skip

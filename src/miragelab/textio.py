@@ -541,7 +541,21 @@ def _nonblank_lines(handle: io.BufferedIOBase, path: Path) -> Iterator[tuple[int
             if not chunk:
                 return
     except (OSError, EOFError, zlib.error) as exc:
-        raise InputError(f"cannot read: {exc}", path=path, line=number + 1) from None
+        # a block is lost whole: read again a line at a time to name the line it breaks on
+        raise InputError(f"cannot read: {exc}", path=path, line=_broken_line(path)) from None
+
+
+def _broken_line(path: Path) -> int | None:
+    """The line on which reading ``path`` fails (a truncated or corrupt gzip body)."""
+    number = 0
+    opener = gzip.open if path.name.lower().endswith(".gz") else open
+    try:
+        with opener(path, "rb") as handle:  # small reads: it fails where the text breaks
+            for number, _ in enumerate(handle, start=1):  # noqa: B007 - the count is the point
+                pass
+    except (OSError, EOFError, zlib.error):
+        return number + 1
+    return None
 
 
 # --------------------------------------------------------------------------- JSON records

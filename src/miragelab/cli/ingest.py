@@ -43,10 +43,15 @@ ParamsOption = Annotated[
 
 
 def _check_names(**names: str | None) -> None:
-    """``--model`` and ``--family`` given by hand: names, not blank."""
+    """``--model`` and ``--family`` given by hand follow the tables' rule for names."""
+    from miragelab.schema import SAMPLES, BadValue, coerce_value
+
     for field, value in names.items():
-        if value is not None and not value.strip():
-            raise InputError(f"a name may not be blank, got {value!r}", field=field)
+        if value is not None:
+            try:  # the tables' name rule: not blank, no control characters
+                coerce_value(value, SAMPLES.field(field))
+            except BadValue as exc:
+                raise InputError(str(exc), field=field) from None
 
 
 def _print_done(line: str) -> None:
