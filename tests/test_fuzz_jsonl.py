@@ -16,6 +16,7 @@ from __future__ import annotations
 import json
 import math
 import tempfile
+import unicodedata
 from pathlib import Path
 from typing import Any
 
@@ -102,8 +103,9 @@ def test_json_shaped_lines_give_a_frame_or_one_error_line(lines: list[str], spec
 
 # --------------------------------------------------------------------------- valid records
 
-NAMES = st.text(st.characters(exclude_categories=["Cs"]), min_size=1, max_size=10).filter(
-    str.strip  # a name may not be blank
+NAMES = st.text(st.characters(exclude_categories=["Cs", "Cc"]), min_size=1, max_size=10).filter(
+    # a name shows something: not blank, not only zero-width or other format characters
+    lambda s: any(not c.isspace() and unicodedata.category(c) != "Cf" for c in s)
 )
 TEXT = st.text(st.characters(exclude_categories=["Cs"]), max_size=12)
 COUNT = st.floats(min_value=1.0, max_value=1e300, allow_nan=False, allow_infinity=False)

@@ -92,44 +92,32 @@ def test_huge_integers_in_lm_eval_results_are_refused_at_their_field(
     assert "too large" in line
 
 
+def _helm_stat_refused(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], key: str, value: object, *text: str
+) -> None:
+    """A HELM run whose first statistic of exact match has ``key`` set to ``value``."""
+    run_dir = tmp_path / "run"
+    shutil.copytree(HELM, run_dir)
+    stats = json.loads((run_dir / "stats.json").read_text())
+    at = next(i for i, s in enumerate(stats) if s["name"]["name"] == "exact_match")
+    stats[at][key] = value
+    (run_dir / "stats.json").write_text(json.dumps(stats, indent=1))
+    out = tmp_path / "s.parquet"
+    args = ["ingest", "helm", run_dir, "--out", out, "--scores-out", tmp_path / "c.parquet"]
+    refused(capsys, args, "stats.json, line ", f"[{at}].{key}", *text, out=out)
+
+
 @pytest.mark.parametrize(("key", "value"), [("mean", 10**400), ("count", 10**400)])
 def test_huge_integers_in_helm_stats_are_refused_at_their_line(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], key: str, value: int
 ) -> None:
-    run_dir = tmp_path / "run"
-    shutil.copytree(HELM, run_dir)
-    stats = json.loads((run_dir / "stats.json").read_text())
-    stats[0][key] = value
-    (run_dir / "stats.json").write_text(json.dumps(stats, indent=1))
-    out = tmp_path / "s.parquet"
-    refused(
-        capsys,
-        ["ingest", "helm", run_dir, "--out", out, "--scores-out", tmp_path / "c.parquet"],
-        "stats.json, line ",
-        f"[0].{key}",
-        "too large",
-        out=out,
-    )
+    _helm_stat_refused(tmp_path, capsys, key, value, "too large")
 
 
 def test_a_helm_mean_outside_its_metric_is_named_in_stats_json(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    run_dir = tmp_path / "run"
-    shutil.copytree(HELM, run_dir)
-    stats = json.loads((run_dir / "stats.json").read_text())
-    at = next(i for i, s in enumerate(stats) if s["name"]["name"] == "exact_match")
-    stats[at]["mean"] = 1.5
-    (run_dir / "stats.json").write_text(json.dumps(stats, indent=1))
-    out = tmp_path / "s.parquet"
-    refused(
-        capsys,
-        ["ingest", "helm", run_dir, "--out", out, "--scores-out", tmp_path / "c.parquet"],
-        "stats.json, line ",
-        f"[{at}].mean",
-        "outside the range of exact_match",
-        out=out,
-    )
+    _helm_stat_refused(tmp_path, capsys, "mean", 1.5, "outside the range of exact_match")
 
 
 def _runs(tmp_path: Path, step: str = "200", params: str = "1e7") -> list[object]:

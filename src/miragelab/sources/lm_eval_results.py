@@ -188,15 +188,20 @@ def _resolve_params(
 
 def shots_of(data: dict[str, Any], task: str) -> int:
     """Few-shot count of ``task``: ``n-shot``, else ``configs[task]``, else ``config``."""
-    config = data.get("config") if isinstance(data.get("config"), dict) else {}
+
+    def obj(value: Any) -> dict[str, Any]:  # anything but an object holds no count
+        return value if isinstance(value, dict) else {}
+
     for candidate in (
-        (data.get("n-shot") or {}).get(task) if isinstance(data.get("n-shot"), dict) else None,
-        ((data.get("configs") or {}).get(task) or {}).get("num_fewshot")
-        if isinstance(data.get("configs"), dict)
-        else None,
-        config.get("num_fewshot"),
+        obj(data.get("n-shot")).get(task),
+        obj(obj(data.get("configs")).get(task)).get("num_fewshot"),
+        obj(data.get("config")).get("num_fewshot"),
     ):
-        if isinstance(candidate, int) and not isinstance(candidate, bool):
+        if (
+            isinstance(candidate, int)
+            and not isinstance(candidate, bool)
+            and 0 <= candidate < 2**31
+        ):
             return candidate
         if isinstance(candidate, str) and candidate.isdigit():
             return int(candidate)
