@@ -450,3 +450,41 @@ def test_unknown_names_in_direction_overrides_are_refused(
         "'nosuch'",
         out=out,
     )
+
+
+def test_a_corrupt_gzip_of_lm_eval_samples_is_one_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    folder = results_folder(tmp_path, "run", json.dumps(RESULTS))
+    bad = folder / "samples_t_2024-05-01T10-00-00.jsonl.gz"
+    bad.write_bytes(gzip.compress(b'{"doc_id": 0}\n')[:10] + b"\x00garbage" * 30)
+    out = tmp_path / "s.parquet"
+    refused(capsys, ["ingest", "lm-eval", folder, "--out", out], str(bad), "line 1", out=out)
+
+
+def test_a_model_name_with_an_escape_in_the_results_is_refused_at_ingest(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    source = Path(__file__).parent / "fixtures" / "lm_eval" / "v0.4.13"
+    folder = tmp_path / "run"
+    shutil.copytree(source, folder)
+    (results,) = folder.rglob("results_*.json")
+    data = json.loads(results.read_text())
+    data["config"]["model_args"] = "pretrained=org/pythia\x1b[31m-160m"
+    data.pop("model_name", None)
+    results.write_text(json.dumps(data))
+    out = tmp_path / "s.parquet"
+    refused(capsys, ["ingest", "lm-eval", folder, "--out", out], "results_", "control characters")
+
+
+def test_a_run_name_with_a_control_character_is_named_in_the_manifest(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    args = _runs(tmp_path)
+    manifest = args[2]
+    assert isinstance(manifest, Path)
+    manifest.write_text(manifest.read_text().replace("r1,", "r1\x07,"))
+    out = tmp_path / "scores.parquet"
+    refused(
+        capsys, ["ingest", "runs", *args, "--out", out], "manifest.csv, line 3", "'run'", out=out
+    )

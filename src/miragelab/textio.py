@@ -571,28 +571,27 @@ def iter_json_records(path: Path) -> Iterator[tuple[int, Any, int]]:
         handle = open_binary(path)  # plain or gzip
     except OSError as exc:
         raise InputError(f"cannot open: {exc.strerror or exc}", path=path) from None
-    with handle:
-        first = b""
-        for chunk in iter(lambda: handle.read(1), b""):
-            if not chunk.isspace():
-                first = chunk
-                break
-        handle.seek(0)
-        if first == b"[":
-            yield from _iter_array(path, handle.read())
-            return
-        done = 0
-        any_record = False
-        number = 0
-        try:
+    any_record = False
+    try:
+        with handle:
+            first = b""
+            for chunk in iter(lambda: handle.read(1), b""):
+                if not chunk.isspace():
+                    first = chunk
+                    break
+            handle.seek(0)
+            if first == b"[":
+                yield from _iter_array(path, handle.read())
+                return
+            done = 0
             for number, raw in enumerate(handle, start=1):
                 done += len(raw)
                 if raw.isspace():
                     continue
                 any_record = True
                 yield number, parse_json_line(raw, path, number), done
-        except (OSError, EOFError, zlib.error) as exc:
-            raise InputError(f"cannot read: {exc}", path=path, line=number + 1) from None
+    except (OSError, EOFError, zlib.error) as exc:  # a gzip body that does not inflate
+        raise InputError(f"cannot read: {exc}", path=path, line=_broken_line(path)) from None
     if not any_record:
         raise InputError("empty file: no samples", path=path)
 

@@ -290,15 +290,19 @@ def _cost_models(items: list[str], ladder: Path | None) -> dict[str, float]:
     from miragelab.sources.sizes import parse_size
 
     models: dict[str, float] = {}
+    lines: dict[str, int] = {}
     if ladder is not None:
         from miragelab.runners.hf import read_ladder
 
         entries, _ = read_ladder(ladder, require_path=False)
         models.update({e.unit_name: e.params for e in entries})
+        lines.update({e.unit_name: e.line for e in entries})
     for name, size in named_values(items, "model", "NAME=SIZE (e.g. pythia-1.4b=1.4b)"):
         if name in models:
             raise InputError(
-                f"model {name!r} is in the ladder too: one size per model", field="model"
+                f"model {name!r} is in the ladder too ({ladder}, line {lines[name]}): "
+                "one size per model",
+                field="model",
             )
         try:
             value = parse_size(size)

@@ -101,6 +101,7 @@ from miragelab.schema import (
     Where,
     arrow_schema,
     check_logprob,
+    coerce_value,
     duplicate_message,
     out_of_range,
     value_message,
@@ -162,7 +163,7 @@ def model_meta(
         except InputError as exc:
             raise InputError(exc.message, field="params") from None
     hint = "pass --params" if results else "no results_*.json was found; pass --params"
-    return run_model(
+    meta = run_model(
         results,
         where,
         model=model,
@@ -171,6 +172,12 @@ def model_meta(
         name_from_file=False,
         size_hint=hint,
     )
+    for name in ("family", "model"):  # names read from a file: the tables' name rule
+        try:
+            coerce_value(getattr(meta, name), SAMPLES.field(name))
+        except BadValue as exc:
+            raise InputError(str(exc), path=where, field=name) from None
+    return meta
 
 
 # --------------------------------------------------------------------------- finding files

@@ -60,7 +60,7 @@ import pandas as pd
 
 from miragelab.errors import InputError
 from miragelab.metric_facts import metric_direction
-from miragelab.schema import SCORES, SourceLines, validate_frame
+from miragelab.schema import SCORES, BadValue, SourceLines, coerce_value, validate_frame
 from miragelab.sources.wide_csv import cell_number, empty_cells, read_wide_frame
 from miragelab.textio import regular_file
 
@@ -141,6 +141,10 @@ def read_manifest(path: str | os.PathLike[str]) -> dict[str, Run]:
         name = cell["run"]
         if not name:
             raise InputError("a run needs a name", path=p, line=line, field="run")
+        try:  # a run is a model: the tables' name rule
+            coerce_value(name, SCORES.field("model"))
+        except BadValue as exc:
+            raise InputError(str(exc), path=p, line=line, field="run") from None
         if name in runs:
             raise InputError(
                 f"run {name!r} is given twice (also line {runs[name].line})",
