@@ -341,11 +341,24 @@ def describe(value: Any) -> str:
 
 
 #: a name that shows nothing (white space, zero-width and other format characters), and
-#: control characters (a terminal would run an escape sequence in a printed name)
-_INVISIBLE = re.compile(r"[\s\u00ad\u180e\u200b-\u200f\u202a-\u202e\u2060-\u2064\ufeff]*")
-_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
-_INVISIBLE_RE2 = r"^[\s\x{ad}\x{180e}\x{200b}-\x{200f}\x{202a}-\x{202e}\x{2060}-\x{2064}\x{feff}]*$"
-_CONTROL_RE2 = r"[\x{0}-\x{1f}\x{7f}-\x{9f}]"
+#: control characters (a terminal would run an escape sequence in a printed name): one
+#: list of code points, as Python's re (one value) and RE2 (an Arrow column) spell them
+_INVISIBLE_POINTS = ((0xAD, 0xAD), (0x180E, 0x180E), (0x200B, 0x200F), (0x202A, 0x202E),
+                     (0x2060, 0x2064), (0xFEFF, 0xFEFF))  # fmt: skip
+_CONTROL_POINTS = ((0x00, 0x1F), (0x7F, 0x9F))
+
+
+def _char_class(points: tuple[tuple[int, int], ...], spell: str) -> str:
+    return "".join(
+        spell.format(lo) + ("" if lo == hi else "-" + spell.format(hi)) for lo, hi in points
+    )
+
+
+_PY, _RE2 = r"\u{:04x}", r"\x{{{:x}}}"
+_INVISIBLE = re.compile(r"[\s" + _char_class(_INVISIBLE_POINTS, _PY) + "]*")
+_CONTROL = re.compile("[" + _char_class(_CONTROL_POINTS, _PY) + "]")
+_INVISIBLE_RE2 = r"^[\s" + _char_class(_INVISIBLE_POINTS, _RE2) + "]*$"
+_CONTROL_RE2 = "[" + _char_class(_CONTROL_POINTS, _RE2) + "]"
 
 
 class BadValue(Exception):

@@ -128,10 +128,11 @@ def _number(value: Any, path: Path, keys: tuple) -> float | None:
     beyond a double (JSON integers have no size limit) is refused at its line."""
     if isinstance(value, bool) or not isinstance(value, int | float):
         return None
-    try:
-        check_number(value, NUMBER) if isinstance(value, int) else None
-    except BadValue as exc:
-        raise json_error(str(exc), path, keys) from None
+    if isinstance(value, int):
+        try:
+            check_number(value, NUMBER)
+        except BadValue as exc:
+            raise json_error(str(exc), path, keys) from None
     value = float(value)
     return value if math.isfinite(value) else None
 
