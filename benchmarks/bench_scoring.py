@@ -40,8 +40,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _summary import row, write_summary  # noqa: E402
 
 from miragelab.metrics import REGISTRY, compute_metrics  # noqa: E402
+from miragelab.schema import LIST_TYPE, TEXT_DTYPE  # noqa: E402
 from miragelab.scoring import score_samples  # noqa: E402
-from miragelab.tables import LIST_TYPE, TEXT_DTYPE  # noqa: E402
 
 WORDS = (
     "one two three four five six seven eight nine ten cat dog red blue yes no true false "

@@ -14,6 +14,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from miragelab.bootstrap import bca_mean_interval
 from miragelab.emergence import (
     MEASURE_COLUMNS,
     curve_measures,
@@ -24,7 +25,6 @@ from miragelab.emergence import (
 )
 from miragelab.errors import InputError
 from miragelab.stats import (
-    bca_mean_interval,
     clopper_pearson_interval,
     emergence_score_interval,
     emergence_score_interval_from_summary,

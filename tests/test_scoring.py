@@ -12,8 +12,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from miragelab.bootstrap import bootstrap_means
 from miragelab.scoring import score_samples
-from miragelab.stats import bootstrap_means, wilson_interval
+from miragelab.stats import wilson_interval
 from miragelab.tables import SAMPLES, read_scores, validate_frame
 
 
@@ -129,7 +130,7 @@ def test_mirage_score_cli_writes_scores(tmp_path: Path) -> None:
 def test_bca_matches_scipy_within_monte_carlo_error() -> None:
     from scipy import stats as sps
 
-    from miragelab.stats import bca_mean_interval
+    from miragelab.bootstrap import bca_mean_interval
 
     x = np.random.default_rng(3).exponential(1.0, 200)
     low, high = bca_mean_interval(x, 0.95, 40_000, np.random.default_rng(1))

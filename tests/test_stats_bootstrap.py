@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 from scipy import stats as sps
 
-from miragelab.stats import (
+from miragelab.bootstrap import (
     BINNED_TOLERANCE,
     bca_mean_interval,
     binned_bootstrap_means,
@@ -144,6 +144,8 @@ def test_default_tolerance_is_reached_on_heavy_tails() -> None:
     x = np.random.default_rng(8).pareto(1.2, 50_000)  # a few huge values
     _, bound = binned_bootstrap_means(x, 100, np.random.default_rng(9))
     assert bound <= BINNED_TOLERANCE * x.std() / math.sqrt(x.size)
+    _, bound = binned_bootstrap_means(x, 100, np.random.default_rng(9), tolerance=1e-4)
+    assert bound <= 1e-4 * x.std() / math.sqrt(x.size)
 
 
 def test_large_continuous_input_takes_the_binned_path_and_keeps_the_moments() -> None:

@@ -17,8 +17,11 @@ The interval method is recorded per row (``ci_method``):
 
 * ``wilson`` for 0/1 metrics (exact match, multiple-choice grade);
 * ``bca`` (bias-corrected and accelerated bootstrap, ``n_resamples``
-  resamples of the examples; :func:`miragelab.stats.bca_mean_interval`) for
-  continuous metrics on up to ``BOOTSTRAP_MAX_N`` examples;
+  resamples of the examples, every group at once;
+  :func:`miragelab.bootstrap.bca_mean_intervals`: exact resampling for 0/1,
+  integer and small groups, otherwise bins with a proven error bound of a
+  tenth of the resamples' Monte-Carlo error) for continuous metrics on up to
+  ``BOOTSTRAP_MAX_N`` examples;
 * ``t`` (Student-t interval of the mean) above that, where the bootstrap and
   the t interval agree to well within the bootstrap's own Monte-Carlo error
   and resampling millions of examples would only cost time.
@@ -34,10 +37,11 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from miragelab.bootstrap import bca_mean_intervals
 from miragelab.errors import InputError
 from miragelab.metrics import REGISTRY, Metric, MetricOptions, compute_metrics, get_metric
 from miragelab.schema import SCORES, Where
-from miragelab.stats import bca_mean_interval, t_interval, wilson_interval
+from miragelab.stats import t_interval, wilson_interval
 
 #: continuous metrics on more examples than this get a t interval
 BOOTSTRAP_MAX_N = 20_000
@@ -107,6 +111,28 @@ def where_of(samples: pd.DataFrame) -> Where:
 # --------------------------------------------------------------------------- accumulation
 
 
+def first_rows(codes: np.ndarray, size: int) -> np.ndarray:
+    """Position of the first occurrence of each code ``0 .. size - 1`` in ``codes``
+    (``len(codes)`` for a code that does not occur)."""
+    first = np.full(size, codes.size, dtype=np.int64)
+    np.minimum.at(first, codes, np.arange(codes.size, dtype=np.int64))
+    return first
+
+
+def grouping_order(ids: np.ndarray, n_groups: int) -> np.ndarray:
+    """The stable order that groups rows by id (a radix sort where ids fit in 16 bits)."""
+    key = ids.astype(np.uint16) if n_groups <= np.iinfo(np.uint16).max + 1 else ids
+    return np.argsort(key, kind="stable")
+
+
+@dataclass(frozen=True)
+class _Codes:
+    """A column as codes into its distinct values (in first-seen order)."""
+
+    codes: np.ndarray
+    names: list
+
+
 @dataclass
 class _Moments:
     """Per-group statistics of one metric, in arrays indexed by group id."""
@@ -116,8 +142,10 @@ class _Moments:
     total: np.ndarray = field(default_factory=lambda: np.zeros(0))
     mean: np.ndarray = field(default_factory=lambda: np.zeros(0))
     m2: np.ndarray = field(default_factory=lambda: np.zeros(0))
-    #: the values of each group while it is small enough for the bootstrap
-    kept: dict[int, list[np.ndarray] | None] = field(default_factory=dict)
+    #: the values of the groups still small enough for the bootstrap, batch by batch,
+    #: with their group ids (a group's values leave once it passes ``BOOTSTRAP_MAX_N``)
+    kept_ids: list[np.ndarray] = field(default_factory=list)
+    kept_values: list[np.ndarray] = field(default_factory=list)
 
     def grow(self, size: int) -> None:
         extra = size - self.n.size
@@ -128,35 +156,42 @@ class _Moments:
             self.m2 = np.concatenate([self.m2, np.zeros(extra)])
 
     def add(self, ids: np.ndarray, values: np.ndarray, n_groups: int) -> None:
-        """Merge one batch (Chan et al.'s parallel update of mean and M2)."""
+        """Merge one batch whose rows are grouped by id (Chan et al.'s parallel update of
+        mean and M2)."""
         self.grow(n_groups)
-        n_b = np.bincount(ids, minlength=n_groups)
-        sum_b = np.bincount(ids, weights=values, minlength=n_groups)
-        here = np.flatnonzero(n_b)
-        self.total[here] += sum_b[here]
+        starts = np.flatnonzero(np.concatenate(([True], ids[1:] != ids[:-1])))
+        here = ids[starts]
+        n_b = np.diff(np.append(starts, ids.size))
+        sum_b = np.add.reduceat(values, starts)
+        self.total[here] += sum_b
         if self.binary:
-            self.n[here] += n_b[here]
+            self.n[here] += n_b
             return
-        mean_b = np.zeros(n_groups)
-        mean_b[here] = sum_b[here] / n_b[here]
-        m2_b = np.bincount(ids, weights=(values - mean_b[ids]) ** 2, minlength=n_groups)
+        mean_b = sum_b / n_b
+        m2_b = np.add.reduceat((values - np.repeat(mean_b, n_b)) ** 2, starts)
         n_a = self.n[here].astype(float)
-        nb = n_b[here].astype(float)
-        both = n_a + nb
-        delta = mean_b[here] - self.mean[here]
-        self.mean[here] += delta * nb / both
-        self.m2[here] += m2_b[here] + delta**2 * n_a * nb / both
-        self.n[here] += n_b[here]
-        order = np.argsort(ids, kind="stable")
-        bounds = np.searchsorted(ids[order], np.append(here, n_groups))
-        for j, g in enumerate(here.tolist()):
-            kept = self.kept.setdefault(g, [])
-            if kept is None:
-                continue
-            if self.n[g] > BOOTSTRAP_MAX_N:
-                self.kept[g] = None  # the t interval needs only the moments
-            else:
-                kept.append(values[order[bounds[j] : bounds[j + 1]]])
+        both = n_a + n_b
+        delta = mean_b - self.mean[here]
+        self.mean[here] += delta * n_b / both
+        self.m2[here] += m2_b + delta**2 * n_a * n_b / both
+        was_small = self.n <= BOOTSTRAP_MAX_N
+        self.n[here] += n_b
+        small = self.n <= BOOTSTRAP_MAX_N
+        if (was_small & ~small).any():  # the t interval needs only the moments
+            for j, kept in enumerate(self.kept_ids):
+                keep = small[kept]
+                self.kept_ids[j], self.kept_values[j] = kept[keep], self.kept_values[j][keep]
+        keep = np.repeat(small[here], n_b)
+        self.kept_ids.append(ids[keep])
+        self.kept_values.append(values[keep])
+
+    def kept(self) -> np.ndarray:
+        """The kept values grouped by group id (row order within a group)."""
+        if len(self.kept_ids) == 1:
+            return self.kept_values[0]
+        ids = np.concatenate(self.kept_ids) if self.kept_ids else np.zeros(0, dtype=np.int64)
+        values = np.concatenate(self.kept_values) if self.kept_values else np.zeros(0)
+        return values[grouping_order(ids, self.n.size)]
 
 
 @dataclass
@@ -231,7 +266,7 @@ class Scorer:
         where = where or where_of(samples)
         if where.path is not None:
             self.paths.add(str(where.path))
-        ids = self._group_ids(samples)
+        ids, tasks = self._group_ids(samples)
         self._keep_info(samples, ids)
         notna = {}
         for name in sorted({c for m in self.metrics for c in m.needs}):
@@ -244,36 +279,39 @@ class Scorer:
         present = {m.name: np.logical_and.reduce([notna[c] for c in m.needs]) for m in self.metrics}
         computable = [m for m in self.metrics if present[m.name].any()]
         values = compute_metrics(samples, computable, self.options) if computable else {}
-        tasks = samples["task"].to_numpy(dtype=object)
+        order = grouping_order(ids, len(self.keys))
         for metric in self.metrics:
             mask = present[metric.name]
             self._note_presence(metric, notna, mask, tasks, where)
             if not mask.any():
                 continue
-            vals = values[metric.name].to_numpy()[mask]
+            rows = order if mask.all() else order[mask[order]]
+            vals = values[metric.name].to_numpy()[rows]
             finite = np.isfinite(vals)
             if not finite.all():
-                row = int(np.flatnonzero(mask)[np.flatnonzero(~finite)[0]])
+                row = int(rows[~finite].min())
                 raise where.error(
                     f"metric {metric.name!r} is not finite for this sample", row, metric.name
                 )
-            self.moments[metric.name].add(ids[mask], vals, len(self.keys))
+            self.moments[metric.name].add(ids[rows], vals, len(self.keys))
         self.rows += n
 
-    def _group_ids(self, samples: pd.DataFrame) -> np.ndarray:
-        """Global id of each row's (task, family, model, step), in first-seen order."""
+    def _group_ids(self, samples: pd.DataFrame) -> tuple[np.ndarray, _Codes]:
+        """Global id of each row's (task, family, model, step), in first-seen order, and
+        the rows' task codes."""
         codes = np.zeros(len(samples), dtype=np.int64)
         columns = []
         for name in MODEL_KEY:
             column_codes, uniques = pd.factorize(samples[name], use_na_sentinel=False)
             # re-coded after each column, so the combined code stays below the row count
+            # (factorize numbers codes in first-seen order)
             codes = pd.factorize(codes * max(len(uniques), 1) + column_codes)[0].astype(np.int64)
             values = [None if pd.isna(u) else u for u in uniques.tolist()]
             columns.append((values, column_codes))
-        _, first, local = np.unique(codes, return_index=True, return_inverse=True)
+        tasks = _Codes(columns[0][1], columns[0][0])
+        first = first_rows(codes, int(codes.max()) + 1)
         local_to_global = np.empty(first.size, dtype=np.int64)
-        for j in np.argsort(first, kind="stable").tolist():
-            row = int(first[j])
+        for j, row in enumerate(first.tolist()):
             key = tuple(values[int(idx[row])] for values, idx in columns)
             gid = self.group_of.get(key)
             if gid is None:
@@ -284,39 +322,42 @@ class Scorer:
             grown = np.full((len(self.keys), len(MODEL_INFO)), np.nan)
             grown[: self.info.shape[0]] = self.info
             self.info = grown
-        return local_to_global[local.ravel()]
+        return local_to_global[codes], tasks
 
     def _keep_info(self, samples: pd.DataFrame, ids: np.ndarray) -> None:
         """The first non-null params / compute / tokens of each group (``groupby.first``)."""
         for j, name in enumerate(MODEL_INFO):
-            if name not in samples.columns:
+            unset = np.isnan(self.info[:, j])
+            if name not in samples.columns or not unset.any():
                 continue
             values = samples[name].to_numpy(dtype=float, na_value=np.nan)
-            have = ~np.isnan(values)
-            groups, first = np.unique(ids[have], return_index=True)
-            unset = np.isnan(self.info[groups, j])
-            self.info[groups[unset], j] = values[have][first[unset]]
+            rows = np.flatnonzero(~np.isnan(values) & unset[ids])
+            first = first_rows(ids[rows], unset.size)
+            got = first < rows.size
+            self.info[got, j] = values[rows[first[got]]]
 
     def _note_presence(
         self,
         metric: Metric,
         notna: dict[str, np.ndarray],
         present: np.ndarray,
-        tasks: np.ndarray,
+        tasks: _Codes,
         where: Where,
     ) -> None:
         state = self.presence[metric.name]
         if present.any():
             state.any_value = True
-            state.present_tasks.update(pd.unique(tasks[present]).tolist())
+            seen = np.bincount(tasks.codes[present], minlength=len(tasks.names)) > 0
+            state.present_tasks.update(tasks.names[t] for t in np.flatnonzero(seen).tolist())
         if present.all():
             return
         absent = np.flatnonzero(~present)
-        names, first = np.unique(tasks[absent], return_index=True)
-        for task, idx in zip(names.tolist(), first.tolist(), strict=True):
+        first = first_rows(tasks.codes[absent], len(tasks.names))
+        for t in np.flatnonzero(first < absent.size).tolist():
+            task = tasks.names[t]
             if task in state.first_absent:
                 continue
-            row = int(absent[idx])
+            row = int(absent[first[t]])
             lacking = next(c for c in metric.needs if not notna[c][row])
             path, line = where.locate(row)
             state.first_absent[task] = (path, line, where.unit_of(row), lacking)
@@ -354,19 +395,26 @@ class Scorer:
     def scores(self) -> pd.DataFrame:
         """The scores table, in column and row order."""
         self.check()
-        rng = np.random.default_rng(self.seed)
-        frames = []
+        columns = {}
         for metric in self.metrics:
             acc = self.moments[metric.name]
             acc.grow(len(self.keys))
             present = np.flatnonzero(acc.n > 0)
             n = acc.n[present]
+            means = acc.total[present] / n
             if metric.binary:
-                means = acc.total[present] / n
                 low, high = wilson_interval(acc.total[present], n, self.confidence)
                 method = np.full(present.size, "wilson", dtype=object)
             else:
-                means, low, high, method = self._continuous(acc, present, rng)
+                stderr = np.sqrt(acc.m2[present] / (n - 1)) / np.sqrt(n)
+                with np.errstate(divide="ignore", invalid="ignore"):
+                    low, high = t_interval(acc.mean[present], stderr, n, self.confidence)
+                method = np.full(present.size, "t", dtype=object)
+            columns[metric.name] = (present, n, means, low, high, method)
+        self._bootstrap(columns)
+        frames = []
+        for metric in self.metrics:
+            present, n, means, low, high, method = columns[metric.name]
             frame = pd.DataFrame([self.keys[g] for g in present], columns=MODEL_KEY).assign(
                 metric=metric.name,
                 value=means,
@@ -380,29 +428,36 @@ class Scorer:
             frames.append(frame.join(info))
         return assemble_scores(frames)
 
-    def _continuous(
-        self, acc: _Moments, present: np.ndarray, rng: np.random.Generator
-    ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-        """Means and intervals: BCa on a small group's values, t from the moments above."""
-        means = np.empty(present.size)
-        low = np.empty(present.size)
-        high = np.empty(present.size)
-        method = np.empty(present.size, dtype=object)
-        for j, g in enumerate(present.tolist()):
-            count = int(acc.n[g])
-            kept = acc.kept.get(g)
-            if kept is not None and count <= BOOTSTRAP_MAX_N:
-                values = np.concatenate(kept)
-                # summed in row order, as one bincount over the group
-                means[j] = np.bincount(np.zeros(count, dtype=np.int64), weights=values)[0] / count
-                low[j], high[j] = bca_mean_interval(values, self.confidence, self.n_resamples, rng)
-                method[j] = "bca"
-            else:
-                means[j] = acc.total[g] / count
-                stderr = np.sqrt(acc.m2[g] / (count - 1)) / np.sqrt(count)
-                low[j], high[j] = t_interval(acc.mean[g], stderr, count, self.confidence)
-                method[j] = "t"
-        return means, low, high, method
+    def _bootstrap(self, columns: dict[str, tuple]) -> None:
+        """BCa intervals of every continuous metric's groups of at most ``BOOTSTRAP_MAX_N``
+        examples, all in one call (metric by metric, groups in first-seen order)."""
+        values, sizes, rows = [], [], []
+        for metric in self.metrics:
+            if metric.binary:
+                continue
+            present, n = columns[metric.name][:2]
+            small = np.flatnonzero(n <= BOOTSTRAP_MAX_N)
+            if small.size == 0:
+                continue
+            values.append(self.moments[metric.name].kept())
+            sizes.append(n[small])
+            rows.append((metric.name, small))
+        if not values:
+            return
+        means, low, high = bca_mean_intervals(
+            np.concatenate(values),
+            np.concatenate(sizes),
+            self.confidence,
+            self.n_resamples,
+            np.random.default_rng(self.seed),
+        )
+        at = 0
+        for name, small in rows:
+            column = columns[name]
+            for target, source in zip(column[2:5], (means, low, high), strict=True):
+                target[small] = source[at : at + small.size]
+            column[5][small] = "bca"
+            at += small.size
 
 
 def assemble_scores(frames: list[pd.DataFrame]) -> pd.DataFrame:
