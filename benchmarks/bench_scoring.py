@@ -12,14 +12,24 @@ Builds ``--n`` synthetic samples (seeded), then times
   time to read those lists out of the table -- a lower bound on what any
   per-sample Python code can do;
 * per metric, the vectorised time of each metric alone;
-* ``score_samples`` end to end (means and intervals), for reference.
+* ``score_samples`` end to end (means and intervals), against ``compute_metrics``'
+  rate (target: at least half of it), and beside today's path in the same run:
+  the same accumulation with the per-group loop of BCa intervals it replaced
+  (one ``bca_mean_interval`` call per group, index resampling whenever
+  ``n x resamples <= 5e7``), kept callable here as ``legacy_score_samples``.
+  The samples fall in ``--groups`` (task, model) groups of equal size; by
+  default the fewest (a multiple of the 4 tasks, at least 32) that keep every
+  group at or below the 20,000 examples up to which continuous metrics get the
+  bootstrap (above it they get a t interval and cost nothing).
 
-Every time is the best of three runs (as ``timeit`` reports), for both sides.
+Every time is the best of three runs (as ``timeit`` reports), for both sides,
+except today's path (one run: tens of seconds).
 The loop's values are compared with the vectorised values on the subsample
 (exactly for 0/1 metrics and edit distances, ``np.allclose`` otherwise); the
 script exits with code 1 if they differ.
 
-Run: ``python benchmarks/bench_scoring.py --n 1000000 --loop-n 50000 [--summary PATH]``.
+Run: ``python benchmarks/bench_scoring.py --n 1000000 --loop-n 50000 [--groups G]
+[--no-legacy] [--summary PATH]``.
 """
 
 from __future__ import annotations
@@ -35,13 +45,14 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 from rapidfuzz.distance import Levenshtein
+from scipy import stats as sps
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _summary import row, write_summary  # noqa: E402
 
 from miragelab.metrics import REGISTRY, compute_metrics  # noqa: E402
 from miragelab.schema import LIST_TYPE, TEXT_DTYPE  # noqa: E402
-from miragelab.scoring import score_samples  # noqa: E402
+from miragelab.scoring import BOOTSTRAP_MAX_N, Scorer, score_samples  # noqa: E402
 
 WORDS = (
     "one two three four five six seven eight nine ten cat dog red blue yes no true false "
@@ -112,13 +123,24 @@ def _list_column(values: np.ndarray, counts: np.ndarray) -> pd.arrays.ArrowExten
     return pd.array(array, dtype=pd.ArrowDtype(LIST_TYPE))
 
 
-def make_samples(n: int, seed: int) -> pd.DataFrame:
-    """``n`` samples over 4 tasks x 8 models of one family, with every metric's columns,
-    in the dtypes ``read_samples`` gives (Arrow strings, Arrow lists)."""
+N_TASKS = 4
+
+
+def default_groups(n: int) -> int:
+    """The fewest (task, model) groups, a multiple of the tasks and at least 32, whose
+    sizes stay at or below the bootstrap's limit."""
+    per_task = max(8, math.ceil(n / (N_TASKS * BOOTSTRAP_MAX_N)))
+    return N_TASKS * per_task
+
+
+def make_samples(n: int, seed: int, groups: int = 32) -> pd.DataFrame:
+    """``n`` samples over 4 tasks x ``groups / 4`` models of one family (groups of equal
+    size, rows in random order), with every metric's columns, in the dtypes
+    ``read_samples`` gives (Arrow strings, Arrow lists)."""
     rng = np.random.default_rng(seed)
-    n_tasks, n_models = 4, 8
-    task = rng.integers(0, n_tasks, size=n)
-    model = rng.integers(0, n_models, size=n)
+    n_tasks, n_models = N_TASKS, groups // N_TASKS
+    group = rng.permutation(np.arange(n) % (n_tasks * n_models))
+    task, model = group // n_models, group % n_models
     targets = _targets(rng, n)
     predictions = _predictions(rng, targets)
 
@@ -317,6 +339,91 @@ def straightforward_loop(samples: pd.DataFrame) -> dict[str, list[float]]:
     return {name: [fn(row) for row in rows] for name, fn in PER_SAMPLE.items()}
 
 
+# --------------------------------------------------------------------------- today's intervals
+# The per-group BCa loop that ``Scorer`` used before its intervals were computed for
+# every group at once, as it was: one call per group, whose resampled means are
+# exact multinomial counts for at most 512 distinct values and otherwise index
+# resampling while n x resamples <= 5e7 (always, for groups of <= 20,000 and 1,000
+# resamples).
+
+
+def _legacy_bootstrap_means(x: np.ndarray, n_resamples: int, rng: np.random.Generator):
+    n = x.size
+    xs = np.sort(x)
+    starts = np.flatnonzero(np.concatenate(([True], xs[1:] != xs[:-1])))
+    distinct, counts = xs[starts], np.diff(np.append(starts, n))
+    if distinct.size <= 512:
+        return rng.multinomial(n, counts / n, size=n_resamples) @ distinct / n
+    if n * n_resamples > 50_000_000:
+        raise ValueError("today's path would bin this group: not a case of this benchmark")
+    means = np.empty(n_resamples)
+    per_chunk = max(1, 4_000_000 // n)
+    for start in range(0, n_resamples, per_chunk):
+        stop = min(n_resamples, start + per_chunk)
+        means[start:stop] = x[rng.integers(0, n, size=(stop - start, n))].mean(axis=1)
+    return means
+
+
+def _legacy_bca(x: np.ndarray, confidence: float, n_resamples: int, rng) -> tuple[float, float]:
+    if np.all(x == x[0]):
+        return float(x[0]), float(x[0])
+    means = _legacy_bootstrap_means(x, n_resamples, rng)
+    estimate = x.mean()
+    tail = (1.0 - confidence) / 2.0
+    below = np.mean(means < estimate)
+    if not 0.0 < below < 1.0:
+        low, high = np.percentile(means, [100 * tail, 100 * (1 - tail)])
+    else:
+        z0 = sps.norm.ppf(below)
+        d = x - estimate
+        accel = np.sum(d**3) / (6.0 * np.sum(d**2) ** 1.5)
+        z = sps.norm.ppf([tail, 1.0 - tail])
+        adjusted = sps.norm.cdf(z0 + (z0 + z) / (1.0 - accel * (z0 + z)))
+        low, high = np.percentile(means, 100 * adjusted)
+    return float(min(low, high, estimate)), float(max(low, high, estimate))
+
+
+class _LegacyScorer(Scorer):
+    def _bootstrap(self, columns: dict[str, tuple]) -> None:
+        rng = np.random.default_rng(self.seed)
+        for metric in self.metrics:
+            if metric.binary:
+                continue
+            present, n, means, low, high, method = columns[metric.name]
+            small = np.flatnonzero(n <= BOOTSTRAP_MAX_N)
+            values = self.moments[metric.name].kept()
+            bounds = np.append(0, np.cumsum(n[small]))
+            for j, g in enumerate(small.tolist()):
+                x = values[bounds[j] : bounds[j + 1]]
+                means[g] = x.mean()
+                low[g], high[g] = _legacy_bca(x, self.confidence, self.n_resamples, rng)
+                method[g] = "bca"
+
+
+def legacy_score_samples(samples: pd.DataFrame, metrics: list[str]) -> pd.DataFrame:
+    """``score_samples`` with today's per-group loop of intervals."""
+    scorer = _LegacyScorer(metrics)
+    scorer.add(samples)
+    return scorer.scores()
+
+
+def _agreement(new: pd.DataFrame, old: pd.DataFrame) -> tuple[float, float]:
+    """Median and largest difference of the BCa ends between the two paths, in bootstrap
+    standard deviations (the interval's width / 3.92)."""
+    key = ["task", "model", "metric"]
+    both = new.merge(old, on=key, suffixes=("", "_old"))
+    both = both[both["ci_method"] == "bca"]
+    sd = ((both["ci_high_old"] - both["ci_low_old"]) / 3.92).to_numpy()
+    ok = sd > 0
+    diff = np.concatenate(
+        [
+            np.abs(both["ci_low"] - both["ci_low_old"]).to_numpy()[ok] / sd[ok],
+            np.abs(both["ci_high"] - both["ci_high_old"]).to_numpy()[ok] / sd[ok],
+        ]
+    )
+    return (float(np.median(diff)), float(diff.max())) if diff.size else (math.nan, math.nan)
+
+
 # --------------------------------------------------------------------------- timing
 
 
@@ -361,15 +468,36 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--n", type=int, default=1_000_000, help="synthetic samples")
     parser.add_argument("--loop-n", type=int, default=50_000, help="rows timed in the loop")
     parser.add_argument("--seed", type=int, default=0, help="seed of the synthetic data")
+    parser.add_argument(
+        "--groups",
+        type=int,
+        default=None,
+        help="(task, model) groups, a multiple of 4 (default: the fewest, at least 32, "
+        "of at most 20,000 samples each)",
+    )
+    parser.add_argument(
+        "--legacy",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="also time today's per-group loop of intervals (tens of seconds)",
+    )
     parser.add_argument("--summary", type=Path, default=None, help="write the figures as JSON")
     args = parser.parse_args(argv)
     if args.n < 1 or args.loop_n < 1:
         parser.error("--n and --loop-n must be >= 1")
+    groups = default_groups(args.n) if args.groups is None else args.groups
+    if groups < N_TASKS or groups % N_TASKS:
+        parser.error(f"--groups must be a positive multiple of {N_TASKS}")
     loop_n = min(args.loop_n, args.n)
     names = list(REGISTRY)
 
-    build_s, samples = _timed(lambda: make_samples(args.n, args.seed))
-    print(f"built {args.n:,} synthetic samples in {build_s:.1f} s (seed {args.seed})")
+    build_s, samples = _timed(lambda: make_samples(args.n, args.seed, groups))
+    size = math.ceil(args.n / groups)
+    print(
+        f"built {args.n:,} synthetic samples in {build_s:.1f} s (seed {args.seed}), "
+        f"{groups} (task, model) groups of {size:,}"
+        + (" (over the bootstrap's limit: t intervals)" if size > BOOTSTRAP_MAX_N else "")
+    )
 
     compute_metrics(samples.iloc[:1000], names)  # warm-up: lazy imports and kernel lookups
     vec_s, values = _timed(lambda: compute_metrics(samples, names), REPEAT)
@@ -395,7 +523,10 @@ def main(argv: list[str] | None = None) -> int:
     per_metric = {
         name: _timed(lambda m=name: compute_metrics(samples, [m]), REPEAT)[0] for name in names
     }
-    score_s, scores = _timed(lambda: score_samples(samples, names))
+    score_s, scores = _timed(lambda: score_samples(samples, names), REPEAT)
+    legacy_s, legacy = (
+        _timed(lambda: legacy_score_samples(samples, names)) if args.legacy else (math.nan, None)
+    )
 
     vec_rate = args.n / vec_s
     header = f"{'what':<46} {'samples':>10} {'seconds':>10} {'samples/s':>14}"
@@ -407,6 +538,22 @@ def main(argv: list[str] | None = None) -> int:
     print(_row("hand-fused loop, inputs as Python lists", loop_n, loop_s))
     print(_row("  + reading those lists out of the table", loop_n, extract_s + loop_s))
     print(_row(f"score_samples end to end ({len(scores)} score rows)", args.n, score_s))
+    if legacy is not None:
+        print(_row("  today's path: one BCa interval per group", args.n, legacy_s))
+    print()
+    methods = ", ".join(f"{k} {v}" for k, v in scores["ci_method"].value_counts().items())
+    score_ratio = (args.n / score_s) / vec_rate
+    print(
+        f"score_samples at {score_ratio:.0%} of compute_metrics' rate (target >= 50%); "
+        f"intervals: {methods}"
+    )
+    if legacy is not None:
+        median, largest = _agreement(scores, legacy)
+        print(
+            f"speed-up over today's path: {legacy_s / score_s:,.1f}x; BCa ends differ from "
+            f"today's by {median:.3f} bootstrap sds in the median, {largest:.3f} at most "
+            f"(two Monte-Carlo runs of 1,000 resamples: about 0.08 and 0.4)"
+        )
     print()
     print(f"speed-up over the straightforward loop:     {vec_rate / (loop_n / plain_s):,.1f}x")
     print(f"speed-up over the hand-fused loop (lists given): {vec_rate / (loop_n / loop_s):,.1f}x")
@@ -423,7 +570,8 @@ def main(argv: list[str] | None = None) -> int:
     problems = _compare(expected, loop) + _compare(expected, plain)
     write_summary(
         args.summary,
-        _summary_rows(args.n, loop_n, vec_s, plain_s, loop_s, extract_s, score_s, problems),
+        _summary_rows(args.n, loop_n, vec_s, plain_s, loop_s, extract_s, score_s, problems)
+        + _score_rows(args.n, groups, vec_s, score_s, legacy_s),
     )
     print()
     if problems:
@@ -433,6 +581,33 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     print(f"vectorised values equal the loop's on {loop_n:,} rows (all {len(names)} metrics)")
     return 0
+
+
+def _score_rows(n: int, groups: int, vec_s: float, score_s: float, legacy_s: float) -> list[dict]:
+    ratio = vec_s / score_s  # rate of score_samples / rate of compute_metrics
+    where = f"{n:,} samples in {groups} groups of {math.ceil(n / groups):,}"
+    return [
+        row(
+            "scoring",
+            f"score_samples end to end against compute_metrics' rate, {where}",
+            n / score_s,
+            "samples/s",
+            baseline=n / vec_s,
+            baseline_name="compute_metrics, all metrics",
+            ratio=ratio,
+            target=">= 0.5",
+            met=ratio >= 0.5,
+        ),
+        row(
+            "scoring",
+            f"score_samples end to end against today's per-group intervals, {where}",
+            n / score_s,
+            "samples/s",
+            baseline=n / legacy_s,
+            baseline_name="one BCa interval per group (index resampling)",
+            ratio=legacy_s / score_s,
+        ),
+    ]
 
 
 def _summary_rows(
@@ -469,7 +644,6 @@ def _summary_rows(
             baseline_name=f"all metrics in one Python pass ({loop_n:,} rows)",
             ratio=vec_rate / fused_rate,
         ),
-        row(name, f"score_samples end to end, {n:,} samples", score_s, "s"),
         row(
             name,
             "vectorised values equal the loop's",

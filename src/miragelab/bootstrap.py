@@ -158,7 +158,7 @@ def _chunks(sizes: np.ndarray, n_resamples: int) -> list[tuple[int, int]]:
     return list(zip(first, [*first[1:], sizes.size], strict=True))
 
 
-def _threads(tasks: int) -> int:
+def cpu_threads(tasks: int) -> int:
     """Threads for ``tasks`` independent chunks: the CPUs this process may use, at most
     ``OMP_NUM_THREADS`` where it is set (as Ray and schedulers set it per worker)."""
     try:
@@ -221,15 +221,23 @@ def _refined(
 ) -> np.ndarray:
     """The edges with every bin in ``too_wide`` cut into cells ``width`` wide (per group),
     counted from the group's smallest value; equal values stay in one cell."""
-    n = groups.xs.size
-    sizes = np.diff(edges)
-    in_wide = np.repeat(too_wide, sizes)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        cell = np.floor((groups.xs - groups.xs[groups.starts][groups.gid]) / width[groups.gid])
-    bin_of = np.repeat(np.arange(sizes.size), sizes)
-    cut = np.zeros(n, dtype=bool)
-    cut[1:] = in_wide[1:] & (bin_of[1:] == bin_of[:-1]) & (cell[1:] != cell[:-1])
-    return np.union1d(edges, np.flatnonzero(cut))
+    xs = groups.xs
+    cuts = [edges]
+    for b in np.flatnonzero(too_wide).tolist():
+        a, e = int(edges[b]), int(edges[b + 1])
+        g = int(groups.gid[a])
+        w, origin = float(width[g]), float(xs[groups.starts[g]])
+        first = math.floor((xs[a] - origin) / w) + 1
+        last = math.floor((xs[e - 1] - origin) / w)
+        if last < first:
+            continue
+        if last - first >= e - a:  # more cell boundaries than values: cut value by value
+            cell = np.floor((xs[a:e] - origin) / w)
+            cuts.append(a + np.flatnonzero(cell[1:] != cell[:-1]) + 1)
+        else:  # the first value at or above each boundary
+            boundaries = origin + np.arange(first, last + 1) * w
+            cuts.append(a + np.searchsorted(xs[a:e], boundaries, side="left"))
+    return np.unique(np.concatenate(cuts)).astype(np.int64)
 
 
 def _binned_bins(groups: _Groups, edges: np.ndarray, tolerance: float) -> _Bins:
@@ -522,6 +530,7 @@ def bca_mean_intervals(
     seed: int | np.random.Generator | None = 0,
     *,
     tolerance: float | None = None,
+    threads: int | None = None,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """BCa bootstrap intervals for the means of many groups at once.
 
@@ -539,8 +548,8 @@ def bca_mean_intervals(
     returned instead, and an interval always holds its estimate (with extreme
     skew in a handful of values the adjusted levels can pass it). The groups
     draw from random streams derived from ``seed`` for runs of consecutive
-    groups (which run on the process's CPUs in threads, at most
-    ``OMP_NUM_THREADS``), so the result depends only on ``seed`` and the groups'
+    groups, which run on ``threads`` threads (default: the process's CPUs, at
+    most ``OMP_NUM_THREADS``), so the result depends only on ``seed`` and the groups'
     values (not their order within a group, nor the number of threads).
     """
     rng = seed if isinstance(seed, np.random.Generator) else np.random.default_rng(seed)
@@ -562,7 +571,7 @@ def bca_mean_intervals(
         means[lo:hi] = groups.centre
         low[lo:hi], high[lo:hi] = _bca_rows(groups, resampled, confidence)
 
-    threads = _threads(len(chunks))
+    threads = cpu_threads(len(chunks)) if threads is None else max(1, threads)
     if threads == 1:
         for k in range(len(chunks)):
             one(k)

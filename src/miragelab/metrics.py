@@ -23,7 +23,7 @@ distance is unchanged because the map is injective.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -39,6 +39,7 @@ from miragelab.metric_facts import FACTS, fact_of
 from miragelab.schema import arrow_column
 
 __all__ = [
+    "iter_metrics",
     "REGISTRY",
     "Metric",
     "MetricOptions",
@@ -639,8 +640,18 @@ def compute_metrics(
     Rows lacking a metric's columns get NaN (the scorer decides whether that is
     allowed); the metric runs only on the rows that have them.
     """
+    out = dict(iter_metrics(samples, metrics, options))
+    return pd.DataFrame(out, index=samples.index, copy=False)  # one block per metric, no copy
+
+
+def iter_metrics(
+    samples: pd.DataFrame,
+    metrics: Sequence[str | Metric],
+    options: MetricOptions | None = None,
+) -> Iterator[tuple[str, np.ndarray]]:
+    """:func:`compute_metrics` one metric at a time: ``(name, values)`` as each is done
+    (so a caller can work on one metric while the next is computed)."""
     options = options or MetricOptions()
-    out = {}
     caches: dict[object, dict] = {}  # one cache per row subset, shared across metrics
     notna: dict[str, np.ndarray] = {}
     for m in metrics:
@@ -664,5 +675,4 @@ def compute_metrics(
             values = np.full(len(samples), np.nan)
             if present.any():
                 values[present] = metric.fn(samples.loc[present], options, cache)
-        out[metric.name] = values
-    return pd.DataFrame(out, index=samples.index, copy=False)  # one block per metric, no copy
+        yield metric.name, values

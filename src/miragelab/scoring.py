@@ -31,15 +31,16 @@ from __future__ import annotations
 
 import os
 from collections.abc import Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-from miragelab.bootstrap import bca_mean_intervals
+from miragelab.bootstrap import bca_mean_intervals, cpu_threads
 from miragelab.errors import InputError
-from miragelab.metrics import REGISTRY, Metric, MetricOptions, compute_metrics, get_metric
+from miragelab.metrics import REGISTRY, Metric, MetricOptions, get_metric, iter_metrics
 from miragelab.schema import SCORES, Where
 from miragelab.stats import t_interval, wilson_interval
 
@@ -181,9 +182,13 @@ class _Moments:
             for j, kept in enumerate(self.kept_ids):
                 keep = small[kept]
                 self.kept_ids[j], self.kept_values[j] = kept[keep], self.kept_values[j][keep]
-        keep = np.repeat(small[here], n_b)
-        self.kept_ids.append(ids[keep])
-        self.kept_values.append(values[keep])
+        if small[here].all():
+            self.kept_ids.append(ids)
+            self.kept_values.append(values)
+        else:
+            keep = np.repeat(small[here], n_b)
+            self.kept_ids.append(ids[keep])
+            self.kept_values.append(values[keep])
 
     def kept(self) -> np.ndarray:
         """The kept values grouped by group id (row order within a group)."""
@@ -220,8 +225,9 @@ class Scorer:
     n_resamples
         Resamples of the BCa bootstrap.
     seed
-        Seed of the bootstrap's random stream (groups are resampled in the order
-        they were first seen, metric by metric).
+        Seed of the bootstrap: each metric gets a stream of its own from it, and
+        its groups are resampled in the order they were first seen, so the
+        intervals do not depend on how the samples were cut into batches.
     skip_absent
         Drop a metric no sample has the columns for instead of refusing it
         (what ``--metrics auto`` wants).
@@ -251,15 +257,31 @@ class Scorer:
         self.info = np.zeros((0, len(MODEL_INFO)))
         self.paths: set[str] = set()
         self.rows = 0
+        # each metric's bootstrap draws from its own stream, the same whichever way the
+        # samples arrive
+        streams = np.random.SeedSequence(seed).spawn(len(self.metrics))
+        self.streams = {m.name: s for m, s in zip(self.metrics, streams, strict=True)}
+        self.pool: ThreadPoolExecutor | None = None
+        self.intervals: dict[str, Future] = {}
 
     # ------------------------------------------------------------------ feeding
 
-    def add(self, samples: pd.DataFrame, where: Where | None = None) -> None:
+    def add(self, samples: pd.DataFrame, where: Where | None = None, *, only: bool = False) -> None:
         """Add one batch of validated samples (a frame read or checked by the schema).
 
         ``where`` names the batch's rows in errors (default: what the reader
-        recorded in ``samples.attrs``).
+        recorded in ``samples.attrs``). ``only=True`` says this is the one batch
+        there will be: each continuous metric's intervals are then computed in a
+        background thread as soon as its values are in, while the next metric is
+        computed (the same intervals as at the end).
         """
+        try:
+            self._add(samples, where, eager=only and self.rows == 0)
+        except BaseException:
+            self._drop_pending()
+            raise
+
+    def _add(self, samples: pd.DataFrame, where: Where | None, eager: bool) -> None:
         n = len(samples)
         if n == 0:
             return
@@ -277,37 +299,53 @@ class Scorer:
             else:
                 notna[name] = np.zeros(n, dtype=bool)
         present = {m.name: np.logical_and.reduce([notna[c] for c in m.needs]) for m in self.metrics}
-        computable = [m for m in self.metrics if present[m.name].any()]
-        values = compute_metrics(samples, computable, self.options) if computable else {}
+        # continuous metrics first: their intervals can start while the rest is computed
+        metrics = sorted(self.metrics, key=lambda m: m.binary)
+        computable = [m for m in metrics if present[m.name].any()]
+        produced = iter_metrics(samples, computable, self.options)
         order = grouping_order(ids, len(self.keys))
-        for metric in self.metrics:
+        grouped = ids[order]
+        for metric in metrics:
             mask = present[metric.name]
             self._note_presence(metric, notna, mask, tasks, where)
             if not mask.any():
                 continue
-            rows = order if mask.all() else order[mask[order]]
-            vals = values[metric.name].to_numpy()[rows]
+            if mask.all():
+                rows, group_ids = order, grouped
+            else:
+                keep = mask[order]
+                rows, group_ids = order[keep], grouped[keep]
+            name, values = next(produced)
+            assert name == metric.name
+            vals = values[rows]
             finite = np.isfinite(vals)
             if not finite.all():
                 row = int(rows[~finite].min())
                 raise where.error(
                     f"metric {metric.name!r} is not finite for this sample", row, metric.name
                 )
-            self.moments[metric.name].add(ids[rows], vals, len(self.keys))
+            self.moments[metric.name].add(group_ids, vals, len(self.keys))
+            if eager and not metric.binary:
+                self._start_intervals(metric)
         self.rows += n
 
     def _group_ids(self, samples: pd.DataFrame) -> tuple[np.ndarray, _Codes]:
         """Global id of each row's (task, family, model, step), in first-seen order, and
         the rows' task codes."""
         codes = np.zeros(len(samples), dtype=np.int64)
+        span = 1  # codes lie in [0, span)
         columns = []
         for name in MODEL_KEY:
             column_codes, uniques = pd.factorize(samples[name], use_na_sentinel=False)
-            # re-coded after each column, so the combined code stays below the row count
-            # (factorize numbers codes in first-seen order)
-            codes = pd.factorize(codes * max(len(uniques), 1) + column_codes)[0].astype(np.int64)
+            size = max(len(uniques), 1)
+            if span * size >= 2**62:  # re-coded, so the combined code stays below the rows
+                codes, span = pd.factorize(codes)[0].astype(np.int64), int(codes.size)
+            codes = codes * size + column_codes
+            span *= size
             values = [None if pd.isna(u) else u for u in uniques.tolist()]
             columns.append((values, column_codes))
+        # numbered in first-seen order
+        codes = pd.factorize(codes)[0].astype(np.int64)
         tasks = _Codes(columns[0][1], columns[0][0])
         first = first_rows(codes, int(codes.max()) + 1)
         local_to_global = np.empty(first.size, dtype=np.int64)
@@ -345,12 +383,14 @@ class Scorer:
         where: Where,
     ) -> None:
         state = self.presence[metric.name]
+        if present.all():
+            state.any_value = True
+            state.present_tasks.update(tasks.names)
+            return
         if present.any():
             state.any_value = True
             seen = np.bincount(tasks.codes[present], minlength=len(tasks.names)) > 0
             state.present_tasks.update(tasks.names[t] for t in np.flatnonzero(seen).tolist())
-        if present.all():
-            return
         absent = np.flatnonzero(~present)
         first = first_rows(tasks.codes[absent], len(tasks.names))
         for t in np.flatnonzero(first < absent.size).tolist():
@@ -406,58 +446,92 @@ class Scorer:
                 low, high = wilson_interval(acc.total[present], n, self.confidence)
                 method = np.full(present.size, "wilson", dtype=object)
             else:
-                stderr = np.sqrt(acc.m2[present] / (n - 1)) / np.sqrt(n)
-                with np.errstate(divide="ignore", invalid="ignore"):
+                with np.errstate(divide="ignore", invalid="ignore"):  # n = 1: bootstrapped
+                    stderr = np.sqrt(acc.m2[present] / (n - 1)) / np.sqrt(n)
                     low, high = t_interval(acc.mean[present], stderr, n, self.confidence)
                 method = np.full(present.size, "t", dtype=object)
             columns[metric.name] = (present, n, means, low, high, method)
         self._bootstrap(columns)
-        frames = []
-        for metric in self.metrics:
-            present, n, means, low, high, method = columns[metric.name]
-            frame = pd.DataFrame([self.keys[g] for g in present], columns=MODEL_KEY).assign(
-                metric=metric.name,
-                value=means,
-                ci_low=low,
-                ci_high=high,
-                n=n,
-                ci_method=method,
-                higher_is_better=metric.higher_is_better,
-            )
-            info = pd.DataFrame(self.info[present], columns=MODEL_INFO)
-            frames.append(frame.join(info))
-        return assemble_scores(frames)
+        parts = [columns[m.name] for m in self.metrics]
+        present = np.concatenate([p[0] for p in parts])
+        keys = pd.DataFrame([self.keys[g] for g in present.tolist()], columns=MODEL_KEY)
+        frame = keys.assign(
+            metric=np.repeat([m.name for m in self.metrics], [p[0].size for p in parts]),
+            value=np.concatenate([p[2] for p in parts]),
+            ci_low=np.concatenate([p[3] for p in parts]),
+            ci_high=np.concatenate([p[4] for p in parts]),
+            n=np.concatenate([p[1] for p in parts]),
+            ci_method=np.concatenate([p[5] for p in parts]),
+            higher_is_better=np.repeat(
+                [m.higher_is_better for m in self.metrics], [p[0].size for p in parts]
+            ),
+        )
+        info = pd.DataFrame(self.info[present], columns=MODEL_INFO)
+        return assemble_scores([frame.join(info)])
+
+    def _start_intervals(self, metric: Metric) -> None:
+        if self.pool is None:
+            self.pool = ThreadPoolExecutor(cpu_threads(sum(not m.binary for m in self.metrics)))
+        self.intervals[metric.name] = self.pool.submit(self._intervals, metric, 1)
+
+    def _intervals(
+        self, metric: Metric, threads: int | None = None
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
+        """BCa means and ends of a continuous metric's groups of at most ``BOOTSTRAP_MAX_N``
+        examples (in group order), from the metric's own random stream."""
+        acc = self.moments[metric.name]
+        n = acc.n[acc.n > 0]
+        sizes = n[n <= BOOTSTRAP_MAX_N]
+        if sizes.size == 0:
+            return None
+        return bca_mean_intervals(
+            acc.kept(),
+            sizes,
+            self.confidence,
+            self.n_resamples,
+            np.random.default_rng(self.streams[metric.name]),
+            threads=threads,
+        )
+
+    def _drop_pending(self) -> None:
+        for future in self.intervals.values():
+            future.cancel()
+        self.intervals.clear()
+        if self.pool is not None:
+            self.pool.shutdown(wait=False, cancel_futures=True)
+            self.pool = None
 
     def _bootstrap(self, columns: dict[str, tuple]) -> None:
         """BCa intervals of every continuous metric's groups of at most ``BOOTSTRAP_MAX_N``
-        examples, all in one call (metric by metric, groups in first-seen order)."""
-        values, sizes, rows = [], [], []
-        for metric in self.metrics:
-            if metric.binary:
-                continue
-            present, n = columns[metric.name][:2]
-            small = np.flatnonzero(n <= BOOTSTRAP_MAX_N)
-            if small.size == 0:
-                continue
-            values.append(self.moments[metric.name].kept())
-            sizes.append(n[small])
-            rows.append((metric.name, small))
-        if not values:
-            return
-        means, low, high = bca_mean_intervals(
-            np.concatenate(values),
-            np.concatenate(sizes),
-            self.confidence,
-            self.n_resamples,
-            np.random.default_rng(self.seed),
-        )
-        at = 0
-        for name, small in rows:
-            column = columns[name]
-            for target, source in zip(column[2:5], (means, low, high), strict=True):
-                target[small] = source[at : at + small.size]
-            column[5][small] = "bca"
-            at += small.size
+        examples: those started while the samples came in, the others now (metrics on
+        threads of their own when there are several)."""
+        todo = [m for m in self.metrics if not m.binary and m.name not in self.intervals]
+        if len(todo) == 1:
+            self.intervals[todo[0].name] = _done(self._intervals(todo[0]))
+        elif todo:
+            for metric in todo:
+                self._start_intervals(metric)
+        try:
+            for metric in self.metrics:
+                if metric.binary:
+                    continue
+                result = self.intervals[metric.name].result()
+                if result is None:
+                    continue
+                present, n, *_ = columns[metric.name]
+                small = np.flatnonzero(n <= BOOTSTRAP_MAX_N)
+                column = columns[metric.name]
+                for target, source in zip(column[2:5], result, strict=True):
+                    target[small] = source
+                column[5][small] = "bca"
+        finally:
+            self._drop_pending()
+
+
+def _done(value: object) -> Future:
+    future: Future = Future()
+    future.set_result(value)
+    return future
 
 
 def assemble_scores(frames: list[pd.DataFrame]) -> pd.DataFrame:
@@ -486,5 +560,5 @@ def score_samples(
     the reader recorded for the row at fault.
     """
     scorer = Scorer(metrics, options, confidence=confidence, n_resamples=n_resamples, seed=seed)
-    scorer.add(samples)
+    scorer.add(samples, only=True)
     return scorer.scores()
