@@ -257,10 +257,12 @@ class Scorer:
         self.info = np.zeros((0, len(MODEL_INFO)))
         self.paths: set[str] = set()
         self.rows = 0
-        # each metric's bootstrap draws from its own stream, the same whichever way the
-        # samples arrive
-        streams = np.random.SeedSequence(seed).spawn(len(self.metrics))
-        self.streams = {m.name: s for m, s in zip(self.metrics, streams, strict=True)}
+        # each metric's bootstrap draws from a stream of its own, keyed by its name: the
+        # same whichever way the samples arrive and whichever other metrics are scored
+        self.streams = {
+            m.name: np.random.SeedSequence(seed, spawn_key=tuple(m.name.encode()))
+            for m in self.metrics
+        }
         self.pool: ThreadPoolExecutor | None = None
         self.intervals: dict[str, Future] = {}
 
