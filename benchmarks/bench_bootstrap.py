@@ -2,7 +2,7 @@
 
 For each kind of metric values -- 0/1 (exact match), small integers (edit
 distances) and continuous (every value distinct: log-probabilities, Brier
-scores) -- times ``miragelab.stats.bootstrap_means(values, 10_000, rng)``
+scores) -- times ``miragelab.bootstrap.bootstrap_means(values, 10_000, rng)``
 (best of ``--repeat``) beside the straightforward baseline: draw the resampled
 indices with ``rng.integers`` and average ``x[idx]``, in chunks of
 ``--chunk`` resamples. The baseline runs ``--baseline-resamples`` resamples
@@ -33,7 +33,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _summary import row, write_summary  # noqa: E402
 
-from miragelab.stats import BINNED_TOLERANCE, binned_bootstrap_means, bootstrap_means  # noqa: E402
+from miragelab.bootstrap import BINNED_TOLERANCE, binned_bootstrap_means, bootstrap_means  # noqa: E402
 
 TARGET_S = 2.0
 NAME = "bootstrap"
