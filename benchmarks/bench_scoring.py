@@ -384,20 +384,22 @@ def _legacy_bca(x: np.ndarray, confidence: float, n_resamples: int, rng) -> tupl
 
 
 class _LegacyScorer(Scorer):
-    def _bootstrap(self, columns: dict[str, tuple]) -> None:
+    def _bootstrap(self, columns: dict) -> None:
         rng = np.random.default_rng(self.seed)
         for metric in self.metrics:
             if metric.binary:
                 continue
-            present, n, means, low, high, method = columns[metric.name]
-            small = np.flatnonzero(n <= BOOTSTRAP_MAX_N)
+            column = columns[metric.name]
+            small = np.flatnonzero(column.n <= BOOTSTRAP_MAX_N)
             values = self.moments[metric.name].kept()
-            bounds = np.append(0, np.cumsum(n[small]))
+            bounds = np.append(0, np.cumsum(column.n[small]))
             for j, g in enumerate(small.tolist()):
                 x = values[bounds[j] : bounds[j + 1]]
-                means[g] = x.mean()
-                low[g], high[g] = _legacy_bca(x, self.confidence, self.n_resamples, rng)
-                method[g] = "bca"
+                column.value[g] = x.mean()
+                column.low[g], column.high[g] = _legacy_bca(
+                    x, self.confidence, self.n_resamples, rng
+                )
+                column.method[g] = "bca"
 
 
 def legacy_score_samples(samples: pd.DataFrame, metrics: list[str]) -> pd.DataFrame:

@@ -47,6 +47,8 @@ BINNED_TOLERANCE = 1e-3
 MC_FRACTION = 0.1
 #: an index draw costs about this fraction of a binomial draw
 _INDEX_COST = 1 / 7
+#: the ways a group is resampled, in the order of their cost columns
+_INDEX, _COUNTS, _BINNED = 0, 1, 2
 #: resampled values (or resampled means) held in memory at once
 _CHUNK_ELEMENTS = 4_000_000
 #: values per chunk of groups: the unit of work of one thread, with its own random stream
@@ -203,13 +205,19 @@ class _Bins:
     count: np.ndarray
 
 
+def _bound_terms(var: np.ndarray, r3: np.ndarray, n: np.ndarray) -> np.ndarray:
+    """Goldstein's bound per bin, ``E|x - mu|^3 / (n var)`` (``var``, ``r3``: the bin's
+    variance and mean absolute third central moment, ``n``: its group's size); 0 for a
+    bin of equal values."""
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.where(var > 0, r3 / var, 0.0) / n
+
+
 def _bins(groups: _Groups, edges: np.ndarray, allowed: np.ndarray) -> tuple[_Bins, np.ndarray]:
     """Moments and bound terms of the bins starting at ``edges``; which exceed ``allowed``."""
     sizes, mu, var, r3 = _bin_moments(groups.xs, edges)
     group = groups.gid[edges[:-1]]
-    with np.errstate(divide="ignore", invalid="ignore"):
-        # Goldstein's bound per bin: E|x - mu|^3 / (n var), 0 for a bin of equal values
-        term = np.where(var > 0, r3 / var, 0.0) / groups.sizes[group]
+    term = _bound_terms(var, r3, groups.sizes[group])
     bound = np.zeros(groups.sizes.size)
     np.maximum.at(bound, group, term)
     count = np.bincount(group, minlength=groups.sizes.size)
@@ -256,9 +264,9 @@ def _binned_bins(groups: _Groups, edges: np.ndarray, tolerance: float) -> _Bins:
     width = allowed * groups.sizes
     with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
         if edges.size == groups.starts.size + 1:  # one bin per group: its own moments
-            term = np.where(groups.m2 > 0, groups.r3 / groups.m2, 0.0) / groups.sizes
+            var, r3 = groups.m2 / groups.sizes, groups.r3 / groups.sizes
+            term = _bound_terms(var, r3, groups.sizes)
             count = np.ones(groups.sizes.size, dtype=np.int64)
-            var = groups.m2 / groups.sizes
             bins = _Bins(
                 edges, np.arange(count.size), groups.sizes, groups.centre, var, term, count
             )
@@ -361,29 +369,31 @@ def _resampled_means(
     group's bound on the Wasserstein-1 distance to its exact bootstrap distribution."""
     n_groups = groups.sizes.size
     means = np.empty((n_groups, n_resamples))
-    varied = groups.distinct > 1
-    finite = np.isfinite(groups.m2)
-    means[~varied | ~finite] = groups.centre[~varied | ~finite, None]
+    # equal or non-finite values: every resample has the group's mean
+    drawn = (groups.distinct > 1) & np.isfinite(groups.m2)
+    means[~drawn] = groups.centre[~drawn, None]
+    binned = None
     if method == "binned":
         binned = _binned_bins(groups, _start_edges(groups, n_bins), tolerance)
-        use = np.full(n_groups, 2)
+        use = np.full(n_groups, _BINNED)
     else:
         # cost in binomial draws per resample: index n / 7, counts distinct, binned bins
-        cost = np.column_stack([groups.sizes * _INDEX_COST, groups.distinct])
+        cost = [groups.sizes * _INDEX_COST, groups.distinct]
         if method == "auto":
             binned = _binned_bins(groups, _start_edges(groups, n_bins), tolerance)
-            cost = np.column_stack([cost, binned.count])
-        use = np.argmin(cost, axis=1)  # ties go to the exact methods
-    todo = varied & finite
-    index = np.flatnonzero(todo & (use == 0))
+            cost.append(binned.count)
+        use = np.argmin(np.column_stack(cost), axis=1)  # ties go to the exact methods
+    index = np.flatnonzero(drawn & (use == _INDEX))
     if index.size:
         means[index] = _index_means(groups, index, n_resamples, rng)
-    exact_bins = _distinct_bins(groups) if np.any(todo & (use == 1)) else None
-    for g in np.flatnonzero(todo & (use >= 1)).tolist():
-        bins = exact_bins if use[g] == 1 else binned
+    exact = _distinct_bins(groups) if np.any(drawn & (use == _COUNTS)) else None
+    for g in np.flatnonzero(drawn & (use != _INDEX)).tolist():
+        bins = exact if use[g] == _COUNTS else binned
         means[g] = _counted_means(groups, bins, g, n_resamples, rng)
-    bound = np.where(use == 2, binned.bound, 0.0) if method != "exact" else np.zeros(n_groups)
-    return means, np.where(todo, bound, 0.0)
+    bound = np.zeros(n_groups)
+    if binned is not None:
+        bound = np.where(drawn & (use == _BINNED), binned.bound, 0.0)
+    return means, bound
 
 
 def _check_method(method: str) -> None:

@@ -317,8 +317,7 @@ class Scorer:
             else:
                 keep = mask[order]
                 rows, group_ids = order[keep], grouped[keep]
-            name, values = next(produced)
-            assert name == metric.name
+            _, values = next(produced)  # the metrics come in the order of ``computable``
             vals = values[rows]
             finite = np.isfinite(vals)
             if not finite.all():
@@ -446,27 +445,28 @@ class Scorer:
             means = acc.total[present] / n
             if metric.binary:
                 low, high = wilson_interval(acc.total[present], n, self.confidence)
-                method = np.full(present.size, "wilson", dtype=object)
+                method = "wilson"
             else:
                 with np.errstate(divide="ignore", invalid="ignore"):  # n = 1: bootstrapped
                     stderr = np.sqrt(acc.m2[present] / (n - 1)) / np.sqrt(n)
                     low, high = t_interval(acc.mean[present], stderr, n, self.confidence)
-                method = np.full(present.size, "t", dtype=object)
-            columns[metric.name] = (present, n, means, low, high, method)
+                method = "t"
+            columns[metric.name] = _Column(
+                present, n, means, low, high, np.full(present.size, method, dtype=object)
+            )
         self._bootstrap(columns)
         parts = [columns[m.name] for m in self.metrics]
-        present = np.concatenate([p[0] for p in parts])
+        sizes = [c.present.size for c in parts]
+        present = np.concatenate([c.present for c in parts])
         keys = pd.DataFrame([self.keys[g] for g in present.tolist()], columns=MODEL_KEY)
         frame = keys.assign(
-            metric=np.repeat([m.name for m in self.metrics], [p[0].size for p in parts]),
-            value=np.concatenate([p[2] for p in parts]),
-            ci_low=np.concatenate([p[3] for p in parts]),
-            ci_high=np.concatenate([p[4] for p in parts]),
-            n=np.concatenate([p[1] for p in parts]),
-            ci_method=np.concatenate([p[5] for p in parts]),
-            higher_is_better=np.repeat(
-                [m.higher_is_better for m in self.metrics], [p[0].size for p in parts]
-            ),
+            metric=np.repeat([m.name for m in self.metrics], sizes),
+            value=np.concatenate([c.value for c in parts]),
+            ci_low=np.concatenate([c.low for c in parts]),
+            ci_high=np.concatenate([c.high for c in parts]),
+            n=np.concatenate([c.n for c in parts]),
+            ci_method=np.concatenate([c.method for c in parts]),
+            higher_is_better=np.repeat([m.higher_is_better for m in self.metrics], sizes),
         )
         info = pd.DataFrame(self.info[present], columns=MODEL_INFO)
         return assemble_scores([frame.join(info)])
@@ -503,37 +503,39 @@ class Scorer:
             self.pool.shutdown(wait=False, cancel_futures=True)
             self.pool = None
 
-    def _bootstrap(self, columns: dict[str, tuple]) -> None:
+    def _bootstrap(self, columns: dict[str, _Column]) -> None:
         """BCa intervals of every continuous metric's groups of at most ``BOOTSTRAP_MAX_N``
-        examples: those started while the samples came in, the others now (metrics on
-        threads of their own when there are several)."""
-        todo = [m for m in self.metrics if not m.binary and m.name not in self.intervals]
-        if len(todo) == 1:
-            self.intervals[todo[0].name] = _done(self._intervals(todo[0]))
-        elif todo:
-            for metric in todo:
+        examples: those started while the samples came in, the others now (on threads of
+        their own when there are several; one alone threads over its groups)."""
+        continuous = [m for m in self.metrics if not m.binary]
+        unstarted = [m for m in continuous if m.name not in self.intervals]
+        if len(unstarted) > 1:
+            for metric in unstarted:
                 self._start_intervals(metric)
         try:
-            for metric in self.metrics:
-                if metric.binary:
-                    continue
-                result = self.intervals[metric.name].result()
+            for metric in continuous:
+                future = self.intervals.get(metric.name)
+                result = future.result() if future else self._intervals(metric)
                 if result is None:
                     continue
-                present, n, *_ = columns[metric.name]
-                small = np.flatnonzero(n <= BOOTSTRAP_MAX_N)
                 column = columns[metric.name]
-                for target, source in zip(column[2:5], result, strict=True):
-                    target[small] = source
-                column[5][small] = "bca"
+                small = np.flatnonzero(column.n <= BOOTSTRAP_MAX_N)
+                column.value[small], column.low[small], column.high[small] = result
+                column.method[small] = "bca"
         finally:
             self._drop_pending()
 
 
-def _done(value: object) -> Future:
-    future: Future = Future()
-    future.set_result(value)
-    return future
+@dataclass(frozen=True)
+class _Column:
+    """One metric's rows of the scores table, as arrays over its groups."""
+
+    present: np.ndarray
+    n: np.ndarray
+    value: np.ndarray
+    low: np.ndarray
+    high: np.ndarray
+    method: np.ndarray
 
 
 def assemble_scores(frames: list[pd.DataFrame]) -> pd.DataFrame:
