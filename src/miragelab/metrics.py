@@ -39,13 +39,13 @@ from miragelab.metric_facts import FACTS, fact_of
 from miragelab.schema import arrow_column
 
 __all__ = [
-    "iter_metrics",
     "REGISTRY",
     "Metric",
     "MetricOptions",
     "available_metrics",
     "compute_metrics",
     "get_metric",
+    "iter_metrics",
     "parse_metric_list",
     "register",
 ]

@@ -18,9 +18,10 @@ The interval method is recorded per row (``ci_method``):
 * ``wilson`` for 0/1 metrics (exact match, multiple-choice grade);
 * ``bca`` (bias-corrected and accelerated bootstrap, ``n_resamples``
   resamples of the examples, every group at once;
-  :func:`miragelab.bootstrap.bca_mean_intervals`: exact resampling for 0/1,
-  integer and small groups, otherwise bins with a proven error bound of a
-  tenth of the resamples' Monte-Carlo error) for continuous metrics on up to
+  :func:`miragelab.bootstrap.bca_mean_intervals`: exact resampling where it
+  costs least (few distinct values, small groups), otherwise bins with a
+  proven error bound of a tenth of the Monte-Carlo error of the interval's
+  ends) for continuous metrics on up to
   ``BOOTSTRAP_MAX_N`` examples;
 * ``t`` (Student-t interval of the mean) above that, where the bootstrap and
   the t interval agree to well within the bootstrap's own Monte-Carlo error

@@ -6,8 +6,8 @@ Two cases, chosen per metric:
   which stays inside [0, 1] and is honest at 0 successes, where "zero accuracy
   at small scale" lives.
 * continuous metrics: a BCa bootstrap of the mean, in
-  :mod:`miragelab.bootstrap` (exact for 0/1 and integer metrics and for small
-  groups; otherwise a binned resample with a proven error bound).
+  :mod:`miragelab.bootstrap` (exact where that costs least: few distinct
+  values, small groups; otherwise a binned resample with a proven error bound).
 """
 
 from __future__ import annotations
