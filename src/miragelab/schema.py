@@ -134,7 +134,24 @@ SAMPLES = TableSpec(
     name="samples",
     fields=_MODEL_FIELDS
     + (
-        Field("example_id", "id", True, "example identifier, unique within (task, model, step)"),
+        Field(
+            "example_id", "id", True, "example identifier, unique within (task, model, step, epoch)"
+        ),
+        Field(
+            "epoch",
+            "int",
+            False,
+            "epoch of a sample asked several times (Inspect's --epochs); scores average each "
+            "example over its epochs before the mean over examples",
+            positive=True,
+        ),
+        Field(
+            "cluster",
+            "str",
+            False,
+            "group of related examples (passage, subject, template): paired comparisons "
+            "cluster their standard errors by it",
+        ),
         Field("prompt", "str", False, "the input shown to the model"),
         Field("target", "str", False, "the reference answer"),
         Field(
@@ -146,6 +163,20 @@ SAMPLES = TableSpec(
             min_len=1,
         ),
         Field("prediction", "str", False, "the model's (greedy) answer"),
+        Field(
+            "prediction_token_logprobs",
+            "float_list",
+            False,
+            "log-prob of each token the model generated (its own answer, not the target)",
+            logprob=True,
+        ),
+        Field(
+            "choices",
+            "str_list",
+            False,
+            "text of each answer choice (multiple choice)",
+            min_len=2,
+        ),
         Field(
             "target_token_logprobs",
             "float_list",
@@ -205,7 +236,7 @@ SAMPLES = TableSpec(
             "floating-point type of the weights that gave the row (mirage eval --model hf)",
         ),
     ),
-    key=("task", "family", "model", "step", "example_id"),
+    key=("task", "family", "model", "step", "example_id", "epoch"),
 )
 
 SCORES = TableSpec(
@@ -1161,7 +1192,9 @@ class RowChecker:
         else:
             place = f"{first.unit_of(first_local)} {earlier_line}"
             place += "" if same_file else f" of {earlier_path}"
-        raise where.error(duplicate_message(self.spec.key, key, place), local, self.spec.key[-1])
+        # the field that repeats: a sample's id (its epoch is an optional part of the key)
+        repeated = "example_id" if "example_id" in self.spec.key else self.spec.key[-1]
+        raise where.error(duplicate_message(self.spec.key, key, place), local, repeated)
 
 
 def check_table(frame: pd.DataFrame | pa.Table, spec: TableSpec, where: Where) -> None:

@@ -675,6 +675,10 @@ ROW_COLUMNS = {
         "choice_texts",
         "continuation_logprob",
         "continuation_is_greedy",
+        "epoch",
+        "cluster",
+        "choices",
+        "prediction_token_logprobs",
     ),
 }
 ROW_COLUMNS[ROLLING] = ROW_COLUMNS[LOGLIKELIHOOD]
@@ -790,7 +794,12 @@ class SamplesWriter:
 
     def _add_keys(self, arrays: dict[str, pa.Array], n: int) -> None:
         """Feed the chunk's keys to the duplicate check (reported at :meth:`close`)."""
-        keys = pa.table({name: arrays[name] for name in SAMPLES.key})
+        keys = pa.table(
+            {
+                name: arrays[name] if name in arrays else pa.nulls(n, SAMPLES_ARROW.field(name).type)
+                for name in SAMPLES.key
+            }
+        )
         self._keys.add(keys, Where.rows(self.path, self.rows, n), sizes=False)
 
     def _key_of(self, row: int) -> tuple:
@@ -855,7 +864,12 @@ class SamplesWriter:
                 arrays["choice_lengths"] = choice_lengths(texts, runs)
             elif name != "line":
                 arrays[name] = pa.array(self.columns[name], SAMPLES_ARROW.field(name).type)
-        for name in ("choice_logprobs", "target_token_logprobs", "continuation_logprob"):
+        for name in (
+            "choice_logprobs",
+            "target_token_logprobs",
+            "prediction_token_logprobs",
+            "continuation_logprob",
+        ):
             if name in arrays:
                 self._check_logprobs(arrays[name], name)
         for name in ("task", "family", "model", "params", "tokens_trained", "step"):
