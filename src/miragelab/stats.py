@@ -12,12 +12,17 @@ Two cases, chosen per metric:
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import pandas as pd
 from scipy import stats as sps
 
 from miragelab.bootstrap import bootstrap_means
 from miragelab.emergence import emergence_scores_sorted, sort_curve
+
+#: the normal quantile of a 95% interval
+Z95 = 1.959963984540054
 
 
 def wilson_interval(
@@ -148,6 +153,37 @@ def emergence_score_interval_from_summary(
     draws = mu + se * rng.standard_normal((n_resamples, mu.size))
     sign = 1.0 if higher_is_better else -1.0
     return _percentile_interval(emergence_scores_sorted(sign * draws), confidence)
+
+
+#: ``ci_method`` of an interval built from a published standard error
+NORMAL_CI = "normal (published stderr)"
+#: ``ci_method`` where a published standard error of 0 at 0% or 100% was replaced
+WILSON_AT_BOUNDARY = "wilson (published stderr 0 at the boundary)"
+
+
+def published_interval(
+    value: float, stderr: float | None, n: int | None, binary: bool | None
+) -> tuple[float | None, float | None, str | None, float | None]:
+    """``(ci_low, ci_high, ci_method, stderr)`` of a score a harness published with its
+    standard error (95%, normal: value -/+ 1.96 stderr, not clipped).
+
+    A standard error of 0 on a finite sample is never kept: a proportion at 0 or
+    1 (lm-eval's ``acc_stderr`` and Inspect's ``stderr`` are 0 there) gets the
+    Wilson interval of its ``n`` examples when ``n`` is known (``ci_method``
+    :data:`WILSON_AT_BOUNDARY`), and no interval otherwise; the standard error
+    becomes null (unknown) either way. ``binary`` says the metric is a 0/1
+    mean (None: unknown, then a value of exactly 0 or 1 counts as one).
+    """
+    if stderr is None or not math.isfinite(stderr):
+        return None, None, None, None
+    if stderr > 0:
+        half = Z95 * stderr
+        return value - half, value + half, NORMAL_CI, stderr
+    at_edge = value in (0.0, 1.0) and binary is not False
+    if at_edge and n is not None and n > 0:
+        low, high = wilson_interval(value * n, n)
+        return float(low), float(high), WILSON_AT_BOUNDARY, None
+    return None, None, None, None
 
 
 def point_stderr(rows: pd.DataFrame, confidence: float = 0.95) -> np.ndarray:

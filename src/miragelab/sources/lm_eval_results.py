@@ -23,7 +23,11 @@ Naming
   (``exact_match,strict-match`` -> ``exact_match[strict-match]``). Keys ending
   in ``_stderr`` are not metrics: they fill ``stderr`` of their metric, and
   ``ci_low``/``ci_high`` = value -/+ 1.96 * stderr (``ci_method`` ``"normal (published
-  stderr)"``; not clipped to the metric's range). Values are stored as
+  stderr)"``; not clipped to the metric's range). A published stderr of 0 at 0% or
+  100% (lm-eval's binomial formula) is not kept: the score gets the Wilson interval
+  of its ``n-samples`` (``ci_method`` ``"wilson (published stderr 0 at the
+  boundary)"``), or no interval when the file gives no count, and a null stderr
+  (:func:`miragelab.stats.published_interval`). Values are stored as
   published: accuracies are fractions, perplexities are perplexities.
 * ``model``: the ``pretrained=`` value of ``model_args`` (full Hugging Face id,
   e.g. ``EleutherAI/pythia-v1.1-1.4b-deduped``), else ``model_name``, else the
@@ -78,18 +82,14 @@ from miragelab.sources.sizes import (
     read_size_sidecar,
     size_from_name,
 )
+from miragelab.stats import published_interval
 from miragelab.textio import json_error, read_json_document
 
 __all__ = [
-    "NORMAL_CI",
     "is_lm_eval_results",
     "load_lm_eval_results",
     "read_json",
 ]
-
-#: z for a two-sided 95% normal interval
-Z95 = 1.959963984540054
-NORMAL_CI = "normal (published stderr)"
 
 
 def read_json(path: str | os.PathLike[str]) -> Any:
@@ -366,11 +366,13 @@ def lm_eval_records(
             problem = score_value_problem(base, number)
             if problem is not None:
                 raise json_error(problem, p, ("results", task, key))
-            err = stderrs.get((base, filt))
             higher = hib.get(base)
+            fact = fact_of(base)
             if not isinstance(higher, bool):
-                fact = fact_of(base)
                 higher = None if fact is None else fact.higher_is_better
+            low, high, method, err = published_interval(
+                number, stderrs.get((base, filt)), n, None if fact is None else fact.kind == "harsh"
+            )
             records.append(
                 {
                     "task": task_name,
@@ -382,10 +384,10 @@ def lm_eval_records(
                     "step": who.step,
                     "metric": _metric_name(base, filt),
                     "value": number,
-                    "ci_low": None if err is None else number - Z95 * err,
-                    "ci_high": None if err is None else number + Z95 * err,
+                    "ci_low": low,
+                    "ci_high": high,
                     "n": n,
-                    "ci_method": None if err is None else NORMAL_CI,
+                    "ci_method": method,
                     "stderr": err,
                     "higher_is_better": higher,
                 }

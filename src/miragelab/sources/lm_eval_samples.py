@@ -794,11 +794,9 @@ class SamplesWriter:
 
     def _add_keys(self, arrays: dict[str, pa.Array], n: int) -> None:
         """Feed the chunk's keys to the duplicate check (reported at :meth:`close`)."""
+        types = SAMPLES_ARROW
         keys = pa.table(
-            {
-                name: arrays[name] if name in arrays else pa.nulls(n, SAMPLES_ARROW.field(name).type)
-                for name in SAMPLES.key
-            }
+            {k: arrays[k] if k in arrays else pa.nulls(n, types.field(k).type) for k in SAMPLES.key}
         )
         self._keys.add(keys, Where.rows(self.path, self.rows, n), sizes=False)
 
