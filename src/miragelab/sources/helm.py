@@ -119,6 +119,7 @@ from miragelab.schema import (
     score_value_problem,
     validate_frame,
 )
+from miragelab.sources.letters import letter_logprobs
 from miragelab.sources.lm_eval_samples import (
     ModelMeta,
     Origin,
@@ -350,19 +351,6 @@ def _span(tokens: list[dict], reference: str, where: Path_) -> list[float]:
     raise _Bad(where, f"the echoed tokens do not end with the reference {want[:40]!r}")
 
 
-def _letter_logprobs(token: dict, letters: list[str]) -> list[float] | None:
-    top = token.get("top_logprobs")
-    if not isinstance(top, dict):
-        return None
-    out = []
-    for letter in letters:
-        try:  # a letter without a usable log-prob: the row has no letter log-probs
-            out.append(check_logprob(top.get(letter, top.get(" " + letter))))
-        except BadValue:
-            return None
-    return out
-
-
 def _rows(states: list[Any], method: str, base: str, perturbations: bool) -> tuple[list[_Row], int]:
     """The samples rows of a run, and how many perturbed request states were skipped."""
     rows: list[_Row] = []
@@ -430,7 +418,11 @@ def _rows(states: list[Any], method: str, base: str, perturbations: bool) -> tup
             choices = None
             if isinstance(mapping, dict) and mapping:
                 prediction = mapping.get(text.strip(), text.strip())
-                choices = _letter_logprobs(tokens[0], list(mapping)) if tokens else None
+                choices = (
+                    letter_logprobs(tokens[0].get("top_logprobs"), list(mapping))
+                    if tokens
+                    else None
+                )
                 joint_complete &= choices is not None
             else:
                 prediction = text

@@ -1,0 +1,48 @@
+"""Answer letters of multiple-choice prompts: the log-prob a model gave each letter.
+
+Harnesses that ask a model to answer with a letter (HELM's
+``multiple_choice_joint``, Inspect's ``multiple_choice`` solver) keep, at best,
+the top log-probs of the token where the model wrote its letter. Each choice's
+log-prob is read there, under the letter alone (``"A"``) or after a space
+(``" A"``), as tokenizers spell a letter that follows other text.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from miragelab.schema import BadValue, check_logprob
+
+__all__ = ["letter_logprobs"]
+
+
+def letter_logprobs(top: Mapping[str, Any] | None, letters: Sequence[str]) -> list[float] | None:
+    """The log-prob of each of ``letters`` among the top log-probs of one token.
+
+    Parameters
+    ----------
+    top : mapping of str to float, or None
+        The token's top log-probs, ``{token text: log-prob}``; anything but a
+        mapping means the token kept none.
+    letters : sequence of str
+        The answer letters, in the order of the choices.
+
+    Returns
+    -------
+    list of float or None
+        One log-prob per letter, that of ``"A"`` where the token's top
+        log-probs hold it, else that of ``" A"``. None when some letter has no
+        usable log-prob there (absent, not a number, not finite or above 0):
+        a row with letter log-probs for some choices only would rank choices
+        it never saw.
+    """
+    if not isinstance(top, Mapping):
+        return None
+    out = []
+    for letter in letters:
+        try:
+            out.append(check_logprob(top.get(letter, top.get(" " + letter))))
+        except BadValue:
+            return None
+    return out
