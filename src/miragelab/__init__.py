@@ -27,6 +27,7 @@ from miragelab.errors import InputError
 if TYPE_CHECKING:
     from miragelab.api import (
         SHIPPED,
+        compare,
         fit,
         forecast_ladder,
         get_metric,
@@ -49,6 +50,7 @@ __all__ = [
     "Metric",
     "SHIPPED",
     "__version__",
+    "compare",
     "fit",
     "forecast_ladder",
     "get_metric",

@@ -10,6 +10,7 @@ holds any math of its own:
 ``score``                  :func:`miragelab.scoring.score_samples`, or
                            :func:`miragelab.streaming.stream_score` (chosen by
                            :func:`miragelab.streaming.should_stream`)
+``compare``                :func:`miragelab.paired.compare_samples`
 ``meta_analysis``          :func:`miragelab.meta.meta_analysis`
 ``verdicts``               :func:`miragelab.verdict.verdict_table`
 ``fit``                    :func:`miragelab.forecast.forecast_task`
@@ -66,6 +67,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "SHIPPED",
+    "compare",
     "fit",
     "forecast_ladder",
     "get_metric",
@@ -439,24 +441,17 @@ def score(
            metric     value  n ci_method
     0  exact_match  0.666667  3    wilson
     """
-    from miragelab.metrics import REGISTRY, MetricOptions
+    from miragelab.metrics import REGISTRY
     from miragelab.tables import SAMPLES, read_many
 
     confidence = _check_confidence(confidence)
     n_resamples = _count(n_resamples, "n_resamples", 100)
-    if tokens not in ("char", "word") and not callable(tokens):
-        raise InputError(f"expected 'char', 'word' or a callable, got {tokens!r}", field="tokens")
+    options = _metric_options(strip, ignore_case, ignore_punctuation, tokens)
     if stream is not None and not isinstance(stream, bool):
         raise InputError(f"expected True, False or None, got {stream!r}", field="stream")
     if batch_rows is not None:
         batch_rows = _count(batch_rows, "batch_rows", 1)
     auto, chosen = _chosen_metrics(metrics)
-    options = MetricOptions(
-        strip=bool(strip),
-        case=bool(ignore_case),
-        punctuation=bool(ignore_punctuation),
-        tokens=tokens,
-    )
     intervals = {"confidence": confidence, "n_resamples": n_resamples, "seed": _seed(random_state)}
 
     if _is_frame(samples):
@@ -479,6 +474,117 @@ def score(
             )
         table = read_many(paths, SAMPLES)
     return _score_table(table, auto, chosen, options, intervals)
+
+
+def _metric_options(
+    strip: bool, ignore_case: bool, ignore_punctuation: bool, tokens: object
+) -> Any:
+    """The string options of the metrics (checked)."""
+    from miragelab.metrics import MetricOptions
+
+    if tokens not in ("char", "word") and not callable(tokens):
+        raise InputError(f"expected 'char', 'word' or a callable, got {tokens!r}", field="tokens")
+    return MetricOptions(
+        strip=bool(strip),
+        case=bool(ignore_case),
+        punctuation=bool(ignore_punctuation),
+        tokens=tokens,  # type: ignore[arg-type]
+    )
+
+
+def compare(
+    samples: Source,
+    metrics: str | Metric | Iterable[str | Metric],
+    *,
+    a: str | None = None,
+    b: str | None = None,
+    adjacent: bool = False,
+    confidence: float = 0.95,
+    n_resamples: int = 2000,
+    random_state: RandomState = 0,
+    strip: bool = True,
+    ignore_case: bool = False,
+    ignore_punctuation: bool = False,
+    tokens: Literal["char", "word"] | Callable[[str], Sequence] = "char",
+) -> pd.DataFrame:
+    """Paired differences of a metric between two models on the examples both saw.
+
+    The whole of ``mirage compare`` is one call. McNemar's exact test (with
+    Newcombe's paired interval) for 0/1 metrics, a paired BCa bootstrap
+    otherwise, and cluster-robust t intervals when the samples have a
+    ``cluster`` column (:mod:`miragelab.paired`).
+
+    Parameters
+    ----------
+    samples : path, list of paths, folder, or pandas.DataFrame
+        Samples tables (as :func:`read_samples` reads them).
+    metrics : str, Metric, or list of them
+        The metrics to compare (a comma-separated string, names or objects).
+    a, b : str, optional
+        The two models (``diff`` is ``b`` minus ``a``); or
+    adjacent : bool, default False
+        every adjacent pair of each family's ladder (by size, then step).
+    confidence : float, default 0.95
+        Confidence level of the intervals.
+    n_resamples : int, default 2000
+        Resamples of the paired bootstrap (at least 100).
+    random_state : int, numpy.random.Generator or None, default 0
+        Randomness of the bootstrap; each (task, pair, metric) gets its own
+        stream, independent of the others.
+    strip, ignore_case, ignore_punctuation, tokens
+        String options of the metrics, as in :func:`score`.
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per (task, pair of models, metric): ``task, family, model_a,
+        model_b, metric, n, diff, ci_low, ci_high, p_value, method, clusters,
+        step_a, step_b``. ``attrs["notes"]`` names pairs that share no example.
+
+    Raises
+    ------
+    InputError
+        Bad samples, an unknown metric or model, neither or both of
+        ``a``/``b`` and ``adjacent``, examples whose cluster differs between
+        the two models.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> import miragelab as ml
+    >>> samples = pd.DataFrame({"task": "add", "family": "toy",
+    ...                         "model": ["s"] * 4 + ["l"] * 4,
+    ...                         "params": [1e6] * 4 + [1e7] * 4,
+    ...                         "example_id": [1, 2, 3, 4] * 2,
+    ...                         "prediction": ["4", "0", "0", "0", "4", "5", "6", "0"],
+    ...                         "target": ["4", "5", "6", "7"] * 2})
+    >>> row = ml.compare(samples, "exact_match", adjacent=True).iloc[0]
+    >>> row["model_a"], row["model_b"], float(row["diff"]), row["method"], float(row["p_value"])
+    ('s', 'l', 0.5, 'mcnemar_exact', 0.5)
+    """
+    from miragelab.paired import compare_samples
+
+    confidence = _check_confidence(confidence)
+    n_resamples = _count(n_resamples, "n_resamples", 100)
+    options = _metric_options(strip, ignore_case, ignore_punctuation, tokens)
+    auto, chosen = _chosen_metrics(metrics)
+    if auto or not chosen:
+        raise InputError("name the metrics to compare", field="metrics")
+    for name, value in (("a", a), ("b", b)):
+        if value is not None and not isinstance(value, str):
+            raise InputError(f"expected a model name, got {value!r}", field=name)
+    table = read_samples(samples)
+    return compare_samples(
+        table,
+        chosen,
+        a=a,
+        b=b,
+        adjacent=bool(adjacent),
+        options=options,
+        confidence=confidence,
+        n_resamples=n_resamples,
+        seed=_seed(random_state),
+    )
 
 
 def _score_table(

@@ -503,19 +503,28 @@ def _lerp_rows(sorted_rows: np.ndarray, q: np.ndarray) -> np.ndarray:
     return np.where(t >= 0.5, b - diff * (1 - t), a + diff * t)
 
 
+def _bias_and_acceleration(
+    groups: _Groups, means: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """BCa's bias correction ``z0`` and acceleration per group, and where ``z0`` is finite
+    (not every resampled mean on one side of the estimate; elsewhere ``z0`` is 0)."""
+    below = np.mean(means < groups.centre[:, None], axis=1)
+    usable = (below > 0.0) & (below < 1.0)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        z0 = sps.norm.ppf(np.where(usable, below, 0.5))
+        accel = groups.m3 / (6.0 * groups.m2**1.5)
+    return z0, np.where(np.isfinite(accel), accel, 0.0), usable
+
+
 def _bca_rows(
     groups: _Groups, means: np.ndarray, confidence: float
 ) -> tuple[np.ndarray, np.ndarray]:
     """BCa ends of every group from its row of resampled means."""
     estimate = groups.centre
     tail = (1.0 - confidence) / 2.0
-    below = np.mean(means < estimate[:, None], axis=1)
     ordered = np.sort(means, axis=1)
-    usable = (below > 0.0) & (below < 1.0)
+    z0, accel, usable = _bias_and_acceleration(groups, means)
     with np.errstate(divide="ignore", invalid="ignore"):
-        z0 = sps.norm.ppf(np.where(usable, below, 0.5))
-        accel = groups.m3 / (6.0 * groups.m2**1.5)
-        accel = np.where(np.isfinite(accel), accel, 0.0)
         levels = []
         for z in sps.norm.ppf([tail, 1.0 - tail]):
             adjusted = sps.norm.cdf(z0 + (z0 + z) / (1.0 - accel * (z0 + z)))
@@ -607,3 +616,59 @@ def bca_mean_interval(
         return float("nan"), float("nan")
     _, low, high = bca_mean_intervals(x, np.array([x.size]), confidence, n_resamples, seed)
     return float(low[0]), float(high[0])
+
+
+@dataclass(frozen=True)
+class BcaTest:
+    """A mean, its BCa interval, and the two-sided p-value of a null value for it."""
+
+    mean: float
+    low: float
+    high: float
+    p_value: float
+
+
+def bca_mean_test(
+    values: np.ndarray,
+    null: float = 0.0,
+    confidence: float = 0.95,
+    n_resamples: int = 2000,
+    seed: int | np.random.Generator | None = 0,
+) -> BcaTest:
+    """BCa interval of a mean and the p-value of ``null``, from one set of resamples.
+
+    The p-value inverts the BCa interval: it is the ``1 - confidence`` at which
+    an end of the interval reaches ``null`` (Efron & Tibshirani 1993, ch. 15),
+    so ``p < 1 - confidence`` exactly when the interval (from the same
+    resamples, interpolated) excludes ``null``. The bootstrap distribution
+    function at ``null`` counts ties as half and adds half a resample on each
+    side, so the p-value is never 0 (its floor is about ``1 / n_resamples``).
+    Where every resampled mean falls on one side of the estimate the
+    percentile interval and its p-value are used (as
+    :func:`bca_mean_intervals` does). The paired bootstrap of a difference is
+    this test on the per-example differences. Equal values (no variation) give
+    NaN for the interval and the p-value: nothing is known of their spread.
+    """
+    rng = seed if isinstance(seed, np.random.Generator) else np.random.default_rng(seed)
+    x = np.asarray(values, dtype=float).ravel()
+    nan = float("nan")
+    if x.size == 0:
+        return BcaTest(nan, nan, nan, nan)
+    groups = _groups(x, np.array([x.size], dtype=np.int64))
+    if groups.distinct[0] <= 1:
+        return BcaTest(float(groups.centre[0]), nan, nan, nan)
+    tolerance = interval_tolerance(n_resamples, confidence)
+    means, _ = _resampled_means(groups, n_resamples, rng, "auto", tolerance)
+    low, high = _bca_rows(groups, means, confidence)
+    z0, accel, usable = _bias_and_acceleration(groups, means)
+    a = float(accel[0]) if usable[0] else 0.0  # the percentile interval's p-value
+    row = means[0]
+    at = (np.sum(row < null) + 0.5 * np.sum(row == null) + 0.5) / (row.size + 1)
+    w = sps.norm.ppf(at) - z0[0]
+    level = float(sps.norm.cdf(w / max(1.0 + a * w, 1e-12) - z0[0]))
+    return BcaTest(
+        float(groups.centre[0]),
+        float(low[0]),
+        float(high[0]),
+        float(min(1.0, 2 * min(level, 1 - level))),
+    )

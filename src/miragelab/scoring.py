@@ -26,6 +26,14 @@ The interval method is recorded per row (``ci_method``):
 * ``t`` (Student-t interval of the mean) above that, where the bootstrap and
   the t interval agree to well within the bootstrap's own Monte-Carlo error
   and resampling millions of examples would only cost time.
+
+Samples asked several times (an ``epoch`` column, Inspect's ``--epochs``) are
+averaged per example first, as Inspect's ``mean`` reducer does: ``value`` is the
+mean over examples of each example's mean over its epochs, ``n`` counts
+examples, and the interval resamples examples (epochs of one example are not
+independent draws). A 0/1 metric averaged over epochs is no longer 0/1, so it
+gets the BCa interval. The epochs of an example must arrive in one batch: such
+samples are scored in memory.
 """
 
 from __future__ import annotations
@@ -251,6 +259,8 @@ class Scorer:
         self.options = options or MetricOptions()
         self.confidence, self.n_resamples, self.seed = confidence, n_resamples, seed
         self.moments = {m.name: _Moments(m.binary) for m in self.metrics}
+        #: whether the samples repeat examples over epochs (then averaged per example)
+        self.epochs = False
         self.presence = {m.name: _Presence() for m in self.metrics}
         self.columns_seen: set[str] = set()
         self.group_of: dict[tuple, int] = {}
@@ -302,8 +312,9 @@ class Scorer:
             else:
                 notna[name] = np.zeros(n, dtype=bool)
         present = {m.name: np.logical_and.reduce([notna[c] for c in m.needs]) for m in self.metrics}
+        examples = self._epoch_examples(samples, ids, where)
         # continuous metrics first: their intervals can start while the rest is computed
-        metrics = sorted(self.metrics, key=lambda m: m.binary)
+        metrics = sorted(self.metrics, key=self._binary)
         computable = [m for m in metrics if present[m.name].any()]
         produced = iter_metrics(samples, computable, self.options)
         order = grouping_order(ids, len(self.keys))
@@ -326,10 +337,48 @@ class Scorer:
                 raise where.error(
                     f"metric {metric.name!r} is not finite for this sample", row, metric.name
                 )
+            if examples is not None:  # each example's mean over its epochs
+                group_ids, vals = _per_example(group_ids, vals, examples[rows], len(self.keys))
             self.moments[metric.name].add(group_ids, vals, len(self.keys))
-            if eager and not metric.binary:
+            if eager and not self._binary(metric):
                 self._start_intervals(metric)
         self.rows += n
+
+    def _binary(self, metric: Metric) -> bool:
+        """Whether the metric's means are of 0/1 values (not once averaged over epochs)."""
+        return self.moments[metric.name].binary
+
+    def _epoch_examples(self, samples: pd.DataFrame, ids: np.ndarray, where: Where):
+        """Each row's example (a code per group and ``example_id``) where the samples come
+        in several epochs, else None. A binary metric's means then become continuous.
+
+        Samples with epochs are one batch, all of them: the epochs of an example in
+        two batches would count as two examples.
+        """
+        if self.epochs:
+            raise where.error(
+                "samples with several epochs are scored in memory, all in one batch "
+                "(pass --in-memory)",
+                0,
+                "epoch",
+            )
+        if "epoch" not in samples.columns or not samples["epoch"].notna().any():
+            return None
+        example = pd.factorize(samples["example_id"], use_na_sentinel=False)[0].astype(np.int64)
+        codes = pd.factorize(ids * (int(example.max()) + 1) + example)[0].astype(np.int64)
+        if np.bincount(codes).max() < 2 and not (samples["epoch"] > 1).any():
+            return None  # one epoch per example: nothing to average
+        if self.rows:
+            raise where.error(
+                "samples with several epochs are scored in memory, all in one batch "
+                "(pass --in-memory)",
+                0,
+                "epoch",
+            )
+        self.epochs = True
+        for m in self.metrics:
+            self.moments[m.name] = _Moments(False)
+        return codes
 
     def _group_ids(self, samples: pd.DataFrame) -> tuple[np.ndarray, _Codes]:
         """Global id of each row's (task, family, model, step), in first-seen order, and
@@ -444,7 +493,7 @@ class Scorer:
             present = np.flatnonzero(acc.n > 0)
             n = acc.n[present]
             means = acc.total[present] / n
-            if metric.binary:
+            if acc.binary:
                 low, high = wilson_interval(acc.total[present], n, self.confidence)
                 method = "wilson"
             else:
@@ -474,7 +523,8 @@ class Scorer:
 
     def _start_intervals(self, metric: Metric) -> None:
         if self.pool is None:
-            self.pool = ThreadPoolExecutor(cpu_threads(sum(not m.binary for m in self.metrics)))
+            workers = sum(not self._binary(m) for m in self.metrics)
+            self.pool = ThreadPoolExecutor(cpu_threads(workers))
         self.intervals[metric.name] = self.pool.submit(self._intervals, metric, 1)
 
     def _intervals(
@@ -508,7 +558,7 @@ class Scorer:
         """BCa intervals of every continuous metric's groups of at most ``BOOTSTRAP_MAX_N``
         examples: those started while the samples came in, the others now (on threads of
         their own when there are several; one alone threads over its groups)."""
-        continuous = [m for m in self.metrics if not m.binary]
+        continuous = [m for m in self.metrics if not self._binary(m)]
         unstarted = [m for m in continuous if m.name not in self.intervals]
         if len(unstarted) > 1:
             for metric in unstarted:
@@ -525,6 +575,19 @@ class Scorer:
                 column.method[small] = "bca"
         finally:
             self._drop_pending()
+
+
+def _per_example(
+    group_ids: np.ndarray, values: np.ndarray, examples: np.ndarray, n_groups: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """Each example's mean over its rows (its epochs), grouped by group id as ``add`` wants."""
+    codes, inverse = np.unique(examples, return_inverse=True)
+    counts = np.bincount(inverse)
+    means = np.bincount(inverse, weights=values) / counts
+    owner = np.empty(codes.size, dtype=np.int64)
+    owner[inverse] = group_ids
+    order = grouping_order(owner, n_groups)
+    return owner[order], means[order]
 
 
 @dataclass(frozen=True)

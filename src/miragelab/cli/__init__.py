@@ -3,7 +3,7 @@
 Every command validates its input at the edge; bad input ends with one line on
 stderr (``error: FILE, line N, field 'F': ...``) and exit code 2, and no output
 file is written (all writes are atomic). The commands live in the modules of
-this package (``analysis``, ``score``, ``ingest``, ``eval``, ``transitions``,
+this package (``analysis``, ``score``, ``compare``, ``ingest``, ``eval``, ``transitions``,
 ``vision``, ``ladder``); the options they share in ``_options``. This module
 only assembles them into :data:`app` and runs it (:func:`main`).
 """
@@ -16,6 +16,7 @@ import typer
 
 from miragelab import __version__
 from miragelab.cli import analysis
+from miragelab.cli import compare as comparing
 from miragelab.cli import forecast as forecasting
 from miragelab.cli import score as scoring
 from miragelab.cli._options import out, run_app
@@ -54,6 +55,7 @@ def _root(
 # the commands, in the order `mirage --help` lists them
 app.command()(analysis.theory)
 app.command()(scoring.score)
+app.command()(comparing.compare)
 app.command()(analysis.meta)
 app.command()(analysis.fit)
 app.command()(forecasting.forecast)

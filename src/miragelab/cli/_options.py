@@ -84,6 +84,13 @@ HigherIsBetter = Annotated[
     ),
 ]
 ConfidenceOption = Annotated[float, typer.Option(help="Confidence level of the intervals.")]
+#: the string options of the metrics (``mirage score``, ``mirage compare``)
+TokensOption = Annotated[str, typer.Option(help="Edit-distance tokens: char or word.")]
+StripOption = Annotated[bool, typer.Option(help="exact_match: strip surrounding whitespace.")]
+IgnoreCaseOption = Annotated[bool, typer.Option(help="exact_match: compare case-insensitively.")]
+IgnorePunctuationOption = Annotated[
+    bool, typer.Option(help="exact_match: drop punctuation before comparing.")
+]
 ResamplesOption = Annotated[int, typer.Option(help="Resamples for score intervals.")]
 ShippedOption = Annotated[bool, typer.Option(help="Use the shipped published results.")]
 #: ``--seed`` of the commands whose only randomness is a bootstrap

@@ -1,5 +1,5 @@
-"""``mirage ingest ...``: saved lm-eval and HELM outputs -> the samples table; training logs
--> the scores table.
+"""``mirage ingest ...``: saved lm-eval, HELM and Inspect outputs -> the samples table;
+training logs -> the scores table.
 
 The outputs of an evaluation harness hold what each model answered; ingesting
 them once lets ``mirage score`` rescore them with any metric, without the models.
@@ -21,8 +21,8 @@ from miragelab.errors import InputError
 __all__ = ["ingest_app"]
 
 ingest_app = typer.Typer(
-    help="Turn saved lm-eval-harness samples and HELM runs into a samples table, and "
-    "training logs into a scores table.",
+    help="Turn saved lm-eval-harness samples, HELM runs and Inspect logs into a samples "
+    "table, and training logs into a scores table.",
     no_args_is_help=True,
 )
 ModelOption = Annotated[
@@ -167,6 +167,52 @@ def helm(
             "(robustness, fairness); --perturbations keeps them as tasks of their own"
         )
     _print_done(f"wrote {summary.rows:,} samples from {summary.runs} run(s) to {summary.out}")
+    if summary.scores_out is not None:
+        _print_done(f"wrote {summary.score_rows:,} score rows to {summary.scores_out}")
+
+
+@ingest_app.command("inspect")
+def inspect_logs(
+    logs: Annotated[
+        list[Path],
+        typer.Argument(
+            help="Inspect logs (.eval or .json), or folders searched for them recursively."
+        ),
+    ],
+    out_path: Annotated[Path, typer.Option("--out", help="Samples table to write (.parquet).")],
+    scores_out: Annotated[
+        Path | None,
+        typer.Option("--scores-out", help="Also write the logs' own results as a scores table."),
+    ] = None,
+    model: ModelOption = None,
+    family: FamilyOption = None,
+    params: ParamsOption = None,
+    sizes: Annotated[
+        Path | None,
+        typer.Option(
+            "--sizes", help="CSV model,params: the size of each model (default: its name)."
+        ),
+    ] = None,
+) -> None:
+    """Inspect eval logs -> samples table (and, with --scores-out, their own scores)."""
+    from miragelab.atomic import check_outputs
+    from miragelab.sources.inspect_logs import ingest_inspect
+
+    check_outputs([*logs, sizes], {"out": out_path, "scores-out": scores_out})
+    _check_names(model=model, family=family)
+    with err.status(f"reading {len(logs)} Inspect log path(s)"):
+        summary = ingest_inspect(
+            logs,
+            out_path,
+            scores_out=scores_out,
+            model=model,
+            family=family,
+            params=params,
+            sizes=sizes,
+        )
+    _print_notes(summary.notes)
+    _print_tasks(summary.tasks)
+    _print_done(f"wrote {summary.rows:,} samples from {summary.logs} log(s) to {summary.out}")
     if summary.scores_out is not None:
         _print_done(f"wrote {summary.score_rows:,} score rows to {summary.scores_out}")
 

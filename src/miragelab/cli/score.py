@@ -11,6 +11,10 @@ from miragelab.atomic import check_outputs
 from miragelab.cli._options import (
     BootstrapSeedOption,
     ConfidenceOption,
+    IgnoreCaseOption,
+    IgnorePunctuationOption,
+    StripOption,
+    TokensOption,
     check_count,
     check_interval_options,
     err,
@@ -43,14 +47,10 @@ def score(
             "has the columns for (see `mirage metrics`)."
         ),
     ] = "auto",
-    tokens: Annotated[str, typer.Option(help="Edit-distance tokens: char or word.")] = "char",
-    strip: Annotated[bool, typer.Option(help="exact_match: strip surrounding whitespace.")] = True,
-    ignore_case: Annotated[
-        bool, typer.Option(help="exact_match: compare case-insensitively.")
-    ] = False,
-    ignore_punctuation: Annotated[
-        bool, typer.Option(help="exact_match: drop punctuation before comparing.")
-    ] = False,
+    tokens: TokensOption = "char",
+    strip: StripOption = True,
+    ignore_case: IgnoreCaseOption = False,
+    ignore_punctuation: IgnorePunctuationOption = False,
     confidence: ConfidenceOption = 0.95,
     n_resamples: Annotated[int, typer.Option(help="Bootstrap resamples.")] = 1000,
     seed: BootstrapSeedOption = 0,
