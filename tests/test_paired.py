@@ -309,3 +309,37 @@ def test_a_published_zero_stderr_at_the_boundary_becomes_a_wilson_interval(tmp_p
     assert pd.isna(acc["stderr"])
     norm = scores.loc["acc_norm"]
     assert norm["stderr"] == 0.07 and norm["ci_method"] == "normal (published stderr)"
+
+
+# --------------------------------------------------------------------------- the verdict's test
+
+
+def _nested_ladder(counts: list[int], n: int = 40, shift: int = 0) -> pd.DataFrame:
+    """Each rung gets the first ``k`` examples right (the easy ones stay right as models
+    grow); ``shift`` renumbers the last rung's examples (then the rungs share none)."""
+    rows = []
+    for m, (params, k) in enumerate(zip([1e6, 1e7, 1e8, 1e9, 1e10], counts, strict=True)):
+        for i in range(n):
+            rows.append({"task": "t", "family": "f", "model": f"m{m}", "params": params,
+                         "example_id": i + (shift if m == len(counts) - 1 else 0),
+                         "prediction": "a" if i < k else "b", "target": "a"})  # fmt: skip
+    return pd.DataFrame(rows)
+
+
+def test_verdict_tests_the_jump_as_paired_where_every_rung_saw_the_same_examples():
+    samples = _nested_ladder([0, 1, 1, 6, 6])
+    scores = ml.score(samples, "exact_match")
+    # the jump 1/40 -> 6/40: five pairs flip up, none down. Paired (Agresti-Min) error
+    # sqrt(5 + 1 - 25/42)/42 = 0.0554, so 0.125 is beyond 2 errors; as two independent
+    # Wilson-sized errors (0.032 and 0.056) it is not
+    assert 0.125 > 2 * np.sqrt(5 + 1 - 25 / 42) / 42
+    unpaired = ml.verdicts(scores).iloc[0]
+    paired = ml.verdicts(scores, samples=samples).iloc[0]
+    assert unpaired["reason"] == "harsh metric flat within its noise"
+    assert (
+        paired["verdict"] == "inconclusive" and "harsh jump from 1e+08 to 1e+09" in paired["reason"]
+    )
+    # rungs that did not see the same examples are not paired: the independent test stays
+    shifted = _nested_ladder([0, 1, 1, 6, 6], shift=1000)
+    again = ml.verdicts(ml.score(shifted, "exact_match"), samples=shifted).iloc[0]
+    assert again["reason"] == "harsh metric flat within its noise"

@@ -612,6 +612,7 @@ def meta_analysis(
     n_boot: int = 499,
     random_state: RandomState = 0,
     higher_is_better: Mapping[str, bool] | Iterable[str] | None = None,
+    samples: Source | None = None,
 ) -> MetaResult:
     """Emergence of every curve, the share of emergent-looking curves per metric, verdicts.
 
@@ -636,6 +637,10 @@ def meta_analysis(
     higher_is_better : mapping or list of "METRIC=true|false", optional
         Directions of metrics, over the table's and the built-in facts; a
         metric with no direction anywhere is an :class:`InputError`.
+    samples : path, list of paths, folder, or pandas.DataFrame, optional
+        The samples the scores came from: the verdicts then test a harsh
+        curve's differences as paired where every point saw the same examples
+        (as :func:`verdicts`).
 
     Returns
     -------
@@ -662,7 +667,15 @@ def meta_analysis(
     n_boot = _count(n_boot, "n_boot", 1)
     seed = _seed(random_state)
     table = _scores_table(scores, higher_is_better)
-    return run(table, confidence=confidence, n_resamples=n_resamples, n_boot=n_boot, seed=seed)
+    given = None if samples is None else read_samples(samples)
+    return run(
+        table,
+        confidence=confidence,
+        n_resamples=n_resamples,
+        n_boot=n_boot,
+        seed=seed,
+        samples=given,
+    )
 
 
 def verdicts(
@@ -675,6 +688,7 @@ def verdicts(
     n_boot: int = 499,
     random_state: RandomState = 0,
     higher_is_better: Mapping[str, bool] | Iterable[str] | None = None,
+    samples: Source | None = None,
     full: bool = False,
     **test_options: float,
 ) -> pd.DataFrame | VerdictResult:
@@ -703,6 +717,11 @@ def verdicts(
         independent of the table's order.
     higher_is_better : mapping or list of "METRIC=true|false", optional
         Directions of metrics, over the table's and the built-in facts.
+    samples : path, list of paths, folder, or pandas.DataFrame, optional
+        The samples the scores came from: where a harsh curve's points were
+        scored on the same examples, its differences are tested as paired
+        (:func:`miragelab.paired.curve_paired_se`), which finds a real jump
+        between neighbouring sizes with fewer examples.
     full : bool, default False
         Return the :class:`~miragelab.verdict.VerdictResult` (verdicts, the
         evidence per continuous metric, and the test behind each verdict)
@@ -753,6 +772,7 @@ def verdicts(
         confidence=confidence,
         n_boot=n_boot,
         seed=seed,
+        samples=None if samples is None else read_samples(samples),
         **test_options,
     )
     return result if full else result.verdicts

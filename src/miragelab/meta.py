@@ -109,11 +109,14 @@ def meta_analysis(
     n_resamples: int = 1000,
     n_boot: int = 499,
     seed: int = 0,
+    samples: pd.DataFrame | None = None,
 ) -> MetaResult:
     """Measures with intervals for every curve, shares per metric, one verdict per curve.
 
     ``n_resamples`` draws give the emergence scores' intervals; ``n_boot``
-    replicates calibrate each verdict's break test.
+    replicates calibrate each verdict's break test. ``samples`` (those the
+    scores came from) lets the verdicts test a harsh curve's differences as
+    paired where every point saw the same examples.
     """
     rng = np.random.default_rng(seed)
     scores = resolve_directions(without_attrs(scores))
@@ -192,7 +195,7 @@ def meta_analysis(
     shares["share_emergent_looking"] = shares["emergent_looking"] / shares["curves"]
     shares = shares.sort_values(["share_emergent_looking", "curves"], ascending=[False, False])
 
-    found = verdict_table(scores, confidence=confidence, n_boot=n_boot, seed=seed)
+    found = verdict_table(scores, confidence=confidence, n_boot=n_boot, seed=seed, samples=samples)
     return MetaResult(
         measures,
         shares.reset_index(drop=True),

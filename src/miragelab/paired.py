@@ -55,6 +55,7 @@ __all__ = [
     "PairedDifference",
     "cluster_robust_se",
     "compare_samples",
+    "curve_paired_se",
     "example_values",
     "mcnemar_exact_p",
     "newcombe_paired_interval",
@@ -379,3 +380,32 @@ def compare_samples(
         frame[column] = frame[column].astype("Int64")
     frame.attrs["notes"] = notes
     return frame
+
+
+def curve_paired_se(
+    values: pd.DataFrame, task: str, family: str, rungs: pd.DataFrame, axis: str, binary: bool
+) -> tuple[np.ndarray, np.ndarray] | None:
+    """``(x, pair_se)`` of one curve's points where the same examples were scored at every
+    point (:func:`paired_se` over them), else None.
+
+    ``values``: :func:`example_values` of the curve's metric; ``rungs``: the
+    curve's rows of the scores table (``model``, ``step`` and the ``axis``
+    column), one per point.
+    """
+    here = values[(values["task"] == task) & (values["family"] == family)]
+    if here.empty:
+        return None
+    columns, xs = [], []
+    for model, step, x in rungs[["model", "step", axis]].itertuples(index=False, name=None):
+        same = here["step"].isna() if pd.isna(step) else here["step"] == step
+        rows = here[(here["model"] == model) & same]
+        if rows.empty:
+            return None
+        columns.append(rows.set_index("example_id")["value"])
+        xs.append(float(x))
+    first = columns[0].index
+    if any(len(c) != len(first) or not c.index.isin(first).all() for c in columns[1:]):
+        return None  # not the same examples at every point: the means are not paired
+    matrix = np.column_stack([c.reindex(first).to_numpy(dtype=float) for c in columns])
+    zero_one = binary and bool(np.isin(matrix, (0.0, 1.0)).all())
+    return np.asarray(xs), paired_se(matrix, zero_one)

@@ -92,6 +92,8 @@ from scipy import optimize
 from miragelab.emergence import iter_curves, sort_curve
 from miragelab.errors import InputError
 from miragelab.metric_facts import fact_of, is_continuous, is_harsh, resolve_directions
+from miragelab.metrics import REGISTRY, MetricOptions
+from miragelab.paired import curve_paired_se, example_values
 from miragelab.stats import point_stderr
 from miragelab.tables import without_attrs
 from miragelab.transitions.detect import Transition, detect_transition
@@ -198,7 +200,11 @@ class HarshProfile:
     rate_ratio: float
 
 
-def _diff_se(se: FloatArray, i: int, j: int) -> float:
+def _diff_se(se: FloatArray, i: int, j: int, pair_se: FloatArray | None = None) -> float:
+    """Standard error of ``y[j] - y[i]``: from the paired matrix where the same examples
+    were scored at every point, else of two independent means."""
+    if pair_se is not None:
+        return float(pair_se[i, j])
     return float(np.hypot(se[i], se[j]))
 
 
@@ -219,12 +225,15 @@ def _jump_steps(increments: FloatArray) -> tuple[int, int]:
     return first, last + 1
 
 
-def _shape(y: FloatArray, se: FloatArray) -> str:
+def _shape(y: FloatArray, se: FloatArray, pair_se: FloatArray | None = None) -> str:
     steps = np.diff(y)
-    step_se = np.hypot(se[1:], se[:-1])
+    if pair_se is None:
+        step_se = np.hypot(se[1:], se[:-1])
+    else:
+        step_se = pair_se[np.arange(y.size - 1), np.arange(1, y.size)]
     known = np.isfinite(step_se)
     tol = np.where(known, SIGNIFICANT_SE * step_se, 1e-12 * max(np.ptp(y), 1e-300))
-    net_se = _diff_se(se, 0, -1)
+    net_se = _diff_se(se, 0, -1, pair_se)
     if np.ptp(y) == 0 or (known.all() and np.all(np.abs(steps) <= tol)):
         return "flat"
     up, down = bool(np.any(steps > tol)), bool(np.any(steps < -tol))
@@ -242,18 +251,24 @@ def _fmt(x: float) -> str:
     return f"{x:.3g}"
 
 
-def harsh_profile(x: ArrayLike, y: ArrayLike, se: ArrayLike) -> HarshProfile:
+def harsh_profile(
+    x: ArrayLike, y: ArrayLike, se: ArrayLike, pair_se: ArrayLike | None = None
+) -> HarshProfile:
     """Shape, jump and sharpness of an oriented harsh curve (improvement positive).
 
     ``x`` sorted ascending and distinct, ``se`` the standard error of each point
-    (NaN where unknown). See the module docstring for the rule.
+    (NaN where unknown). ``pair_se[i, j]``: the standard error of ``y[j] - y[i]``
+    where the same examples were scored at every point
+    (:func:`miragelab.paired.paired_se`); the differences are then tested as
+    paired, else as independent means. See the module docstring for the rule.
     """
     xs, ys, ses = (np.asarray(a, dtype=float) for a in (x, y, se))
-    shape = _shape(ys, ses)
+    pair = None if pair_se is None else np.asarray(pair_se, dtype=float)
+    shape = _shape(ys, ses, pair)
     steps = np.diff(ys)
     i0, i1 = _jump_steps(steps) if steps.size else (0, 0)
     rise = float(np.clip(steps, 0, None).sum())
-    if shape in ("flat", "inverse") or not _exceeds(ys[-1] - ys[0], _diff_se(ses, 0, -1)):
+    if shape in ("flat", "inverse") or not _exceeds(ys[-1] - ys[0], _diff_se(ses, 0, -1, pair)):
         reason = (
             "harsh metric flat within its noise"
             if shape == "flat"
@@ -270,7 +285,7 @@ def harsh_profile(x: ArrayLike, y: ArrayLike, se: ArrayLike) -> HarshProfile:
             f"over {i1 - i0} of {steps.size} steps"
         )
         return HarshProfile(shape, "smooth", reason, (i0, i1), ratio)
-    if not _exceeds(ys[i1] - ys[i0], _diff_se(ses, i0, i1)):
+    if not _exceeds(ys[i1] - ys[i0], _diff_se(ses, i0, i1, pair)):
         reason = "harsh jump within its noise (under 2 standard errors)"
         return HarshProfile(shape, "smooth", reason, (i0, i1), ratio)
     if ratio < RATE_RATIO and i1 - i0 > 1:
@@ -469,6 +484,7 @@ def classify(
     exclude_confidence: float = EXCLUDE_CONFIDENCE,
     n_boot: int = 499,
     seed: int = 0,
+    harsh_pairs: tuple[ArrayLike, ArrayLike] | None = None,
 ) -> PairVerdict:
     """Smooth, mirage, genuine or inconclusive for one harsh and one continuous curve.
 
@@ -497,6 +513,10 @@ def classify(
         Test level, the break a mirage must exclude (standard errors of the
         continuous metric) and the one-sided confidence of the exclusion,
         bootstrap size and seed.
+    harsh_pairs
+        ``(x, pair_se)``: the standard errors of the paired differences of the
+        harsh metric between the points at ``x`` (the same examples scored at
+        each), used by the harsh curve's tests where they cover its points.
     """
     hx, hy, hs = _as_arrays(harsh_x, harsh_y, harsh_se)
     alone = soft_x is None or soft_y is None
@@ -511,7 +531,7 @@ def classify(
         shared = "points" if alone else "sizes shared by the harsh and the continuous metric"
         reason = f"{x.size} {shared}; need 3"
         return PairVerdict("inconclusive", reason, profile, x=x, harsh=hy, harsh_se=hs)
-    profile = harsh_profile(x, oriented, hs)
+    profile = harsh_profile(x, oriented, hs, _pairs_at(harsh_pairs, x))
     base = {"profile": profile, "x": x, "harsh": hy, "harsh_se": hs}
     if profile.status == "smooth":
         return PairVerdict("smooth", profile.reason, **base)
@@ -580,6 +600,18 @@ def classify(
         "or around it, or examples"
     )
     return PairVerdict("inconclusive", reason, **base)
+
+
+def _pairs_at(pairs: tuple[ArrayLike, ArrayLike] | None, x: FloatArray) -> FloatArray | None:
+    """The paired standard errors between the points ``x``, or None where they do not
+    cover every point."""
+    if pairs is None:
+        return None
+    px, matrix = np.asarray(pairs[0], dtype=float), np.asarray(pairs[1], dtype=float)
+    at = np.array([np.flatnonzero(px == v)[0] if np.any(px == v) else -1 for v in x])
+    if at.size == 0 or np.any(at < 0):
+        return None
+    return matrix[np.ix_(at, at)]
 
 
 def _link_evidence(
@@ -754,6 +786,8 @@ def verdict_table(
     confidence: float = 0.95,
     n_boot: int = 499,
     seed: int = 0,
+    samples: pd.DataFrame | None = None,
+    options: MetricOptions | None = None,
     **classify_kw: object,
 ) -> VerdictResult:
     """One verdict per (task, family, axis, model, harsh metric) of a scores table.
@@ -767,6 +801,14 @@ def verdict_table(
     Directions come from the table's ``higher_is_better`` or the facts; an
     unknown metric without one is an :class:`~miragelab.errors.InputError`.
     ``classify_kw`` goes to :func:`classify`.
+
+    ``samples`` (the samples table the scores came from, with ``options`` the
+    metrics' string options): where a harsh curve's points were scored on the
+    same examples, its differences are tested as paired
+    (:func:`miragelab.paired.curve_paired_se`): the examples' shared
+    difficulty cancels, so a real jump between neighbouring sizes is found
+    with fewer examples. Harsh metrics the samples cannot compute keep the
+    independent errors.
     """
     table = resolve_directions(without_attrs(scores))
     wanted = None if pairs is None else [tuple(p) for p in pairs]
@@ -788,10 +830,19 @@ def verdict_table(
         key = (curve.task, curve.family, curve.axis, curve.model)
         groups.setdefault(key, {})[curve.metric] = curve.rows
     rows, evidence, details = [], [], {}
+    per_example: dict[str, tuple[pd.DataFrame, bool] | None] = {}
     for (task, family, axis, model), curves in groups.items():
         for harsh in sorted(m for m in curves if harsh_ok(m)):
             hrows = curves[harsh]
             hx, hy, hs = _curve_arrays(hrows, axis, confidence)
+            paired = None
+            if samples is not None:
+                if harsh not in per_example:
+                    per_example[harsh] = _example_values(samples, harsh, options)
+                found_values = per_example[harsh]
+                if found_values is not None:
+                    values, binary = found_values
+                    paired = curve_paired_se(values, task, family, hrows, axis, binary)
             hib = bool(hrows["higher_is_better"].iloc[0])
             key = (task, family, axis, model, harsh)
             softs = sorted((m for m in curves if m != harsh and soft_ok(harsh, m)), key=_preference)
@@ -805,19 +856,33 @@ def verdict_table(
                     harsh_higher_is_better=hib,
                     soft_higher_is_better=bool(srows["higher_is_better"].iloc[0]),
                     soft_metric=soft, n_boot=n_boot, seed=_seed(seed, key),
-                    law=None if axis != "step" else False,
+                    law=None if axis != "step" else False, harsh_pairs=paired,
                     **classify_kw,  # type: ignore[arg-type]
                 )  # fmt: skip
                 found.append((soft, pair))
                 evidence.append(_evidence_row(key, soft, pair))
             alone = None if found else classify(hx, hy, None, None, harsh_se=hs,
-                                                 harsh_higher_is_better=hib)  # fmt: skip
+                                                 harsh_higher_is_better=hib,
+                                                 harsh_pairs=paired)  # fmt: skip
             row, pair = _combine(key, found, alone)
             rows.append(row)
             details[key] = pair
     verdict_frame = pd.DataFrame(rows, columns=list(VERDICT_COLUMNS))
     evidence_frame = pd.DataFrame(evidence, columns=list(EVIDENCE_COLUMNS))
     return VerdictResult(verdict_frame, evidence_frame, details)
+
+
+def _example_values(
+    samples: pd.DataFrame, metric: str, options: MetricOptions | None
+) -> tuple[pd.DataFrame, bool] | None:
+    """Each example's value of a harsh metric the samples can compute, and whether the
+    metric is 0/1; None for a metric that is not registered or lacks its columns."""
+    if metric not in REGISTRY:
+        return None
+    found = REGISTRY[metric]
+    if not all(c in samples.columns for c in found.needs):
+        return None
+    return example_values(samples, found, options), found.binary
 
 
 def verdicts(scores: pd.DataFrame, **kw: object) -> pd.DataFrame:

@@ -102,18 +102,32 @@ def meta(
     n_resamples: ResamplesOption = 1000,
     seed: Annotated[int, typer.Option(help="Seed of the resampling.", min=0, max=SEED_MAX)] = 0,
     higher_is_better: HigherIsBetter = None,
+    samples: Annotated[
+        list[Path] | None,
+        typer.Option(
+            "--samples",
+            help="The samples the scores came from: the verdicts then test the harsh "
+            "differences as paired where every size saw the same examples (repeatable).",
+        ),
+    ] = None,
 ) -> None:
     """Emergence of every (task, family, metric) curve, shares per metric, and verdicts."""
     from miragelab.meta import meta_analysis
     from miragelab.report.meta_figures import write_meta_outputs
+    from miragelab.tables import SAMPLES, read_many
 
     check_interval_options(confidence, n_resamples)
     overrides = direction_items(higher_is_better)
-    with staged_folder(out_dir, scores or []) as stage:
+    with staged_folder(out_dir, [*(scores or []), *(samples or [])]) as stage:
         scores_table = load_directed_scores(scores or [], shipped, overrides)
+        samples_table = read_many(samples, SAMPLES) if samples else None
         with err.status(f"measuring {len(scores_table):,} scores"):
             result = meta_analysis(
-                scores_table, confidence=confidence, n_resamples=n_resamples, seed=seed
+                scores_table,
+                confidence=confidence,
+                n_resamples=n_resamples,
+                seed=seed,
+                samples=samples_table,
             )
         paths = write_meta_outputs(result, scores_table, stage)
     for note in result.notes:
