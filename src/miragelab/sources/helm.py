@@ -101,7 +101,7 @@ import math
 import os
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -119,6 +119,7 @@ from miragelab.schema import (
     score_value_problem,
     validate_frame,
 )
+from miragelab.sources.families import name_folder_family
 from miragelab.sources.letters import letter_logprobs
 from miragelab.sources.lm_eval_samples import (
     ModelMeta,
@@ -126,7 +127,6 @@ from miragelab.sources.lm_eval_samples import (
     SamplesWriter,
     model_meta,
 )
-from miragelab.sources.sizes import Unnamed, family_in_name, folder_family
 from miragelab.tables import write_table
 from miragelab.textio import JsonDocument, line_of, read_json_text
 
@@ -216,6 +216,11 @@ class HelmRun:
     rows: list[_Row] = field(default_factory=list)
     scores: pd.DataFrame | None = None
     skipped_perturbed: int = 0  # request states of perturbed instances left out
+
+    @property
+    def source(self) -> Path:
+        """The run folder, as the family named after a folder uses it."""
+        return self.folder
 
 
 _MODEL_ARG = re.compile(r"(^|,)(model|model_deployment)=[^,]*")
@@ -647,23 +652,6 @@ class HelmSummary:
     notes: list[str] = field(default_factory=list)
 
 
-def _folder_family(runs: list[HelmRun]) -> list[str]:
-    """Give the models whose names give no family the one family of
-    :func:`~miragelab.sources.sizes.folder_family` (in place); its note, if any."""
-    unnamed = [r for r in runs if family_in_name(r.meta.model) is None]
-    grouped = folder_family(
-        Unnamed(r.meta.model, r.meta.params, r.meta.step, r.folder) for r in unnamed
-    )
-    if grouped is None:
-        return []
-    name, note = grouped
-    for run in unnamed:
-        run.meta = replace(run.meta, family=name)
-        if run.scores is not None:
-            run.scores["family"] = name
-    return [note]
-
-
 def ingest_helm(
     run_dirs: Sequence[str | os.PathLike[str]],
     out: str | os.PathLike[str],
@@ -687,7 +675,7 @@ def ingest_helm(
         read_helm_run(d, model=model, family=family, params=params, perturbations=perturbations)
         for d in run_dirs
     ]
-    notes = [] if family is not None else _folder_family(runs)
+    notes = [] if family is not None else name_folder_family(runs)
     scores = [r.scores for r in runs if r.scores is not None]
     score_table = None
     if scores_out is not None:
