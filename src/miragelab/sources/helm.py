@@ -126,8 +126,8 @@ from miragelab.sources.lm_eval_samples import (
     Origin,
     SamplesWriter,
     model_meta,
+    write_scores_beside,
 )
-from miragelab.tables import write_table
 from miragelab.textio import JsonDocument, line_of, read_json_text
 
 __all__ = ["HelmRun", "ingest_helm", "read_helm_run"]
@@ -721,11 +721,6 @@ def ingest_helm(
         writer.flush()
         summary.rows = writer.rows
     if score_table is not None and scores_out is not None:
-        try:
-            write_table(score_table, scores_out)
-        except BaseException:
-            Path(out).unlink(missing_ok=True)  # both outputs or neither
-            raise
-        summary.scores_out = Path(scores_out)
+        summary.scores_out = write_scores_beside(score_table, scores_out, out)
         summary.score_rows = len(score_table)
     return summary

@@ -96,10 +96,15 @@ from miragelab.schema import (
 from miragelab.sources.families import name_folder_family
 from miragelab.sources.letters import letter_logprobs
 from miragelab.sources.lm_eval_results import sizes_mapping
-from miragelab.sources.lm_eval_samples import ModelMeta, Origin, SamplesWriter, model_meta
+from miragelab.sources.lm_eval_samples import (
+    ModelMeta,
+    Origin,
+    SamplesWriter,
+    model_meta,
+    write_scores_beside,
+)
 from miragelab.sources.sizes import lookup_size
 from miragelab.stats import published_interval
-from miragelab.tables import write_table
 from miragelab.textio import regular_file
 
 __all__ = [
@@ -815,11 +820,6 @@ def ingest_inspect(
         writer.flush()
         summary.rows = writer.rows
     if score_table is not None and scores_out is not None:
-        try:
-            write_table(score_table, scores_out)
-        except BaseException:
-            Path(out).unlink(missing_ok=True)  # both outputs or neither
-            raise
-        summary.scores_out = Path(scores_out)
+        summary.scores_out = write_scores_beside(score_table, scores_out, out)
         summary.score_rows = len(score_table)
     return summary

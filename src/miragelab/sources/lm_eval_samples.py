@@ -83,7 +83,7 @@ import tempfile
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pyarrow as pa
@@ -111,6 +111,9 @@ from miragelab.sources.lm_eval_results import RunModel, read_json, run_model, sh
 from miragelab.sources.sizes import Unnamed, family_in_name, folder_family, parse_params
 from miragelab.textio import iter_json_records, regular_file
 
+if TYPE_CHECKING:
+    import pandas as pd
+
 __all__ = [
     "IngestSummary",
     "LmEvalFile",
@@ -119,6 +122,7 @@ __all__ = [
     "find_lm_eval_files",
     "ingest_lm_eval",
     "parse_lm_eval_record",
+    "write_scores_beside",
 ]
 
 #: the parquet schema of an ingested samples table: the samples table's canonical types
@@ -925,6 +929,20 @@ class SamplesWriter:
             self.close()
         else:
             self.abort()
+
+
+def write_scores_beside(
+    scores: pd.DataFrame, path: str | os.PathLike[str], samples: str | os.PathLike[str]
+) -> Path:
+    """Write a source's own scores next to the samples just written from it: both
+    outputs or neither (the samples file goes when the scores cannot be written)."""
+    from miragelab.tables import write_table
+
+    try:
+        return write_table(scores, path)
+    except BaseException:
+        Path(samples).unlink(missing_ok=True)
+        raise
 
 
 # --------------------------------------------------------------------------- ingest
