@@ -343,3 +343,10 @@ def test_verdict_tests_the_jump_as_paired_where_every_rung_saw_the_same_examples
     shifted = _nested_ladder([0, 1, 1, 6, 6], shift=1000)
     again = ml.verdicts(ml.score(shifted, "exact_match"), samples=shifted).iloc[0]
     assert again["reason"] == "harsh metric flat within its noise"
+
+
+def test_a_p_value_that_underflows_is_a_bound_not_zero():
+    # 3,000 discordant pairs all one way: 2 * 2**-3000 underflows a double
+    a, b = _pairs([[10, 0], [3000, 10]])
+    p = paired_difference(a, b, binary=True).p_value
+    assert 0 < p <= np.finfo(float).tiny

@@ -28,6 +28,11 @@ over its epochs, as the scorer does), with ``d_i = b_i - a_i``:
     no interval; a clustered error of exactly 0 (every cluster's differences
     sum to their share of the mean) falls back to the unclustered method.
 
+A p-value too small for a double (McNemar's on thousands of discordant pairs)
+is written as the smallest normal double, ``2.2e-308``: a bound, never 0. The
+bootstrap's p-value cannot go below about ``1 / n_resamples``; where it sits
+there, every resample lay on one side of 0 and more resamples would resolve it.
+
 ``diff`` is ``mean(b) - mean(a)`` in the metric's own units (so positive means
 ``b`` scores higher, whichever direction is better). :func:`paired_se` gives
 the standard errors of all differences between the rungs of one curve at once,
@@ -84,12 +89,17 @@ COMPARE_COLUMNS = (
 # --------------------------------------------------------------------------- the tests
 
 
+#: the smallest p-value written: a bound where the exact one underflows a double
+P_FLOOR = float(np.finfo(float).tiny)
+
+
 def mcnemar_exact_p(only_a: int, only_b: int) -> float:
     """Two-sided exact McNemar p-value from the discordant pairs (1 when there are none)."""
     discordant = int(only_a) + int(only_b)
     if discordant == 0:
         return 1.0
-    return float(sps.binomtest(min(int(only_a), int(only_b)), discordant, 0.5).pvalue)
+    p = float(sps.binomtest(min(int(only_a), int(only_b)), discordant, 0.5).pvalue)
+    return max(p, P_FLOOR)
 
 
 def newcombe_paired_interval(
@@ -188,7 +198,7 @@ def paired_difference(
     if g < 2:
         return PairedDifference(a.size, diff, nan, nan, nan, "cluster_robust_t", g)
     half = float(sps.t.ppf(0.5 + confidence / 2, g - 1)) * se
-    p = float(2 * sps.t.sf(abs(diff) / se, g - 1))
+    p = max(float(2 * sps.t.sf(abs(diff) / se, g - 1)), P_FLOOR)
     return PairedDifference(a.size, diff, diff - half, diff + half, p, "cluster_robust_t", g)
 
 
