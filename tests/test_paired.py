@@ -13,7 +13,6 @@ import pytest
 from scipy import stats as sps
 
 import miragelab as ml
-from miragelab.bootstrap import bca_mean_test
 from miragelab.paired import (
     cluster_robust_se,
     mcnemar_exact_p,
@@ -97,8 +96,8 @@ def test_no_zero_width_interval_at_the_boundary():
 
 
 def _exact_bca(d: np.ndarray, confidence: float = 0.95) -> tuple[float, float, float]:
-    """The BCa interval and the inverted p-value of 0 from the exact bootstrap distribution,
-    every one of the n**n resamples of the pairs enumerated (brute force)."""
+    """The BCa interval and the centred bootstrap p-value of 0 from the exact bootstrap
+    distribution, every one of the n**n resamples of the pairs enumerated (brute force)."""
     n = d.size
     index = np.array(list(itertools.product(range(n), repeat=n)))
     means = np.sort(d[index].mean(axis=1))
@@ -112,10 +111,8 @@ def _exact_bca(d: np.ndarray, confidence: float = 0.95) -> tuple[float, float, f
         ends.append(
             np.percentile(means, 100 * sps.norm.cdf(z0 + (z0 + z) / (1 - accel * (z0 + z))))
         )
-    at = np.mean(means < 0) + 0.5 * np.mean(means == 0)
-    w = sps.norm.ppf(at) - z0
-    level = sps.norm.cdf(w / (1 + accel * w) - z0)
-    return ends[0], ends[1], 2 * min(level, 1 - level)
+    p = np.mean(np.abs(means - estimate) >= abs(estimate))
+    return ends[0], ends[1], p
 
 
 def test_paired_bootstrap_matches_the_brute_force_bootstrap():
@@ -133,12 +130,16 @@ def test_paired_bootstrap_matches_the_brute_force_bootstrap():
     assert result.p_value == pytest.approx(p, abs=0.006)
 
 
-def test_bootstrap_p_value_inverts_its_interval():
-    d = np.random.default_rng(4).normal(0.15, 1.0, 80)
-    test = bca_mean_test(d, n_resamples=4000, seed=2)
-    at_p = bca_mean_test(d, confidence=1 - test.p_value, n_resamples=4000, seed=2)
-    # at confidence 1 - p, an end of the interval (from the same resamples) sits at 0
-    assert min(abs(at_p.low), abs(at_p.high)) < 0.01 * d.std() / np.sqrt(d.size) * 10
+def test_bootstrap_p_value_by_hand():
+    """One example of 20 differs (by 1): the centred bootstrap's p-value is the chance that
+    a resample's count of that example is not exactly 1, 1 - 20 (1/20) (19/20)**19; as
+    0/1 pairs McNemar says the same: one discordant pair tells nothing."""
+    b = np.zeros(20)
+    b[0] = 1
+    result = paired_difference(np.zeros(20), b, binary=False, n_resamples=20_000, seed=3)
+    assert result.p_value == pytest.approx(1 - (19 / 20) ** 19, abs=0.01)
+    assert result.ci_low <= 0 <= result.ci_high
+    assert paired_difference(np.zeros(20), b, binary=True).p_value == 1.0
 
 
 # --------------------------------------------------------------------------- clusters
@@ -350,3 +351,80 @@ def test_a_p_value_that_underflows_is_a_bound_not_zero():
     a, b = _pairs([[10, 0], [3000, 10]])
     p = paired_difference(a, b, binary=True).p_value
     assert 0 < p <= np.finfo(float).tiny
+
+
+def test_epochs_keep_wilson_where_every_example_agrees_over_its_epochs():
+    rows = []
+    for epoch in (1, 2, 3):
+        for i in range(40):
+            rows.append({"task": "ep", "family": "f", "model": "m-1b", "params": 1e9,
+                         "example_id": i, "epoch": epoch, "target": "a",
+                         "prediction": "a"})  # fmt: skip
+    for i in range(30):
+        rows.append({"task": "plain", "family": "f", "model": "m-1b", "params": 1e9,
+                     "example_id": i, "target": "a", "prediction": "a"})  # fmt: skip
+    scores = ml.score(pd.DataFrame(rows), "exact_match").set_index("task")
+    z2 = sps.norm.ppf(0.975) ** 2
+    for task, n in (("ep", 40), ("plain", 30)):
+        row = scores.loc[task]
+        assert row["value"] == 1.0 and row["n"] == n and row["ci_method"] == "wilson"
+        assert row["ci_low"] == pytest.approx(n / (n + z2)) and row["ci_high"] == 1.0
+
+
+def test_adjacent_pairs_follow_the_curves_sizes_and_steps():
+    rows = []
+    for model, params, steps in (("s", 1e6, [100, 200]), ("l", 1e7, [100, 200, 300])):
+        for step in steps:
+            for i in range(10):
+                rows.append({"task": "t", "family": "f", "model": model, "params": params,
+                             "step": step, "example_id": i, "target": "a",
+                             "prediction": "a" if i < step // 50 else "b"})  # fmt: skip
+    table = ml.compare(pd.DataFrame(rows), "exact_match", adjacent=True)
+    pairs = set(
+        zip(table["model_a"], table["step_a"], table["model_b"], table["step_b"], strict=True)
+    )
+    assert pairs == {("s", 100, "s", 200), ("l", 100, "l", 200), ("l", 200, "l", 300),
+                     ("s", 200, "l", 300)}  # fmt: skip
+
+
+def test_cluster_rounding_is_no_spread():
+    # the per-cluster residual sums are 0 but for rounding: the pairs' own test, not p ~ 1e-17
+    result = paired_difference(
+        np.zeros(4), np.array([0.1, 0.2, 0.1, 0.2]), binary=False, clusters=np.array(list("xxyy"))
+    )
+    assert result.method == "paired_bootstrap" and result.clusters == 2
+    assert result.ci_low < result.ci_high  # an interval of the pairs, not of width 0
+
+
+def test_compare_refusals_name_the_file_line_and_field(tmp_path, capsys):
+    from conftest import mirage_code
+
+    samples = _ladder(np.random.default_rng(4), clusters=True)
+    moved = samples.index[(samples["model"] == "m1") & (samples["example_id"] == 5)][0]
+    samples.loc[moved, "cluster"] = "elsewhere"
+    path = tmp_path / "samples.jsonl"
+    samples.to_json(path, orient="records", lines=True)
+    cases = (
+        (["--adjacent"], f"{path}, line {moved + 1}, field 'cluster'"),
+        (["--a", "m0", "--b", "m0"], "compared with itself"),
+    )
+    for args, expected in cases:
+        capsys.readouterr()
+        out = tmp_path / "out.csv"
+        code = mirage_code("compare", path, "--metric", "exact_match", *args, "--out", out)
+        err = capsys.readouterr().err.strip()
+        assert code == 2 and len(err.splitlines()) == 1 and expected in err, err
+        assert not out.exists()
+    lone = samples[samples["model"] == "m0"]
+    with pytest.raises(ml.InputError, match="no adjacent models share"):
+        ml.compare(lone, "exact_match", adjacent=True)
+
+
+def test_verdict_keeps_independent_errors_when_samples_do_not_give_the_scores():
+    samples = _nested_ladder([0, 1, 1, 6, 6])
+    scores = ml.score(samples, "exact_match")
+    other = samples.assign(
+        prediction=np.where(samples["example_id"] == 39, "a", samples["prediction"])
+    )
+    row = ml.verdicts(scores, samples=other).iloc[0]
+    assert row["reason"] == "harsh metric flat within its noise"

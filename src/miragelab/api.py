@@ -523,7 +523,8 @@ def compare(
     a, b : str, optional
         The two models (``diff`` is ``b`` minus ``a``); or
     adjacent : bool, default False
-        every adjacent pair of each family's ladder (by size, then step).
+        every adjacent pair of each family's ladder: consecutive sizes (each model
+        at its last step) and consecutive steps of a model that has several.
     confidence : float, default 0.95
         Confidence level of the intervals.
     n_resamples : int, default 2000

@@ -52,7 +52,8 @@ from scipy import stats as sps
 from miragelab.bootstrap import bca_mean_test
 from miragelab.errors import InputError
 from miragelab.metrics import Metric, MetricOptions, compute_metrics
-from miragelab.scoring import MODEL_KEY, resolve_metrics
+from miragelab.schema import Where
+from miragelab.scoring import MODEL_KEY, resolve_metrics, where_of
 from miragelab.stats import wilson_interval
 
 __all__ = [
@@ -192,7 +193,8 @@ def paired_difference(
         return plain
     d = b - a
     se, g = cluster_robust_se(d, clusters)
-    if g >= 2 and se == 0:  # no spread left between clusters: the pairs themselves
+    if g >= 2 and se <= 1e-12 * max(1.0, float(np.abs(d).max())):
+        # no spread left between clusters (but rounding): the pairs themselves
         return PairedDifference(**{**plain.__dict__, "clusters": g})
     diff, nan = float(d.mean()), float("nan")
     if g < 2:
@@ -213,14 +215,16 @@ def paired_se(values: np.ndarray, binary: bool) -> np.ndarray:
     """
     x = np.asarray(values, dtype=float)
     n, k = x.shape
-    d = x[:, None, :] - x[:, :, None]  # d[:, i, j] = x_j - x_i
-    if binary:
-        up = np.sum(d > 0, axis=0).astype(float)
-        down = np.sum(d < 0, axis=0).astype(float)
-        return np.sqrt(up + down + 1 - (up - down) ** 2 / (n + 2)) / (n + 2)
-    if n < 2:
-        return np.full((k, k), np.nan)
-    return d.std(axis=0, ddof=1) / np.sqrt(n)
+    out = np.zeros((k, k))
+    for i, j in zip(*np.triu_indices(k, 1), strict=True):  # one column pair at a time
+        d = x[:, j] - x[:, i]
+        if binary:
+            up, down = float(np.sum(d > 0)), float(np.sum(d < 0))
+            se = np.sqrt(up + down + 1 - (up - down) ** 2 / (n + 2)) / (n + 2)
+        else:
+            se = d.std(ddof=1) / np.sqrt(n) if n >= 2 else np.nan
+        out[i, j] = out[j, i] = se
+    return out
 
 
 # --------------------------------------------------------------------------- tables
@@ -230,15 +234,18 @@ def example_values(
     samples: pd.DataFrame, metric: Metric, options: MetricOptions | None = None
 ) -> pd.DataFrame:
     """One value of ``metric`` per (task, family, model, step, example_id): each example's
-    mean over its epochs, on the rows that have the metric's columns; ``params`` and
-    ``cluster`` (when the samples have one) kept beside it."""
+    mean over its epochs, on the rows that have the metric's columns; ``params``,
+    ``cluster`` (when the samples have one) and ``row`` (the example's first sample in
+    ``samples``, to name it in errors) kept beside it."""
     values = compute_metrics(samples, [metric], options)[metric.name].to_numpy()
     keep = ~np.isnan(values)
     extra = ["params"] + (["cluster"] if "cluster" in samples.columns else [])
     frame = samples.loc[keep, [*MODEL_KEY, "example_id", *extra]].copy()
     frame["value"] = values[keep]
+    frame["row"] = np.flatnonzero(keep)  # the first sample of each example, for errors
     frame["step"] = frame["step"].astype("Int64")
-    agg = {"value": "mean", "params": "first"} | ({"cluster": "first"} if len(extra) > 1 else {})
+    agg = {"value": "mean", "params": "first", "row": "first"}
+    agg |= {"cluster": "first"} if len(extra) > 1 else {}
     return (
         frame.groupby([*MODEL_KEY, "example_id"], dropna=False, sort=False).agg(agg).reset_index()
     )
@@ -248,13 +255,23 @@ def _stable_seed(seed: int, key: tuple) -> int:
     return (seed * 1_000_003 + zlib.crc32(repr(key).encode())) % (2**32)
 
 
-def _rungs(per_task: pd.DataFrame) -> list[tuple[str, str, object]]:
-    """(family, model, step) of a task's models, ordered by family, size and step."""
-    rungs = per_task.groupby(["family", "model", "step"], dropna=False, sort=False)[
-        "params"
-    ].first()
-    ordered = rungs.reset_index().sort_values(["family", "params", "step"], kind="stable")
-    return list(ordered[["family", "model", "step"]].itertuples(index=False, name=None))
+def _adjacent_pairs(per_task: pd.DataFrame) -> list[tuple[tuple, tuple]]:
+    """The adjacent pairs of a task's ladders, as the curves run: in each family, the
+    models by size (each at its last step), and the steps of each model that has several.
+    A rung is ``(family, model, step)``."""
+    rungs = per_task.groupby(["family", "model", "step"], dropna=False, sort=False)["params"]
+    table = rungs.first().reset_index()
+    pairs = []
+    for family, models in table.groupby("family", sort=True):
+        last = []
+        for model, steps in models.groupby("model", sort=False):
+            ordered = steps.sort_values("step", kind="stable", na_position="last")
+            chain = [(family, model, step) for step in ordered["step"]]
+            pairs.extend(zip(chain, chain[1:], strict=False))  # over training steps
+            last.append((float(ordered["params"].iloc[-1]), str(model), chain[-1]))
+        by_size = [rung for _, _, rung in sorted(last, key=lambda t: (t[0], t[1]))]
+        pairs.extend(zip(by_size, by_size[1:], strict=False))  # over size
+    return pairs
 
 
 def _pick(per_task: pd.DataFrame, model: str, option: str) -> tuple[str, str, object] | None:
@@ -265,14 +282,51 @@ def _pick(per_task: pd.DataFrame, model: str, option: str) -> tuple[str, str, ob
     if len(steps) > 1:
         raise InputError(
             f"model {model!r} has {len(steps)} steps in task {chosen['task'].iloc[0]!r}; "
-            "compare the steps of one model with --adjacent",
+            "compare the steps of one model as adjacent pairs (--adjacent)",
             field=option,
         )
     return chosen["family"].iloc[0], model, steps.iloc[0]
 
 
+def _shared_clusters(
+    ca: pd.Series,
+    cb: pd.Series,
+    rows: tuple[pd.Series, pd.Series],
+    a: tuple,
+    b: tuple,
+    where: Where,
+) -> np.ndarray:
+    """The cluster of each shared example: the same for both models, none missing.
+    ``rows``: each shared example's first sample, of model a and of model b."""
+    for side, model, at_rows in ((ca, a[1], rows[0]), (cb, b[1], rows[1])):
+        if side.isna().any():
+            at = int(np.flatnonzero(side.isna().to_numpy())[0])
+            raise where.error(
+                f"example {side.index[at]!r} of model {model!r} has no cluster while other "
+                "examples have one; give every example its cluster",
+                int(at_rows.iloc[at]),
+                "cluster",
+            )
+    differ = np.flatnonzero(ca.to_numpy(dtype=object) != cb.to_numpy(dtype=object))
+    if differ.size:
+        at = int(differ[0])
+        raise where.error(
+            f"example {ca.index[at]!r} is in cluster {ca.iloc[at]!r} for {a[1]!r} but in "
+            f"{cb.iloc[at]!r} for {b[1]!r}",
+            int(rows[1].iloc[at]),
+            "cluster",
+        )
+    return ca.to_numpy(dtype=object)
+
+
 def _one_pair(
-    per_task: pd.DataFrame, a: tuple, b: tuple, metric: Metric, binary: bool, opts: dict
+    per_task: pd.DataFrame,
+    a: tuple,
+    b: tuple,
+    metric: Metric,
+    binary: bool,
+    opts: dict,
+    where: Where,
 ) -> dict | None:
     def rows(rung: tuple) -> pd.DataFrame:
         family, model, step = rung
@@ -287,24 +341,11 @@ def _one_pair(
     va = left.loc[shared, "value"].to_numpy(dtype=float)
     vb = right.loc[shared, "value"].to_numpy(dtype=float)
     clusters = None
-    if "cluster" in per_task.columns and per_task["cluster"].notna().any():
+    if "cluster" in per_task.columns:
         ca, cb = left.loc[shared, "cluster"], right.loc[shared, "cluster"]
-        task = per_task["task"].iloc[0]
-        if ca.isna().any() or cb.isna().any():
-            raise InputError(
-                f"task {task!r}: some examples have a cluster and others not; give every "
-                "example of the task its cluster",
-                field="cluster",
-            )
-        differ = np.flatnonzero(ca.to_numpy(dtype=object) != cb.to_numpy(dtype=object))
-        if differ.size:
-            at = int(differ[0])
-            raise InputError(
-                f"task {task!r}: example {shared[at]!r} is in cluster {ca.iloc[at]!r} for "
-                f"{a[1]!r} but in {cb.iloc[at]!r} for {b[1]!r}",
-                field="cluster",
-            )
-        clusters = ca.to_numpy(dtype=object)
+        if ca.notna().any() or cb.notna().any():
+            rows = (left.loc[shared, "row"], right.loc[shared, "row"])
+            clusters = _shared_clusters(ca, cb, rows, a, b, where)
     both_binary = binary and np.isin(va, (0.0, 1.0)).all() and np.isin(vb, (0.0, 1.0)).all()
     key = (per_task["task"].iloc[0], a, b, metric.name)
     result = paired_difference(
@@ -344,7 +385,8 @@ def compare_samples(
     seed: int = 0,
 ) -> pd.DataFrame:
     """Paired differences of each metric between two models, or every adjacent pair of
-    each family's ladder (sorted by size, then step), task by task.
+    each family's ladder, task by task: consecutive sizes (each model at its last
+    step), and consecutive steps of each model that has several.
 
     One row per (task, pair, metric) with the columns of :data:`COMPARE_COLUMNS`;
     ``attrs["notes"]`` lists the pairs that share no example. A pair is
@@ -354,23 +396,29 @@ def compare_samples(
         raise InputError("give either both models to compare or adjacent=True", field="a")
     if not adjacent and (a is None or b is None):
         raise InputError("give both models (a and b)", field="b" if b is None else "a")
+    if not adjacent and a == b:
+        raise InputError(f"model {a!r} compared with itself: name two models", field="b")
     opts = {"confidence": confidence, "n_resamples": n_resamples, "seed": seed}
+    where = where_of(samples)
     records, notes = [], []
     for metric in resolve_metrics(metrics):
         values = example_values(samples, metric, options)
         if values.empty:
-            raise InputError(f"no sample has the columns of metric {metric.name!r}", field="metric")
+            raise InputError(
+                f"no sample has the columns of metric {metric.name!r}",
+                path=samples.attrs.get("path"),
+                field="metric",
+            )
         found_a = found_b = False
         for _, per_task in values.groupby("task", sort=True):
             if adjacent:
-                rungs = _rungs(per_task)
-                pairs = [(x, y) for x, y in zip(rungs, rungs[1:], strict=False) if x[0] == y[0]]
+                pairs = _adjacent_pairs(per_task)
             else:
                 ra, rb = _pick(per_task, a, "a"), _pick(per_task, b, "b")  # type: ignore[arg-type]
                 found_a, found_b = found_a or ra is not None, found_b or rb is not None
                 pairs = [] if ra is None or rb is None else [(ra, rb)]
             for x, y in pairs:
-                row = _one_pair(per_task, x, y, metric, metric.binary, opts)
+                row = _one_pair(per_task, x, y, metric, metric.binary, opts, where)
                 if row is None:
                     notes.append(
                         f"task {per_task['task'].iloc[0]!r}: {x[1]} and {y[1]} share no "
@@ -380,9 +428,15 @@ def compare_samples(
                     records.append(row)
         if not adjacent and not (found_a and found_b):
             missing, option = (a, "a") if not found_a else (b, "b")
-            raise InputError(f"no samples of model {missing!r}", field=option)
-    if not adjacent and not records:
-        raise InputError(f"models {a!r} and {b!r} share no example", field="b")
+            raise InputError(
+                f"no samples of model {missing!r}", path=samples.attrs.get("path"), field=option
+            )
+    if not records:
+        what = f"models {a!r} and {b!r} share" if not adjacent else "no adjacent models share"
+        raise InputError(
+            f"{what} no example with a value of the metric", path=samples.attrs.get("path"),
+            field="b" if not adjacent else "adjacent",
+        )  # fmt: skip
     frame = pd.DataFrame(records, columns=list(COMPARE_COLUMNS))
     frame["n"] = frame["n"].astype("Int64")
     frame["clusters"] = frame["clusters"].astype("Int64")
@@ -400,7 +454,10 @@ def curve_paired_se(
 
     ``values``: :func:`example_values` of the curve's metric; ``rungs``: the
     curve's rows of the scores table (``model``, ``step`` and the ``axis``
-    column), one per point.
+    column, and ``value``), one per point. None too where the examples' means
+    are not the scores' values (the samples were scored with other options, or
+    are other outputs), and where some difference has no spread to judge it by
+    (equal differences of a continuous metric; a single example).
     """
     here = values[(values["task"] == task) & (values["family"] == family)]
     if here.empty:
@@ -417,5 +474,13 @@ def curve_paired_se(
     if any(len(c) != len(first) or not c.index.isin(first).all() for c in columns[1:]):
         return None  # not the same examples at every point: the means are not paired
     matrix = np.column_stack([c.reindex(first).to_numpy(dtype=float) for c in columns])
+    if "value" in rungs.columns and not np.allclose(
+        matrix.mean(axis=0), rungs["value"].to_numpy(dtype=float), rtol=1e-9, atol=1e-12
+    ):
+        return None  # the samples do not give the scores (other options, other outputs)
     zero_one = binary and bool(np.isin(matrix, (0.0, 1.0)).all())
-    return np.asarray(xs), paired_se(matrix, zero_one)
+    se = paired_se(matrix, zero_one)
+    off = ~np.eye(len(columns), dtype=bool)
+    if not (np.isfinite(se[off]).all() and (se[off] > 0).all()):
+        return None  # no spread to judge a difference by: the independent errors stay
+    return np.asarray(xs), se

@@ -31,9 +31,11 @@ Samples asked several times (an ``epoch`` column, Inspect's ``--epochs``) are
 averaged per example first, as Inspect's ``mean`` reducer does: ``value`` is the
 mean over examples of each example's mean over its epochs, ``n`` counts
 examples, and the interval resamples examples (epochs of one example are not
-independent draws). A 0/1 metric averaged over epochs is no longer 0/1, so it
-gets the BCa interval. The epochs of an example must arrive in one batch: such
-samples are scored in memory.
+independent draws). A 0/1 metric whose epochs disagree on some example is no
+longer 0/1 there, so that group gets the BCa interval; where every example's
+epochs agree (and in tasks without epochs) it keeps the Wilson interval, so
+0% and 100% never get an interval of zero width. The epochs of an example must
+arrive in one batch: such samples are scored in memory.
 """
 
 from __future__ import annotations
@@ -152,6 +154,9 @@ class _Moments:
     total: np.ndarray = field(default_factory=lambda: np.zeros(0))
     mean: np.ndarray = field(default_factory=lambda: np.zeros(0))
     m2: np.ndarray = field(default_factory=lambda: np.zeros(0))
+    #: values other than 0 and 1 (a 0/1 metric averaged over epochs stays 0/1 where every
+    #: example's epochs agree)
+    fractional: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
     #: the values of the groups still small enough for the bootstrap, batch by batch,
     #: with their group ids (a group's values leave once it passes ``BOOTSTRAP_MAX_N``)
     kept_ids: list[np.ndarray] = field(default_factory=list)
@@ -164,6 +169,7 @@ class _Moments:
             self.total = np.concatenate([self.total, np.zeros(extra)])
             self.mean = np.concatenate([self.mean, np.zeros(extra)])
             self.m2 = np.concatenate([self.m2, np.zeros(extra)])
+            self.fractional = np.concatenate([self.fractional, np.zeros(extra, dtype=np.int64)])
 
     def add(self, ids: np.ndarray, values: np.ndarray, n_groups: int) -> None:
         """Merge one batch whose rows are grouped by id (Chan et al.'s parallel update of
@@ -177,6 +183,7 @@ class _Moments:
         if self.binary:
             self.n[here] += n_b
             return
+        self.fractional[here] += np.add.reduceat(((values != 0) & (values != 1)), starts)
         mean_b = sum_b / n_b
         m2_b = np.add.reduceat((values - np.repeat(mean_b, n_b)) ** 2, starts)
         n_a = self.n[here].astype(float)
@@ -358,7 +365,7 @@ class Scorer:
         if self.epochs:
             raise where.error(
                 "samples with several epochs are scored in memory, all in one batch "
-                "(pass --in-memory)",
+                "(mirage score --in-memory; stream=False in the API)",
                 0,
                 "epoch",
             )
@@ -371,7 +378,7 @@ class Scorer:
         if self.rows:
             raise where.error(
                 "samples with several epochs are scored in memory, all in one batch "
-                "(pass --in-memory)",
+                "(mirage score --in-memory; stream=False in the API)",
                 0,
                 "epoch",
             )
@@ -505,6 +512,7 @@ class Scorer:
                 present, n, means, low, high, np.full(present.size, method, dtype=object)
             )
         self._bootstrap(columns)
+        self._zero_one_after_epochs(columns)
         parts = [columns[m.name] for m in self.metrics]
         sizes = [c.present.size for c in parts]
         present = np.concatenate([c.present for c in parts])
@@ -520,6 +528,24 @@ class Scorer:
         )
         info = pd.DataFrame(self.info[present], columns=MODEL_INFO)
         return assemble_scores([frame.join(info)])
+
+    def _zero_one_after_epochs(self, columns: dict[str, _Column]) -> None:
+        """A 0/1 metric averaged over epochs keeps the Wilson interval where its
+        per-example means are still 0/1 (every example's epochs agree; a task without
+        epochs): a 0% or 100% is never given an interval of zero width."""
+        if not self.epochs:
+            return
+        for metric in self.metrics:
+            if not metric.binary:
+                continue
+            column, acc = columns[metric.name], self.moments[metric.name]
+            whole = np.flatnonzero(acc.fractional[column.present] == 0)
+            low, high = wilson_interval(
+                acc.total[column.present][whole], column.n[whole], self.confidence
+            )
+            column.value[whole] = acc.total[column.present][whole] / column.n[whole]
+            column.low[whole], column.high[whole] = low, high
+            column.method[whole] = "wilson"
 
     def _start_intervals(self, metric: Metric) -> None:
         if self.pool is None:

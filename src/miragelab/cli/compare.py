@@ -39,7 +39,9 @@ def compare(
     adjacent: Annotated[
         bool,
         typer.Option(
-            "--adjacent", help="Every adjacent pair of each family's ladder (by size, then step)."
+            "--adjacent",
+            help="Every adjacent pair of each family's ladder: consecutive sizes (each model at "
+            "its last step) and consecutive steps of a model that has several.",
         ),
     ] = False,
     confidence: ConfidenceOption = 0.95,
