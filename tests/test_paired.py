@@ -296,7 +296,8 @@ def test_scores_average_epochs_per_example():
 def test_a_published_zero_stderr_at_the_boundary_becomes_a_wilson_interval(tmp_path):
     results = {
         "results": {"toy": {"acc,none": 1.0, "acc_stderr,none": 0.0,
-                            "acc_norm,none": 0.5, "acc_norm_stderr,none": 0.07}},
+                            "acc_norm,none": 0.5, "acc_norm_stderr,none": 0.07,
+                            "mcc,none": 0.0, "mcc_stderr,none": 0.0}},
         "n-samples": {"toy": {"original": 50, "effective": 50}},
         "config": {"model_args": "pretrained=org/toy-160m", "model_num_parameters": 160_000_000},
     }  # fmt: skip
@@ -310,6 +311,9 @@ def test_a_published_zero_stderr_at_the_boundary_becomes_a_wilson_interval(tmp_p
     assert pd.isna(acc["stderr"])
     norm = scores.loc["acc_norm"]
     assert norm["stderr"] == 0.07 and norm["ci_method"] == "normal (published stderr)"
+    # MCC is no share of examples: its zero stderr is dropped, and no binomial interval
+    mcc = scores.loc["mcc"]
+    assert pd.isna(mcc["stderr"]) and pd.isna(mcc["ci_low"]) and pd.isna(mcc["ci_method"])
 
 
 # --------------------------------------------------------------------------- the verdict's test

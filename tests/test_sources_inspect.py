@@ -40,7 +40,7 @@ from inspect_ai.model import (  # noqa: E402
     ModelUsage,
     TopLogprob,
 )
-from inspect_ai.scorer import choice, match  # noqa: E402
+from inspect_ai.scorer import Score, choice, match, mean, scorer, std, stderr  # noqa: E402
 from inspect_ai.solver import generate, multiple_choice  # noqa: E402
 
 from miragelab.errors import InputError  # noqa: E402
@@ -133,6 +133,22 @@ def trivia() -> Task:
     return Task(dataset=samples, solver=generate(), scorer=match(location="exact"))
 
 
+@scorer(metrics=[mean(), std(), stderr()])
+def completion_length():
+    """A numeric score with Inspect's mean, std and stderr metrics."""
+
+    async def score(state, target):  # noqa: ANN001, ANN202, ARG001
+        return Score(value=float(len(state.output.completion)))
+
+    return score
+
+
+@task
+def lengths() -> Task:
+    samples = [Sample(input=q, target=t, id=i) for i, q, t, _ in GENERATION]
+    return Task(dataset=samples, solver=generate(), scorer=completion_length())
+
+
 @task
 def quiz() -> Task:
     samples = [Sample(input=q, choices=c, target=t, id=i) for i, q, c, t, _, _ in CHOICE]
@@ -169,6 +185,7 @@ def logs(tmp_path_factory) -> dict[str, Path]:
             "choice": _run(quiz(), chosen, root / "choice"),
             "epochs": _run(trivia(), generation, root / "epochs", epochs=2, log_format="json"),
             "gap": _run(quiz(), gap, root / "gap", log_format="json"),
+            "lengths": _run(lengths(), generation, root / "lengths"),
         }
 
 
@@ -303,9 +320,9 @@ def test_scores_out_holds_inspects_own_scores(logs, tmp_path):
     assert _ingest(logs["generation"], logs["choice"], *args) == 0
     table = pd.read_csv(scores_out)
     assert set(table["metric"]) == {"accuracy[match]", "accuracy[choice]"}  # stderr: no row
-    for log, scorer, n in ((logs["generation"], "match", 5), (logs["choice"], "choice", 4)):
-        row = table[table["metric"] == f"accuracy[{scorer}]"].iloc[0]
-        value, stderr = _inspect_metric(log, scorer), _inspect_metric(log, scorer, "stderr")
+    for log, name, n in ((logs["generation"], "match", 5), (logs["choice"], "choice", 4)):
+        row = table[table["metric"] == f"accuracy[{name}]"].iloc[0]
+        value, stderr = _inspect_metric(log, name), _inspect_metric(log, name, "stderr")
         assert (row["value"], row["stderr"], row["n"]) == (value, stderr, n)
         assert row["higher_is_better"] and row["ci_method"] == "normal (published stderr)"
         assert row["ci_low"] == pytest.approx(value - 1.959963984540054 * stderr)
@@ -503,3 +520,21 @@ def test_parse_answer_reads_answers_as_inspect_does():
     assert parse_answer("ANSWER: A, C", 4, multiple=True) == [0, 2]
     assert parse_answer("ANSWER: AC", 4, multiple=True) == [0, 2]
     assert parse_answer("no answer", 4) == []
+
+
+def test_the_scorers_stderr_is_its_means_not_its_stds(logs, tmp_path):
+    """Inspect's stderr of a scorer is the standard error of its mean: it gives the mean
+    its interval, and std none."""
+    scores_out = tmp_path / "scores.csv"
+    args = ["--out", tmp_path / "s.parquet", "--scores-out", scores_out, "--params", "1b"]
+    assert _ingest(logs["lengths"], *args) == 0
+    table = pd.read_csv(scores_out).set_index("metric")
+    value = _inspect_metric(logs["lengths"], "completion_length", "mean")
+    se = _inspect_metric(logs["lengths"], "completion_length", "stderr")
+    lengths = [len(answers[0]) for *_, answers in GENERATION]
+    assert value == pytest.approx(sum(lengths) / len(lengths)) and se > 0
+    row = table.loc["mean[completion_length]"]
+    assert row["value"] == pytest.approx(value) and row["stderr"] == pytest.approx(se)
+    assert row["ci_low"] == pytest.approx(value - 1.959963984540054 * se)
+    spread = table.loc["std[completion_length]"]
+    assert pd.isna(spread["stderr"]) and pd.isna(spread["ci_low"]) and pd.isna(spread["ci_method"])

@@ -69,6 +69,7 @@ __all__ = [
     "fact_of",
     "is_continuous",
     "is_harsh",
+    "is_proportion",
     "metric_direction",
     "normalise_metric_name",
     "parse_direction_overrides",
@@ -404,6 +405,26 @@ def fact_of(metric: str) -> MetricFact | None:
         if name.startswith(prefix):
             return prefixed
     return _registered(name)
+
+
+def is_proportion(metric: str) -> bool | None:
+    """Whether ``metric`` is a share of examples (a mean of 0/1 values: accuracy, exact
+    match), so that a binomial interval fits it; None for a metric not known here.
+
+    Harsh metrics that are not shares of examples (``mcc``, ``macro_f1``) are not."""
+    fact = fact_of(metric)
+    if fact is None:
+        return None
+    not_shares = {f.name for f in _HARSH_OTHER}
+    return (
+        fact.kind == "harsh"
+        and fact.name not in not_shares
+        and (fact.lower, fact.upper)
+        == (
+            0.0,
+            1.0,
+        )
+    )
 
 
 def is_harsh(metric: str) -> bool:

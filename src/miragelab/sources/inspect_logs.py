@@ -83,7 +83,7 @@ from typing import Any
 import pandas as pd
 
 from miragelab.errors import InputError
-from miragelab.metric_facts import fact_of
+from miragelab.metric_facts import fact_of, is_proportion
 from miragelab.schema import (
     SAMPLES,
     SCORES,
@@ -120,6 +120,8 @@ INSTALL_HINT = 'reading Inspect logs needs inspect_ai: pip install "miragelab[in
 
 #: Inspect's standard errors of a scorer's metrics: attached to the other metrics, no rows
 _STDERRS = ("stderr", "bootstrap_stderr")
+#: Inspect's metrics that are the mean of a scorer's scores, which its stderr is of
+_MEANS = ("accuracy", "mean")
 
 
 # --------------------------------------------------------------------------- finding logs
@@ -648,8 +650,10 @@ def _scores(log: Any, path: Path, task: str, meta: ModelMeta) -> pd.DataFrame | 
                     problem, path=path, field=f"results.scores[{k}].metrics.{name}.value"
                 )
             fact = fact_of(name)
-            binary = None if fact is None else fact.kind == "harsh"
-            low, high, method, err = published_interval(value, stderr, n, binary)
+            # the scorer's stderr is that of the mean of its scores: of accuracy or mean,
+            # not of std or var
+            own = stderr if name in _MEANS else None
+            low, high, method, err = published_interval(value, own, n, is_proportion(name))
             records.append(
                 {
                     "task": task,

@@ -65,7 +65,7 @@ from typing import Any
 import pandas as pd
 
 from miragelab.errors import InputError
-from miragelab.metric_facts import fact_of
+from miragelab.metric_facts import fact_of, is_proportion
 from miragelab.schema import (
     NUMBER,
     SCORES,
@@ -371,7 +371,7 @@ def lm_eval_records(
             if not isinstance(higher, bool):
                 higher = None if fact is None else fact.higher_is_better
             low, high, method, err = published_interval(
-                number, stderrs.get((base, filt)), n, None if fact is None else fact.kind == "harsh"
+                number, stderrs.get((base, filt)), n, is_proportion(base)
             )
             records.append(
                 {
