@@ -423,3 +423,18 @@ def test_several_correct_choices_are_flagged(tmp_path):
     # bone is right both ways: as an answer text among the golds, and as the top choice
     assert values.loc["id10"].tolist() == [1.0, 1.0]
     assert values.loc["id7", "multiple_choice_grade"] == 1.0  # top choice "is red" is correct
+
+
+def test_letter_logprobs_add_both_spellings():
+    """A letter's probability is that of "A" plus that of " A": here the model prefers
+    B (0.50 + 0.0067) to A (0.41 + 0.05), though "A" alone beats "B" alone."""
+    import math
+
+    from miragelab.sources.letters import letter_logprobs
+
+    top = {" B": -0.7, " A": -0.9, "A": -3.0, "B": -5.0}
+    a, b = letter_logprobs(top, "AB")
+    assert a == pytest.approx(math.log(math.exp(-0.9) + math.exp(-3.0)))
+    assert b == pytest.approx(math.log(math.exp(-0.7) + math.exp(-5.0)))
+    assert b > a
+    assert letter_logprobs({"A": -1.0}, "AB") is None  # B unseen: no row of letters

@@ -3,14 +3,19 @@
 Harnesses that ask a model to answer with a letter (HELM's
 ``multiple_choice_joint``, Inspect's ``multiple_choice`` solver) keep, at best,
 the top log-probs of the token where the model wrote its letter. Each choice's
-log-prob is read there, under the letter alone (``"A"``) or after a space
-(``" A"``), as tokenizers spell a letter that follows other text.
+log-prob is read there, under the letter alone (``"A"``) and after a space
+(``" A"``), as tokenizers spell a letter that follows other text; where the top
+log-probs hold both spellings, the letter's probability is their sum (the model
+writes that letter either way), so choices are ranked alike whichever spelling
+the model wrote.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from typing import Any
+
+import numpy as np
 
 from miragelab.schema import BadValue, check_logprob
 
@@ -31,8 +36,8 @@ def letter_logprobs(top: Mapping[str, Any] | None, letters: Sequence[str]) -> li
     Returns
     -------
     list of float or None
-        One log-prob per letter, that of ``"A"`` where the token's top
-        log-probs hold it, else that of ``" A"``. None when some letter has no
+        One log-prob per letter: ``log(p("A") + p(" A"))`` over the spellings the
+        token's top log-probs hold. None when some letter has no
         usable log-prob there (absent, not a number, not finite or above 0):
         a row with letter log-probs for some choices only would rank choices
         it never saw.
@@ -41,8 +46,10 @@ def letter_logprobs(top: Mapping[str, Any] | None, letters: Sequence[str]) -> li
         return None
     out = []
     for letter in letters:
+        spelled = [top[s] for s in (letter, " " + letter) if s in top]
         try:
-            out.append(check_logprob(top.get(letter, top.get(" " + letter))))
+            found = [check_logprob(v) for v in spelled] or [check_logprob(None)]
         except BadValue:
             return None
+        out.append(float(np.logaddexp.reduce(found)))
     return out
