@@ -120,6 +120,8 @@ INSTALL_HINT = 'reading Inspect logs needs inspect_ai: pip install "miragelab[in
 
 #: Inspect's standard errors of a scorer's metrics: attached to the other metrics, no rows
 _STDERRS = ("stderr", "bootstrap_stderr")
+#: how the choice scorer's explanation begins when the solver shuffled the choices
+_SHUFFLED = "Choices were shuffled"
 #: Inspect's metrics that are the mean of a scorer's scores, which its stderr is of
 _MEANS = ("accuracy", "mean")
 
@@ -473,17 +475,21 @@ def _choice_row(row: _Row, sample: Any, where: str, scorers: set[str], content) 
     row.correct_choice = correct[0]
     if len(correct) > 1:
         row.choice_is_correct = [float(i in correct) for i in range(len(choices))]
-    answer = None
+    answer, shuffled = None, False
     for name, score in (sample.scores or {}).items():
         if name in scorers and isinstance(getattr(score, "answer", None), str):
             answer = score.answer
+            # the solver's own shuffle (multiple_choice(shuffle=True)): the model wrote
+            # letters of another order than the choices', which the answer is given in
+            explanation = getattr(score, "explanation", None) or ""
+            shuffled = explanation.startswith(_SHUFFLED)
             break
     if answer is None:
         chosen = parse_answer(sample.output.completion or "", len(choices), len(correct) > 1)
         answer = ", ".join(letters[i] for i in chosen)
     row.prediction = answer
     first = answer.split(",")[0].strip()
-    row.choice_logprobs = _answer_letter_logprobs(content, first, letters)
+    row.choice_logprobs = None if shuffled else _answer_letter_logprobs(content, first, letters)
 
 
 def _rows(log: Any) -> list[_Row]:
