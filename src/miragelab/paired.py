@@ -13,10 +13,15 @@ over its epochs, as the scorer does), with ``d_i = b_i - a_i``:
     ``mcnemar(exact=True)``), and Newcombe's (1998) method 10 interval for the
     difference of paired proportions, built from the two Wilson intervals and
     the phi correlation of the pairs -- never of zero width, and inside [-1, 1].
+    The exact test is conservative: with few discordant pairs the interval can
+    exclude 0 while p stays above 0.05 (5 discordant pairs all one way:
+    p = 0.0625), never the reverse by much.
 ``paired_bootstrap``
     any other metric: the BCa bootstrap of the mean of ``d`` (resampling
     examples, so the pairs stay together) and the p-value that inverts it
-    (:func:`miragelab.bootstrap.bca_mean_test`).
+    (:func:`miragelab.bootstrap.bca_mean_test`: the centred bootstrap's
+    p-value). Differences that are all equal have no spread: no interval and
+    no p-value (NaN), except all zero (p = 1, the models agree everywhere).
 ``cluster_robust_t``
     examples in groups (a ``cluster`` column: passage, subject, template):
     examples of one cluster are not independent, so the standard error of the
