@@ -73,15 +73,26 @@ def _curve(scores: pd.DataFrame, metric: str) -> pd.DataFrame:
     return scores[scores["metric"] == metric].sort_values("params")
 
 
-def _verdicts(scores: pd.DataFrame, harsh: str, seed: int) -> VerdictResult:
-    """The verdict of ``harsh`` against every other metric of ``scores`` (one size curve)."""
+def _verdicts(
+    scores: pd.DataFrame, harsh: str, seed: int, samples: pd.DataFrame | None = None
+) -> VerdictResult:
+    """The verdict of ``harsh`` against every other metric of ``scores`` (one size curve);
+    with the ``samples`` scored, the harsh jumps are tested as paired differences (every
+    size of the ladder answered the same test examples)."""
     others = [m for m in scores["metric"].unique() if m != harsh]
-    return verdict_table(scores, pairs=[(harsh, m) for m in others], seed=seed)
+    pairs = [(harsh, m) for m in others]
+    return verdict_table(scores, pairs=pairs, seed=seed, samples=samples)
 
 
-def _measure_rows(scores: pd.DataFrame, harsh: str, label: dict, seed: int = 0) -> list[dict]:
+def _measure_rows(
+    scores: pd.DataFrame,
+    harsh: str,
+    label: dict,
+    seed: int = 0,
+    samples: pd.DataFrame | None = None,
+) -> list[dict]:
     rows = []
-    evidence = _verdicts(scores, harsh, seed).evidence.set_index("soft_metric")
+    evidence = _verdicts(scores, harsh, seed, samples).evidence.set_index("soft_metric")
     for metric in scores["metric"].unique():
         c = _curve(scores, metric)
         higher = bool(c["higher_is_better"].iloc[0])
@@ -110,8 +121,8 @@ def prediction_metric(samples: pd.DataFrame, out: Path, seed: int = 0) -> list[P
     table = _one_family(samples)
     scores = score_samples(table, list(METRICS_1), seed=seed)
     label = {"task": table["task"].iloc[0]}
-    measures = pd.DataFrame(_measure_rows(scores, "exact_match", label, seed))
-    found = _verdicts(scores, "exact_match", seed)
+    measures = pd.DataFrame(_measure_rows(scores, "exact_match", label, seed, table))
+    found = _verdicts(scores, "exact_match", seed, table)
     # the emergence score's own interval: resample the examples within each model
     values = compute_metrics(table, list(METRICS_1))
     by_size = table.groupby("model")["params"].first().sort_values()
