@@ -1,15 +1,19 @@
-"""The HTML report in a real headless browser: figures load, nothing is fetched, nothing runs.
+"""The HTML report in a real headless browser at a phone's, a laptop's and a wide screen's
+width: tables fit the page and no row is taller than 200 px, figures load, the page's
+own script sorts and filters, nothing is fetched, no planted payload runs.
 
 Needs Debian's ``chromium`` (``apt-get install chromium``) and the ``playwright``
 Python package (a dev dependency; it drives the system browser, it downloads
 none). Without a browser the test is skipped with a reason, unless
 ``MIRAGE_REQUIRE_BROWSER=1`` (set by CI) turns the absence into a failure.
-A screenshot is kept in ``$MIRAGE_TEST_ARTIFACTS`` (default: the test's tmp dir).
+A full-page screenshot per width is kept in ``$MIRAGE_TEST_ARTIFACTS`` (default: the
+test's tmp dir).
 """
 
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -77,7 +81,58 @@ def test_report_is_self_contained_and_escapes_model_output(
     assert result.returncode == 0, result.stderr
     page_file = out / "report.html"
 
-    page = browser.new_page()
+    artifacts = Path(os.environ.get("MIRAGE_TEST_ARTIFACTS", tmp_path))
+    artifacts.mkdir(parents=True, exist_ok=True)
+    for width in WIDTHS:
+        _check_page(browser, page_file, width, artifacts)
+
+
+#: a phone, a laptop, a wide screen
+WIDTHS = (390, 1400, 1920)
+
+_LAYOUT = """() => {
+  const page = document.documentElement.clientWidth;
+  const tables = Array.from(document.querySelectorAll("table"));
+  const rows = Array.from(document.querySelectorAll("tr"));
+  return {
+    page: page,
+    scroll: document.documentElement.scrollWidth,
+    widest: Math.max(...tables.map(t => t.getBoundingClientRect().width)),
+    tallest: Math.max(...rows.map(r => r.getBoundingClientRect().height)),
+    images: Array.from(document.images).map(i => [i.complete, i.naturalWidth]),
+  };
+}"""
+
+
+def _column(box, name: str) -> list:  # noqa: ANN001
+    """The sort keys of one column, numbers where they are numbers, top to bottom."""
+    keys = box.evaluate(
+        "(b, name) => { const i = Array.from(b.querySelectorAll('th')).findIndex("
+        "h => h.textContent === name); return Array.from(b.querySelectorAll('tbody tr'))"
+        ".map(r => r.cells[i].dataset.v); }",
+        name,
+    )
+    try:
+        return [float(k) for k in keys if k != ""]
+    except ValueError:
+        return keys
+
+
+def _sorted(keys: list) -> list:
+    """As the page sorts: numbers by value, text as the browser compares it (by code point
+    here, which the test's names keep to)."""
+    return sorted(keys)
+
+
+def _visible_rows(box) -> list[str]:  # noqa: ANN001
+    return box.evaluate(
+        "b => Array.from(b.querySelectorAll('tbody tr')).filter(r => !r.hidden)"
+        ".map(r => r.cells[0].textContent)"
+    )
+
+
+def _check_page(browser, page_file: Path, width: int, artifacts: Path) -> None:  # noqa: ANN001
+    page = browser.new_page(viewport={"width": width, "height": 900})
     requests, console_errors = [], []
     page.on("request", lambda r: requests.append(r.url))
     page.on("console", lambda m: console_errors.append(m.text) if m.type == "error" else None)
@@ -85,18 +140,42 @@ def test_report_is_self_contained_and_escapes_model_output(
     page.goto(page_file.as_uri())
     page.wait_for_load_state("load")
 
-    images = page.evaluate("Array.from(document.images).map(i => [i.complete, i.naturalWidth])")
+    layout = page.evaluate(_LAYOUT)
+    assert layout["widest"] <= layout["page"], (width, layout)  # no table wider than the page
+    assert layout["scroll"] <= layout["page"], (width, layout)  # nor anything else
+    assert layout["tallest"] <= 200, (width, layout)  # long text folds
+    images = layout["images"]
     assert len(images) >= 3  # emergence by metric, verdict pairs, top curves
-    assert all(done and width > 0 for done, width in images)
+    assert all(done and natural > 0 for done, natural in images)
     assert page.evaluate("window.__xss") is None  # neither payload ran
     text = page.inner_text("body")
     assert SCRIPT in text and IMG in text  # shown as text
+
+    # the page's own script (allowed by its hash): sorting and filtering change the rows
+    k = page.evaluate(
+        "() => Array.from(document.querySelectorAll('div.tbl')).findIndex(b => Array.from("
+        "b.querySelectorAll('th')).some(h => h.textContent === 'p_value'))"
+    )
+    assert k >= 0
+    box = page.locator("div.tbl").nth(k)
+    for column in ("reason",):  # shown at every width
+        header = box.locator("th").filter(has_text=re.compile(f"^{column}$")).first
+        header.click()
+        up = _column(box, column)
+        header.click()
+        down = _column(box, column)
+        assert up == _sorted(up) and down == list(reversed(_sorted(down))), (column, up[:5])
+        assert len(set(up)) > 1 and up != down  # the order changed
+    shown = _visible_rows(box)
+    box.locator("input[type=search]").fill("token_edit_distance")
+    filtered = _visible_rows(box)
+    assert 0 < len(filtered) < len(shown)
+    box.locator("input[type=search]").fill("")
+    assert len(_visible_rows(box)) == len(shown)
+
     assert [u for u in requests if not u.startswith(("file:", "data:"))] == []
     assert console_errors == []
-
-    artifacts = Path(os.environ.get("MIRAGE_TEST_ARTIFACTS", tmp_path))
-    artifacts.mkdir(parents=True, exist_ok=True)
-    shot = artifacts / "report.png"
+    shot = artifacts / f"report-{width}px.png"
     page.screenshot(path=str(shot), full_page=True)
     assert shot.stat().st_size > 10_000
     page.close()

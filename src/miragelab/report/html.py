@@ -1,16 +1,27 @@
 """One self-contained HTML page: every figure embedded, no external request, all text escaped.
 
 Anything that came from a model or a data file (task names, predictions, table
-cells) goes through :func:`html.escape` or pandas' escaping ``to_html``, so a
-model output such as ``<script>`` is shown as text and never runs. A link to an
-output file (each figure's SVG, each table) is URL-quoted, then escaped
-(:func:`_href`), so a name with a space, ``#``, ``%`` or ``?`` still points at its file.
+cells) goes through :func:`html.escape`, so a model output such as ``<script>``
+is shown as text and never runs. A link to an output file (each figure's SVG,
+each table) is URL-quoted, then escaped (:func:`_href`), so a name with a
+space, ``#``, ``%`` or ``?`` still points at its file.
+
+Tables are for reading, the files beside the page for everything else: a table
+shows the columns a reader needs (:func:`reader_columns`; every column stays
+in the linked CSV/parquet), numbers to 3 significant digits, long text folded
+into a cell that opens on a click, ``inf`` as ``∞`` with what it means; a few
+lines of script in the page (:data:`SCRIPT`, allowed by its hash in the
+Content-Security-Policy and by nothing else) sort a table by a click on a
+column and filter its rows. The layout fits any width from a phone's 390 px:
+cells wrap anywhere, the less needed columns hide on narrow screens.
 """
 
 from __future__ import annotations
 
 import base64
+import hashlib
 import html
+import math
 import os
 import urllib.parse
 from collections.abc import Iterable, Mapping
@@ -22,21 +33,85 @@ import pandas as pd
 from miragelab.atomic import write_text_atomic
 from miragelab.parquet_io import read_parquet
 
-__all__ = ["render_report", "write_report"]
+__all__ = ["SCRIPT", "SCRIPT_SOURCE", "reader_columns", "render_report", "write_report"]
 
 _STYLE = """
 body{font-family:system-ui,-apple-system,Segoe UI,Roboto,sans-serif;max-width:1100px;
 margin:2rem auto;padding:0 1rem;color:#1d1d1f;line-height:1.45}
 h1{font-size:1.7rem;margin-bottom:.2rem}h2{margin-top:2.4rem;border-bottom:1px solid #ddd}
-table{border-collapse:collapse;font-size:.85rem;margin:.6rem 0}
-td,th{border:1px solid #ddd;padding:.25rem .5rem;text-align:left}
-th{background:#f4f4f6}img{max-width:100%;height:auto;border:1px solid #eee}
+table{border-collapse:collapse;font-size:.85rem;margin:.6rem 0;max-width:100%}
+td,th{border:1px solid #ddd;padding:.25rem .5rem;text-align:left;vertical-align:top;
+overflow-wrap:anywhere}
+th{background:#f4f4f6}.tbl th{cursor:pointer}.tbl th[aria-sort=ascending]::after{content:" \\25B2"}
+.tbl th[aria-sort=descending]::after{content:" \\25BC"}
+th,td.s{overflow-wrap:normal}td.num{text-align:right;white-space:nowrap}
+summary{cursor:pointer}details[open] summary{color:#666}
+input[type=search]{font:inherit;padding:.2rem .4rem;max-width:100%;box-sizing:border-box}
+img{max-width:100%;height:auto;border:1px solid #eee}figure{margin:1rem 0}
 .verdict{font-weight:600;padding:.4rem .6rem;background:#f4f8ff;border-left:4px solid #3b6fd8}
 .missing{color:#8a5a00;background:#fff7e6;border-left-color:#e0a100}
 .small{color:#666;font-size:.85rem}
+@media (max-width:700px){body{margin:1rem auto}.opt{display:none}td.num{white-space:normal}}
+@media print{input[type=search]{display:none}.tbl th{cursor:auto}}
 """
 
-MAX_TABLE_ROWS = 40
+#: the page's one script: sort a table by a click on a column, filter its rows by text
+SCRIPT = """
+document.querySelectorAll("div.tbl").forEach(function (box) {
+  var table = box.querySelector("table"), body = table.tBodies[0];
+  var heads = Array.prototype.slice.call(table.tHead.rows[0].cells);
+  var input = box.querySelector("input");
+  input.addEventListener("input", function () {
+    var q = input.value.toLowerCase();
+    Array.prototype.forEach.call(body.rows, function (row) {
+      row.hidden = q !== "" && row.textContent.toLowerCase().indexOf(q) < 0;
+    });
+  });
+  heads.forEach(function (th, i) {
+    th.addEventListener("click", function () {
+      var up = th.getAttribute("aria-sort") !== "ascending";
+      heads.forEach(function (h) { h.removeAttribute("aria-sort"); });
+      th.setAttribute("aria-sort", up ? "ascending" : "descending");
+      var rows = Array.prototype.slice.call(body.rows);
+      rows.sort(function (a, b) {
+        var x = a.cells[i].dataset.v, y = b.cells[i].dataset.v;
+        var nx = parseFloat(x), ny = parseFloat(y);
+        var c = !isNaN(nx) && !isNaN(ny) ? nx - ny : x.localeCompare(y);
+        return up ? c : -c;
+      });
+      rows.forEach(function (row) { body.appendChild(row); });
+    });
+  });
+});
+"""
+#: the Content-Security-Policy source that allows :data:`SCRIPT` and no other script
+SCRIPT_SOURCE = (
+    "'sha256-" + base64.b64encode(hashlib.sha256(SCRIPT.encode()).digest()).decode() + "'"
+)
+
+MAX_TABLE_ROWS = 100
+#: the most columns a table shows (the rest are in its file)
+MAX_COLUMNS = 9
+#: text longer than this is folded into a cell that opens on a click
+FOLD_CHARS = 60
+#: what an infinite emergence score means, said under a table that shows one
+INF_NOTE = (
+    "∞: no variation between neighbouring sizes outside the jump, so the score "
+    "(a jump over that variation) is unbounded"
+)
+#: the columns that say what a row is (up to four are shown), its verdict (always shown),
+#: and a long ``reason`` (last)
+_IDENTITY = (
+    "task", "family", "model", "metric", "harsh_metric", "soft_metric", "model_a",
+    "model_b", "axis", "part",
+)  # fmt: skip
+_VERDICT = ("verdict", "label")
+#: the numbers a reader looks for first, in this order
+_NUMBERS = (
+    "emergence_score", "score_ci_low", "score_ci_high", "p_value", "value", "ci_low",
+    "ci_high", "diff", "n", "params",
+)  # fmt: skip
+_LAST = ("reason",)
 
 
 def _href(relative: str) -> str:
@@ -63,6 +138,80 @@ def _img(out_dir: Path, stem: str) -> str:
     return f'<figure><img alt="{alt}" src="data:image/png;base64,{data}">{caption}</figure>'
 
 
+def reader_columns(frame: pd.DataFrame) -> list[str]:
+    """The columns a reader needs, at most :data:`MAX_COLUMNS`, in the frame's order with
+    a ``reason`` last: what the row is (up to five of task, family, model, metric,
+    ...), its verdict or label, the measured numbers a reader looks for first (an
+    emergence score and its interval, a p-value, a value), then the others. Empty
+    columns are left out."""
+    names = [str(c) for c in frame.columns if frame[c].notna().any()]
+
+    def ranked(order: tuple[str, ...]) -> list[str]:
+        return [c for c in order if c in names]
+
+    must = ranked(_VERDICT)
+    identity = ranked(_IDENTITY)[:5]
+    last = ranked(_LAST)
+    taken = set(must + identity + last)
+    rest = ranked(_NUMBERS) + [c for c in names if c not in taken and c not in _NUMBERS]
+    budget = max(MAX_COLUMNS - len(taken), 0)
+    chosen = taken.difference(last) | set(rest[:budget])
+    return [c for c in names if c in chosen] + last
+
+
+def _cell(value: Any) -> tuple[str, str, str]:
+    """(shown HTML, sort key, CSS class) of one table cell."""
+    try:
+        missing = value is None or bool(pd.isna(value))
+    except (TypeError, ValueError):  # a list cell: not missing
+        missing = False
+    if missing:
+        return "", "", ""
+    if isinstance(value, bool):
+        return str(value).lower(), str(value).lower(), ""
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        number = float(value)
+        if math.isinf(number):
+            sign = "-" if number < 0 else ""
+            return f"<abbr title='{html.escape(INF_NOTE)}'>{sign}∞</abbr>", f"{sign}1e308", "num"
+        shown = str(int(number)) if number.is_integer() and abs(number) < 1e6 else f"{number:.3g}"
+        return html.escape(shown), repr(number), "num"
+    text = str(value)
+    if len(text) > FOLD_CHARS:
+        preview = html.escape(text[: FOLD_CHARS - 10].rstrip()) + "…"
+        return f"<details><summary>{preview}</summary>{html.escape(text)}</details>", text, ""
+    return html.escape(text), text, "s" if len(text) <= 24 else ""
+
+
+def _interactive_table(frame: pd.DataFrame, caption: str) -> str:
+    """A sortable, filterable table of ``frame``'s reader columns."""
+    columns = reader_columns(frame)
+    # on phones: what the row is (two columns), its verdict, and the reason
+    keep = set([c for c in columns if c in _IDENTITY][:2] + [c for c in columns if c in _VERDICT])
+    narrow = {c for c in columns if c not in keep and c not in _LAST} if len(columns) > 4 else set()
+    heads = "".join(
+        f"<th{' class=opt' if c in narrow else ''} title='sort'>"
+        f"{html.escape(c).replace('_', '_<wbr>')}</th>"
+        for c in columns
+    )
+    rows, infinite = [], False
+    for record in frame[columns].itertuples(index=False, name=None):
+        cells = []
+        for name, value in zip(columns, record, strict=True):
+            shown, key, css = _cell(value.item() if hasattr(value, "item") else value)
+            infinite = infinite or "∞" in shown
+            classes = " ".join(c for c in (css, "opt" if name in narrow else "") if c)
+            attr = f" class='{classes}'" if classes else ""
+            cells.append(f"<td{attr} data-v='{html.escape(key, quote=True)}'>{shown}</td>")
+        rows.append("<tr>" + "".join(cells) + "</tr>")
+    note = f"<p class='small'>{html.escape(INF_NOTE)}</p>" if infinite else ""
+    return (
+        f"<div class='tbl'>{caption}<input type='search' placeholder='filter rows' "
+        f"aria-label='filter rows'><table><thead><tr>{heads}</tr></thead>"
+        f"<tbody>{''.join(rows)}</tbody></table>{note}</div>"
+    )
+
+
 def _table(out_dir: Path, relative: str) -> str:
     path = out_dir / relative
     if path.suffix == ".parquet":
@@ -70,15 +219,19 @@ def _table(out_dir: Path, relative: str) -> str:
     else:
         frame = pd.read_csv(path)
     shown = frame.head(MAX_TABLE_ROWS)
-    more = len(frame) - len(shown)
-    note = f'<p class="small">{more} more rows in {_link(relative)}</p>' if more else ""
-    body = shown.to_html(index=False, escape=True, float_format=lambda v: f"{v:.4g}", border=0)
-    return f'<p class="small">{_link(relative)}</p>{body}{note}'
+    hidden = len(frame.columns) - len(reader_columns(frame))
+    parts = [_link(relative), f"{len(frame):,} rows"]
+    if len(shown) < len(frame):
+        parts.append(f"the first {len(shown)} shown")
+    if hidden > 0:
+        parts.append(f"{hidden} more columns in the file")
+    caption = f"<p class='small'>{' · '.join(parts)}</p>"
+    return _interactive_table(shown, caption)
 
 
 def _key_values(items: Mapping[str, Any]) -> str:
     rows = "".join(
-        f"<tr><th>{html.escape(str(k))}</th><td>{html.escape(str(v))}</td></tr>"
+        f"<tr><th>{html.escape(str(k))}</th><td>{_cell(str(v))[0]}</td></tr>"
         for k, v in items.items()
     )
     return f"<table>{rows}</table>"
@@ -90,14 +243,15 @@ def render_report(
     """The page as a string; ``records`` are stage summaries with files relative to out_dir."""
     records = list(records)
     overview = "".join(
-        f"<tr><td>{html.escape(r['title'])}</td><td>{html.escape(r['status'])}</td>"
-        f"<td>{html.escape(r['verdict'])}</td></tr>"
+        f"<tr><td><a href='#{html.escape(r['name'], quote=True)}'>{html.escape(r['title'])}</a>"
+        f"</td><td>{html.escape(r['status'])}</td><td>{_cell(r['verdict'])[0]}</td></tr>"
         for r in records
     )
     parts = [
         "<!doctype html><html lang='en'><head><meta charset='utf-8'>",
+        "<meta name='viewport' content='width=device-width, initial-scale=1'>",
         "<meta http-equiv='Content-Security-Policy' content=\"default-src 'none'; "
-        "img-src data:; style-src 'unsafe-inline'\">",
+        f"img-src data:; style-src 'unsafe-inline'; script-src {SCRIPT_SOURCE}\">",
         f"<title>{html.escape(title)}</title><style>{_STYLE}</style></head><body>",
         f"<h1>{html.escape(title)}</h1>",
         "<p class='small'>Schaeffer, Miranda &amp; Koyejo, <i>Are Emergent Abilities of Large "
@@ -122,6 +276,7 @@ def render_report(
             parts.append(_table(out_dir, table))
     parts.append("<h2>Provenance</h2>")
     parts.append(_key_values(provenance))
+    parts.append(f"<script>{SCRIPT}</script>")
     parts.append("</body></html>")
     return "\n".join(parts)
 
