@@ -179,3 +179,43 @@ def _check_page(browser, page_file: Path, width: int, artifacts: Path) -> None: 
     page.screenshot(path=str(shot), full_page=True)
     assert shot.stat().st_size > 10_000
     page.close()
+
+
+def test_report_pdf_has_every_section(theory_scores: pd.DataFrame, tmp_path: Path) -> None:
+    """``mirage report --pdf``: the page printed by headless Chromium, every section in
+    the PDF's text (read back by pypdf), folded text unfolded, more than one page."""
+    if _chromium() is None:
+        if os.environ.get("MIRAGE_REQUIRE_BROWSER") == "1":
+            pytest.fail("browser test required but no chromium executable")
+        pytest.skip("no chromium executable: apt-get install chromium")
+    pypdf = pytest.importorskip("pypdf")
+    path = write_table(theory_scores, tmp_path / "scores.parquet")
+    out = tmp_path / "report"
+    result = subprocess.run(
+        [sys.executable, "-m", "miragelab", "report", str(path), "--out", str(out),
+         "--n-resamples", "100", "--pdf"],
+        capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    reader = pypdf.PdfReader(out / "report.pdf")
+    text = " ".join(" ".join(page.extract_text().split()) for page in reader.pages)
+    assert len(reader.pages) >= 2
+    headings = re.findall(r"<h[12][^>]*>(.*?)</h[12]>", (out / "report.html").read_text())
+    assert len(headings) >= 4  # title, summary, the meta-analysis, provenance
+    for heading in headings:
+        assert " ".join(heading.split()) in text, heading
+    reason = pd.read_csv(out / "meta" / "meta_verdicts.csv")["reason"].iloc[0]
+    assert " ".join(reason.split())[-40:] in text  # a folded cell prints whole
+
+
+def test_report_pdf_without_chromium_says_so(theory_scores, tmp_path, monkeypatch, capsys):
+    from conftest import mirage_code
+
+    from miragelab.report import html
+
+    monkeypatch.setattr(html, "find_chromium", lambda: None)
+    path = write_table(theory_scores, tmp_path / "scores.parquet")
+    out = tmp_path / "report"
+    assert mirage_code("report", path, "--out", out, "--pdf") == 2
+    (line,) = capsys.readouterr().err.strip().splitlines()
+    assert "--pdf needs Chromium" in line and not out.exists()

@@ -495,11 +495,22 @@ def report(
     ),
     n_resamples: ResamplesOption = 1000,
     higher_is_better: HigherIsBetter = None,
+    pdf: Annotated[
+        bool,
+        typer.Option(
+            "--pdf", help="Also print the page to report.pdf with headless Chromium (A4)."
+        ),
+    ] = False,
 ) -> None:
     """The report page for your own scores: emergence per curve, verdicts, figures."""
+    from miragelab.report.html import find_chromium, write_pdf
     from miragelab.reproduce import meta_stage
 
     check_resamples(n_resamples)
+    if pdf and find_chromium() is None:  # said before any work: no output at all
+        raise InputError(
+            "--pdf needs Chromium (apt-get install chromium); none was found", field="pdf"
+        )
     overrides = direction_items(higher_is_better)
     with staged_folder(out_dir, scores) as folder:
         scores_table = load_directed_scores(scores, False, overrides)
@@ -509,4 +520,9 @@ def report(
         stage = meta_stage(lambda: scores_table, lambda: files, n_resamples)
         stage.title = "Meta-analysis of your scores"
         records, page = _run_stages([stage], folder, "miragelab report")
+        if pdf:
+            with err.status("printing report.pdf with headless Chromium"):
+                write_pdf(page, folder / "report.pdf")
     _print_run(records, in_folder(page, folder, out_dir))
+    if pdf:
+        out.print(f"pdf: {out_dir / 'report.pdf'}")

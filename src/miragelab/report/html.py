@@ -23,6 +23,9 @@ import hashlib
 import html
 import math
 import os
+import shutil
+import subprocess
+import tempfile
 import urllib.parse
 from collections.abc import Iterable, Mapping
 from pathlib import Path
@@ -30,10 +33,19 @@ from typing import Any
 
 import pandas as pd
 
-from miragelab.atomic import write_text_atomic
+from miragelab.atomic import atomic_path, write_text_atomic
+from miragelab.errors import InputError
 from miragelab.parquet_io import read_parquet
 
-__all__ = ["SCRIPT", "SCRIPT_SOURCE", "reader_columns", "render_report", "write_report"]
+__all__ = [
+    "SCRIPT",
+    "SCRIPT_SOURCE",
+    "find_chromium",
+    "reader_columns",
+    "render_report",
+    "write_pdf",
+    "write_report",
+]
 
 _STYLE = """
 body{font-family:system-ui,-apple-system,Segoe UI,Roboto,sans-serif;max-width:1100px;
@@ -52,7 +64,11 @@ img{max-width:100%;height:auto;border:1px solid #eee}figure{margin:1rem 0}
 .missing{color:#8a5a00;background:#fff7e6;border-left-color:#e0a100}
 .small{color:#666;font-size:.85rem}
 @media (max-width:700px){body{margin:1rem auto}.opt{display:none}td.num{white-space:normal}}
-@media print{input[type=search]{display:none}.tbl th{cursor:auto}}
+@media print{body{max-width:none;margin:0;font-size:10pt;color:#000}
+input[type=search]{display:none}.tbl th{cursor:auto}a{color:inherit;text-decoration:none}
+details::details-content{content-visibility:visible;display:contents}summary{display:none}
+h2{break-after:avoid}tr,figure,img{break-inside:avoid}.opt{display:table-cell}
+@page{size:A4;margin:16mm 14mm}}
 """
 
 #: the page's one script: sort a table by a click on a column, filter its rows by text
@@ -279,6 +295,44 @@ def render_report(
     parts.append(f"<script>{SCRIPT}</script>")
     parts.append("</body></html>")
     return "\n".join(parts)
+
+
+def find_chromium() -> str | None:
+    """The path of a Chromium (or Chrome) executable on this machine, or None."""
+    for name in ("chromium", "chromium-browser", "google-chrome", "google-chrome-stable"):
+        found = shutil.which(name)
+        if found:
+            return found
+    return None
+
+
+def write_pdf(page: str | os.PathLike[str], pdf: str | os.PathLike[str]) -> Path:
+    """Print the page to PDF with headless Chromium (the page's print stylesheet: A4,
+    folded text unfolded, filters hidden), atomically.
+
+    Raises :class:`~miragelab.errors.InputError` when no Chromium is installed or it
+    fails; nothing is written then.
+    """
+    browser = find_chromium()
+    if browser is None:
+        raise InputError(
+            "--pdf needs Chromium (apt-get install chromium); none was found", field="pdf"
+        )
+    target = Path(pdf)
+    with atomic_path(target) as tmp, tempfile.TemporaryDirectory() as profile:
+        command = [
+            browser, "--headless", "--no-sandbox", "--disable-gpu", "--no-pdf-header-footer",
+            f"--user-data-dir={profile}", f"--print-to-pdf={tmp}",
+            Path(page).resolve().as_uri(),
+        ]  # fmt: skip
+        try:
+            done = subprocess.run(command, capture_output=True, text=True, timeout=300)
+        except (OSError, subprocess.TimeoutExpired) as exc:
+            raise InputError(f"Chromium could not print the page: {exc}", field="pdf") from None
+        if done.returncode != 0 or not Path(tmp).is_file() or Path(tmp).stat().st_size == 0:
+            last = (done.stderr.strip().splitlines() or ["no output"])[-1]
+            raise InputError(f"Chromium could not print the page: {last}", field="pdf")
+    return target
 
 
 def write_report(
