@@ -63,7 +63,9 @@ img{max-width:100%;height:auto;border:1px solid #eee}figure{margin:1rem 0}
 .verdict{font-weight:600;padding:.4rem .6rem;background:#f4f8ff;border-left:4px solid #3b6fd8}
 .missing{color:#8a5a00;background:#fff7e6;border-left-color:#e0a100}
 .small{color:#666;font-size:.85rem}
-@media (max-width:700px){body{margin:1rem auto}.opt{display:none}td.num{white-space:normal}}
+@media (max-width:700px){body{margin:1rem auto}.opt{display:none}
+.tbl table{table-layout:fixed;width:100%}th,td,td.s,td.num{overflow-wrap:anywhere;white-space:normal}
+.tbl summary{white-space:nowrap;overflow:hidden;text-overflow:ellipsis}}
 @media print{body{max-width:none;margin:0;font-size:10pt;color:#000}
 input[type=search]{display:none}.tbl th{cursor:auto}a{color:inherit;text-decoration:none}
 details::details-content{content-visibility:visible;display:contents}summary{display:none}
