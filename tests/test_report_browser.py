@@ -99,7 +99,8 @@ _LAYOUT = """() => {
     scroll: document.documentElement.scrollWidth,
     widest: Math.max(...tables.map(t => t.getBoundingClientRect().width)),
     tallest: Math.max(...rows.map(r => r.getBoundingClientRect().height)),
-    images: Array.from(document.images).map(i => [i.complete, i.naturalWidth]),
+    images: Array.from(document.images).filter(i => !i.closest("details:not([open])"))
+      .map(i => [i.complete, i.naturalWidth]),
   };
 }"""
 
@@ -172,6 +173,18 @@ def _check_page(browser, page_file: Path, width: int, artifacts: Path) -> None: 
     assert 0 < len(filtered) < len(shown)
     box.locator("input[type=search]").fill("")
     assert len(_visible_rows(box)) == len(shown)
+
+    # a verdict opens on a click: the figure of its curves (from the page's folder) and why
+    verdict = page.locator("details.evidence").first
+    verdict.locator("summary").click()
+    figure = verdict.locator("img")
+    figure.wait_for(state="visible")
+    page.wait_for_function("i => i.complete && i.naturalWidth > 0", arg=figure.element_handle())
+    reason = pd.read_csv(page_file.parent / "meta" / "meta_verdicts.csv")
+    reason = reason.loc[reason["verdict"] != "smooth", "reason"].iloc[0]
+    assert reason[:40] in verdict.inner_text()
+    width_now = page.evaluate("document.documentElement.scrollWidth")
+    assert width_now <= layout["page"]  # the open verdict still fits the page
 
     assert [u for u in requests if not u.startswith(("file:", "data:"))] == []
     assert console_errors == []

@@ -31,6 +31,7 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from miragelab.atomic import atomic_path, write_text_atomic
@@ -63,8 +64,10 @@ img{max-width:100%;height:auto;border:1px solid #eee}figure{margin:1rem 0}
 .verdict{font-weight:600;padding:.4rem .6rem;background:#f4f8ff;border-left:4px solid #3b6fd8}
 .missing{color:#8a5a00;background:#fff7e6;border-left-color:#e0a100}
 .small{color:#666;font-size:.85rem}
+details.evidence[open]{width:min(420px,40vw)}details.evidence img{display:block;margin:.3rem 0}
 @media (max-width:700px){body{margin:1rem auto}.opt{display:none}
-.tbl table{table-layout:fixed;width:100%}th,td,td.s,td.num{overflow-wrap:anywhere;white-space:normal}
+.tbl table{table-layout:fixed;width:100%}
+th,td,td.s,td.num{overflow-wrap:anywhere;white-space:normal}details.evidence[open]{width:auto}
 .tbl summary{white-space:nowrap;overflow:hidden;text-overflow:ellipsis}}
 @media print{body{max-width:none;margin:0;font-size:10pt;color:#000}
 input[type=search]{display:none}.tbl th{cursor:auto}a{color:inherit;text-decoration:none}
@@ -201,8 +204,39 @@ def _cell(value: Any) -> tuple[str, str, str]:
     return html.escape(text), text, "s" if len(text) <= 24 else ""
 
 
-def _interactive_table(frame: pd.DataFrame, caption: str) -> str:
-    """A sortable, filterable table of ``frame``'s reader columns."""
+def _evidence(out_dir: Path, relative: str, frame: pd.DataFrame) -> list[str | None]:
+    """Per row of a verdict table, the link (relative to the page) of the figure its
+    verdict rests on, where one was drawn (``verdicts/`` beside the table: one per
+    verdict that is not ``smooth``), else None."""
+    folder = (out_dir / relative).parent / "verdicts"
+    needed = {"task", "family", "axis", "harsh_metric", "verdict"}
+    if not folder.is_dir() or not needed <= set(frame.columns):
+        return [None] * len(frame)
+    from miragelab.report.verdict_figures import figure_name
+
+    base = relative.rsplit("/", 1)[0] + "/verdicts/" if "/" in relative else "verdicts/"
+    links: list[str | None] = []
+    for row in frame.itertuples(index=False):
+        name = f"{figure_name(row)}.png"
+        links.append(base + name if (folder / name).is_file() else None)
+    return links
+
+
+def _verdict_cell(verdict: str, link: str, reason: object) -> str:
+    """A verdict that opens on a click: the figure of its curves and its reason in words."""
+    words = "" if reason is None or pd.isna(reason) else f"<p>{html.escape(str(reason))}</p>"
+    alt = html.escape(f"evidence of the verdict {verdict}", quote=True)
+    return (
+        f"<details class='evidence'><summary>{html.escape(verdict)}</summary>"
+        f"<img loading='lazy' alt='{alt}' src='{_href(link)}'>{words}</details>"
+    )
+
+
+def _interactive_table(
+    frame: pd.DataFrame, caption: str, evidence: list[str | None] | None = None
+) -> str:
+    """A sortable, filterable table of ``frame``'s reader columns; a verdict with
+    ``evidence`` (a figure's link per row) opens its figure and reason on a click."""
     columns = reader_columns(frame)
     # on phones: what the row is (two columns), its verdict, and the reason
     keep = set([c for c in columns if c in _IDENTITY][:2] + [c for c in columns if c in _VERDICT])
@@ -213,10 +247,15 @@ def _interactive_table(frame: pd.DataFrame, caption: str) -> str:
         for c in columns
     )
     rows, infinite = [], False
-    for record in frame[columns].itertuples(index=False, name=None):
+    evidence = evidence or [None] * len(frame)
+    reasons = frame["reason"].tolist() if "reason" in frame.columns else [None] * len(frame)
+    records = frame[columns].itertuples(index=False, name=None)
+    for record, link, reason in zip(records, evidence, reasons, strict=True):
         cells = []
         for name, value in zip(columns, record, strict=True):
             shown, key, css = _cell(value.item() if hasattr(value, "item") else value)
+            if name == "verdict" and link is not None:
+                shown = _verdict_cell(str(value), link, reason)
             infinite = infinite or "∞" in shown
             classes = " ".join(c for c in (css, "opt" if name in narrow else "") if c)
             attr = f" class='{classes}'" if classes else ""
@@ -236,6 +275,8 @@ def _table(out_dir: Path, relative: str) -> str:
         frame = read_parquet(path).to_pandas()
     else:
         frame = pd.read_csv(path)
+    if "verdict" in frame.columns:  # the verdicts a reader came for first, in table order
+        frame = frame.iloc[np.argsort((frame["verdict"] == "smooth").to_numpy(), kind="stable")]
     shown = frame.head(MAX_TABLE_ROWS)
     hidden = len(frame.columns) - len(reader_columns(frame))
     parts = [_link(relative), f"{len(frame):,} rows"]
@@ -243,8 +284,11 @@ def _table(out_dir: Path, relative: str) -> str:
         parts.append(f"the first {len(shown)} shown")
     if hidden > 0:
         parts.append(f"{hidden} more columns in the file")
+    evidence = _evidence(out_dir, relative, shown)
+    if any(evidence):
+        parts.append("a verdict that is not smooth opens its curves on a click")
     caption = f"<p class='small'>{' · '.join(parts)}</p>"
-    return _interactive_table(shown, caption)
+    return _interactive_table(shown, caption, evidence)
 
 
 def _key_values(items: Mapping[str, Any]) -> str:
@@ -269,7 +313,7 @@ def render_report(
         "<!doctype html><html lang='en'><head><meta charset='utf-8'>",
         "<meta name='viewport' content='width=device-width, initial-scale=1'>",
         "<meta http-equiv='Content-Security-Policy' content=\"default-src 'none'; "
-        f"img-src data:; style-src 'unsafe-inline'; script-src {SCRIPT_SOURCE}\">",
+        f"img-src data: 'self' file:; style-src 'unsafe-inline'; script-src {SCRIPT_SOURCE}\">",
         f"<title>{html.escape(title)}</title><style>{_STYLE}</style></head><body>",
         f"<h1>{html.escape(title)}</h1>",
         "<p class='small'>Schaeffer, Miranda &amp; Koyejo, <i>Are Emergent Abilities of Large "
