@@ -111,6 +111,8 @@ SCRIPT_SOURCE = (
 )
 
 MAX_TABLE_ROWS = 100
+#: a verdict table shows every verdict that opens its figure, up to this many rows
+MAX_VERDICT_ROWS = 500
 #: the most columns a table shows (the rest are in its file)
 MAX_COLUMNS = 9
 #: text longer than this is folded into a cell that opens on a click
@@ -269,15 +271,19 @@ def _interactive_table(
     )
 
 
-def _table(out_dir: Path, relative: str) -> str:
+def _table(out_dir: Path, relative: str) -> tuple[str, set[str]]:
+    """A table of the page, and the figures (links) its verdicts open."""
     path = out_dir / relative
     if path.suffix == ".parquet":
         frame = read_parquet(path).to_pandas()
     else:
         frame = pd.read_csv(path)
+    rows = MAX_TABLE_ROWS
     if "verdict" in frame.columns:  # the verdicts a reader came for first, in table order
-        frame = frame.iloc[np.argsort((frame["verdict"] == "smooth").to_numpy(), kind="stable")]
-    shown = frame.head(MAX_TABLE_ROWS)
+        smooth = (frame["verdict"] == "smooth").to_numpy()
+        frame = frame.iloc[np.argsort(smooth, kind="stable")]
+        rows = min(max(rows, int((~smooth).sum())), MAX_VERDICT_ROWS)  # every one that opens
+    shown = frame.head(rows)
     hidden = len(frame.columns) - len(reader_columns(frame))
     parts = [_link(relative), f"{len(frame):,} rows"]
     if len(shown) < len(frame):
@@ -288,7 +294,7 @@ def _table(out_dir: Path, relative: str) -> str:
     if any(evidence):
         parts.append("a verdict that is not smooth opens its curves on a click")
     caption = f"<p class='small'>{' · '.join(parts)}</p>"
-    return _interactive_table(shown, caption, evidence)
+    return _interactive_table(shown, caption, evidence), {e for e in evidence if e}
 
 
 def _key_values(items: Mapping[str, Any]) -> str:
@@ -331,11 +337,16 @@ def render_report(
             parts.append(_key_values(record["headline"]))
         for note in record.get("notes", []):
             parts.append(f"<p>{html.escape(note)}</p>")
-        for fig in record.get("figures", []):
-            if (out_dir / f"{fig}.png").exists():
-                parts.append(_img(out_dir, fig))
+        tables, opened = [], set()
         for table in record.get("tables", []):
-            parts.append(_table(out_dir, table))
+            shown, links = _table(out_dir, table)
+            tables.append(shown)
+            opened |= links
+        for fig in record.get("figures", []):
+            # a verdict's figure opens from its row of the verdict table, not inline
+            if (out_dir / f"{fig}.png").exists() and f"{fig}.png" not in opened:
+                parts.append(_img(out_dir, fig))
+        parts.extend(tables)
     parts.append("<h2>Provenance</h2>")
     parts.append(_key_values(provenance))
     parts.append(f"<script>{SCRIPT}</script>")
