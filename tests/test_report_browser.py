@@ -232,3 +232,34 @@ def test_report_pdf_without_chromium_says_so(theory_scores, tmp_path, monkeypatc
     assert mirage_code("report", path, "--out", out, "--pdf") == 2
     (line,) = capsys.readouterr().err.strip().splitlines()
     assert "--pdf needs Chromium" in line and not out.exists()
+
+
+def test_a_table_of_many_rows_is_browsed_whole(browser, tmp_path: Path) -> None:
+    """More rows than a page holds: all of them kept as data, the matching ones drawn as
+    text (a planted payload included), the count of matches said."""
+    from miragelab.report.html import render_report
+
+    tasks = [f"task{i:03d}" for i in range(300)]
+    tasks[123] = SCRIPT
+    pd.DataFrame({"task": tasks, "value": range(300)}).to_csv(tmp_path / "many.csv", index=False)
+    record = {"name": "part", "title": "Part", "status": "done", "verdict": "v",
+              "tables": ["many.csv"]}  # fmt: skip
+    page_file = tmp_path / "report.html"
+    page_file.write_text(render_report("t", [record], tmp_path, {}), encoding="utf-8")
+    page = browser.new_page(viewport={"width": 1400, "height": 900})
+    errors = []
+    page.on("pageerror", lambda e: errors.append(str(e)))
+    page.goto(page_file.as_uri())
+    box = page.locator("div.tbl").first
+    assert box.locator("tbody tr").count() == 200  # drawn at a time
+    assert "300 of 300 rows match" in box.locator(".count").inner_text()
+    box.locator("input").fill("task29")
+    assert box.locator("tbody tr").count() == 10  # task290 .. task299
+    box.locator("input").fill("window.__xss")
+    assert box.locator("tbody tr").count() == 1 and SCRIPT in box.inner_text()
+    assert page.evaluate("window.__xss") is None and errors == []
+    box.locator("input").fill("")
+    box.locator("th", has_text="value").click()
+    box.locator("th", has_text="value").click()  # descending
+    assert box.locator("tbody tr").first.locator("td").nth(1).inner_text() == "299"
+    page.close()

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import json
 import re
 
 import numpy as np
@@ -61,3 +62,18 @@ def test_the_page_allows_its_own_script_and_no_other(tmp_path):
     assert f"script-src 'sha256-{digest}'" in policy and "default-src 'none'" in policy
     assert "unsafe-inline'; script" in policy  # styles inline, scripts only by hash
     assert "t&lt;script&gt;x&lt;/script&gt;" in page and INF_NOTE in page
+
+
+def test_a_table_of_many_rows_is_data_that_cannot_close_its_element(tmp_path):
+    payload = "</script><script>window.__xss = 3</script>"
+    table = pd.DataFrame(
+        {"task": [payload if i == 7 else f"t{i}" for i in range(150)], "value": np.arange(150.0)}
+    )
+    table.to_csv(tmp_path / "many.csv", index=False)
+    record = {"name": "part", "title": "Part", "status": "done", "verdict": "v",
+              "tables": ["many.csv"]}  # fmt: skip
+    page = render_report("title", [record], tmp_path, {})
+    assert re.findall(r"<script>(.*?)</script>", page, flags=re.S) == [SCRIPT]
+    (data,) = re.findall(r"<script type='application/json'>(.*?)</script>", page, flags=re.S)
+    rows = json.loads(data)["rows"]
+    assert len(rows) == 150 and rows[7][0] == payload and rows[149][1] == "149"

@@ -321,6 +321,7 @@ def _meta_result(
             f"{folder.name}/meta_verdicts.csv",
             f"{folder.name}/meta_verdict_evidence.csv",
             f"{folder.name}/meta_shares.csv",
+            f"{folder.name}/meta_measures.csv",
         ],
         headline=headline,
         notes=result.notes,

@@ -21,6 +21,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import html
+import json
 import math
 import os
 import shutil
@@ -78,31 +79,73 @@ h2{break-after:avoid}tr,figure,img{break-inside:avoid}.opt{display:table-cell}
 
 #: the page's one script: sort a table by a click on a column, filter its rows by text
 SCRIPT = """
-document.querySelectorAll("div.tbl").forEach(function (box) {
-  var table = box.querySelector("table"), body = table.tBodies[0];
-  var heads = Array.prototype.slice.call(table.tHead.rows[0].cells);
-  var input = box.querySelector("input");
-  input.addEventListener("input", function () {
-    var q = input.value.toLowerCase();
-    Array.prototype.forEach.call(body.rows, function (row) {
-      row.hidden = q !== "" && row.textContent.toLowerCase().indexOf(q) < 0;
-    });
-  });
+function order(x, y) {
+  var nx = parseFloat(x), ny = parseFloat(y);
+  if (x === "\\u221e") nx = Infinity; if (y === "\\u221e") ny = Infinity;
+  return !isNaN(nx) && !isNaN(ny) ? nx - ny : x.localeCompare(y);
+}
+function sortable(heads, sort) {
   heads.forEach(function (th, i) {
     th.addEventListener("click", function () {
       var up = th.getAttribute("aria-sort") !== "ascending";
       heads.forEach(function (h) { h.removeAttribute("aria-sort"); });
       th.setAttribute("aria-sort", up ? "ascending" : "descending");
+      sort(i, up);
+    });
+  });
+}
+document.querySelectorAll("div.tbl").forEach(function (box) {
+  var table = box.querySelector("table"), body = table.tBodies[0];
+  var heads = Array.prototype.slice.call(table.tHead.rows[0].cells);
+  var input = box.querySelector("input");
+  var data = box.querySelector("script[type='application/json']");
+  if (data === null) {  // every row is in the page
+    input.addEventListener("input", function () {
+      var q = input.value.toLowerCase();
+      Array.prototype.forEach.call(body.rows, function (row) {
+        row.hidden = q !== "" && row.textContent.toLowerCase().indexOf(q) < 0;
+      });
+    });
+    sortable(heads, function (i, up) {
       var rows = Array.prototype.slice.call(body.rows);
       rows.sort(function (a, b) {
-        var x = a.cells[i].dataset.v, y = b.cells[i].dataset.v;
-        var nx = parseFloat(x), ny = parseFloat(y);
-        var c = !isNaN(nx) && !isNaN(ny) ? nx - ny : x.localeCompare(y);
+        var c = order(a.cells[i].dataset.v, b.cells[i].dataset.v);
         return up ? c : -c;
       });
       rows.forEach(function (row) { body.appendChild(row); });
     });
+    return;
+  }
+  // many rows: kept as data, the matching ones drawn (text only, never markup)
+  var all = JSON.parse(data.textContent), rows = all.rows.slice();
+  var count = box.querySelector(".count");
+  function draw() {
+    var q = input.value.toLowerCase(), matched = 0, drawn = 0;
+    body.textContent = "";
+    rows.forEach(function (row) {
+      if (q !== "" && row.join(" ").toLowerCase().indexOf(q) < 0) return;
+      matched += 1;
+      if (drawn >= all.limit) return;
+      drawn += 1;
+      var tr = document.createElement("tr");
+      row.forEach(function (value, i) {
+        var td = document.createElement("td");
+        td.textContent = value;
+        td.dataset.v = value;
+        if (all.opt[i]) td.className = "opt";
+        tr.appendChild(td);
+      });
+      body.appendChild(tr);
+    });
+    count.textContent = matched + " of " + all.rows.length + " rows match" +
+      (matched > drawn ? "; the first " + drawn + " are shown" : "");
+  }
+  input.addEventListener("input", draw);
+  sortable(heads, function (i, up) {
+    rows.sort(function (a, b) { var c = order(a[i], b[i]); return up ? c : -c; });
+    draw();
   });
+  draw();
 });
 """
 #: the Content-Security-Policy source that allows :data:`SCRIPT` and no other script
@@ -111,6 +154,8 @@ SCRIPT_SOURCE = (
 )
 
 MAX_TABLE_ROWS = 100
+#: rows drawn at a time of a table whose rows are kept as data (the others by filter)
+DRAWN_ROWS = 200
 #: a verdict table shows every verdict that opens its figure, up to this many rows
 MAX_VERDICT_ROWS = 500
 #: the most columns a table shows (the rest are in its file)
@@ -271,6 +316,43 @@ def _interactive_table(
     )
 
 
+def _data_table(frame: pd.DataFrame, caption: str) -> str:
+    """A table of many rows: every row of ``frame``'s reader columns kept as data in the
+    page (JSON with every ``<`` escaped), the rows that match the filter drawn by :data:`SCRIPT`
+    as text, :data:`DRAWN_ROWS` at most at a time."""
+    columns = reader_columns(frame)
+    keep = set([c for c in columns if c in _IDENTITY][:2] + [c for c in columns if c in _VERDICT])
+    narrow = [c not in keep and c not in _LAST and len(columns) > 4 for c in columns]
+    heads = "".join(
+        f"<th{' class=opt' if n else ''} title='sort'>{html.escape(c).replace('_', '_<wbr>')}</th>"
+        for c, n in zip(columns, narrow, strict=True)
+    )
+    rows = [
+        [_plain(v.item() if hasattr(v, "item") else v) for v in record]
+        for record in frame[columns].itertuples(index=False, name=None)
+    ]
+    data = json.dumps({"limit": DRAWN_ROWS, "opt": narrow, "rows": rows}, ensure_ascii=False)
+    data = data.replace("<", "\\u003c")  # no markup at all: the data cannot end its element
+    infinite = any("∞" in v for row in rows for v in row)
+    note = f"<p class='small'>{html.escape(INF_NOTE)}</p>" if infinite else ""
+    return (
+        f"<div class='tbl'>{caption}<input type='search' placeholder='filter rows' "
+        f"aria-label='filter rows'><p class='small count'></p><table><thead><tr>{heads}"
+        f"</tr></thead><tbody></tbody></table>{note}"
+        f"<script type='application/json'>{data}</script></div>"
+    )
+
+
+def _plain(value: Any) -> str:
+    """A cell as plain text (the data of a table drawn by the page's script)."""
+    shown, _, _ = _cell(value)
+    if shown.startswith("<abbr"):
+        return "-∞" if "-∞" in shown else "∞"
+    if shown.startswith("<details>"):
+        return str(value)
+    return html.unescape(shown)
+
+
 def _table(out_dir: Path, relative: str) -> tuple[str, set[str]]:
     """A table of the page, and the figures (links) its verdicts open."""
     path = out_dir / relative
@@ -279,6 +361,11 @@ def _table(out_dir: Path, relative: str) -> tuple[str, set[str]]:
     else:
         frame = pd.read_csv(path)
     rows = MAX_TABLE_ROWS
+    if "verdict" not in frame.columns and len(frame) > MAX_TABLE_ROWS:  # every row browsable
+        hidden = len(frame.columns) - len(reader_columns(frame))
+        extra = f" · {hidden} more columns in the file" if hidden > 0 else ""
+        caption = f"<p class='small'>{_link(relative)} · {len(frame):,} rows{extra}</p>"
+        return _data_table(frame, caption), set()
     if "verdict" in frame.columns:  # the verdicts a reader came for first, in table order
         smooth = (frame["verdict"] == "smooth").to_numpy()
         frame = frame.iloc[np.argsort(smooth, kind="stable")]
