@@ -77,3 +77,16 @@ def test_a_table_of_many_rows_is_data_that_cannot_close_its_element(tmp_path):
     (data,) = re.findall(r"<script type='application/json'>(.*?)</script>", page, flags=re.S)
     rows = json.loads(data)["rows"]
     assert len(rows) == 150 and rows[7][0] == payload and rows[149][1] == "149"
+
+
+def test_section_sizes_add_up_to_the_page(tmp_path):
+    from miragelab.report.html import section_sizes
+
+    records = [
+        {"name": name, "title": name.title(), "status": "done", "verdict": "é" * k}
+        for k, name in enumerate(("first", "second"), start=1)
+    ]
+    page = render_report("title", records, tmp_path, {"python": "3.11"})
+    sizes = section_sizes(page)
+    assert list(sizes) == ["head", "first", "second"]
+    assert sum(sizes.values()) == len(page.encode("utf-8"))

@@ -157,6 +157,9 @@ def run_stages(
 def write_summary(title: str, records: list[dict[str, Any]], out_dir: Path) -> Path:
     """Write ``report.html`` and ``summary.json`` of a run of stages; return the report's path.
 
+    ``summary.json`` also says what the page weighs, per section (``page``), and which
+    sections pass :data:`miragelab.report.html.SECTION_BUDGET`.
+
     Parameters
     ----------
     title
@@ -171,11 +174,17 @@ def write_summary(title: str, records: list[dict[str, Any]], out_dir: Path) -> P
     Path
         The written ``report.html``.
     """
-    from miragelab.report.html import write_report
+    from miragelab.report.html import SECTION_BUDGET, section_sizes, write_report
 
     provenance = machine_info()
     report = write_report(title, records, out_dir, provenance)
-    summary = {"title": title, "stages": records, "provenance": provenance}
+    sizes = section_sizes(report.read_text(encoding="utf-8"))
+    page = {
+        "bytes": sum(sizes.values()),
+        "sections": sizes,
+        "over_budget": [name for name, size in sizes.items() if size > SECTION_BUDGET],
+    }
+    summary = {"title": title, "stages": records, "provenance": provenance, "page": page}
     write_text_atomic(out_dir / "summary.json", json.dumps(summary, indent=2, default=str))
     return report
 

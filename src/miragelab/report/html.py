@@ -24,6 +24,7 @@ import html
 import json
 import math
 import os
+import re
 import shutil
 import subprocess
 import tempfile
@@ -45,6 +46,7 @@ __all__ = [
     "find_chromium",
     "reader_columns",
     "render_report",
+    "section_sizes",
     "write_pdf",
     "write_report",
 ]
@@ -439,6 +441,21 @@ def render_report(
     parts.append(f"<script>{SCRIPT}</script>")
     parts.append("</body></html>")
     return "\n".join(parts)
+
+
+#: what one section of the page may weigh (bytes); a heavier one is named in the summary
+SECTION_BUDGET = 2_500_000
+
+
+def section_sizes(page: str) -> dict[str, int]:
+    """Bytes (UTF-8) of each part of the page: ``head`` (up to the first section), each
+    section by its id, in page order."""
+    sizes: dict[str, int] = {}
+    for part in re.split(r"(?=<h2 id=')", page):
+        found = re.match(r"<h2 id='([^']*)'", part)
+        name = html.unescape(found.group(1)) if found else "head"
+        sizes[name] = sizes.get(name, 0) + len(part.encode("utf-8"))
+    return sizes
 
 
 def find_chromium() -> str | None:
