@@ -1,4 +1,9 @@
-"""One self-contained HTML page: every figure embedded, no external request, all text escaped.
+"""One HTML page: its figures embedded, no external request, all text escaped.
+
+The one exception to embedding: a verdict's figure (one per verdict that is not
+``smooth``, hundreds in a meta-analysis) opens from its row of the verdict
+table and is read then from the run's folder (``verdicts/`` beside the table),
+so the page does not carry hundreds of figures few readers open.
 
 Anything that came from a model or a data file (task names, predictions, table
 cells) goes through :func:`html.escape`, so a model output such as ``<script>``
@@ -12,8 +17,10 @@ in the linked CSV/parquet), numbers to 3 significant digits, long text folded
 into a cell that opens on a click, ``inf`` as ``∞`` with what it means; a few
 lines of script in the page (:data:`SCRIPT`, allowed by its hash in the
 Content-Security-Policy and by nothing else) sort a table by a click on a
-column and filter its rows. The layout fits any width from a phone's 390 px:
-cells wrap anywhere, the less needed columns hide on narrow screens.
+column and filter its rows; a table of more rows than a page holds keeps them
+as data and draws the ones that match. The layout fits any width from a phone's
+390 px: cells wrap anywhere, the less needed columns hide on narrow screens. A
+print stylesheet makes "print to PDF" a clean A4 document (:func:`write_pdf`).
 """
 
 from __future__ import annotations
