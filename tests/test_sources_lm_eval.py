@@ -630,3 +630,28 @@ def test_samples_read_the_model_size_as_the_results_loader_does(tmp_path):
     # lm-eval's -1 (could not count) falls back to the size in the name
     data["config"]["model_num_parameters"] = -1
     assert model_meta(data, path).params == 70e6
+
+
+def test_an_integer_beyond_any_float_is_no_log_probability(tmp_path):
+    """A log-probability logged as an integer too large for a float: one error naming the
+    file, the line and the field, never an OverflowError (found by the fuzz test)."""
+    import json
+
+    from miragelab.errors import InputError
+    from miragelab.sources.lm_eval_samples import ingest_lm_eval
+
+    record = {
+        "doc_id": 0, "doc": {}, "target": "1",
+        "arguments": {
+            f"gen_args_{i}": {"arg_0": "Q:", "arg_1": f" {c}"} for i, c in enumerate("ab")
+        },
+        "resps": [[[-1.0, False]], [[-0.5, True]]],
+        "filtered_resps": [[10**400, False], [-0.5, True]],
+        "filter": "none", "metrics": ["acc"], "acc": 1.0,
+    }  # fmt: skip
+    path = tmp_path / "samples_mcq_2024-05-01T10-00-00.jsonl"
+    path.write_text(json.dumps(record) + "\n")
+    with pytest.raises(InputError) as caught:
+        ingest_lm_eval([path], tmp_path / "out.parquet", model="org/m-1b", params="1b")
+    assert caught.value.line == 1 and "log-probability" in str(caught.value)
+    assert not (tmp_path / "out.parquet").exists()

@@ -312,7 +312,10 @@ def _logprob(value: Any, where: str) -> float:
         except ValueError:
             raise _Bad(where, f"expected a log-probability, got {_short(value)}") from None
     elif isinstance(value, int | float) and not isinstance(value, bool):
-        number = float(value)
+        try:
+            number = float(value)
+        except OverflowError:  # an integer beyond any float: no log-probability (<= 0)
+            raise _Bad(where, f"expected a log-probability <= 0, got {_short(value)}") from None
     else:
         raise _Bad(where, f"expected a log-probability, got {type(value).__name__} {_short(value)}")
     try:
@@ -1144,7 +1147,7 @@ def _ingest_file(
                         on_bytes(done - reported)
                         reported = done
                 continue
-        except (_Slow, KeyError, TypeError, ValueError, IndexError, AttributeError):
+        except (_Slow, KeyError, TypeError, ValueError, OverflowError, IndexError, AttributeError):
             pass
         try:
             row = parse_lm_eval_record(record, delimiter, split_targets)
