@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import math
 import os
+import zlib
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Literal
@@ -158,6 +159,12 @@ def _chunks(sizes: np.ndarray, n_resamples: int) -> list[tuple[int, int]]:
     )
     first = np.flatnonzero(new).tolist()
     return list(zip(first, [*first[1:], sizes.size], strict=True))
+
+
+def key_seed(seed: int, key: tuple) -> int:
+    """A seed for one unit of work (a curve, a pair of models) from the run's ``seed`` and
+    the unit's key: stable across runs and independent of the order units come in."""
+    return (seed * 1_000_003 + zlib.crc32(repr(key).encode())) % (2**32)
 
 
 def cpu_threads(tasks: int) -> int:

@@ -46,7 +46,6 @@ for the verdict's jump test.
 
 from __future__ import annotations
 
-import zlib
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -54,7 +53,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats as sps
 
-from miragelab.bootstrap import bca_mean_test
+from miragelab.bootstrap import bca_mean_test, key_seed
 from miragelab.errors import InputError
 from miragelab.metrics import Metric, MetricOptions, compute_metrics
 from miragelab.schema import Where
@@ -256,10 +255,6 @@ def example_values(
     )
 
 
-def _stable_seed(seed: int, key: tuple) -> int:
-    return (seed * 1_000_003 + zlib.crc32(repr(key).encode())) % (2**32)
-
-
 def _adjacent_pairs(per_task: pd.DataFrame) -> list[tuple[tuple, tuple]]:
     """The adjacent pairs of a task's ladders, as the curves run: in each family, the
     models by size (each at its last step), and the steps of each model that has several.
@@ -356,7 +351,7 @@ def _one_pair(
     result = paired_difference(
         va, vb, binary=bool(both_binary), clusters=clusters,
         confidence=opts["confidence"], n_resamples=opts["n_resamples"],
-        seed=_stable_seed(opts["seed"], key),
+        seed=key_seed(opts["seed"], key),
     )  # fmt: skip
     family = a[0] if a[0] == b[0] else f"{a[0]} vs {b[0]}"
     return {

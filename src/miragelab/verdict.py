@@ -80,7 +80,6 @@ by ``benchmarks/bench_verdict.py``; the thresholds above were chosen there.
 from __future__ import annotations
 
 import warnings
-import zlib
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
@@ -89,6 +88,7 @@ import pandas as pd
 from numpy.typing import ArrayLike, NDArray
 from scipy import optimize
 
+from miragelab.bootstrap import key_seed
 from miragelab.emergence import iter_curves, sort_curve
 from miragelab.errors import InputError
 from miragelab.metric_facts import fact_of, is_continuous, is_harsh, resolve_directions
@@ -677,11 +677,6 @@ def _curve_arrays(rows: pd.DataFrame, axis: str, confidence: float):
     )
 
 
-def _seed(seed: int, key: tuple) -> int:
-    """A seed per curve, stable across runs and independent of the table's order."""
-    return (seed * 1_000_003 + zlib.crc32(repr(key).encode())) % (2**32)
-
-
 def _break_fields(pair: PairVerdict) -> dict[str, float]:
     """The break test's numbers, as both tables give them (NaN where it did not run)."""
     t, nan = pair.test, float("nan")
@@ -855,7 +850,7 @@ def verdict_table(
                     harsh_se=hs, soft_se=ss,
                     harsh_higher_is_better=hib,
                     soft_higher_is_better=bool(srows["higher_is_better"].iloc[0]),
-                    soft_metric=soft, n_boot=n_boot, seed=_seed(seed, key),
+                    soft_metric=soft, n_boot=n_boot, seed=key_seed(seed, key),
                     law=None if axis != "step" else False, harsh_pairs=paired,
                     **classify_kw,  # type: ignore[arg-type]
                 )  # fmt: skip
