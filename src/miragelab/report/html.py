@@ -80,7 +80,7 @@ details.evidence[open]{width:min(420px,40vw)}details.evidence img{display:block;
 th,td,td.s,td.num{overflow-wrap:anywhere;white-space:normal}details.evidence[open]{width:auto}
 .tbl summary{white-space:nowrap;overflow:hidden;text-overflow:ellipsis}}
 @media print{body{max-width:none;margin:0;font-size:10pt;color:#000}
-input[type=search]{display:none}.tbl th{cursor:auto}a{color:inherit;text-decoration:none}
+.tbl label{display:none}.tbl th{cursor:auto}a{color:inherit;text-decoration:none}
 details::details-content{content-visibility:visible;display:contents}summary{display:none}
 h2{break-after:avoid}tr,figure,img{break-inside:avoid}.opt{display:table-cell}
 @page{size:A4;margin:16mm 14mm}}
@@ -236,8 +236,9 @@ def reader_columns(frame: pd.DataFrame) -> list[str]:
     return [c for c in names if c in chosen] + last
 
 
-def _cell(value: Any) -> tuple[str, str, str]:
-    """(shown HTML, sort key, CSS class) of one table cell."""
+def _text(value: Any) -> tuple[str, str, str]:
+    """(plain text, sort key, CSS class) of one table cell: numbers to 3 significant
+    digits, an infinity as ``∞``, nothing for a missing value."""
     try:
         missing = value is None or bool(pd.isna(value))
     except (TypeError, ValueError):  # a list cell: not missing
@@ -246,18 +247,43 @@ def _cell(value: Any) -> tuple[str, str, str]:
         return "", "", ""
     if isinstance(value, bool):
         return str(value).lower(), str(value).lower(), ""
-    if isinstance(value, int | float) and not isinstance(value, bool):
+    if isinstance(value, int | float):
         number = float(value)
         if math.isinf(number):
             sign = "-" if number < 0 else ""
-            return f"<abbr title='{html.escape(INF_NOTE)}'>{sign}∞</abbr>", f"{sign}1e308", "num"
+            return f"{sign}∞", f"{sign}1e308", "num"
         shown = str(int(number)) if number.is_integer() and abs(number) < 1e6 else f"{number:.3g}"
-        return html.escape(shown), repr(number), "num"
+        return shown, repr(number), "num"
     text = str(value)
+    return text, text, "s" if len(text) <= 24 else ""
+
+
+def _cell(value: Any) -> tuple[str, str, str]:
+    """(shown HTML, sort key, CSS class) of one table cell: :func:`_text`, escaped, an
+    infinity explained on hover, long text folded into a cell that opens on a click."""
+    text, key, css = _text(value)
+    if css == "num" and text.endswith("∞"):
+        return f"<abbr title='{html.escape(INF_NOTE)}'>{text}</abbr>", key, css
     if len(text) > FOLD_CHARS:
         preview = html.escape(text[: FOLD_CHARS - 10].rstrip()) + "…"
-        return f"<details><summary>{preview}</summary>{html.escape(text)}</details>", text, ""
-    return html.escape(text), text, "s" if len(text) <= 24 else ""
+        return f"<details><summary>{preview}</summary>{html.escape(text)}</details>", key, css
+    return html.escape(text), key, css
+
+
+def _heads(columns: list[str]) -> tuple[str, list[bool]]:
+    """The header row of a table's columns, and which columns hide on phones (all but
+    what the row is, two columns, its verdict and its reason, when there are more than 4)."""
+    keep = set([c for c in columns if c in _IDENTITY][:2] + [c for c in columns if c in _VERDICT])
+    narrow = [c not in keep and c not in _LAST and len(columns) > 4 for c in columns]
+    heads = "".join(
+        f"<th{' class=opt' if n else ''} title='sort'>{html.escape(c).replace('_', '_<wbr>')}</th>"
+        for c, n in zip(columns, narrow, strict=True)
+    )
+    return heads, narrow
+
+
+#: the box above a table that filters its rows
+_FILTER = "<label class='small'>filter <input type='search' aria-label='filter rows'></label>"
 
 
 def _evidence(out_dir: Path, relative: str, frame: pd.DataFrame) -> list[str | None]:
@@ -294,33 +320,25 @@ def _interactive_table(
     """A sortable, filterable table of ``frame``'s reader columns; a verdict with
     ``evidence`` (a figure's link per row) opens its figure and reason on a click."""
     columns = reader_columns(frame)
-    # on phones: what the row is (two columns), its verdict, and the reason
-    keep = set([c for c in columns if c in _IDENTITY][:2] + [c for c in columns if c in _VERDICT])
-    narrow = {c for c in columns if c not in keep and c not in _LAST} if len(columns) > 4 else set()
-    heads = "".join(
-        f"<th{' class=opt' if c in narrow else ''} title='sort'>"
-        f"{html.escape(c).replace('_', '_<wbr>')}</th>"
-        for c in columns
-    )
+    heads, narrow = _heads(columns)
     rows, infinite = [], False
     evidence = evidence or [None] * len(frame)
     reasons = frame["reason"].tolist() if "reason" in frame.columns else [None] * len(frame)
     records = frame[columns].itertuples(index=False, name=None)
     for record, link, reason in zip(records, evidence, reasons, strict=True):
         cells = []
-        for name, value in zip(columns, record, strict=True):
+        for name, value, hide in zip(columns, record, narrow, strict=True):
             shown, key, css = _cell(value.item() if hasattr(value, "item") else value)
             if name == "verdict" and link is not None:
                 shown = _verdict_cell(str(value), link, reason)
-            infinite = infinite or "∞" in shown
-            classes = " ".join(c for c in (css, "opt" if name in narrow else "") if c)
+            infinite = infinite or (css == "num" and key.endswith("1e308"))
+            classes = " ".join(c for c in (css, "opt" if hide else "") if c)
             attr = f" class='{classes}'" if classes else ""
             cells.append(f"<td{attr} data-v='{html.escape(key, quote=True)}'>{shown}</td>")
         rows.append("<tr>" + "".join(cells) + "</tr>")
     note = f"<p class='small'>{html.escape(INF_NOTE)}</p>" if infinite else ""
     return (
-        f"<div class='tbl'>{caption}<input type='search' placeholder='filter rows' "
-        f"aria-label='filter rows'><table><thead><tr>{heads}</tr></thead>"
+        f"<div class='tbl'>{caption}{_FILTER}<table><thead><tr>{heads}</tr></thead>"
         f"<tbody>{''.join(rows)}</tbody></table>{note}</div>"
     )
 
@@ -330,14 +348,9 @@ def _data_table(frame: pd.DataFrame, caption: str) -> str:
     page (JSON with every ``<`` escaped), the rows that match the filter drawn by :data:`SCRIPT`
     as text, :data:`DRAWN_ROWS` at most at a time."""
     columns = reader_columns(frame)
-    keep = set([c for c in columns if c in _IDENTITY][:2] + [c for c in columns if c in _VERDICT])
-    narrow = [c not in keep and c not in _LAST and len(columns) > 4 for c in columns]
-    heads = "".join(
-        f"<th{' class=opt' if n else ''} title='sort'>{html.escape(c).replace('_', '_<wbr>')}</th>"
-        for c, n in zip(columns, narrow, strict=True)
-    )
+    heads, narrow = _heads(columns)
     rows = [
-        [_plain(v.item() if hasattr(v, "item") else v) for v in record]
+        [_text(v.item() if hasattr(v, "item") else v)[0] for v in record]
         for record in frame[columns].itertuples(index=False, name=None)
     ]
     data = json.dumps({"limit": DRAWN_ROWS, "opt": narrow, "rows": rows}, ensure_ascii=False)
@@ -345,21 +358,10 @@ def _data_table(frame: pd.DataFrame, caption: str) -> str:
     infinite = any("∞" in v for row in rows for v in row)
     note = f"<p class='small'>{html.escape(INF_NOTE)}</p>" if infinite else ""
     return (
-        f"<div class='tbl'>{caption}<input type='search' placeholder='filter rows' "
-        f"aria-label='filter rows'><p class='small count'></p><table><thead><tr>{heads}"
+        f"<div class='tbl'>{caption}{_FILTER}<p class='small count'></p><table><thead><tr>{heads}"
         f"</tr></thead><tbody></tbody></table>{note}"
         f"<script type='application/json'>{data}</script></div>"
     )
-
-
-def _plain(value: Any) -> str:
-    """A cell as plain text (the data of a table drawn by the page's script)."""
-    shown, _, _ = _cell(value)
-    if shown.startswith("<abbr"):
-        return "-∞" if "-∞" in shown else "∞"
-    if shown.startswith("<details>"):
-        return str(value)
-    return html.unescape(shown)
 
 
 def _table(out_dir: Path, relative: str) -> tuple[str, set[str]]:
