@@ -362,20 +362,18 @@ class Scorer:
         Samples with epochs are one batch, all of them: the epochs of an example in
         two batches would count as two examples.
         """
-        if self.epochs:
-            raise where.error(
-                "samples with several epochs are scored in memory, all in one batch "
-                "(mirage score --in-memory; stream=False in the API)",
-                0,
-                "epoch",
-            )
-        if "epoch" not in samples.columns or not samples["epoch"].notna().any():
+        has_epochs = "epoch" in samples.columns and samples["epoch"].notna().any()
+        if not has_epochs and not self.epochs:
             return None
-        example = pd.factorize(samples["example_id"], use_na_sentinel=False)[0].astype(np.int64)
-        codes = pd.factorize(ids * (int(example.max()) + 1) + example)[0].astype(np.int64)
-        if np.bincount(codes).max() < 2 and not (samples["epoch"] > 1).any():
-            return None  # one epoch per example: nothing to average
-        if self.rows:
+        codes = None
+        if has_epochs:
+            example = pd.factorize(samples["example_id"], use_na_sentinel=False)[0]
+            codes = pd.factorize(ids * (int(example.max()) + 1) + example)[0].astype(np.int64)
+            if np.bincount(codes).max() < 2 and not (samples["epoch"] > 1).any():
+                codes = None  # one epoch per example: nothing to average
+        if codes is None and not self.epochs:
+            return None
+        if self.rows:  # epochs here after other batches, or other batches after epochs
             raise where.error(
                 "samples with several epochs are scored in memory, all in one batch "
                 "(mirage score --in-memory; stream=False in the API)",
