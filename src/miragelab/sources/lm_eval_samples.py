@@ -109,6 +109,7 @@ from miragelab.schema import (
 from miragelab.sources.lm_eval_choices import BadChoice, choice_target
 from miragelab.sources.lm_eval_results import RunModel, read_json, run_model, shots_of
 from miragelab.sources.sizes import Unnamed, family_in_name, folder_family, parse_params
+from miragelab.tables import write_table
 from miragelab.textio import iter_json_records, regular_file
 
 if TYPE_CHECKING:
@@ -939,8 +940,6 @@ def write_scores_beside(
 ) -> Path:
     """Write a source's own scores next to the samples just written from it: both
     outputs or neither (the samples file goes when the scores cannot be written)."""
-    from miragelab.tables import write_table
-
     try:
         return write_table(scores, path)
     except BaseException:
