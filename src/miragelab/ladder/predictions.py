@@ -34,13 +34,13 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from matplotlib.figure import Figure
 
 from miragelab.emergence import curve_measures
 from miragelab.errors import InputError
 from miragelab.metrics import compute_metrics
 from miragelab.planner import resolvable_accuracy
 from miragelab.report.figures import plain_text, save_figure
+from miragelab.report.style import log_x, metric_colour, paper_figure, sequence_colours
 from miragelab.report.verdict_figures import write_verdict_figures
 from miragelab.scoring import score_samples
 from miragelab.stats import emergence_score_interval, wilson_interval
@@ -113,7 +113,7 @@ def _plot_curve(ax, c: pd.DataFrame, label: str | None = None, **kw) -> None:  #
     x, y = c["params"].to_numpy(), c["value"].to_numpy()
     err = np.vstack([y - c["ci_low"].to_numpy(), c["ci_high"].to_numpy() - y])
     ax.errorbar(x, y, yerr=np.clip(err, 0, None), marker="o", capsize=3, label=label, **kw)
-    ax.set_xscale("log")
+    log_x(ax)
     ax.set_xlabel("parameters")
 
 
@@ -136,10 +136,9 @@ def prediction_metric(samples: pd.DataFrame, out: Path, seed: int = 0) -> list[P
         )
     measures["score_ci_low"] = [intervals[m][0] for m in measures["metric"]]
     measures["score_ci_high"] = [intervals[m][1] for m in measures["metric"]]
-    fig = Figure(figsize=(12, 3.6), layout="constrained")
-    axes = fig.subplots(1, 3)
+    fig, (axes,) = paper_figure(12, 3.6, 1, 3)
     for ax, metric in zip(axes, METRICS_1, strict=True):
-        _plot_curve(ax, _curve(scores, metric))
+        _plot_curve(ax, _curve(scores, metric), color=metric_colour(metric))
         score = measures.loc[measures["metric"] == metric, "emergence_score"].iloc[0]
         ax.set_title(f"{_LABELS[metric]}\nemergence score {score:.1f}")
         ax.set_ylabel(_LABELS[metric])
@@ -181,10 +180,10 @@ def prediction_resolution(samples: pd.DataFrame, out: Path, small_n: int = 100) 
         row["resolved_above_zero_on_large"] = row["ci_low_large"] > 0
         rows.append(row)
     res = pd.DataFrame(rows).sort_values("params", ignore_index=True)
-    fig = Figure(figsize=(11, 4), layout="constrained")
-    axes = fig.subplots(1, 2)
+    fig, (axes,) = paper_figure(11, 4, 1, 2)
+    shades = sequence_colours(2, kind="harsh")  # exact match: light the small set, dark the large
     for ax, log in zip(axes, (False, True), strict=True):
-        for tag, colour in (("small", "tab:orange"), ("large", "tab:blue")):
+        for tag, colour in zip(("small", "large"), shades, strict=True):
             x, y = res["params"].to_numpy(), res[f"acc_{tag}"].to_numpy()
             err = np.vstack([y - res[f"ci_low_{tag}"], res[f"ci_high_{tag}"] - y])
             shown = y > 0 if log else np.ones_like(y, dtype=bool)
@@ -207,7 +206,7 @@ def prediction_resolution(samples: pd.DataFrame, out: Path, small_n: int = 100) 
                     color=colour,
                     label=f"0 correct of {n:,}: Wilson upper bound",
                 )
-        ax.set_xscale("log")
+        log_x(ax)
         ax.set_xlabel("parameters")
         ax.set_ylabel("exact match")
         if log:
@@ -215,7 +214,7 @@ def prediction_resolution(samples: pd.DataFrame, out: Path, small_n: int = 100) 
             ax.set_title("log scale: zeros shown by their upper bound")
         else:
             ax.set_title("linear scale")
-        ax.legend(fontsize=8)
+        ax.legend()
     family = plain_text(table["family"].iloc[0])
     fig.suptitle(f"{family}: resolution of small models' accuracy (95% Wilson)")
     paths = list(save_figure(fig, out / "pred2_resolution").values())
@@ -248,24 +247,25 @@ def prediction_length(samples: pd.DataFrame, out: Path, seed: int = 0) -> list[P
         for row in _measure_rows(scores, "exact_match", {"answer_length": length}, seed):
             rows.append(row)
     res = pd.DataFrame(rows)
-    fig = Figure(figsize=(13, 3.8), layout="constrained")
-    axes = fig.subplots(1, 3)
-    for length, scores in curves.items():
-        _plot_curve(axes[0], _curve(scores, "exact_match"), label=f"L={length}")
-        _plot_curve(axes[1], _curve(scores, "token_edit_distance"), label=f"L={length}")
+    fig, (axes,) = paper_figure(13, 3.8, 1, 3)
+    harsh = sequence_colours(len(curves), kind="harsh")
+    soft = sequence_colours(len(curves), kind="continuous")
+    for (length, scores), c_harsh, c_soft in zip(curves.items(), harsh, soft, strict=True):
+        label = f"L={length}"
+        _plot_curve(axes[0], _curve(scores, "exact_match"), label=label, color=c_harsh)
+        _plot_curve(axes[1], _curve(scores, "token_edit_distance"), label=label, color=c_soft)
     axes[0].set_ylabel("exact match of the first L digits")
     axes[1].set_ylabel("token edit distance of the first L digits")
     for ax in axes[:2]:
-        ax.legend(fontsize=8)
+        ax.legend()
     for metric, marker in (("exact_match", "o"), ("token_edit_distance", "s")):
         part = res[res["metric"] == metric]
-        axes[2].plot(
-            part["answer_length"], part["emergence_score"], marker=marker, label=_LABELS[metric]
-        )
+        axes[2].plot(part["answer_length"], part["emergence_score"], marker=marker,
+                     color=metric_colour(metric), label=_LABELS[metric])  # fmt: skip
     axes[2].set_xlabel("answer length L (digits)")
     axes[2].set_ylabel("emergence score")
     axes[2].set_xticks(sorted(curves))
-    axes[2].legend(fontsize=8)
+    axes[2].legend()
     family = plain_text(table["family"].iloc[0])
     fig.suptitle(f"{family}: exact match and edit distance of L-digit answers")
     paths = list(save_figure(fig, out / "pred3_length").values())

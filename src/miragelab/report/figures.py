@@ -1,4 +1,5 @@
-"""Saving figures the same way everywhere: PNG for pages, SVG for papers, atomically.
+"""Saving figures the same way everywhere: in the house style, PNG for pages, SVG for
+papers, atomically.
 
 Also the two rules for text that came from data (a task, family, model or metric
 name, a reason): :func:`plain_text` before it goes into a figure, so matplotlib
@@ -19,6 +20,7 @@ import matplotlib
 from matplotlib.figure import Figure
 
 from miragelab.atomic import atomic_path
+from miragelab.report.style import finish
 
 __all__ = ["plain_text", "save_figure", "slug"]
 
@@ -71,10 +73,13 @@ def save_figure(
 ) -> dict[str, Path]:
     """Write ``stem.png`` and ``stem.svg`` (those of ``formats``); return their paths.
 
+    The figure first gets the house style (:func:`miragelab.report.style.finish`):
+    every saved figure has the same fonts, sizes and spines, whatever it was drawn with.
     The SVG gets a fixed hash salt and no date, so the same figure gives the
     same bytes (the reproduction's cache and diffs rely on it).
     """
     stem = Path(stem)
+    finish(fig)
     paths = {fmt: stem.with_name(f"{stem.name}.{fmt}") for fmt in formats}
     if "png" in paths:
         with atomic_path(paths["png"]) as tmp:

@@ -12,13 +12,22 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from matplotlib.axes import Axes
 from matplotlib.figure import Figure
-from matplotlib.ticker import NullFormatter
+from matplotlib.lines import Line2D
 
 from miragelab.emergence import size_curve
 from miragelab.meta import MetaResult
 from miragelab.report.figures import plain_text, save_figure
+from miragelab.report.style import (
+    CONTINUOUS,
+    HARSH,
+    INK,
+    MUTED,
+    log_x,
+    metric_colour,
+    paper_figure,
+    wrap,
+)
 from miragelab.report.verdict_figures import verdict_grid, write_verdict_figures
 from miragelab.stats import point_stderr
 from miragelab.tables import write_table
@@ -31,17 +40,20 @@ __all__ = [
 
 
 def plot_emergence_by_metric(measures: pd.DataFrame, min_curves: int = 3) -> Figure:
-    """Emergence score of every size curve, one column per metric (the paper's Fig. 4 idea).
+    """Emergence score of every size curve, one column per metric (the paper's Fig. 4 idea):
+    the metrics with ``min_curves`` curves or more, or every metric where none has.
 
-    Infinite scores (a curve flat but for a minority of steps) are drawn as
-    triangles at the top edge; the y axis is symmetric-log so scores from -10
-    to 1000 stay readable.
+    Points take their metric's colour (harsh vermillion, continuous blue, other
+    black: :func:`~miragelab.report.style.metric_colour`); emergent-looking curves
+    are filled, the others hollow. Infinite scores (a curve flat but for a
+    minority of steps) are drawn as triangles at the top edge; the y axis is
+    symmetric-log so scores from -10 to 1000 stay readable.
     """
     sized = measures[measures["axis"] == "params"]
     counts = sized["metric"].value_counts()
-    metrics = [m for m in counts.index if counts[m] >= min_curves]
-    fig = Figure(figsize=(max(6.0, 0.9 * len(metrics) + 2), 4.2), layout="constrained")
-    ax = fig.add_subplot()
+    # metrics with fewer curves are left out, unless no metric has enough (one family)
+    metrics = [m for m in counts.index if counts[m] >= min_curves] or list(counts.index)
+    fig, ((ax,),) = paper_figure(max(6.0, 0.9 * len(metrics) + 2), 4.2)
     rng = np.random.default_rng(0)
     finite = sized["emergence_score"].replace([np.inf, -np.inf], np.nan).abs()
     top = float(np.nanmax(finite)) * 2 if finite.notna().any() else 10.0
@@ -52,27 +64,29 @@ def plot_emergence_by_metric(measures: pd.DataFrame, min_curves: int = 3) -> Fig
         jitter = i + rng.uniform(-0.25, 0.25, score.size)
         inf = np.isinf(score)
         shown = np.where(inf, np.sign(score) * top, score)
-        for mask, colour, label in (
-            (looks, "#c0392b", "emergent-looking"),
-            (~looks, "#7f8c8d", "other"),
-        ):
-            ax.scatter(
-                jitter[mask & ~inf],
-                shown[mask & ~inf],
-                s=14,
-                alpha=0.7,
-                color=colour,
-                label=label if i == 0 else None,
-            )
-            ax.scatter(jitter[mask & inf], shown[mask & inf], s=22, marker="^", color=colour)
+        colour = metric_colour(metric)
+        for mask, face in ((looks, colour), (~looks, "none")):
+            for marker, part, size in (("o", ~inf, 14), ("^", inf, 22)):
+                keep = mask & part
+                ax.scatter(jitter[keep], shown[keep], s=size, marker=marker, alpha=0.7,
+                           facecolors=face, edgecolors=colour, linewidths=0.8)  # fmt: skip
     ax.set_yscale("symlog", linthresh=1.0)
-    ax.axhline(0, color="k", lw=0.6)
+    ax.axhline(0, color=INK, lw=0.6)
     ticks = [plain_text(f"{m}\n(n={counts[m]})") for m in metrics]
-    ax.set_xticks(range(len(metrics)), ticks, fontsize=8)
+    ax.set_xticks(range(len(metrics)), ticks)
     ax.set_ylabel("emergence score (symlog; ▲ = ±inf)")
     ax.set_title("Emergence score of each size curve, by metric")
     if metrics:
-        ax.legend(frameon=False, fontsize=8, loc="lower right")
+        kinds = {metric_colour(m) for m in metrics}
+        handles = [
+            Line2D([], [], ls="", marker="o", color=colour, label=label)
+            for colour, label in ((HARSH, "harsh metric"), (CONTINUOUS, "continuous metric"),
+                                  (INK, "other metric"))
+            if colour in kinds
+        ]  # fmt: skip
+        handles.append(Line2D([], [], ls="", marker="o", color=MUTED, mfc="none",
+                              label="hollow: not emergent-looking"))  # fmt: skip
+        ax.legend(handles=handles, loc="best")
     return fig
 
 
@@ -84,36 +98,27 @@ def _points(rows: pd.DataFrame, axis: str) -> tuple[np.ndarray, np.ndarray, np.n
     return x, y, np.where(np.isfinite(half), half, 0.0)
 
 
-def _log_x(ax: Axes) -> None:
-    """Log x with labels at decades only (minor labels collide on short ladders)."""
-    ax.set_xscale("log")
-    ax.xaxis.set_minor_formatter(NullFormatter())
-
-
-def _grid(n: int, width: float = 3.4, height: float = 2.7) -> tuple[Figure, list[Axes]]:
-    cols = min(4, max(1, n))
-    nrows = math.ceil(n / cols)
-    fig = Figure(figsize=(width * cols, height * nrows + 0.4), layout="constrained")
-    axes = [fig.add_subplot(nrows, cols, i + 1) for i in range(n)]
-    return fig, axes
-
-
 def plot_top_curves(scores: pd.DataFrame, measures: pd.DataFrame, k: int = 8) -> Figure | None:
     """The ``k`` most emergent-looking size curves, with 95% intervals, log-x."""
     sized = measures[(measures["axis"] == "params") & measures["emergent_looking"]]
     top = sized.sort_values(["smoothness", "n_points"], ascending=[True, False]).head(k)
     if top.empty:
         return None
-    fig, axes = _grid(len(top))
-    for ax, row in zip(axes, top.itertuples(index=False), strict=True):
+    cols = min(4, len(top))
+    nrows = math.ceil(len(top) / cols)
+    fig, grid = paper_figure(3.4 * cols, 2.8 * nrows + 0.4, nrows, cols)
+    axes = grid.ravel()
+    for ax, row in zip(axes, top.itertuples(index=False), strict=False):
         x, y, half = _points(size_curve(scores, row.task, row.family, row.metric), "params")
-        ax.errorbar(x, y, yerr=half, marker="o", ms=4, capsize=2, lw=1.2)
-        _log_x(ax)
-        ax.set_title(plain_text(f"{row.task}\n{row.family}"), fontsize=8)
-        ax.set_ylabel(plain_text(row.metric), fontsize=8)
-        ax.set_xlabel("parameters", fontsize=8)
-        ax.tick_params(labelsize=7)
-    fig.suptitle("Most emergent-looking curves (smallest smoothness)", fontsize=10)
+        colour = metric_colour(row.metric)
+        ax.errorbar(x, y, yerr=half, marker="o", ms=4, capsize=2, lw=1.2, color=colour)
+        log_x(ax)
+        ax.set_title(plain_text(f"{wrap(row.task, 3.3)}\n{wrap(row.family, 3.3)}"))
+        ax.set_ylabel(plain_text(row.metric))
+        ax.set_xlabel("parameters")
+    for ax in axes[len(top) :]:
+        ax.set_visible(False)
+    fig.suptitle("Most emergent-looking curves (smallest smoothness)")
     return fig
 
 

@@ -16,7 +16,6 @@ import os
 from collections.abc import Sequence
 from pathlib import Path
 
-import matplotlib
 import numpy as np
 import pandas as pd
 from matplotlib.axes import Axes
@@ -24,6 +23,7 @@ from matplotlib.figure import Figure
 
 from miragelab.atomic import atomic_path
 from miragelab.report.figures import save_figure
+from miragelab.report.style import INK, MUTED, SIZES, log_x, paper_figure, sequence_colours
 from miragelab.theory import CURVE_COLUMNS, curves
 
 __all__ = ["plot_theory", "write_theory_outputs"]
@@ -83,11 +83,10 @@ def plot_theory(frame: pd.DataFrame, c: float, alpha: float) -> Figure:
         raise ValueError("theory curves table is empty")
 
     lengths = np.sort(frame["length"].unique())
-    colours = matplotlib.colormaps["viridis"](np.linspace(0.0, 0.88, lengths.size))
+    colours = sequence_colours(lengths.size)
     single = frame.drop_duplicates("params").sort_values("params")
 
-    fig = Figure(figsize=(13.0, 7.6), layout="constrained")
-    grid = fig.subplots(2, 3, sharex=True)
+    fig, grid = paper_figure(13.0, 7.6, 2, 3, sharex=True)
     for letter, (row, col, column, title, ylabel, per_length) in zip(
         "ABCDEF", _PANELS, strict=True
     ):
@@ -103,14 +102,13 @@ def plot_theory(frame: pd.DataFrame, c: float, alpha: float) -> Figure:
                     label=f"L = {_length_label(length)}",
                 )
         else:
-            ax.plot(single["params"], single[column], color="black", linewidth=2.0)
-        ax.set_xscale("log")
-        ax.set_title(f"{letter}.  {title}", fontsize=11.5, loc="left")
-        ax.set_ylabel(ylabel, fontsize=10.5)
+            ax.plot(single["params"], single[column], color=INK, linewidth=2.0)
+        log_x(ax)
+        ax.set_title(f"{letter}.  {title}", loc="left")
+        ax.set_ylabel(ylabel)
         ax.grid(True, which="major", alpha=0.3)
-        ax.tick_params(labelsize=9.5)
         if row == 1:
-            ax.set_xlabel("Model parameters $N$", fontsize=10.5)
+            ax.set_xlabel("Model parameters $N$")
 
     ce_ax: Axes = grid[0, 0]
     ce_ax.set_yscale("log")
@@ -123,7 +121,7 @@ def plot_theory(frame: pd.DataFrame, c: float, alpha: float) -> Figure:
         transform=ce_ax.transAxes,
         ha="right",
         va="top",
-        fontsize=10,
+        fontsize=SIZES["note"],
         bbox={"boxstyle": "round,pad=0.35", "facecolor": "white", "edgecolor": "0.7"},
     )
     for ax in (grid[1, 0], grid[0, 1]):
@@ -141,8 +139,8 @@ def plot_theory(frame: pd.DataFrame, c: float, alpha: float) -> Figure:
             transform=mcg_ax.get_yaxis_transform(),
             ha="left",
             va="center",
-            fontsize=9,
-            color="0.35",
+            fontsize=SIZES["note"],
+            color=MUTED,
         )
 
     handles, labels = grid[0, 1].get_legend_handles_labels()
@@ -152,9 +150,6 @@ def plot_theory(frame: pd.DataFrame, c: float, alpha: float) -> Figure:
         loc="outside lower center",
         ncol=min(len(labels), 10),
         title="answer length L",
-        fontsize=10,
-        title_fontsize=10.5,
-        frameon=False,
     )
     return fig
 

@@ -17,10 +17,10 @@ from typing import Any
 import numpy as np
 import pandas as pd
 from matplotlib.axes import Axes
-from matplotlib.figure import Figure
 
 from miragelab.atomic import write_text_atomic
 from miragelab.report.figures import plain_text, save_figure, slug
+from miragelab.report.style import CATEGORY, CONTINUOUS, HARSH, INK, MUTED, log_x, paper_figure
 from miragelab.tables import write_table
 from miragelab.transitions.apply import InductionFindings
 from miragelab.transitions.detect import Transition
@@ -38,9 +38,9 @@ def _shade(ax: Axes, result: Transition) -> None:
     """The span interval (light), the midpoint interval (darker), the midpoint (line)."""
     if not np.isfinite(result.x_change):
         return
-    ax.axvspan(result.span_low, result.span_high, color="tab:red", alpha=0.10, lw=0)
-    ax.axvspan(result.x_low, result.x_high, color="tab:red", alpha=0.20, lw=0)
-    ax.axvline(result.x_change, color="tab:red", lw=1, ls="--")
+    ax.axvspan(result.span_low, result.span_high, color=HARSH, alpha=0.10, lw=0)
+    ax.axvspan(result.x_low, result.x_high, color=HARSH, alpha=0.20, lw=0)
+    ax.axvline(result.x_change, color=HARSH, lw=1, ls="--")
 
 
 def draw_transition(ax: Axes, result: Transition, label: str = "observed") -> None:
@@ -48,16 +48,14 @@ def draw_transition(ax: Axes, result: Transition, label: str = "observed") -> No
 
     ``label`` (the points' legend entry) is drawn as plain text (:func:`plain_text`).
     """
-    ax.plot(result.x, result.y, "o", ms=3, color="black", label=plain_text(label))
+    ax.plot(result.x, result.y, "o", ms=3, color=INK, label=plain_text(label))
     if np.all(np.isfinite(result.fit_smooth)):
-        ax.plot(result.x, result.fit_smooth, color="tab:blue", lw=1, label="smooth fit")
-        ax.plot(result.x, result.fit_change, color="tab:red", lw=1.2, label="changepoint fit")
+        ax.plot(result.x, result.fit_smooth, color=CONTINUOUS, lw=1, label="smooth fit")
+        ax.plot(result.x, result.fit_change, color=HARSH, lw=1.2, label="changepoint fit")
     _shade(ax, result)
-    ax.set_xscale("log")
+    log_x(ax)
     verdict = "transition" if result.detected else "no transition"
-    ax.set_title(
-        f"{verdict}: p = {result.p_value:.3g}, effect {result.effect_size:.2f}", fontsize=9
-    )
+    ax.set_title(f"{verdict}: p = {result.p_value:.3g}, effect {result.effect_size:.2f}")
 
 
 def transition_figure(result: Transition, title: str, ylabel: str, stem: str | os.PathLike[str]):
@@ -65,13 +63,12 @@ def transition_figure(result: Transition, title: str, ylabel: str, stem: str | o
 
     ``title`` and ``ylabel`` are drawn as plain text (:func:`plain_text`), never as math.
     """
-    fig = Figure(figsize=(5.5, 3.6), layout="constrained")
-    ax = fig.add_subplot()
+    fig, ((ax,),) = paper_figure(5.5, 3.6)
     draw_transition(ax, result)
     ax.set_xlabel("x (log scale)")
     ax.set_ylabel(plain_text(ylabel))
-    ax.legend(fontsize=7)
-    fig.suptitle(plain_text(title), fontsize=10)
+    ax.legend()
+    fig.suptitle(plain_text(title))
     return save_figure(fig, stem)
 
 
@@ -84,31 +81,32 @@ def induction_figure(
     intervals), the non-repeated loss and ICL score, and the prefix-matching
     score with the loss transition's intervals and the score's rise marked.
     """
-    fig = Figure(figsize=(6.5, 8.0), layout="constrained")
-    axes = fig.subplots(3, 1, sharex=True)
+    fig, grid = paper_figure(6.5, 8.0, 3, 1, sharex=True)
+    axes = grid[:, 0]
     loss = findings.results["loss_repeated"]
     draw_transition(axes[0], loss, label="loss on the repeated part")
     axes[0].set_ylabel("loss, repeated part (nats)")
-    axes[0].legend(fontsize=7)
+    axes[0].legend()
     steps = checkpoints["step"].to_numpy(dtype=float)
-    axes[1].plot(steps, checkpoints["loss_nonrepeated"], "o-", ms=2, label="loss, non-repeated")
-    axes[1].plot(steps, checkpoints["icl_score"], "s-", ms=2, label="ICL score (late - early)")
-    axes[1].axhline(0, color="grey", lw=0.5)
+    axes[1].plot(steps, checkpoints["loss_nonrepeated"], "o-", ms=2, color=CATEGORY[1],
+                 label="loss, non-repeated")  # fmt: skip
+    axes[1].plot(steps, checkpoints["icl_score"], "s-", ms=2, color=CATEGORY[2],
+                 label="ICL score (late - early)")  # fmt: skip
+    axes[1].axhline(0, color=MUTED, lw=0.5)
     _shade(axes[1], loss)
     axes[1].set_ylabel("nats")
-    axes[1].legend(fontsize=7)
-    axes[2].plot(steps, checkpoints["prefix_matching"], "o-", ms=2, color="tab:green")
+    axes[1].legend()
+    axes[2].plot(steps, checkpoints["prefix_matching"], "o-", ms=2, color=CATEGORY[0])
     _shade(axes[2], loss)
     if np.isfinite(findings.attention_rise):
-        axes[2].axvline(findings.attention_rise, color="tab:green", ls=":", lw=1.2)
+        axes[2].axvline(findings.attention_rise, color=CATEGORY[0], ls=":", lw=1.2)
     axes[2].set_ylabel("prefix-matching score\n(max over heads)")
     axes[2].set_xlabel("training step (log scale)")
-    axes[2].set_xscale("log")
+    log_x(axes[2])
     where = "inside" if findings.rise_in_span else "outside"
     fig.suptitle(
         f"Induction heads: attention rises at step {findings.attention_rise:g}, "
-        f"{where} the loss transition's span",
-        fontsize=10,
+        f"{where} the loss transition's span"
     )
     return save_figure(fig, stem)
 

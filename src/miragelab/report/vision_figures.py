@@ -13,11 +13,11 @@ import os
 from pathlib import Path
 
 import numpy as np
-from matplotlib import colormaps
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
 from miragelab.report.figures import plain_text, save_figure
+from miragelab.report.style import CONTINUOUS, log_x, paper_figure, sequence_colours
 from miragelab.tables import write_table
 from miragelab.vision.ladder import VisionResult
 
@@ -56,34 +56,28 @@ def _score_of(result: VisionResult, metric: str) -> float:
 
 def ladder_figure(result: VisionResult) -> Figure:
     """Two panels: smooth metric(s) left, sharp metrics right (one curve per c or K)."""
-    fig = Figure(figsize=(10.0, 4.0), layout="constrained")
-    left, right = fig.subplots(1, 2)
+    fig, ((left, right),) = paper_figure(10.0, 4.0, 1, 2)
     task = str(result.scores["task"].iloc[0])
     for metric in result.smooth_metrics:
-        _curve(left, result, metric, "#2b7bd9")
+        _curve(left, result, metric, CONTINUOUS)
     smooth = result.smooth_metrics[0]
     left.set_ylabel(_label(smooth))
     left.set_title(f"{_label(smooth)} (smooth): emergence score {_score_of(result, smooth):.3g}")
-    colours = [
-        tuple(c) for c in colormaps["viridis"](np.linspace(0, 0.9, len(result.sharp_metrics)))
-    ]
+    colours = sequence_colours(len(result.sharp_metrics), kind="harsh")
     for metric, colour in zip(result.sharp_metrics, colours, strict=True):
         _curve(right, result, metric, colour)
     what = "Reconstruction_c" if result.kind == "autoencoder" else "subset accuracy"
     right.set_ylabel(what)
     right.set_ylim(-0.03, 1.03)
     scores = [_score_of(result, m) for m in result.sharp_metrics]
-    right.set_title(
-        f"{what} (sharp): emergence scores {min(scores):.3g} .. {max(scores):.3g}", fontsize=10
-    )
-    right.legend(fontsize=7, ncol=2, title=None)
+    right.set_title(f"{what} (sharp): emergence scores {min(scores):.3g} .. {max(scores):.3g}")
+    right.legend(ncol=2, title=None)
     for ax in (left, right):
-        ax.set_xscale("log")
+        log_x(ax)
         ax.set_xlabel("parameters")
         ax.grid(True, which="major", alpha=0.3)
-    left.title.set_fontsize(10)
     family = result.scores["family"].iloc[0]
-    fig.suptitle(plain_text(f"{task}: {family} ladder, mean over seeds"), fontsize=11)
+    fig.suptitle(plain_text(f"{task}: {family} ladder, mean over seeds"))
     return fig
 
 
