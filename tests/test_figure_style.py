@@ -31,7 +31,10 @@ from miragelab.report.figures import save_figure
 from miragelab.tables import SAMPLES, validate_frame, write_table
 
 #: x labels of an axis against a scale, which must be log-x
-SCALE = re.compile(r"param|\bstep|token|compute|flop|log scale|\bN\b", re.IGNORECASE)
+SCALE = re.compile(
+    r"param|\bstep|tokens (trained|seen)|training tokens|compute|flop|log scale|\bN\b",
+    re.IGNORECASE,
+)
 
 
 @pytest.fixture()
@@ -209,22 +212,23 @@ def _samples(n_ex: int = 300) -> pd.DataFrame:
 def test_the_predictions_colour_harsh_and_continuous_metrics(
     saved: list[Figure], tmp_path: Path
 ) -> None:
+    from test_ladder_predictions import _by_length
+
     from miragelab.ladder.predictions import run_predictions
 
-    run_predictions(_samples(), tmp_path, small_n=50)
+    run_predictions(_samples(), tmp_path / "one", small_n=50)
+    run_predictions(_by_length(n_ex=100)[0], tmp_path / "lengths")
     _assert_styled(saved, 3)
+    harsh, soft = mcolors.to_hex(style.HARSH), mcolors.to_hex(style.CONTINUOUS)
     pred1 = next(f for f in saved if "three metrics" in f._suptitle.get_text())
-    colours = [_marker_colours(ax) for ax in pred1.get_axes()]
     # exact match, token edit distance, per-token probability
-    harsh, edit, prob = (mcolors.to_hex(c) for c in (style.HARSH, style.CONTINUOUS,
-                                                      style.CONTINUOUS))  # fmt: skip
-    assert colours == [{harsh}, {edit}, {prob}]
-    pred3 = next(f for f in saved if "L-digit" in f._suptitle.get_text())
-    em_ax, ed_ax, score_ax = pred3.get_axes()
-    reds = {mcolors.to_hex(c) for c in style.sequence_colours(4, kind="harsh")}
-    blues = {mcolors.to_hex(c) for c in style.sequence_colours(4, kind="continuous")}
+    assert [_marker_colours(ax) for ax in pred1.get_axes()] == [{harsh}, {soft}, {soft}]
+    pred3 = next(f for f in saved if "answers of 1 to 5" in f._suptitle.get_text())
+    em_ax, ed_ax, score_ax, smooth_ax = pred3.get_axes()
+    reds = {mcolors.to_hex(c) for c in style.sequence_colours(5, kind="harsh")}
+    blues = {mcolors.to_hex(c) for c in style.sequence_colours(5, kind="continuous")}
     assert _marker_colours(em_ax) == reds and _marker_colours(ed_ax) == blues
-    assert _marker_colours(score_ax) == {harsh, edit}
+    assert _marker_colours(score_ax) == _marker_colours(smooth_ax) == {harsh, soft}
 
 
 def test_meta_and_verdict_figures(saved: list[Figure], tmp_path: Path) -> None:

@@ -249,3 +249,35 @@ def test_a_device_this_machine_cannot_use_is_refused_before_any_work(
         assert exit_info.value.code == 2
         assert capsys.readouterr().err.strip() == f"error: field 'device': {message}"
     assert not (tmp_path / "new").exists() and not (tmp_path / "s.parquet").exists()
+
+
+def test_the_length_ladder_asks_every_held_out_pair_at_every_length(tmp_path):
+    """``addlast5``: one ladder, every model answers each held-out pair at L = 1..5, and
+    the predictions command reads it as prediction 3 (one task per length)."""
+    torch.set_num_threads(1)
+    from typer.testing import CliRunner
+
+    from miragelab.cli import app
+    from miragelab.ladder.evaluate import evaluate_ladder
+
+    x, y = batch_at(get_task("addlast5"), 3, 64, seed=0)
+    assert (y >= 0).sum(dim=1).min() >= 2  # at least one digit and the end token
+    train_ladder(tmp_path / "l", "addlast5", TINY, seed=0)
+    samples = evaluate_ladder(tmp_path / "l", n_test=40)
+    assert len(samples) == 3 * 5 * 40
+    assert sorted(samples["task"].unique()) == [f"addlast5-len{n}" for n in range(1, 6)]
+    ids = {frozenset(group) for _, group in samples.groupby("task")["example_id"]}
+    assert len(ids) == 1 and len(next(iter(ids))) == 40  # the same pairs at every length
+    for row in samples.sample(30, random_state=0).itertuples():
+        a, b = (int(v) for v in row.example_id.split("+"))
+        n = int(row.task.removeprefix("addlast5-len"))
+        assert row.prompt == f"{n}:{a:05d}+{b:05d}=" and row.target == str(a + b)[-n:].zfill(n)
+        assert len(row.target_token_logprobs) == n
+    path = tmp_path / "s.parquet"
+    from miragelab.tables import write_table
+
+    write_table(samples, path)
+    result = CliRunner().invoke(app, ["ladder", "predictions", str(path), "--out",
+                                      str(tmp_path / "p")])  # fmt: skip
+    assert result.exit_code == 0, result.output
+    assert (tmp_path / "p" / "pred3_rank.csv").exists()

@@ -81,6 +81,7 @@ __all__ = [
     "largest_jump_share",
     "measures_table",
     "smoothness",
+    "smoothness_sorted",
     "sort_curve",
 ]
 
@@ -174,14 +175,24 @@ def smoothness(x: ArrayLike, y: ArrayLike) -> float:
     Invariant under ``y -> a * y + b`` for any ``a != 0``.
     """
     _, ys = sort_curve(x, y)
-    if ys.size < 3:
-        return float("nan")
-    steps = np.abs(np.diff(ys))
-    total = steps.sum()
-    if total == 0:
-        return 1.0
-    n_eff = total**2 / np.square(steps).sum()
-    return float(np.clip((n_eff - 1.0) / (steps.size - 1), 0.0, 1.0))
+    return float(smoothness_sorted(ys))
+
+
+def smoothness_sorted(y: ArrayLike) -> FloatArray:
+    """Smoothness of each row of ``y`` (shape ``(..., k)``), already sorted by x.
+
+    The vectorised core of :func:`smoothness`, used by the bootstrap: no
+    validation, same conventions (NaN below 3 points, 1.0 when flat).
+    """
+    ys = np.asarray(y, dtype=float)
+    if ys.shape[-1] < 3:
+        return np.full(ys.shape[:-1], np.nan)
+    steps = np.abs(np.diff(ys, axis=-1))
+    total = steps.sum(axis=-1)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        n_eff = total**2 / np.square(steps).sum(axis=-1)
+        share = np.clip((n_eff - 1.0) / (steps.shape[-1] - 1), 0.0, 1.0)
+    return np.asarray(np.where(total > 0, share, 1.0), dtype=float)
 
 
 def largest_jump_share(x: ArrayLike, y: ArrayLike) -> float:

@@ -577,8 +577,53 @@ def _resolution_run(folder: Path) -> StageResult:
     )
 
 
+def _length_run(
+    folder: Path, preset: str, quick: bool, device: str, seed: int, reporter: object
+) -> tuple[dict[str, str], list[str], list[str]]:
+    """Prediction 3 on its own ladder (``addlast5``: the last 1..5 digits of a sum, the
+    same models and held-out pairs at every length) in ``folder/length``; its headline
+    lines, figures and tables."""
+    from miragelab.ladder.evaluate import evaluate_ladder
+    from miragelab.ladder.predictions import run_predictions
+    from miragelab.ladder.train import train_ladder
+    from miragelab.tables import write_table
+
+    out = folder / "length"
+    models = folder / f"models-addlast5-{preset}-seed{seed}"
+    train_ladder(
+        models, "addlast5", preset, seed=seed, resume=True, device=device, reporter=reporter
+    )
+    samples = evaluate_ladder(models, n_test=1_000 if quick else 4_000, seed=seed, device=device)
+    out.mkdir(parents=True, exist_ok=True)
+    write_table(samples, out / "samples.parquet")
+    run_predictions(samples, out, seed=seed)
+    length = pd.read_csv(out / "pred3_length.csv")
+    rank = pd.read_csv(out / "pred3_rank.csv").set_index(["metric", "measure"])
+    headline = {}
+    for row in length.itertuples(index=False):
+        headline[f"prediction 3: L = {row.answer_length}, {row.metric}"] = (
+            f"emergence score {row.emergence_score:.3g} "
+            f"[{row.score_ci_low:.3g}, {row.score_ci_high:.3g}], smoothness "
+            f"{row.smoothness:.2f} [{row.smoothness_ci_low:.2f}, {row.smoothness_ci_high:.2f}]"
+            + (f", verdict {row.verdict}" if isinstance(row.verdict, str) else "")
+        )
+    for (metric, measure), r in rank.iterrows():
+        headline[f"prediction 3: Spearman rho of {metric}'s {measure} with L"] = (
+            f"{r['spearman_rho']:.2f} [{r['ci_low']:.2f}, {r['ci_high']:.2f}], "
+            f"exact permutation p = {r['p_value']:.3g}"
+        )
+    verdicts = pd.read_csv(out / "pred3_verdict.csv")
+    figures = [
+        f"{folder.name}/length/pred3_length",
+        *evidence_figures(verdicts, f"{folder.name}/length/verdicts", k=5),
+    ]
+    tables = [f"{folder.name}/length/{name}.csv" for name in ("pred3_length", "pred3_rank")]
+    return headline, figures, tables
+
+
 def _ladder_run(folder: Path, quick: bool, device: str, seed: int = 0) -> StageResult:
-    """Train the arithmetic ladder (resuming a killed run), evaluate it, test the predictions."""
+    """Train the arithmetic ladders (resuming a killed run), evaluate them, test the
+    predictions: 1 and 2 on ``add4``, 3 on ``addlast5``."""
     from miragelab.ladder.evaluate import evaluate_ladder
     from miragelab.ladder.predictions import run_predictions
     from miragelab.ladder.train import train_ladder
@@ -601,7 +646,6 @@ def _ladder_run(folder: Path, quick: bool, device: str, seed: int = 0) -> StageR
     write_table(examples.reset_index(drop=True), folder / "examples.csv")
     metric = pd.read_csv(folder / "pred1_metric.csv").set_index("metric")
     resolution = pd.read_csv(folder / "pred2_resolution.csv")
-    length = pd.read_csv(folder / "pred3_length.csv")
     em = metric.loc["exact_match"]
     headline = {
         "exact match, smallest -> largest model": f"{em['y_first']:.4f} -> {em['y_last']:.4f}",
@@ -619,14 +663,14 @@ def _ladder_run(folder: Path, quick: bool, device: str, seed: int = 0) -> StageR
         f"{resolved} of {len(resolution)} are resolved above 0 on "
         f"{int(resolution['n_large'].iloc[0]):,}"
     )
-    for row in length.itertuples(index=False):
-        headline[f"prediction 3: L = {row.answer_length}, {row.metric}"] = (
-            f"emergence score {row.emergence_score:.3g}"
-        )
     verdict = metric["verdict_vs_exact_match"].dropna()
     summary = ", ".join(f"{name}: {v}" for name, v in verdict.items())
     final = pd.read_csv(folder / "pred1_verdict.csv").iloc[0]
     headline["verdict (one per curve)"] = f"{final['verdict']}: {final['reason']}"
+    length_lines, length_figures, length_tables = _length_run(
+        folder, preset, quick, device, seed, reporter
+    )
+    headline |= length_lines
     return StageResult(
         verdict=f"exact match (emergence score {em['emergence_score']:.3g}) reads "
         f"{final['verdict']} against the continuous metrics of the same outputs ({summary})",
@@ -634,12 +678,13 @@ def _ladder_run(folder: Path, quick: bool, device: str, seed: int = 0) -> StageR
             f"{folder.name}/pred1_metric",
             *evidence_figures(pd.read_csv(folder / "pred1_verdict.csv"), f"{folder.name}/verdicts"),
             f"{folder.name}/pred2_resolution",
-            f"{folder.name}/pred3_length",
+            *length_figures,
         ],
         tables=[
             f"{folder.name}/pred1_metric.csv",
             f"{folder.name}/pred1_verdict.csv",
             f"{folder.name}/examples.csv",
+            *length_tables,
         ],
         headline=headline,
     )

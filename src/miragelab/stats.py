@@ -86,7 +86,7 @@ def clopper_pearson_interval(
 # --------------------------------------------------------------------------- the emergence score
 
 
-def _percentile_interval(samples: np.ndarray, confidence: float) -> tuple[float, float]:
+def percentile_interval(samples: np.ndarray, confidence: float) -> tuple[float, float]:
     """Percentile interval that tolerates +-inf (picks order statistics, no interpolation)."""
     finite_or_inf = samples[~np.isnan(samples)]
     if finite_or_inf.size == 0:
@@ -127,7 +127,7 @@ def emergence_score_interval(
     means = np.column_stack(
         [sign * bootstrap_means(per_model_values[i], n_resamples, rng) for i in order]
     )
-    return _percentile_interval(emergence_scores_sorted(means), confidence)
+    return percentile_interval(emergence_scores_sorted(means), confidence)
 
 
 def emergence_score_interval_from_summary(
@@ -152,7 +152,7 @@ def emergence_score_interval_from_summary(
     se = np.where(np.isfinite(se) & (se > 0), se, 0.0)
     draws = mu + se * rng.standard_normal((n_resamples, mu.size))
     sign = 1.0 if higher_is_better else -1.0
-    return _percentile_interval(emergence_scores_sorted(sign * draws), confidence)
+    return percentile_interval(emergence_scores_sorted(sign * draws), confidence)
 
 
 #: ``ci_method`` of an interval built from a published standard error

@@ -121,7 +121,10 @@ def train(
 def eval_(
     ladder_dir: Annotated[Path, typer.Argument(help="Folder written by `mirage ladder train`.")],
     out_path: SamplesOutOption,
-    n_test: Annotated[int, typer.Option(help="Test examples per model.")] = 1000,
+    n_test: Annotated[
+        int,
+        typer.Option(help="Held-out operand pairs per model (addlast5 asks each at every L)."),
+    ] = 1000,
     threads: Annotated[
         int | None, typer.Option(help="Torch CPU threads (per unit, wherever it runs).")
     ] = None,

@@ -12,7 +12,9 @@ pairs of its task (the same examples for every model):
   end token is not part of ``target``, so its probability is not listed).
 
 ``example_id`` is ``"a+b"`` (the operand pair), so rows of different models
-join on it.
+join on it. A task with a ``tail`` (``addlast5``) asks each held-out pair at
+every answer length ``L``: its rows have task ``addlast5-len<L>`` and the same
+``example_id`` at every ``L``.
 """
 
 from __future__ import annotations
@@ -48,10 +50,16 @@ SHARD_SIZE = 2 * EVAL_BATCH
 
 
 def predict(
-    model: TinyGPT, task: Task, a: np.ndarray, b: np.ndarray, batch: int = EVAL_BATCH
+    model: TinyGPT,
+    task: Task,
+    a: np.ndarray,
+    b: np.ndarray,
+    batch: int = EVAL_BATCH,
+    lengths: np.ndarray | None = None,
 ) -> tuple[list[str], list[list[float]]]:
-    """Greedy answers and per-digit target log-probs of ``model`` on pairs ``(a, b)``."""
-    tokens_np, lengths = encode_examples(task, a, b)
+    """Greedy answers and per-digit target log-probs of ``model`` on pairs ``(a, b)``
+    (asked for answers of ``lengths`` digits, in a task with a ``tail``)."""
+    tokens_np, lengths = encode_examples(task, a, b, lengths)
     tokens = torch.from_numpy(tokens_np).to(model.transformer.wte.weight.device)
     p = task.prompt_len
     predictions: list[str] = []
@@ -75,19 +83,24 @@ def evaluate_unit(unit: Unit) -> pd.DataFrame:
     lo, hi = spec["lo"], spec["hi"]
     a, b = a[lo:hi], b[lo:hi]
     model = _load_model(spec["model_dir"], spec["device"])
-    preds, logprobs = predict(model, task, a, b)
-    xs, ys = a.tolist(), b.tolist()
+    # a task with a tail asks every pair at every answer length (one block per length)
+    asked = task.tail or (None,)
+    n = len(a)
+    xs, ys = np.tile(a, len(asked)), np.tile(b, len(asked))
+    lengths = np.repeat(asked, n) if task.tail else None
+    preds, logprobs = predict(model, task, xs, ys, lengths=lengths)
+    each = list(zip(xs.tolist(), ys.tolist(), np.repeat(asked, n).tolist(), strict=True))
     return pd.DataFrame(
         {
-            "task": task.name,
+            "task": [task.part(k) for *_, k in each],
             "family": spec["family"],
             "model": spec["model"],
             "params": float(spec["params"]),
             "compute_flops": float(spec["flops"]),
             "tokens_trained": float(spec["tokens"]),
-            "example_id": [f"{x}{task.op}{y}" for x, y in zip(xs, ys, strict=True)],
-            "prompt": [task.prompt(x, y) for x, y in zip(xs, ys, strict=True)],
-            "target": [task.answer(x, y) for x, y in zip(xs, ys, strict=True)],
+            "example_id": [f"{x}{task.op}{y}" for x, y, _ in each],
+            "prompt": [task.prompt(x, y, k) for x, y, k in each],
+            "target": [task.answer(x, y, k) for x, y, k in each],
             "prediction": preds,
             "target_token_logprobs": logprobs,
         }

@@ -11,18 +11,21 @@
    accuracy above 0 (Wilson lower bound > 0), "zero accuracy" was a
    resolution artefact. The planner's smallest resolvable accuracy of each
    test-set size (:func:`miragelab.planner.resolvable_accuracy`) is listed.
-3. **Answer length** (``pred3_length``): the exact match of an ``L``-digit
-   answer, measured as the first ``L`` digits of each greedy answer against
-   the first ``L`` digits of the target (``L = 1 ..`` the shortest target
-   length), with the token edit distance of the same prefixes. A greedy
-   decoder's first ``L`` tokens are exactly the answer it would give if asked
-   for ``L`` digits, so each ``L`` is a real ``L``-token answer of the same
-   models on the same prompts. The emergence score of exact match should rise
-   with ``L`` while edit distance stays smooth. Caveat: the digits of an
-   answer are not equally hard (in addition the leading digit of a
-   carry-out answer is always 1; middle digits need carries), so ``L`` is
-   confounded with which digits are added; the per-``L`` table shows it.
+3. **Answer length** (``pred3_length``): on samples of several tasks whose
+   answers have ``L`` tokens each (the ``addlast5`` ladder: the last ``L``
+   digits of a sum, ``L`` = 1..5, every held-out operand pair asked at every
+   ``L`` of the same models), exact match and token edit distance per ``L``,
+   each one's emergence score with an interval from resampling the examples
+   within each model, exact match's verdict per ``L``, the closed form
+   ``p**L`` from the per-token probability beside the observed exact match,
+   and Spearman's rank correlation of each emergence score with ``L``. The
+   paper predicts that exact match sharpens as ``L`` grows while edit distance
+   stays smooth. (An earlier version cut the answers of one task to their
+   first ``L`` digits; the first digits of a sum depend on every carry, so a
+   1-digit prefix is not a 1-token task and that did not test the prediction.)
 
+A samples table of one task gets predictions 1 and 2, one of several answer
+lengths prediction 3 (:func:`run_predictions`).
 Each prediction writes ``NAME.png``/``NAME.svg`` and ``NAME.csv``; the
 scores behind the figures go to ``scores.csv``.
 """
@@ -34,8 +37,9 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from scipy.stats import permutation_test, rankdata
 
-from miragelab.emergence import curve_measures
+from miragelab.emergence import curve_measures, emergence_scores_sorted, smoothness_sorted
 from miragelab.errors import InputError
 from miragelab.metrics import compute_metrics
 from miragelab.planner import resolvable_accuracy
@@ -43,8 +47,8 @@ from miragelab.report.figures import plain_text, save_figure
 from miragelab.report.style import log_x, metric_colour, paper_figure, sequence_colours
 from miragelab.report.verdict_figures import write_verdict_figures
 from miragelab.scoring import score_samples
-from miragelab.stats import emergence_score_interval, wilson_interval
-from miragelab.tables import SAMPLES, validate_frame, without_attrs, write_table
+from miragelab.stats import emergence_score_interval, percentile_interval, wilson_interval
+from miragelab.tables import without_attrs, write_table
 from miragelab.verdict import VerdictResult, verdict_table
 
 METRICS_1 = ("exact_match", "token_edit_distance", "per_token_prob")
@@ -222,55 +226,346 @@ def prediction_resolution(samples: pd.DataFrame, out: Path, small_n: int = 100) 
     return paths
 
 
-def prefix_samples(samples: pd.DataFrame, length: int) -> pd.DataFrame:
-    """Samples whose target and prediction are cut to their first ``length`` characters."""
-    table = without_attrs(samples)
-    table = table[table["target"].str.len() >= length].copy()
-    table["task"] = table["task"] + f":first{length}"
-    table["target"] = table["target"].str[:length]
-    table["prediction"] = table["prediction"].str[:length]
-    table["target_token_logprobs"] = [list(v)[:length] for v in table["target_token_logprobs"]]
-    return validate_frame(table.reset_index(drop=True), SAMPLES)
+#: resamples of the examples behind each emergence score's interval and the rank correlation
+N_RESAMPLES = 1000
+#: the two measures of a curve's sharpness: a column of the measures, its resampled form and
+#: the prefix of its interval's columns (a sharper curve: a larger emergence score, a
+#: smaller smoothness)
+SHARPNESS = {
+    "emergence_score": (emergence_scores_sorted, "score"),
+    "smoothness": (smoothness_sorted, "smoothness"),
+}
 
 
-def prediction_length(samples: pd.DataFrame, out: Path, seed: int = 0) -> list[Path]:
-    table = _one_family(samples)
-    max_len = int(table["target"].str.len().min())
-    if max_len < 2:
-        raise InputError("answer length needs targets of at least 2 digits", field="target")
-    rows, curves = [], {}
-    for length in range(1, max_len + 1):
-        scores = score_samples(
-            prefix_samples(table, length), ["exact_match", "token_edit_distance"], seed=seed
+def _lengths(table: pd.DataFrame) -> dict[str, int]:
+    """Each task's answer length in tokens (its targets' one count of target log-probs)."""
+    counts = table["target_token_logprobs"].map(
+        lambda v: len(v) if isinstance(v, (list, tuple, np.ndarray)) else -1
+    )
+    found = counts.groupby(table["task"], sort=False).unique()
+    lengths = {}
+    for task, values in found.items():
+        if len(values) != 1 or values[0] < 1:
+            shown = ", ".join(str(v) for v in sorted(values) if v >= 0) or "none"
+            raise InputError(
+                f"task {task}: answers of {shown} target token(s); prediction 3 needs one "
+                "answer length per task (the target log-probs of every row)",
+                field="target_token_logprobs",
+            )
+        lengths[str(task)] = int(values[0])
+    if len(set(lengths.values())) != len(lengths):
+        raise InputError("two tasks have the same answer length", field="task")
+    if len(lengths) < 3:
+        raise InputError(
+            f"prediction 3 needs at least 3 answer lengths, found {len(lengths)}", field="task"
         )
-        curves[length] = scores
-        for row in _measure_rows(scores, "exact_match", {"answer_length": length}, seed):
+    return dict(sorted(lengths.items(), key=lambda item: item[1]))
+
+
+def _length_ladder(samples: pd.DataFrame) -> tuple[pd.DataFrame, dict[str, int], pd.Series]:
+    """The samples of one family whose models answered every answer length."""
+    table = without_attrs(samples)
+    families = table["family"].unique()
+    if len(families) != 1:
+        raise InputError(
+            f"expected the samples of one ladder (one family), found {', '.join(families)}",
+            field="family",
+        )
+    lengths = _lengths(table)
+    models = table.groupby("task", sort=False)["model"].agg(frozenset)
+    if models.nunique() != 1:
+        raise InputError("every answer length needs the same models", field="model")
+    by_size = table.groupby("model")["params"].first().sort_values()
+    if by_size.size < 3:
+        raise InputError("need at least 3 models for an emergence score", field="model")
+    return table, lengths, by_size
+
+
+def _per_example(
+    table: pd.DataFrame, lengths: dict[str, int], by_size: pd.Series
+) -> tuple[dict[str, list[np.ndarray]], list[np.ndarray | None]]:
+    """Per task, per model (by size): rows of [exact match, edit distance, target log-prob],
+    in example order; and per model the example ids when every task has the same ones."""
+    values = compute_metrics(table, ["exact_match", "token_edit_distance"])
+    total = table["target_token_logprobs"].map(lambda v: float(np.sum(v)))
+    frame = pd.DataFrame(
+        {
+            "task": table["task"],
+            "model": table["model"],
+            "id": table["example_id"].astype(str),
+            "em": values["exact_match"],
+            "ted": values["token_edit_distance"],
+            "lp": total,
+        }
+    ).sort_values(["task", "model", "id"], kind="stable")
+    groups = dict(iter(frame.groupby(["task", "model"], sort=False)))
+    arrays = {
+        task: [groups[(task, m)][["em", "ted", "lp"]].to_numpy(float).T for m in by_size.index]
+        for task in lengths
+    }
+    shared: list[np.ndarray | None] = []
+    for m in by_size.index:
+        ids = [groups[(task, m)]["id"].to_numpy() for task in lengths]
+        same = all(len(i) == len(ids[0]) and (i == ids[0]).all() for i in ids)
+        shared.append(ids[0] if same else None)
+    return arrays, shared
+
+
+def _resampled_means(
+    arrays: dict[str, list[np.ndarray]],
+    shared: list[np.ndarray | None],
+    n_resamples: int,
+    rng: np.random.Generator,
+) -> dict[str, np.ndarray]:
+    """Per task, the means of the resampled examples: shape ``(R, 3, models)``.
+
+    Each model's examples are resampled on their own (the models are independent);
+    a model whose examples are the same at every answer length uses the same draw
+    at every length, so the lengths are compared on the same examples.
+    """
+    tasks = list(arrays)
+    out = {task: np.empty((n_resamples, 3, len(shared))) for task in tasks}
+    for j, ids in enumerate(shared):
+        draw = None
+        for task in tasks:
+            block = arrays[task][j]
+            if draw is None or ids is None:
+                draw = rng.integers(0, block.shape[1], size=(n_resamples, block.shape[1]))
+            out[task][:, :, j] = block[:, draw].mean(axis=2).T
+    return out
+
+
+def _spearman(scores: np.ndarray, lengths: np.ndarray) -> np.ndarray:
+    """Spearman's rho of each row of ``scores`` with ``lengths`` (ties at their mid-rank;
+    +-inf ranks as the largest / smallest; NaN where a row is constant)."""
+    ranks = rankdata(scores, axis=-1)
+    ranked_l = rankdata(lengths)
+    a = ranks - ranks.mean(axis=-1, keepdims=True)
+    b = ranked_l - ranked_l.mean()
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return (a * b).sum(axis=-1) / np.sqrt((a * a).sum(axis=-1) * (b * b).sum())
+
+
+def _rank_row(
+    metric: str, measure: str, scores: np.ndarray, draws: np.ndarray, ls: np.ndarray, how: str
+) -> dict:
+    rho = float(_spearman(scores, ls))
+    test = permutation_test(
+        (scores,), lambda s: _spearman(s, ls), permutation_type="pairings", n_resamples=np.inf
+    )
+    low, high = percentile_interval(_spearman(draws, ls), 0.95)
+    return {
+        "metric": metric,
+        "measure": measure,
+        "spearman_rho": rho,
+        "ci_low": low,
+        "ci_high": high,
+        "p_value": float(test.pvalue),
+        "n_lengths": ls.size,
+        "n_resamples": len(draws),
+        "ci_method": f"percentile bootstrap: {how}",
+        "p_method": "exact permutation test over the orders of the lengths",
+    }
+
+
+def prediction_length(
+    samples: pd.DataFrame, out: Path, seed: int = 0, n_resamples: int = N_RESAMPLES
+) -> list[Path]:
+    """Prediction 3 on a ladder that answered tasks of several answer lengths ``L``.
+
+    ``samples``: one family, the same models on every task, each task's answers
+    of one length ``L`` (its number of target tokens, from the target
+    log-probs): ``addlast5``'s ``addlast5-len1`` .. ``-len5``. Writes
+    ``pred3_length.csv`` (per ``L`` and metric: emergence score and
+    smoothness with intervals, exact match's verdict), ``pred3_curves.csv`` (per
+    ``L`` and model: exact match and edit distance with intervals, the
+    geometric-mean per-token probability ``p`` and the closed form ``p**L``
+    with intervals), ``pred3_rank.csv`` (Spearman's rho of each metric's
+    emergence score, and of its smoothness, with ``L``: its interval and exact
+    permutation p-value; the paper predicts a positive rho of exact match's
+    score, a negative one of its smoothness),
+    ``pred3_verdict.csv``, the verdicts' figures and ``pred3_length.png``.
+
+    Intervals resample the examples within each model (:data:`N_RESAMPLES`
+    times), with the same draw at every ``L`` where the models answered the same
+    examples at every ``L``, so the rank correlation compares lengths on the
+    same examples.
+    """
+    table, lengths, by_size = _length_ladder(samples)
+    out.mkdir(parents=True, exist_ok=True)
+    ls = np.array(list(lengths.values()), dtype=float)
+    scores = score_samples(table, list(METRICS_1), seed=seed)
+    arrays, shared = _per_example(table, lengths, by_size)
+    paired = all(ids is not None for ids in shared)
+    how = (
+        "examples within each model, the same draw at every L"
+        if paired
+        else "examples within each model and L"
+    )
+    draws = _resampled_means(arrays, shared, n_resamples, np.random.default_rng(seed))
+    rows, curves, verdicts = [], [], []
+    measured = {(m, k): [] for m in ("exact_match", "token_edit_distance") for k in SHARPNESS}
+    paths: list[Path] = []
+    for task, length in lengths.items():
+        part = scores[scores["task"] == task]
+        found = _verdicts(part, "exact_match", seed, table[table["task"] == task])
+        verdicts.append(found.verdicts)
+        paths += list(
+            write_verdict_figures(found.verdicts, found.details, out / "verdicts").values()
+        )
+        observed = np.array([block.mean(axis=1) for block in arrays[task]])  # (models, 3)
+        for k, (metric, sign) in enumerate((("exact_match", 1.0), ("token_edit_distance", -1.0))):
+            c = _curve(part, metric)
+            row = {"answer_length": length, "task": task, "metric": metric}
+            row |= curve_measures(c["params"], c["value"], sign > 0)
+            for measure, (of, ci) in SHARPNESS.items():
+                drawn = of(sign * draws[task][:, k, :])
+                measured[(metric, measure)].append(drawn)
+                row[f"{ci}_ci_low"], row[f"{ci}_ci_high"] = percentile_interval(drawn, 0.95)
+            row["ci_method"] = how
+            row["verdict"] = found.verdicts["verdict"].iloc[0] if k == 0 else None
             rows.append(row)
-    res = pd.DataFrame(rows)
-    fig, (axes,) = paper_figure(13, 3.8, 1, 3)
-    harsh = sequence_colours(len(curves), kind="harsh")
-    soft = sequence_colours(len(curves), kind="continuous")
-    for (length, scores), c_harsh, c_soft in zip(curves.items(), harsh, soft, strict=True):
-        label = f"L={length}"
-        _plot_curve(axes[0], _curve(scores, "exact_match"), label=label, color=c_harsh)
-        _plot_curve(axes[1], _curve(scores, "token_edit_distance"), label=label, color=c_soft)
-    axes[0].set_ylabel("exact match of the first L digits")
-    axes[1].set_ylabel("token edit distance of the first L digits")
-    for ax in axes[:2]:
-        ax.legend()
-    for metric, marker in (("exact_match", "o"), ("token_edit_distance", "s")):
-        part = res[res["metric"] == metric]
-        axes[2].plot(part["answer_length"], part["emergence_score"], marker=marker,
-                     color=metric_colour(metric), label=_LABELS[metric])  # fmt: skip
-    axes[2].set_xlabel("answer length L (digits)")
-    axes[2].set_ylabel("emergence score")
-    axes[2].set_xticks(sorted(curves))
-    axes[2].legend()
-    family = plain_text(table["family"].iloc[0])
-    fig.suptitle(f"{family}: exact match and edit distance of L-digit answers")
-    paths = list(save_figure(fig, out / "pred3_length").values())
-    paths.append(write_table(res, out / "pred3_length.csv"))
+        p = np.exp(observed[:, 2] / length)  # geometric-mean probability of a target token
+        closed = np.exp(draws[task][:, 2, :])  # p**L = exp(mean total target log-prob)
+        for j, model in enumerate(by_size.index):
+            em, ted = _curve(part, "exact_match"), _curve(part, "token_edit_distance")
+            em, ted = em[em["model"] == model].iloc[0], ted[ted["model"] == model].iloc[0]
+            low, high = percentile_interval(closed[:, j], 0.95)
+            curves.append(
+                {
+                    "answer_length": length,
+                    "task": task,
+                    "model": model,
+                    "params": float(by_size[model]),
+                    "exact_match": em["value"],
+                    "exact_match_ci_low": em["ci_low"],
+                    "exact_match_ci_high": em["ci_high"],
+                    "token_edit_distance": ted["value"],
+                    "token_edit_distance_ci_low": ted["ci_low"],
+                    "token_edit_distance_ci_high": ted["ci_high"],
+                    "per_token_prob_geomean": p[j],
+                    "closed_form_exact_match": p[j] ** length,
+                    "closed_form_ci_low": low,
+                    "closed_form_ci_high": high,
+                }
+            )
+    res, curve_table = pd.DataFrame(rows), pd.DataFrame(curves)
+    rank = pd.DataFrame(
+        [
+            _rank_row(
+                metric,
+                measure,
+                res.loc[res["metric"] == metric, measure].to_numpy(float),
+                np.column_stack(drawn),
+                ls,
+                how,
+            )
+            for (metric, measure), drawn in measured.items()
+        ]
+    )
+    fig = _length_figure(res, curve_table, str(table["family"].iloc[0]), rank)
+    paths += list(save_figure(fig, out / "pred3_length").values())
+    for name, frame in (
+        ("pred3_length", res),
+        ("pred3_curves", curve_table),
+        ("pred3_rank", rank),
+        ("pred3_verdict", pd.concat(verdicts, ignore_index=True)),
+        ("scores", scores),
+    ):
+        paths.append(write_table(frame, out / f"{name}.csv"))
     return paths
+
+
+def _shown(values: np.ndarray, top: float) -> np.ndarray:
+    """``values`` with +-inf drawn at +-``top`` (the edge of a symmetric-log axis)."""
+    return np.where(np.isinf(values), np.sign(values) * top, values)
+
+
+def _length_figure(res: pd.DataFrame, curves: pd.DataFrame, family: str, rank: pd.DataFrame):
+    """Exact match (with the closed form p**L dashed) and edit distance against parameters,
+    one curve per L; each metric's emergence score, then its smoothness, against L with
+    their intervals."""
+    fig, (axes,) = paper_figure(16, 3.9, 1, 4)
+    ls = sorted(curves["answer_length"].unique())
+    harsh = sequence_colours(len(ls), kind="harsh")
+    soft = sequence_colours(len(ls), kind="continuous")
+    for length, c_harsh, c_soft in zip(ls, harsh, soft, strict=True):
+        c = curves[curves["answer_length"] == length].sort_values("params")
+        x = c["params"].to_numpy(float)
+        for ax, metric, colour in (
+            (axes[0], "exact_match", c_harsh),
+            (axes[1], "token_edit_distance", c_soft),
+        ):
+            y = c[metric].to_numpy(float)
+            err = np.vstack([y - c[f"{metric}_ci_low"], c[f"{metric}_ci_high"] - y])
+            ax.errorbar(
+                x,
+                y,
+                yerr=np.clip(err, 0, None),
+                marker="o",
+                ms=3.5,
+                capsize=2,
+                color=colour,
+                label=f"L = {length}",
+            )
+        axes[0].plot(x, c["closed_form_exact_match"], ls="--", lw=1, color=c_harsh)
+    axes[0].plot([], [], ls="--", lw=1, color="grey", label="p**L (closed form)")
+    axes[0].set_ylabel("exact match")
+    axes[1].set_ylabel("token edit distance")
+    for ax in axes[:2]:
+        log_x(ax)
+        ax.set_xlabel("parameters")
+        ax.legend()
+    finite = res[["emergence_score", "score_ci_low", "score_ci_high"]].to_numpy(float)
+    finite = np.abs(finite[np.isfinite(finite)])
+    top = 2.0 * float(finite.max()) if finite.size else 10.0
+    for metric, marker in (("exact_match", "o"), ("token_edit_distance", "s")):
+        part = res[res["metric"] == metric].sort_values("answer_length")
+        y = _shown(part["emergence_score"].to_numpy(float), top)
+        low = _shown(part["score_ci_low"].to_numpy(float), top)
+        high = _shown(part["score_ci_high"].to_numpy(float), top)
+        rho = rank.set_index(["metric", "measure"]).loc[(metric, "emergence_score")]
+        label = f"{_LABELS[metric]} (Spearman rho {rho['spearman_rho']:.2f})"
+        axes[2].errorbar(
+            part["answer_length"],
+            y,
+            yerr=np.clip([y - low, high - y], 0, None),
+            marker=marker,
+            capsize=3,
+            color=metric_colour(metric),
+            label=label,
+        )
+    every = res[["emergence_score", "score_ci_low", "score_ci_high"]].to_numpy(float)
+    if np.isinf(every).any() or (finite.size and finite.max() > 10 * max(finite.min(), 1.0)):
+        # infinite scores, or scores over decades: symmetric-log, +-inf at the edge
+        axes[2].set_yscale("symlog", linthresh=1.0)
+        axes[2].set_ylabel(f"emergence score (symlog; +-inf at +-{top:.3g})")
+    else:
+        axes[2].set_ylabel("emergence score")
+    axes[2].set_xticks(ls)
+    axes[2].set_xlabel("answer length L (tokens)")
+    axes[2].legend()
+    for metric, marker in (("exact_match", "o"), ("token_edit_distance", "s")):
+        part = res[res["metric"] == metric].sort_values("answer_length")
+        y = part["smoothness"].to_numpy(float)
+        low, high = part["smoothness_ci_low"].to_numpy(float), part["smoothness_ci_high"]
+        rho = rank.set_index(["metric", "measure"]).loc[(metric, "smoothness")]
+        axes[3].errorbar(
+            part["answer_length"],
+            y,
+            yerr=np.clip([y - low, high.to_numpy(float) - y], 0, None),
+            marker=marker,
+            capsize=3,
+            color=metric_colour(metric),
+            label=f"{_LABELS[metric]} (Spearman rho {rho['spearman_rho']:.2f})",
+        )
+    axes[3].set_ylim(-0.03, 1.03)
+    axes[3].set_xticks(ls)
+    axes[3].set_xlabel("answer length L (tokens)")
+    axes[3].set_ylabel("smoothness (lower: sharper)")
+    axes[3].legend()
+    fig.suptitle(plain_text(f"{family}: the same models on answers of {ls[0]} to {ls[-1]} tokens"))
+    return fig
 
 
 def run_predictions(
@@ -279,7 +574,8 @@ def run_predictions(
     """All three predictions into ``out``; returns the files written."""
     folder = Path(out)
     folder.mkdir(parents=True, exist_ok=True)
+    if without_attrs(samples)["task"].nunique() > 1:  # several answer lengths: prediction 3
+        return prediction_length(samples, folder, seed)
     paths = prediction_metric(samples, folder, seed)
     paths += prediction_resolution(samples, folder, small_n)
-    paths += prediction_length(samples, folder, seed)
     return paths

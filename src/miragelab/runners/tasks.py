@@ -258,19 +258,21 @@ def task_name_of(path: Path) -> str:
 
 
 def builtin_names() -> list[str]:
-    from miragelab.ladder.tasks import TASKS
+    """The built-in tasks one can evaluate: each plain arithmetic task, and each answer
+    length of a mix (``addlast5-len1`` .. ``-len5``; the mix itself is for training)."""
+    from miragelab.ladder.tasks import task_parts
 
-    return list(TASKS)
+    return list(task_parts())
 
 
 def arithmetic_examples(name: str, n: int, seed: int = 0) -> list[Example]:
     """The first ``n`` held-out pairs of an arithmetic task, as ``mirage ladder eval`` has them."""
-    from miragelab.ladder.tasks import get_task, heldout_pairs
+    from miragelab.ladder.tasks import heldout_pairs, task_parts
 
-    task = get_task(name)
+    task, length = task_parts()[name]
     a, b = heldout_pairs(task, n, seed)
     return [
-        Example(f"{x}{task.op}{y}", task.prompt(x, y), task.answer(x, y))
+        Example(f"{x}{task.op}{y}", task.prompt(x, y, length), task.answer(x, y, length))
         for x, y in zip(a.tolist(), b.tolist(), strict=True)
     ]
 
@@ -303,11 +305,11 @@ def load_task(
     """
     _check_settings(stop, max_tokens, limit)
     if spec in builtin_names() and not Path(spec).exists():
-        from miragelab.ladder.tasks import get_task
+        from miragelab.ladder.tasks import task_parts
 
         n = limit or DEFAULT_BUILTIN_N
         examples = arithmetic_examples(spec, n, seed)
-        budget = max_tokens or get_task(spec).max_answer_len + 1
+        budget = max_tokens or task_parts()[spec][0].max_answer_len + 1
         ref = {"builtin": spec, "n": n, "seed": seed}
         digest = hashlib.sha256(json.dumps(ref, sort_keys=True).encode()).hexdigest()[:16]
         kind: Kind = "generate"
