@@ -281,3 +281,15 @@ def test_the_length_ladder_asks_every_held_out_pair_at_every_length(tmp_path):
                                       str(tmp_path / "p")])  # fmt: skip
     assert result.exit_code == 0, result.output
     assert (tmp_path / "p" / "pred3_rank.csv").exists()
+
+
+def test_the_length_ladder_is_deterministic_per_seed(tmp_path):
+    """Same seed, same thread count: the same weights, bit for bit; another seed differs."""
+    torch.set_num_threads(1)
+    for name, seed in (("a", 3), ("b", 3), ("c", 4)):
+        train_ladder(tmp_path / name, "addlast5", TINY, seed=seed)
+    a, b, c = (_weights(tmp_path / name) for name in "abc")
+    assert a.keys() == b.keys() == c.keys()
+    for model in a:
+        assert all(torch.equal(a[model][k], b[model][k]) for k in a[model])
+        assert not all(torch.equal(a[model][k], c[model][k]) for k in a[model])
