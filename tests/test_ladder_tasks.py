@@ -11,20 +11,21 @@ from miragelab.ladder.tasks import (
     PAD_ID,
     TASKS,
     VOCAB,
-    answer_lengths,
     decode_tokens,
     encode_examples,
     encode_text,
     get_task,
     heldout_pairs,
+    heldout_part,
     is_test_pair,
+    operand_digits,
     pair_index,
     sample_train_pairs,
     task_parts,
 )
 
 
-@pytest.mark.parametrize("name", sorted(n for n, t in TASKS.items() if not t.tail))
+@pytest.mark.parametrize("name", sorted(n for n, t in TASKS.items() if not t.mix))
 def test_encoded_examples_are_python_arithmetic(name):
     task = get_task(name)
     rng = np.random.default_rng(5)
@@ -90,45 +91,49 @@ def test_text_round_trip_and_unknown_names():
         get_task("sub2")
 
 
-def test_last_digits_mix_is_python_arithmetic_at_every_length():
-    task = get_task("addlast5")
+def test_the_addition_mix_is_python_arithmetic_left_padded():
+    task = get_task("addmix")
     rng = np.random.default_rng(7)
-    a, b = sample_train_pairs(task, 2000, rng, seed=0)
-    lengths = answer_lengths(task, 2000, rng)
-    assert sorted(set(lengths.tolist())) == [1, 2, 3, 4, 5]
-    assert a.min() >= 0 and b.max() <= 99_999 and (a < 10_000).any()  # zero-padded operands
-    tokens, n = encode_examples(task, a, b, lengths)
-    assert tokens.shape == (2000, task.seq_len) and task.seq_len == 14 + 5 + 1
-    for row, x, y, k in zip(tokens.tolist(), a.tolist(), b.tolist(), lengths.tolist(), strict=True):
-        text = "".join(VOCAB[i] for i in row[: task.prompt_len])
-        assert text == f"{k}:{str(x).zfill(5)}+{str(y).zfill(5)}="
+    a, b = sample_train_pairs(task, 3000, rng, seed=0)
+    parts = operand_digits(a)
+    assert (parts == operand_digits(b)).all()  # both operands of one part's width
+    assert sorted(set(parts.tolist())) == [1, 2, 3, 4, 5]
+    assert all(500 < (parts == n).sum() < 700 for n in range(1, 6))  # each part about 1/5
+    tokens, lengths = encode_examples(task, a, b)
+    assert tokens.shape == (3000, task.seq_len) and task.seq_len == 12 + 6 + 1
+    for row, x, y, n in zip(tokens.tolist(), a.tolist(), b.tolist(), lengths.tolist(), strict=True):
+        prompt = row[: task.prompt_len]
+        text = f"{x}+{y}="
+        assert set(prompt[: task.prompt_len - len(text)]) <= {PAD_ID}  # padded on the left
+        assert "".join(VOCAB[i] for i in prompt[task.prompt_len - len(text) :]) == text
         answer = decode_tokens(row[task.prompt_len :])
-        assert answer == str(x + y)[-k:].zfill(k)  # the last k digits, as text
-        assert answer == task.answer(x, y, k) and len(answer) == k
-        tail = row[task.prompt_len + k :]
+        assert answer == str(x + y) and n == len(answer)
+        tail = row[task.prompt_len + n :]
         assert tail[0] == EOS_ID and set(tail[1:]) <= {PAD_ID}
-    assert n.tolist() == lengths.tolist()
-    with pytest.raises(ValueError, match="answer lengths"):
-        encode_examples(task, a, b)  # the mix needs the length asked
-    with pytest.raises(ValueError, match="natural length"):
-        encode_examples(get_task("add4"), a[:3] % 9000 + 1000, b[:3] % 9000 + 1000, lengths[:3])
+    assert operand_digits(np.array([0, 9, 10, 99_999, 100_000])).tolist() == [1, 1, 2, 5, 6]
 
 
-def test_last_digits_mix_holds_out_pairs_and_names_its_lengths():
-    task = get_task("addlast5")
-    a, b = heldout_pairs(task, 2000, seed=0)
-    assert len(set(zip(a.tolist(), b.tolist(), strict=True))) == 2000
-    assert is_test_pair(task, pair_index(task, a, b), seed=0).all()
-    ta, tb = sample_train_pairs(task, 100_000, np.random.default_rng(2), seed=0)
-    test = set(zip(a.tolist(), b.tolist(), strict=True))
-    assert not set(zip(ta.tolist(), tb.tolist(), strict=True)) & test
-    # a split of its own: not add5's (whose operands start at 10000)
-    assert not np.array_equal(heldout_pairs(get_task("add5"), 5, seed=0)[0], a[:5])
+def test_the_mix_holds_out_each_parts_pairs_and_names_its_parts():
+    task = get_task("addmix")
+    trained = sample_train_pairs(task, 200_000, np.random.default_rng(2), seed=0)
+    seen = set(zip(*(v.tolist() for v in trained), strict=True))
+    for n in task.mix:
+        a, b = heldout_part(task, n, 3000, seed=0)
+        sub = get_task(f"add{n}")
+        assert (a + b < 10**n).all() and (operand_digits(a) == n).all()  # L-digit sums
+        assert is_test_pair(sub, pair_index(sub, a, b), 0, sub.test_fraction()).all()
+        assert not seen & set(zip(a.tolist(), b.tolist(), strict=True))  # never trained on
+        if n >= 3:
+            assert len(a) == 3000
+    # add1 holds out half of its 100 pairs; those summing to one digit are all there is
+    a1, b1 = heldout_part(task, 1, 3000, seed=0)
+    assert get_task("add1").test_fraction() == 0.5 and 15 < len(a1) < 40
+    assert np.array_equal(heldout_part(task, 4, 50, 0)[0], heldout_part(task, 4, 3000, 0)[0][:50])
     parts = task_parts()
-    assert [name for name in parts if name.startswith("addlast5")] == [
-        f"addlast5-len{n}" for n in range(1, 6)
+    assert [name for name in parts if name.startswith("addmix")] == [
+        f"addmix-len{n}" for n in range(1, 6)
     ]
-    assert parts["addlast5-len3"] == (task, 3) and parts["add4"] == (get_task("add4"), None)
-    assert task.prompt(12, 345, 2) == "2:00012+00345=" and task.part(2) == "addlast5-len2"
-    with pytest.raises(ValueError, match="asks for L"):
-        task.answer(1, 2, 6)
+    assert parts["addmix-len3"] == (task, 3) and parts["add4"] == (get_task("add4"), None)
+    assert task.part(2) == "addmix-len2" and task.part_task(2) == get_task("add2")
+    with pytest.raises(ValueError, match="parts"):
+        task.part_task(6)

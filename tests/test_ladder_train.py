@@ -251,43 +251,41 @@ def test_a_device_this_machine_cannot_use_is_refused_before_any_work(
     assert not (tmp_path / "new").exists() and not (tmp_path / "s.parquet").exists()
 
 
-def test_the_length_ladder_asks_every_held_out_pair_at_every_length(tmp_path):
-    """``addlast5``: one ladder, every model answers each held-out pair at L = 1..5, and
-    the predictions command reads it as prediction 3 (one task per length)."""
+def test_the_addition_mix_ladder_is_evaluated_part_by_part(tmp_path):
+    """``addmix``: one ladder; each part's held-out L-digit sums, by every model, and the
+    predictions command reads it as prediction 3 (one task per answer length)."""
     torch.set_num_threads(1)
     from typer.testing import CliRunner
 
     from miragelab.cli import app
     from miragelab.ladder.evaluate import evaluate_ladder
-
-    x, y = batch_at(get_task("addlast5"), 3, 64, seed=0)
-    assert (y >= 0).sum(dim=1).min() >= 2  # at least one digit and the end token
-    train_ladder(tmp_path / "l", "addlast5", TINY, seed=0)
-    samples = evaluate_ladder(tmp_path / "l", n_test=40)
-    assert len(samples) == 3 * 5 * 40
-    assert sorted(samples["task"].unique()) == [f"addlast5-len{n}" for n in range(1, 6)]
-    ids = {frozenset(group) for _, group in samples.groupby("task")["example_id"]}
-    assert len(ids) == 1 and len(next(iter(ids))) == 40  # the same pairs at every length
-    for row in samples.sample(30, random_state=0).itertuples():
-        a, b = (int(v) for v in row.example_id.split("+"))
-        n = int(row.task.removeprefix("addlast5-len"))
-        assert row.prompt == f"{n}:{a:05d}+{b:05d}=" and row.target == str(a + b)[-n:].zfill(n)
-        assert len(row.target_token_logprobs) == n
-    path = tmp_path / "s.parquet"
     from miragelab.tables import write_table
 
-    write_table(samples, path)
+    task = get_task("addmix")
+    x, y = batch_at(task, 3, 64, seed=0)
+    assert (y[:, : task.prompt_len - 1] == -1).all() and ((y >= 0).sum(dim=1) >= 2).all()
+    train_ladder(tmp_path / "l", "addmix", TINY, seed=0)
+    samples = evaluate_ladder(tmp_path / "l", n_test=40)
+    counts = samples.groupby("task")["model"].value_counts().unstack()
+    assert list(counts.index) == [f"addmix-len{n}" for n in range(1, 6)]
+    assert (counts.nunique(axis=1) == 1).all() and (counts.iloc[1:] == 40).all().all()
+    for row in samples.sample(30, random_state=0).itertuples():
+        a, b = (int(v) for v in row.example_id.split("+"))
+        n = int(row.task.removeprefix("addmix-len"))
+        assert row.prompt == f"{a}+{b}=" and row.target == str(a + b) and len(row.target) == n
+        assert len(row.target_token_logprobs) == n
+    path = write_table(samples, tmp_path / "s.parquet")
     result = CliRunner().invoke(app, ["ladder", "predictions", str(path), "--out",
                                       str(tmp_path / "p")])  # fmt: skip
     assert result.exit_code == 0, result.output
     assert (tmp_path / "p" / "pred3_rank.csv").exists()
 
 
-def test_the_length_ladder_is_deterministic_per_seed(tmp_path):
+def test_the_addition_mix_ladder_is_deterministic_per_seed(tmp_path):
     """Same seed, same thread count: the same weights, bit for bit; another seed differs."""
     torch.set_num_threads(1)
     for name, seed in (("a", 3), ("b", 3), ("c", 4)):
-        train_ladder(tmp_path / name, "addlast5", TINY, seed=seed)
+        train_ladder(tmp_path / name, "addmix", TINY, seed=seed)
     a, b, c = (_weights(tmp_path / name) for name in "abc")
     assert a.keys() == b.keys() == c.keys()
     for model in a:

@@ -580,19 +580,17 @@ def _resolution_run(folder: Path) -> StageResult:
 def _length_run(
     folder: Path, preset: str, quick: bool, device: str, seed: int, reporter: object
 ) -> tuple[dict[str, str], list[str], list[str]]:
-    """Prediction 3 on its own ladder (``addlast5``: the last 1..5 digits of a sum, the
-    same models and held-out pairs at every length) in ``folder/length``; its headline
-    lines, figures and tables."""
+    """Prediction 3 on its own ladder (``addmix``: 1- to 5-digit addition trained as one
+    mix, the same models evaluated at every answer length) in ``folder/length``; its
+    headline lines, figures and tables."""
     from miragelab.ladder.evaluate import evaluate_ladder
     from miragelab.ladder.predictions import run_predictions
     from miragelab.ladder.train import train_ladder
     from miragelab.tables import write_table
 
     out = folder / "length"
-    models = folder / f"models-addlast5-{preset}-seed{seed}"
-    train_ladder(
-        models, "addlast5", preset, seed=seed, resume=True, device=device, reporter=reporter
-    )
+    models = folder / f"models-addmix-{preset}-seed{seed}"
+    train_ladder(models, "addmix", preset, seed=seed, resume=True, device=device, reporter=reporter)
     samples = evaluate_ladder(models, n_test=1_000 if quick else 4_000, seed=seed, device=device)
     out.mkdir(parents=True, exist_ok=True)
     write_table(samples, out / "samples.parquet")
@@ -623,7 +621,7 @@ def _length_run(
 
 def _ladder_run(folder: Path, quick: bool, device: str, seed: int = 0) -> StageResult:
     """Train the arithmetic ladders (resuming a killed run), evaluate them, test the
-    predictions: 1 and 2 on ``add4``, 3 on ``addlast5``."""
+    predictions: 1 and 2 on ``add4``, 3 on ``addmix``."""
     from miragelab.ladder.evaluate import evaluate_ladder
     from miragelab.ladder.predictions import run_predictions
     from miragelab.ladder.train import train_ladder

@@ -123,7 +123,7 @@ def eval_(
     out_path: SamplesOutOption,
     n_test: Annotated[
         int,
-        typer.Option(help="Held-out operand pairs per model (addlast5 asks each at every L)."),
+        typer.Option(help="Held-out operand pairs per model (of each part, for addmix)."),
     ] = 1000,
     threads: Annotated[
         int | None, typer.Option(help="Torch CPU threads (per unit, wherever it runs).")

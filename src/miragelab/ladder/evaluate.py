@@ -12,9 +12,9 @@ pairs of its task (the same examples for every model):
   end token is not part of ``target``, so its probability is not listed).
 
 ``example_id`` is ``"a+b"`` (the operand pair), so rows of different models
-join on it. A task with a ``tail`` (``addlast5``) asks each held-out pair at
-every answer length ``L``: its rows have task ``addlast5-len<L>`` and the same
-``example_id`` at every ``L``.
+join on it. A mix (``addmix``) is evaluated on each part's held-out pairs
+(:func:`~miragelab.ladder.tasks.heldout_part`), ``n_test`` of each where there
+are so many; its rows have the part's task, ``addmix-len<L>``.
 """
 
 from __future__ import annotations
@@ -38,6 +38,7 @@ from miragelab.ladder.tasks import (
     encode_examples,
     get_task,
     heldout_pairs,
+    heldout_part,
 )
 from miragelab.ladder.train import read_manifest
 from miragelab.runners.units import Executor, Unit, collect, run_units, shards
@@ -50,16 +51,10 @@ SHARD_SIZE = 2 * EVAL_BATCH
 
 
 def predict(
-    model: TinyGPT,
-    task: Task,
-    a: np.ndarray,
-    b: np.ndarray,
-    batch: int = EVAL_BATCH,
-    lengths: np.ndarray | None = None,
+    model: TinyGPT, task: Task, a: np.ndarray, b: np.ndarray, batch: int = EVAL_BATCH
 ) -> tuple[list[str], list[list[float]]]:
-    """Greedy answers and per-digit target log-probs of ``model`` on pairs ``(a, b)``
-    (asked for answers of ``lengths`` digits, in a task with a ``tail``)."""
-    tokens_np, lengths = encode_examples(task, a, b, lengths)
+    """Greedy answers and per-digit target log-probs of ``model`` on pairs ``(a, b)``."""
+    tokens_np, lengths = encode_examples(task, a, b)
     tokens = torch.from_numpy(tokens_np).to(model.transformer.wte.weight.device)
     p = task.prompt_len
     predictions: list[str] = []
@@ -79,28 +74,31 @@ def evaluate_unit(unit: Unit) -> pd.DataFrame:
     if spec.get("threads"):
         torch.set_num_threads(int(spec["threads"]))
     task = get_task(spec["task"])
-    a, b = heldout_pairs(task, spec["n_test"], spec["seed"])
     lo, hi = spec["lo"], spec["hi"]
-    a, b = a[lo:hi], b[lo:hi]
+    if task.mix:  # each part's held-out pairs in turn, the shard's slice of each
+        pairs = [heldout_part(task, n, spec["n_test"], spec["seed"]) for n in task.mix]
+        a = np.concatenate([pa[lo:hi] for pa, _ in pairs])
+        b = np.concatenate([pb[lo:hi] for _, pb in pairs])
+        names = [task.part(n) for n, (pa, _) in zip(task.mix, pairs, strict=True)
+                 for _ in range(len(pa[lo:hi]))]  # fmt: skip
+    else:
+        a, b = heldout_pairs(task, spec["n_test"], spec["seed"])
+        a, b = a[lo:hi], b[lo:hi]
+        names = [task.name] * len(a)
     model = _load_model(spec["model_dir"], spec["device"])
-    # a task with a tail asks every pair at every answer length (one block per length)
-    asked = task.tail or (None,)
-    n = len(a)
-    xs, ys = np.tile(a, len(asked)), np.tile(b, len(asked))
-    lengths = np.repeat(asked, n) if task.tail else None
-    preds, logprobs = predict(model, task, xs, ys, lengths=lengths)
-    each = list(zip(xs.tolist(), ys.tolist(), np.repeat(asked, n).tolist(), strict=True))
+    preds, logprobs = predict(model, task, a, b)
+    xs, ys = a.tolist(), b.tolist()
     return pd.DataFrame(
         {
-            "task": [task.part(k) for *_, k in each],
+            "task": names,
             "family": spec["family"],
             "model": spec["model"],
             "params": float(spec["params"]),
             "compute_flops": float(spec["flops"]),
             "tokens_trained": float(spec["tokens"]),
-            "example_id": [f"{x}{task.op}{y}" for x, y, _ in each],
-            "prompt": [task.prompt(x, y, k) for x, y, k in each],
-            "target": [task.answer(x, y, k) for x, y, k in each],
+            "example_id": [f"{x}{task.op}{y}" for x, y in zip(xs, ys, strict=True)],
+            "prompt": [task.prompt(x, y) for x, y in zip(xs, ys, strict=True)],
+            "target": [task.answer(x, y) for x, y in zip(xs, ys, strict=True)],
             "prediction": preds,
             "target_token_logprobs": logprobs,
         }

@@ -12,17 +12,18 @@
    resolution artefact. The planner's smallest resolvable accuracy of each
    test-set size (:func:`miragelab.planner.resolvable_accuracy`) is listed.
 3. **Answer length** (``pred3_length``): on samples of several tasks whose
-   answers have ``L`` tokens each (the ``addlast5`` ladder: the last ``L``
-   digits of a sum, ``L`` = 1..5, every held-out operand pair asked at every
-   ``L`` of the same models), exact match and token edit distance per ``L``,
-   each one's emergence score with an interval from resampling the examples
-   within each model, exact match's verdict per ``L``, the closed form
-   ``p**L`` from the per-token probability beside the observed exact match,
-   and Spearman's rank correlation of each emergence score with ``L``. The
-   paper predicts that exact match sharpens as ``L`` grows while edit distance
-   stays smooth. (An earlier version cut the answers of one task to their
-   first ``L`` digits; the first digits of a sum depend on every carry, so a
-   1-digit prefix is not a 1-token task and that did not test the prediction.)
+   answers have ``L`` tokens each (the ``addmix`` ladder: 1- to 5-digit
+   addition trained as one mix, each ``L`` evaluated on held-out ``L``-digit
+   pairs whose sum has ``L`` digits, by the same models), exact match and
+   token edit distance per ``L``, each one's emergence score and smoothness
+   with intervals from resampling the examples within each model, exact
+   match's verdict per ``L``, the closed form ``p**L`` from the per-token
+   probability beside the observed exact match, and Spearman's rank
+   correlation of each sharpness measure with ``L``. The paper predicts that
+   exact match sharpens as ``L`` grows while edit distance stays smooth. (An
+   earlier version cut the answers of one task to their first ``L`` digits;
+   the first digits of a sum depend on every carry, so a 1-digit prefix is not
+   a 1-token task and that did not test the prediction.)
 
 A samples table of one task gets predictions 1 and 2, one of several answer
 lengths prediction 3 (:func:`run_predictions`).
@@ -375,7 +376,7 @@ def prediction_length(
 
     ``samples``: one family, the same models on every task, each task's answers
     of one length ``L`` (its number of target tokens, from the target
-    log-probs): ``addlast5``'s ``addlast5-len1`` .. ``-len5``. Writes
+    log-probs): ``addmix``'s ``addmix-len1`` .. ``-len5``. Writes
     ``pred3_length.csv`` (per ``L`` and metric: emergence score and
     smoothness with intervals, exact match's verdict), ``pred3_curves.csv`` (per
     ``L`` and model: exact match and edit distance with intervals, the

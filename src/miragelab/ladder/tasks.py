@@ -7,28 +7,27 @@ Tasks
     ``add4`` is the paper's 4-digit addition.
 ``mul2``
     ``a * b`` with two 2-digit operands (10..99), the paper's multiplication.
-``addlast5``
-    The last ``L`` digits of ``a + b`` (``L`` = 1..5), ``a`` and ``b`` written as
-    5 digits (00000..99999): a mix of five tasks whose answers have exactly ``L``
-    tokens, for the paper's third prediction (exact match sharpens as ``L``
-    grows). The prompt names ``L``: ``"3:01234+56789="`` -> ``"023"``. Every ``L``
-    draws its operands from the same 10^10 pairs, so each has a large held-out
-    set (1-digit sums alone would give 100 pairs, too few to hold any out), and
-    one held-out pair is asked at every ``L``: the same models on the same
-    operands, only the answer's length changes. Digit ``i`` from the right is
-    the same computation at every ``L >= i``; the digits are not equally hard
-    (the units digit needs no carry), so ``L`` also adds harder digits, as any
-    longer arithmetic answer does. Samples of ``L`` have task ``addlast5-len<L>``
-    (:meth:`Task.part`).
+``addmix``
+    ``add1`` .. ``add5`` in one training mix (each example's ``n`` uniform), for
+    the paper's third prediction: one ladder, evaluated on each ``n`` apart. A
+    part ``addmix-len<L>`` is the held-out pairs of ``add<L>`` whose sum has
+    exactly ``L`` digits (no carry out of the leading digit), so its answers
+    have exactly ``L`` tokens; training sees carries out too. Prompts are
+    left-padded with ``<pad>`` to the width of ``add5``'s, so every answer starts
+    at the same position and the digit columns of the operands' ends line up.
+    The held-out share of a part with at most :data:`SMALL_TASK` pairs is
+    :data:`SMALL_TEST_FRACTION` (``add1``: 50 of 100 pairs; about 27 of them
+    sum to one digit), else :data:`TEST_FRACTION`; a part's held-out pairs
+    are never trained on, in any part.
 
 Format
 ------
 The prompt is ``"1234+5678="``; the target is the answer's decimal digits at
 their natural length (``"6912"``, or ``"10000"`` for ``5000+5000``), and the
 model ends its answer with the end token ``<eos>``. Every prompt of a task has
-the same length (``2 n + 2`` characters, 4 more for ``addlast5``'s ``"L:"``
-and leading zeros), so prompts batch without padding. The vocabulary is
-``<pad> <eos> 0-9 + * = :`` (16 tokens); one character is one token.
+the same length (``2 n + 2`` characters), so prompts batch without padding.
+The vocabulary is ``<pad> <eos> 0-9 + * =`` (15 tokens); one character is one
+token.
 
 Split
 -----
@@ -50,7 +49,7 @@ from miragelab.errors import InputError
 
 PAD = "<pad>"
 EOS = "<eos>"
-CHARS = "0123456789+*=:"
+CHARS = "0123456789+*="
 VOCAB: tuple[str, ...] = (PAD, EOS, *CHARS)
 STOI = {s: i for i, s in enumerate(VOCAB)}
 PAD_ID = STOI[PAD]
@@ -59,6 +58,9 @@ DIGIT0_ID = STOI["0"]
 
 #: default share of operand pairs held out for testing
 TEST_FRACTION = 0.1
+#: a mix's part with at most this many operand pairs holds out :data:`SMALL_TEST_FRACTION`
+SMALL_TASK = 1_000
+SMALL_TEST_FRACTION = 0.5
 #: tasks with at most this many operand pairs enumerate their test split exactly
 _ENUMERATE_MAX = 2_000_000
 _MASK64 = np.uint64(0xFFFFFFFFFFFFFFFF)
@@ -71,12 +73,12 @@ class Task:
     name: str
     op: str  # "+" or "*"
     digits: int
-    #: answer lengths of a "last L digits" mix (operands zero-padded); () for a plain task
-    tail: tuple[int, ...] = ()
+    #: a training mix: the operand widths ``n`` of its parts; () for a plain task
+    mix: tuple[int, ...] = ()
 
     @property
     def low(self) -> int:
-        return 0 if self.digits == 1 or self.tail else 10 ** (self.digits - 1)
+        return 0 if self.digits == 1 else 10 ** (self.digits - 1)
 
     @property
     def high(self) -> int:
@@ -93,12 +95,10 @@ class Task:
 
     @property
     def prompt_len(self) -> int:
-        return 2 * self.digits + 2 + (2 if self.tail else 0)
+        return 2 * self.digits + 2
 
     @property
     def max_answer_len(self) -> int:
-        if self.tail:
-            return max(self.tail)
         return len(str(self.apply(self.high, self.high)))
 
     @property
@@ -109,40 +109,40 @@ class Task:
     def apply(self, a, b):  # noqa: ANN001, ANN201 - ints or integer arrays
         return a + b if self.op == "+" else a * b
 
-    def prompt(self, a: int, b: int, length: int | None = None) -> str:
-        if self.tail:
-            d = self.digits
-            return f"{self._length(length)}:{a:0{d}d}{self.op}{b:0{d}d}="
+    def prompt(self, a: int, b: int) -> str:
         return f"{a}{self.op}{b}="
 
-    def answer(self, a: int, b: int, length: int | None = None) -> str:
-        if self.tail:
-            n = self._length(length)
-            return f"{self.apply(a, b) % 10**n:0{n}d}"
+    def answer(self, a: int, b: int) -> str:
         return str(self.apply(a, b))
 
-    def part(self, length: int | None = None) -> str:
-        """The samples' task name of answer length ``length`` (a plain task: its name)."""
-        return f"{self.name}-len{self._length(length)}" if self.tail else self.name
+    def part_task(self, n: int) -> Task:
+        """The plain task of a mix's part ``n`` (``addmix`` -> ``add<n>``): its operands
+        and its train/test split."""
+        if n not in self.mix:
+            raise ValueError(f"task {self.name} has parts {self.mix}, not {n!r}")
+        return Task(f"{'add' if self.op == '+' else 'mul'}{n}", self.op, n)
 
-    def _length(self, length: int | None) -> int:
-        if length not in self.tail:
-            raise ValueError(f"task {self.name} asks for L in {self.tail}, not {length!r}")
-        return int(length)  # type: ignore[arg-type]
+    def part(self, n: int | None = None) -> str:
+        """The samples' task name of part ``n`` (``addmix-len3``); a plain task: its name."""
+        return f"{self.name}-len{self.part_task(n).digits}" if self.mix else self.name
+
+    def test_fraction(self) -> float:
+        """The held-out share of this task's pairs, as a part of a mix."""
+        return SMALL_TEST_FRACTION if self.n_pairs <= SMALL_TASK else TEST_FRACTION
 
 
 TASKS: dict[str, Task] = {f"add{n}": Task(f"add{n}", "+", n) for n in range(1, 6)}
 TASKS["mul2"] = Task("mul2", "*", 2)
-TASKS["addlast5"] = Task("addlast5", "+", 5, tail=(1, 2, 3, 4, 5))
+TASKS["addmix"] = Task("addmix", "+", 5, mix=(1, 2, 3, 4, 5))
 
 
 def task_parts() -> dict[str, tuple[Task, int | None]]:
-    """Every task one can evaluate, by name: each plain task, and each answer length of a
-    mix (``addlast5-len3``: ``addlast5`` asked for 3 digits)."""
+    """Every task one can evaluate, by name: each plain task, and each part of a mix
+    (``addmix-len3``: ``addmix``'s 3-digit sums of 3-digit numbers)."""
     parts: dict[str, tuple[Task, int | None]] = {}
     for task in TASKS.values():
-        if task.tail:
-            parts |= {task.part(n): (task, n) for n in task.tail}
+        if task.mix:
+            parts |= {task.part(n): (task, n) for n in task.mix}
         else:
             parts[task.name] = (task, None)
     return parts
@@ -178,8 +178,7 @@ def is_test_pair(
 
 
 def _seed_key(seed: int, task: Task) -> np.uint64:
-    tag = task.digits * 17 + (task.op == "*") + (1_009 if task.tail else 0)
-    mixed = _splitmix64(np.array([seed * 1_000_003 + tag]))
+    mixed = _splitmix64(np.array([seed * 1_000_003 + task.digits * 17 + (task.op == "*")]))
     return mixed[0] & _MASK64
 
 
@@ -195,7 +194,20 @@ def pairs_of(task: Task, index: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 def sample_train_pairs(
     task: Task, n: int, rng: np.random.Generator, seed: int, test_fraction: float = TEST_FRACTION
 ) -> tuple[np.ndarray, np.ndarray]:
-    """``n`` operand pairs drawn uniformly (with replacement) from the train split."""
+    """``n`` operand pairs drawn uniformly (with replacement) from the train split; for a
+    mix, each example's part first (uniform), then a pair of that part's train split."""
+    if task.mix:
+        which = rng.choice(np.asarray(task.mix), size=n)
+        a, b = np.empty(n, np.int64), np.empty(n, np.int64)
+        for part in task.mix:
+            pick = which == part
+            if not pick.any():
+                continue
+            sub = task.part_task(part)
+            a[pick], b[pick] = sample_train_pairs(
+                sub, int(pick.sum()), rng, seed, sub.test_fraction()
+            )
+        return a, b
     chosen: list[np.ndarray] = []
     have = 0
     while have < n:
@@ -214,7 +226,7 @@ def heldout_pairs(
     The test set is a seeded permutation of distinct test pairs, so a larger
     ``n`` extends a smaller one.
     """
-    rng = np.random.default_rng([seed, 7919, task.digits, task.op == "*", *task.tail])
+    rng = np.random.default_rng([seed, 7919, task.digits, task.op == "*"])
     if task.n_pairs <= _ENUMERATE_MAX:
         index = np.arange(task.n_pairs, dtype=np.int64)
         index = index[is_test_pair(task, index, seed, test_fraction)]
@@ -231,6 +243,26 @@ def heldout_pairs(
                 seen.add(i)
                 found.append(i)
     return pairs_of(task, np.asarray(found[:n], dtype=np.int64))
+
+
+def heldout_part(task: Task, part: int, n: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """The first ``n`` held-out pairs of a mix's ``part`` whose result has exactly ``part``
+    digits (fewer when there are not so many); nested like :func:`heldout_pairs`."""
+    sub = task.part_task(part)
+    fraction = sub.test_fraction()
+    want = n
+    while True:
+        a, b = heldout_pairs(sub, 3 * want + 16, seed, fraction)
+        keep = sub.apply(a, b) < 10**part
+        if keep.sum() >= n or len(a) < 3 * want + 16:  # enough, or the whole test split
+            return a[keep][:n], b[keep][:n]
+        want *= 2
+
+
+def operand_digits(x: np.ndarray) -> np.ndarray:
+    """How many digits each non-negative number has (0 has one)."""
+    x = np.asarray(x, dtype=np.int64)
+    return 1 + (x[:, None] >= 10 ** np.arange(1, 19, dtype=np.int64)[None, :]).sum(axis=1)
 
 
 # --------------------------------------------------------------------------- encoding
@@ -252,58 +284,25 @@ def digits_tokens(x: np.ndarray, width: int) -> tuple[np.ndarray, np.ndarray]:
     return tokens, lengths
 
 
-def padded_digits(x: np.ndarray, width: int) -> np.ndarray:
-    """Tokens of each number written with exactly ``width`` digits (leading zeros; a
-    number of more digits keeps its last ``width``)."""
-    powers = 10 ** np.arange(width - 1, -1, -1, dtype=np.int64)
-    return (np.asarray(x, dtype=np.int64)[:, None] // powers[None, :]) % 10 + DIGIT0_ID
-
-
-def answer_lengths(task: Task, n: int, rng: np.random.Generator) -> np.ndarray | None:
-    """The answer length asked of each of ``n`` training examples: uniform over
-    ``task.tail`` (None for a plain task, whose answers have their natural length)."""
-    return rng.choice(np.asarray(task.tail), size=n) if task.tail else None
-
-
-def _encode_tail(
-    task: Task, a: np.ndarray, b: np.ndarray, lengths: np.ndarray
-) -> tuple[np.ndarray, np.ndarray]:
-    """``L:aaaaa+bbbbb=`` then the last ``L`` digits of the result and ``<eos>``."""
-    lengths = np.asarray(lengths, dtype=np.int64)
-    rows, m = lengths.size, task.max_answer_len
-    value = task.apply(np.asarray(a, np.int64), np.asarray(b, np.int64)) % 10**lengths
-    cols = np.arange(m)[None, :]
-    shift = np.clip(lengths[:, None] - 1 - cols, 0, None)  # digit j of an L-digit answer
-    digits = (value[:, None] // 10**shift) % 10 + DIGIT0_ID
-    ans = np.where(cols < lengths[:, None], digits, PAD_ID)
-    tail = np.concatenate([ans, np.full((rows, 1), PAD_ID)], axis=1)
-    tail[np.arange(rows), lengths] = EOS_ID
-    head = [
-        (lengths + DIGIT0_ID)[:, None],
-        np.full((rows, 1), STOI[":"]),
-        padded_digits(a, task.digits),
-        np.full((rows, 1), STOI[task.op]),
-        padded_digits(b, task.digits),
-        np.full((rows, 1), STOI["="]),
-    ]
-    return np.concatenate([*head, tail], axis=1).astype(np.int64), lengths
-
-
-def encode_examples(
-    task: Task, a: np.ndarray, b: np.ndarray, lengths: np.ndarray | None = None
-) -> tuple[np.ndarray, np.ndarray]:
+def encode_examples(task: Task, a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Token sequences ``prompt answer <eos> <pad>...`` of length ``task.seq_len``.
 
-    ``lengths``: the answer length asked of each example, for a task with a
-    ``tail`` (required there, refused elsewhere). Returns ``(tokens,
-    answer_lengths)`` as int64 arrays.
+    A mix's example is its part's sequence with ``<pad>`` before the prompt up to
+    ``task.prompt_len`` (each pair's part is its operands' width). Returns
+    ``(tokens, answer_lengths)`` as int64 arrays.
     """
-    if task.tail:
-        if lengths is None or not np.isin(lengths, task.tail).all():
-            raise ValueError(f"task {task.name} needs answer lengths in {task.tail}")
-        return _encode_tail(task, a, b, lengths)
-    if lengths is not None:
-        raise ValueError(f"task {task.name} answers at its natural length")
+    if task.mix:
+        a, b = np.asarray(a, np.int64), np.asarray(b, np.int64)
+        parts = operand_digits(a)
+        tokens = np.full((len(a), task.seq_len), PAD_ID, dtype=np.int64)
+        lengths = np.empty(len(a), dtype=np.int64)
+        for part in np.unique(parts):
+            pick = parts == part
+            sub = task.part_task(int(part))
+            rows, lengths[pick] = encode_examples(sub, a[pick], b[pick])
+            start = task.prompt_len - sub.prompt_len
+            tokens[pick, start : start + rows.shape[1]] = rows
+        return tokens, lengths
     n = task.digits
     at, _ = digits_tokens(a, n)
     bt, _ = digits_tokens(b, n)

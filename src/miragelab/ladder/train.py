@@ -61,14 +61,7 @@ from miragelab.errors import InputError
 from miragelab.ladder.hf import export_hf
 from miragelab.ladder.model import GPTConfig, TinyGPT, param_count
 from miragelab.ladder.presets import Preset, SizeSpec, get_preset
-from miragelab.ladder.tasks import (
-    PAD_ID,
-    Task,
-    answer_lengths,
-    encode_examples,
-    get_task,
-    sample_train_pairs,
-)
+from miragelab.ladder.tasks import PAD_ID, Task, encode_examples, get_task, sample_train_pairs
 from miragelab.runners.units import Executor, LocalExecutor, Unit, part_path, run_units, segment
 from miragelab.scaling import training_flops
 from miragelab.schema import ModelSizes
@@ -124,8 +117,7 @@ def batch_at(
     """
     rng = np.random.default_rng([seed, step])
     a, b = sample_train_pairs(task, batch_size, rng, seed)
-    lengths = answer_lengths(task, batch_size, rng)
-    tokens = torch.from_numpy(encode_examples(task, a, b, lengths)[0])
+    tokens = torch.from_numpy(encode_examples(task, a, b)[0])
     x, y = tokens[:, :-1], tokens[:, 1:].clone()
     y[:, : task.prompt_len - 1] = IGNORE
     y[y == PAD_ID] = IGNORE

@@ -258,8 +258,8 @@ def task_name_of(path: Path) -> str:
 
 
 def builtin_names() -> list[str]:
-    """The built-in tasks one can evaluate: each plain arithmetic task, and each answer
-    length of a mix (``addlast5-len1`` .. ``-len5``; the mix itself is for training)."""
+    """The built-in tasks one can evaluate: each plain arithmetic task, and each part of a
+    mix (``addmix-len1`` .. ``-len5``; the mix itself is for training)."""
     from miragelab.ladder.tasks import task_parts
 
     return list(task_parts())
@@ -267,12 +267,12 @@ def builtin_names() -> list[str]:
 
 def arithmetic_examples(name: str, n: int, seed: int = 0) -> list[Example]:
     """The first ``n`` held-out pairs of an arithmetic task, as ``mirage ladder eval`` has them."""
-    from miragelab.ladder.tasks import heldout_pairs, task_parts
+    from miragelab.ladder.tasks import heldout_pairs, heldout_part, task_parts
 
-    task, length = task_parts()[name]
-    a, b = heldout_pairs(task, n, seed)
+    task, part = task_parts()[name]
+    a, b = heldout_pairs(task, n, seed) if part is None else heldout_part(task, part, n, seed)
     return [
-        Example(f"{x}{task.op}{y}", task.prompt(x, y, length), task.answer(x, y, length))
+        Example(f"{x}{task.op}{y}", task.prompt(x, y), task.answer(x, y))
         for x, y in zip(a.tolist(), b.tolist(), strict=True)
     ]
 
