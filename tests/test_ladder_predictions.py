@@ -184,6 +184,23 @@ def test_prediction_3_resamples_each_length_alone_when_the_examples_differ(tmp_p
     assert length["ci_method"].str.contains("within each model and L").all()
 
 
+def test_a_length_no_model_answers_is_left_out_of_the_rank_correlation(tmp_path):
+    samples, correct = _by_length(n_ex=200)
+    five = samples["task"] == "tail-len5"
+    samples.loc[five, "prediction"] = "x"  # no model answers any 5-digit example
+    prediction_length(samples, tmp_path, n_resamples=200)
+    length = pd.read_csv(tmp_path / "pred3_length.csv").set_index(["answer_length", "metric"])
+    assert not length.loc[(5, "exact_match"), "curve_varies"]
+    assert length.loc[(4, "exact_match"), "curve_varies"]
+    rank = pd.read_csv(tmp_path / "pred3_rank.csv").set_index(["metric", "measure"])
+    em = rank.loc[("exact_match", "emergence_score")]
+    assert em["n_lengths"] == 4 and em["left_out"] == "L = 5"
+    scores = [length.loc[(n, "exact_match"), "emergence_score"] for n in range(1, 5)]
+    assert em["spearman_rho"] == pytest.approx(spearmanr(range(1, 5), scores).statistic)
+    ted = rank.loc[("token_edit_distance", "emergence_score")]
+    assert ted["n_lengths"] == 4  # "x" is 5 edits from every target: flat there too
+
+
 @pytest.mark.parametrize(
     ("change", "field", "message"),
     [

@@ -604,12 +604,15 @@ def _length_run(
             f"[{row.score_ci_low:.3g}, {row.score_ci_high:.3g}], smoothness "
             f"{row.smoothness:.2f} [{row.smoothness_ci_low:.2f}, {row.smoothness_ci_high:.2f}]"
             + (f", verdict {row.verdict}" if isinstance(row.verdict, str) else "")
+            + ("" if row.curve_varies else " (every model scores the same: no curve)")
         )
     for (metric, measure), r in rank.iterrows():
         headline[f"prediction 3: Spearman rho of {metric}'s {measure} with L"] = (
             f"{r['spearman_rho']:.2f} [{r['ci_low']:.2f}, {r['ci_high']:.2f}], "
-            f"exact permutation p = {r['p_value']:.3g}"
-        )
+            f"exact permutation p = {r['p_value']:.3g} over {r['n_lengths']} lengths"
+            + (f" ({r['left_out']} left out: no model differs)" if isinstance(r["left_out"], str)
+               else "")
+        )  # fmt: skip
     verdicts = pd.read_csv(out / "pred3_verdict.csv")
     figures = [
         f"{folder.name}/length/pred3_length",
@@ -666,7 +669,7 @@ def _ladder_run(folder: Path, quick: bool, device: str, seed: int = 0) -> StageR
     final = pd.read_csv(folder / "pred1_verdict.csv").iloc[0]
     headline["verdict (one per curve)"] = f"{final['verdict']}: {final['reason']}"
     length_lines, length_figures, length_tables = _length_run(
-        folder, preset, quick, device, seed, reporter
+        folder, "cpu-quick" if quick else "cpu-long", quick, device, seed, reporter
     )
     headline |= length_lines
     return StageResult(

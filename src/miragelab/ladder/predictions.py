@@ -348,21 +348,32 @@ def _spearman(scores: np.ndarray, lengths: np.ndarray) -> np.ndarray:
 
 
 def _rank_row(
-    metric: str, measure: str, scores: np.ndarray, draws: np.ndarray, ls: np.ndarray, how: str
+    metric: str,
+    measure: str,
+    scores: np.ndarray,
+    draws: np.ndarray,
+    ls: np.ndarray,
+    how: str,
+    flat: np.ndarray,
 ) -> dict:
-    rho = float(_spearman(scores, ls))
+    """Spearman's rho of ``scores`` with the lengths ``ls``, over the lengths whose curve
+    varies: a curve on which every model scores the same (no model answers any example
+    right, say) has no shape to be sharp or smooth, and is left out, by name."""
+    keep = ~flat
+    row = {"metric": metric, "measure": measure, "n_lengths": int(keep.sum())}
+    row["left_out"] = ", ".join(f"L = {length:g}" for length in ls[flat]) or None
+    if keep.sum() < 3:
+        return row | {"note": "fewer than 3 lengths whose curve varies: no rank correlation"}
+    scores, draws, ls = scores[keep], draws[:, keep], ls[keep]
     test = permutation_test(
         (scores,), lambda s: _spearman(s, ls), permutation_type="pairings", n_resamples=np.inf
     )
     low, high = percentile_interval(_spearman(draws, ls), 0.95)
-    return {
-        "metric": metric,
-        "measure": measure,
-        "spearman_rho": rho,
+    return row | {
+        "spearman_rho": float(_spearman(scores, ls)),
         "ci_low": low,
         "ci_high": high,
         "p_value": float(test.pvalue),
-        "n_lengths": ls.size,
         "n_resamples": len(draws),
         "ci_method": f"percentile bootstrap: {how}",
         "p_method": "exact permutation test over the orders of the lengths",
@@ -451,6 +462,12 @@ def prediction_length(
                 }
             )
     res, curve_table = pd.DataFrame(rows), pd.DataFrame(curves)
+    res["curve_varies"] = True
+    flat_of = {}
+    for metric in ("exact_match", "token_edit_distance"):
+        c = curve_table.groupby("answer_length")[metric]
+        flat_of[metric] = (c.max() == c.min()).reindex(ls.astype(int)).to_numpy(bool)
+        res.loc[res["metric"] == metric, "curve_varies"] = ~flat_of[metric]
     rank = pd.DataFrame(
         [
             _rank_row(
@@ -460,6 +477,7 @@ def prediction_length(
                 np.column_stack(drawn),
                 ls,
                 how,
+                flat_of[metric],
             )
             for (metric, measure), drawn in measured.items()
         ]

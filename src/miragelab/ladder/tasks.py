@@ -52,6 +52,8 @@ EOS = "<eos>"
 CHARS = "0123456789+*="
 VOCAB: tuple[str, ...] = (PAD, EOS, *CHARS)
 STOI = {s: i for i, s in enumerate(VOCAB)}
+#: what :func:`decode_tokens` writes for an id outside the vocabulary
+UNKNOWN = "\ufffd"
 PAD_ID = STOI[PAD]
 EOS_ID = STOI[EOS]
 DIGIT0_ID = STOI["0"]
@@ -326,12 +328,14 @@ def encode_text(text: str) -> list[int]:
 
 
 def decode_tokens(ids) -> str:  # noqa: ANN001 - any iterable of ints
-    """Characters of ``ids`` up to the first ``<eos>``; ``<pad>`` is dropped."""
+    """Characters of ``ids`` up to the first ``<eos>``; ``<pad>`` is dropped. An id past the
+    vocabulary (a model's embedding may have spare rows it can still emit) reads as
+    :data:`UNKNOWN`, so such an answer is wrong, not an error."""
     chars = []
     for i in ids:
         i = int(i)
         if i == EOS_ID:
             break
         if i != PAD_ID:
-            chars.append(VOCAB[i])
+            chars.append(VOCAB[i] if 0 <= i < len(VOCAB) else UNKNOWN)
     return "".join(chars)
