@@ -6,6 +6,7 @@ import math
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -324,3 +325,45 @@ def test_choice_lengths_must_match_the_choices_in_memory_and_streaming(tmp_path)
         stream_score([path], ["multiple_choice_grade_norm"])
     assert (info.value.line, info.value.field) == (2, "choice_lengths")
     assert info.value.message == "3 choice length(s) for 2 choice log-prob(s)"
+
+
+@pytest.mark.parametrize(
+    ("prediction", "target", "expected"),
+    [
+        ("The cat.", "cat", 1.0),  # article and punctuation go
+        ("  an  Apple!! ", "apple", 1.0),  # case and whitespace too
+        ("theater", "ater", 0.0),  # "the" only as a word
+        ("a-b", "ab", 1.0),  # ASCII punctuation inside a word goes
+        ("café.", "cafe", 0.0),  # accents stay
+        ("", "", 0.0),  # an empty prediction scores 0, as in HELM
+        ("B", "b", 1.0),
+    ],
+)
+def test_quasi_exact_match_is_helms_normalisation(prediction, target, expected):
+    """HELM's quasi_exact_match (QuAC's normalize_text), cases worked by hand."""
+    from miragelab.metrics import REGISTRY
+
+    frame = pd.DataFrame({"prediction": [prediction], "target": [target]})
+    assert REGISTRY["quasi_exact_match"](frame).tolist() == [expected]
+
+
+def test_quasi_exact_match_takes_any_reference_and_ignores_the_options():
+    from miragelab.metrics import REGISTRY, MetricOptions
+
+    frame = pd.DataFrame(
+        {"prediction": ["The Dog", "x", None], "target": ["cat", "y", "z"],
+         "references": [["a dog", "cow"], None, ["z"]]}
+    )  # fmt: skip
+    metric = REGISTRY["quasi_exact_match"]
+    assert metric(frame).tolist() == [1.0, 0.0, 0.0]
+    assert metric(frame, MetricOptions(case=False, strip=False)).tolist() == [1.0, 0.0, 0.0]
+
+
+def test_quasi_exact_match_reads_an_arrow_references_column():
+    from miragelab.metrics import REGISTRY
+
+    frame = pd.DataFrame(
+        {"prediction": ["The Dog", "x"], "target": ["cat", "y"],
+         "references": pd.array([["a dog"], None], dtype=pd.ArrowDtype(pa.list_(pa.string())))}
+    )  # fmt: skip
+    assert REGISTRY["quasi_exact_match"](frame).tolist() == [1.0, 0.0]

@@ -23,6 +23,8 @@ distance is unchanged because the map is injective.
 
 from __future__ import annotations
 
+import re
+import string
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Literal
@@ -220,6 +222,42 @@ def _equal(samples: pd.DataFrame, options: MetricOptions, cache: dict) -> np.nda
 
 def exact_match(samples: pd.DataFrame, options: MetricOptions, cache: dict) -> np.ndarray:
     return _equal(samples, options, cache).astype(np.float64)
+
+
+_ARTICLES = re.compile(r"\b(a|an|the)\b")
+_ASCII_PUNCTUATION = str.maketrans("", "", string.punctuation)
+
+
+def quasi_text(text: str) -> str:
+    """HELM's (and QuAC's) ``normalize_text``: lower-case, ASCII punctuation removed, the
+    articles *a*, *an*, *the* removed, runs of whitespace made one space, ends trimmed."""
+    return " ".join(_ARTICLES.sub(" ", text.lower().translate(_ASCII_PUNCTUATION)).split())
+
+
+def quasi_exact_match(samples: pd.DataFrame, options: MetricOptions, cache: dict) -> np.ndarray:
+    """HELM's ``quasi_exact_match``: 1 when the prediction equals the target or a reference
+    after :func:`quasi_text`; 0 for an empty or missing prediction. The normalisation is
+    HELM's own, so the options (case, punctuation, strip) do not apply."""
+    seen: dict[str, str] = {}
+
+    def norm(text: object) -> str | None:
+        if not isinstance(text, str):
+            return None
+        if text not in seen:
+            seen[text] = quasi_text(text)
+        return seen[text]
+
+    preds, targets = samples["prediction"].tolist(), samples["target"].tolist()
+    refs = samples["references"].tolist() if "references" in samples.columns else None
+    out = np.zeros(len(preds))
+    for i, (pred, target) in enumerate(zip(preds, targets, strict=True)):
+        if not isinstance(pred, str) or not pred:
+            continue
+        more = refs[i] if refs is not None else None
+        answers = [target, *(more if isinstance(more, list | tuple | np.ndarray) else ())]
+        mine = norm(pred)
+        out[i] = float(any(norm(a) == mine for a in answers if isinstance(a, str)))
+    return out
 
 
 _SURROGATES = 0xE000 - 0xD800
@@ -520,6 +558,14 @@ REGISTRY: dict[str, Metric] = {
             True,
             "1 if prediction == target (or any reference) after normalisation",
             exact_match,
+        ),
+        _builtin(
+            "quasi_exact_match",
+            _TEXT,
+            True,
+            "HELM's quasi exact match: equal after lower-casing and removing punctuation, "
+            "articles and extra whitespace",
+            quasi_exact_match,
         ),
         _builtin(
             "token_edit_distance",
