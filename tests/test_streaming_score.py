@@ -121,9 +121,11 @@ def test_streaming_a_dataset_equals_scoring_it_in_memory(tmp_path):
     streamed = stream_score([tmp_path / "ds"], METRICS, batch_rows=37)
     assert_same_scores(streamed, in_memory)
     assert set(in_memory["ci_method"]) == {"wilson", "bca", "t"}
-    # 3 text metrics on every row; on one third each: 4 log-prob metrics, 3 choice metrics and
+    # 4 text metrics on every row; on one third each: 4 log-prob metrics, 3 choice metrics and
     # the 2 continuation metrics
-    assert in_memory["n"].sum() == 3 * len(samples) + (4 + 3 + 2) * len(samples) // 3
+    text = [m for m in METRICS if REGISTRY[m].needs == ("prediction", "target")]
+    assert len(text) == 4  # exact match, quasi exact match and the two edit distances
+    assert in_memory["n"].sum() == 4 * len(samples) + (4 + 3 + 2) * len(samples) // 3
 
 
 def test_streamed_numbers_match_independent_formulas(tmp_path):
