@@ -155,6 +155,8 @@ def test_prediction_3_by_hand(tmp_path):
         np.testing.assert_allclose(c["closed_form_exact_match"], P_DIGIT**n, rtol=1e-9)
         np.testing.assert_allclose(c["per_token_prob_geomean"], P_DIGIT, rtol=1e-9)
         assert (c["closed_form_ci_low"] <= P_DIGIT**n + 1e-12).all()
+        assert (c["per_token_prob_ci_low"] <= P_DIGIT + 1e-12).all()
+        assert (c["per_token_prob_ci_high"] >= P_DIGIT - 1e-12).all()
         row = length[(length.answer_length == n) & (length.metric == "exact_match")].iloc[0]
         assert row["emergence_score"] == pytest.approx(emergence_score(PARAMS, em))
         assert row["score_ci_low"] <= row["emergence_score"] <= row["score_ci_high"]

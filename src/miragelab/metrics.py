@@ -62,6 +62,8 @@ class MetricOptions:
     strip: bool = True
     case: bool = False
     punctuation: bool = False
+    #: HELM's own normalisation (:func:`quasi_text`) in place of the three above
+    helm: bool = False
     tokens: Tokens = "char"
 
 
@@ -109,6 +111,10 @@ def _whole(arr: pa.Array | pa.ChunkedArray) -> pa.Array:
 
 
 def _normalise(arr: pa.Array, options: MetricOptions) -> pa.Array:
+    if options.helm:  # each distinct string once; nulls stay null
+        texts = arr.to_pylist()
+        done = {t: quasi_text(t) for t in set(texts) if t is not None}
+        return pa.array([done.get(t) for t in texts], type=pa.large_string())
     if options.punctuation:
         arr = pc.replace_substring_regex(arr, pattern=r"\p{P}", replacement="")
     if options.case:
@@ -235,29 +241,14 @@ def quasi_text(text: str) -> str:
 
 
 def quasi_exact_match(samples: pd.DataFrame, options: MetricOptions, cache: dict) -> np.ndarray:
-    """HELM's ``quasi_exact_match``: 1 when the prediction equals the target or a reference
-    after :func:`quasi_text`; 0 for an empty or missing prediction. The normalisation is
-    HELM's own, so the options (case, punctuation, strip) do not apply."""
-    seen: dict[str, str] = {}
-
-    def norm(text: object) -> str | None:
-        if not isinstance(text, str):
-            return None
-        if text not in seen:
-            seen[text] = quasi_text(text)
-        return seen[text]
-
-    preds, targets = samples["prediction"].tolist(), samples["target"].tolist()
-    refs = samples["references"].tolist() if "references" in samples.columns else None
-    out = np.zeros(len(preds))
-    for i, (pred, target) in enumerate(zip(preds, targets, strict=True)):
-        if not isinstance(pred, str) or not pred:
-            continue
-        more = refs[i] if refs is not None else None
-        answers = [target, *(more if isinstance(more, list | tuple | np.ndarray) else ())]
-        mine = norm(pred)
-        out[i] = float(any(norm(a) == mine for a in answers if isinstance(a, str)))
-    return out
+    """HELM's ``quasi_exact_match``: :func:`exact_match` (target or any reference) after
+    :func:`quasi_text`; 0 for an empty or missing prediction, as in HELM. The
+    normalisation is HELM's own, so the options (case, punctuation, strip) do not apply."""
+    helm = cache.setdefault("helm", {})  # its own normalised strings, beside the options'
+    equal = _equal(samples, MetricOptions(strip=False, helm=True), helm)
+    raw = _strings(samples, "prediction", MetricOptions(strip=False), cache.setdefault("raw", {}))
+    given = pc.greater(pc.utf8_length(raw), 0).fill_null(False).to_numpy(zero_copy_only=False)
+    return (equal & given.astype(bool)).astype(np.float64)
 
 
 _SURROGATES = 0xE000 - 0xD800

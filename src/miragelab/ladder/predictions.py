@@ -456,6 +456,9 @@ def prediction_length(
                     "token_edit_distance_ci_low": ted["ci_low"],
                     "token_edit_distance_ci_high": ted["ci_high"],
                     "per_token_prob_geomean": p[j],
+                    # p = (p**L)**(1/L) is monotone, so its interval is the closed form's
+                    "per_token_prob_ci_low": low ** (1 / length),
+                    "per_token_prob_ci_high": high ** (1 / length),
                     "closed_form_exact_match": p[j] ** length,
                     "closed_form_ci_low": low,
                     "closed_form_ci_high": high,
@@ -538,22 +541,27 @@ def _length_figure(res: pd.DataFrame, curves: pd.DataFrame, family: str, rank: p
     finite = res[["emergence_score", "score_ci_low", "score_ci_high"]].to_numpy(float)
     finite = np.abs(finite[np.isfinite(finite)])
     top = 2.0 * float(finite.max()) if finite.size else 10.0
-    for metric, marker in (("exact_match", "o"), ("token_edit_distance", "s")):
-        part = res[res["metric"] == metric].sort_values("answer_length")
-        y = _shown(part["emergence_score"].to_numpy(float), top)
-        low = _shown(part["score_ci_low"].to_numpy(float), top)
-        high = _shown(part["score_ci_high"].to_numpy(float), top)
-        rho = rank.set_index(["metric", "measure"]).loc[(metric, "emergence_score")]
-        label = f"{_LABELS[metric]} (Spearman rho {rho['spearman_rho']:.2f})"
-        axes[2].errorbar(
-            part["answer_length"],
-            y,
-            yerr=np.clip([y - low, high - y], 0, None),
-            marker=marker,
-            capsize=3,
-            color=metric_colour(metric),
-            label=label,
-        )
+    ranks = rank.set_index(["metric", "measure"])
+    for ax, (measure, (_, ci)) in zip(axes[2:], SHARPNESS.items(), strict=True):
+        for metric, marker in (("exact_match", "o"), ("token_edit_distance", "s")):
+            part = res[res["metric"] == metric].sort_values("answer_length")
+            y, low, high = (
+                _shown(part[column].to_numpy(float), top)
+                for column in (measure, f"{ci}_ci_low", f"{ci}_ci_high")
+            )
+            ax.errorbar(
+                part["answer_length"],
+                y,
+                yerr=np.clip([y - low, high - y], 0, None),
+                marker=marker,
+                capsize=3,
+                color=metric_colour(metric),
+                label=f"{_LABELS[metric]} "
+                f"(Spearman rho {ranks.loc[(metric, measure), 'spearman_rho']:.2f})",
+            )
+        ax.set_xticks(ls)
+        ax.set_xlabel("answer length L (tokens)")
+        ax.legend()
     every = res[["emergence_score", "score_ci_low", "score_ci_high"]].to_numpy(float)
     if np.isinf(every).any() or (finite.size and finite.max() > 10 * max(finite.min(), 1.0)):
         # infinite scores, or scores over decades: symmetric-log, +-inf at the edge
@@ -561,28 +569,8 @@ def _length_figure(res: pd.DataFrame, curves: pd.DataFrame, family: str, rank: p
         axes[2].set_ylabel(f"emergence score (symlog; +-inf at +-{top:.3g})")
     else:
         axes[2].set_ylabel("emergence score")
-    axes[2].set_xticks(ls)
-    axes[2].set_xlabel("answer length L (tokens)")
-    axes[2].legend()
-    for metric, marker in (("exact_match", "o"), ("token_edit_distance", "s")):
-        part = res[res["metric"] == metric].sort_values("answer_length")
-        y = part["smoothness"].to_numpy(float)
-        low, high = part["smoothness_ci_low"].to_numpy(float), part["smoothness_ci_high"]
-        rho = rank.set_index(["metric", "measure"]).loc[(metric, "smoothness")]
-        axes[3].errorbar(
-            part["answer_length"],
-            y,
-            yerr=np.clip([y - low, high.to_numpy(float) - y], 0, None),
-            marker=marker,
-            capsize=3,
-            color=metric_colour(metric),
-            label=f"{_LABELS[metric]} (Spearman rho {rho['spearman_rho']:.2f})",
-        )
     axes[3].set_ylim(-0.03, 1.03)
-    axes[3].set_xticks(ls)
-    axes[3].set_xlabel("answer length L (tokens)")
     axes[3].set_ylabel("smoothness (lower: sharper)")
-    axes[3].legend()
     fig.suptitle(plain_text(f"{family}: the same models on answers of {ls[0]} to {ls[-1]} tokens"))
     return fig
 
