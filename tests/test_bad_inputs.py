@@ -831,3 +831,14 @@ def test_model_names_that_look_like_paths_stay_inside_ladder_eval_output(tmp_pat
     parts = [p.relative_to(root).as_posix() for p in created if p.is_relative_to(root)]
     parts = [p for p in parts if p.endswith(".parquet")]
     assert len(parts) == 2 and all(".." not in p.split("/") for p in parts)
+
+
+def test_about_names_the_file_only_where_an_error_names_none():
+    from miragelab.errors import InputError, about
+
+    with pytest.raises(InputError) as caught, about("s.parquet"):
+        raise InputError("too few", field="task")
+    assert str(caught.value) == "s.parquet, field 'task': too few"
+    with pytest.raises(InputError) as caught, about("s.parquet"):
+        raise InputError("bad", path="other.csv", line=3, field="x")
+    assert str(caught.value) == "other.csv, line 3, field 'x': bad"

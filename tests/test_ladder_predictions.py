@@ -253,3 +253,5 @@ def test_cli_rejects_two_ladders_in_one_table(tmp_path):
     )
     assert proc.returncode == 2
     assert "one ladder" in proc.stderr and proc.stderr.count("\n") == 1
+    assert f"{path}, field 'family'" in proc.stderr  # the file, then the field
+    assert not (tmp_path / "o").exists()

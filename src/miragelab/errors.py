@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from os import PathLike
 
 
@@ -38,3 +40,17 @@ class InputError(ValueError):
         prefix = ", ".join(where)
         text = " ".join(self.message.split())  # keep it on one line
         return f"{prefix}: {text}" if prefix else text
+
+
+@contextmanager
+def about(path: str | PathLike[str]) -> Iterator[None]:
+    """Name ``path`` in every :class:`InputError` raised inside that names no file: for
+    analyses of a table read from ``path``, whose checks see rows, not files."""
+    try:
+        yield
+    except InputError as exc:
+        if exc.path is not None:
+            raise
+        raise InputError(
+            exc.message, path=path, line=exc.line, field=exc.field, unit=exc.unit
+        ) from None

@@ -184,12 +184,14 @@ def predictions(
     ] = 0,
 ) -> None:
     """The paper's three predictions on a ladder's samples: figures (PNG, SVG) and tables."""
+    from miragelab.errors import about
     from miragelab.ladder.predictions import run_predictions
     from miragelab.tables import SAMPLES, read_table
 
     check_count(small_n, "small-n")
     with staged_folder(out_dir, [samples_path]) as stage:
         samples = read_table(samples_path, SAMPLES)
-        written = run_predictions(samples, stage, small_n=small_n, seed=seed)
+        with about(samples_path):
+            written = run_predictions(samples, stage, small_n=small_n, seed=seed)
     for path in written:
         out.print(f"wrote {in_folder(path, stage, out_dir)}")
